@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is plumbing.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+UV_VERSION := 0.13.9
+
+.PHONY: demo test install lock lint clean
+
+install: $(VENV)/.installed
+
+# uv resolves and installs an Airflow-sized set in seconds; it comes from PyPI like everything else,
+# and the lock pins it too, so `uv pip sync` keeps it.
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(UV) || $(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/python -m include.demo
+
+lint: install
+	$(BIN)/ruff check .
+
+# Re-resolve requirements.txt into the hashed lock (run after changing a pin).
+lock:
+	test -x $(UV) || (test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)) && $(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(UV) pip compile requirements.txt --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .airflow .demo .pytest_cache

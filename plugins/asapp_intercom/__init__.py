@@ -1,0 +1,1 @@
+"""Migrate a customer-support operation from ASAPP to Intercom with Apache Airflow."""
