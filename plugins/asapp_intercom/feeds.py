@@ -1,0 +1,118 @@
+"""The ASAPP feeds a migration reads, with their de-duplication keys and the columns it types.
+
+Unique keys are ASAPP's "unique conditions" (docs.asapp.com, Messaging feeds and File Exporter
+feeds); `customers`, `companies`, `file_uploads` and `structured_data_config` are the sandbox's
+own feeds for what ASAPP does not export (see include/sandbox/asapp/DATASET.md). Only the columns
+the pipeline relies on are typed here: every row also keeps its raw JSON, so columns ASAPP adds
+later are carried along, shown in discovery and can be mapped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+BIGINT, DOUBLE, VARCHAR, TIMESTAMP, BOOLEAN = "BIGINT", "DOUBLE", "VARCHAR", "TIMESTAMPTZ", "BOOLEAN"
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    sync: str
+    """How often ASAPP delivers it: "1h" (hourly partitions) or "1d" (daily)."""
+    unique_key: tuple[str, ...]
+    latest_by: str | None
+    """The logical timestamp that decides which restated row wins, before partition order."""
+    types: dict[str, str]
+
+    @property
+    def typed_columns(self) -> tuple[str, ...]:
+        return tuple(self.types)
+
+
+def _feed(name, sync, unique_key, latest_by, /, **types) -> Feed:
+    return Feed(name, sync, tuple(unique_key), latest_by, types)
+
+
+FEEDS: dict[str, Feed] = {feed.name: feed for feed in (
+    _feed("companies", "1d", ["company_name", "company_external_id", "dt"], None,
+          company_external_id=VARCHAR, name=VARCHAR, domain=VARCHAR, website=VARCHAR, industry=VARCHAR,
+          size=BIGINT, plan=VARCHAR, created_ts=TIMESTAMP, company_name=VARCHAR, dt=VARCHAR),
+    _feed("customers", "1d", ["company_name", "customer_id", "dt"], None,
+          customer_id=BIGINT, external_customer_id=VARCHAR, email_address=VARCHAR, name=VARCHAR,
+          phone_number=VARCHAR, company_external_id=VARCHAR, first_seen_ts=TIMESTAMP,
+          last_seen_ts=TIMESTAMP, company_name=VARCHAR, dt=VARCHAR),
+    _feed("reps", "1d", ["rep_id"], "created_ts",
+          rep_id=VARCHAR, name=VARCHAR, crm_rep_id=VARCHAR, created_ts=TIMESTAMP, disabled_time=TIMESTAMP),
+    _feed("rep_attributes", "1d", ["rep_attribute_id", "rep_id", "created_ts"], "created_ts",
+          rep_attribute_id=BIGINT, rep_id=VARCHAR, external_rep_id=VARCHAR, attribute_name=VARCHAR,
+          attribute_value=VARCHAR, created_ts=TIMESTAMP),
+    _feed("convos_metadata", "1h", ["issue_id"], "instance_ts",
+          instance_ts=TIMESTAMP, issue_id=BIGINT, customer_id=BIGINT, issue_created_ts=TIMESTAMP,
+          first_utterance_ts=TIMESTAMP, last_event_ts=TIMESTAMP, conversation_end_ts=TIMESTAMP,
+          first_rep_id=VARCHAR, last_rep_id=VARCHAR, external_rep_id=VARCHAR, company_segments=VARCHAR,
+          disposition_event_type=VARCHAR, csat_rating=DOUBLE),
+    _feed("utterances", "1h", ["created_ts", "issue_id", "sender_id"], "instance_ts",
+          instance_ts=TIMESTAMP, created_ts=TIMESTAMP, issue_id=BIGINT, sender_id=BIGINT,
+          sender_type=VARCHAR, utterance=VARCHAR, utterance_type=VARCHAR, event_uuid=VARCHAR),
+    _feed("customer_feedback", "1d", ["issue_id", "company_name", "last_rep_id", "question", "instance_ts"],
+          "instance_ts",
+          instance_ts=TIMESTAMP, issue_id=BIGINT, last_rep_id=VARCHAR, question=VARCHAR, answer=VARCHAR,
+          question_category=VARCHAR, ordering=BIGINT, company_name=VARCHAR),
+    _feed("customer_params", "1d", ["event_id", "param_key"], "event_ts",
+          event_id=VARCHAR, event_ts=TIMESTAMP, issue_id=BIGINT, customer_id=BIGINT, param_key=VARCHAR,
+          param_value=VARCHAR),
+    _feed("autosummary_structured_data", "1d",
+          ["company_marker", "conversation_id", "structured_data_id", "structured_data_field_id"], "instance_ts",
+          instance_ts=TIMESTAMP, conversation_id=VARCHAR, external_conversation_id=VARCHAR,
+          structured_data_id=VARCHAR, structured_data_ts=TIMESTAMP, structured_data_field_id=VARCHAR,
+          structured_data_field_name=VARCHAR, structured_data_field_value=VARCHAR, company_marker=VARCHAR),
+    _feed("file_uploads", "1h", ["file_upload_event_id"], "instance_ts",
+          file_upload_event_id=VARCHAR, file_upload_ts=TIMESTAMP, issue_id=BIGINT, customer_id=BIGINT,
+          sender_type=VARCHAR, event_uuid=VARCHAR, file_name=VARCHAR, file_mime_type=VARCHAR,
+          file_size_mb=DOUBLE, instance_ts=TIMESTAMP),
+    _feed("structured_data_config", "1d", ["field_id", "dt"], None,
+          field_id=VARCHAR, name=VARCHAR, type=VARCHAR, category_id=VARCHAR, dt=VARCHAR),
+)}
+
+LINEAGE_COLUMNS = ("_partition", "_file", "_line", "_raw")
+"""Every staged row says where it came from: partition path, file name, line number, raw JSON."""
+
+_PARTITION = re.compile(r"dt=(?P<dt>\d{4}-\d{2}-\d{2})/hr=(?P<hr>\d{2})/mi=(?P<mi>\d{2})")
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One delivery folder of a feed: FEED/version=1/format=jsonl/dt=…/hr=…/mi=…/."""
+
+    feed: str
+    dt: str
+    hr: str
+    mi: str
+
+    @classmethod
+    def parse(cls, feed: str, text: str) -> Partition | None:
+        match = _PARTITION.search(text)
+        return cls(feed, match["dt"], match["hr"], match["mi"]) if match else None
+
+    @property
+    def path(self) -> str:
+        return f"dt={self.dt}/hr={self.hr}/mi={self.mi}"
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.fromisoformat(f"{self.dt}T{self.hr}:{self.mi}:00").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FeedFile:
+    """A data file of a complete partition; `tag` changes when its content does (ETag or size)."""
+
+    partition: Partition
+    name: str
+    tag: str
+
+    @property
+    def gzipped(self) -> bool:
+        return self.name.endswith(".gz")

@@ -1,0 +1,1 @@
+"""Hooks own every connection and all I/O with ASAPP and Intercom."""

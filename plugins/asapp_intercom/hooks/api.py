@@ -1,0 +1,125 @@
+"""One HTTP session per hook, with the retry rules of the vendor behind it.
+
+The HTTP provider's `HttpHook.run()` builds a new session (and re-reads the connection) on every
+call; a migration makes millions of calls, so the hooks take one configured session from
+`HttpHook.get_conn()` and send every request through `ApiSession`, which knows when to wait, when
+to retry and when to give up.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A response the caller must handle: the vendor's status, error code and message."""
+
+    def __init__(self, status: int, code: str, message: str, request_id: str | None = None, retry_after=None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to wait before each retry; the last delay repeats until `attempts` runs out."""
+
+    rate_limited: tuple[float, ...]
+    server_error: tuple[float, ...]
+    attempts: int = 8
+
+    def delay(self, delays: tuple[float, ...], retry_number: int) -> float:
+        base = delays[min(retry_number, len(delays) - 1)]
+        return base * random.uniform(1.0, 1.25)  # jitter keeps parallel workers from retrying in step
+
+
+class RateLimiter:
+    """No limit of our own: wait only when the server says so. Subclasses pace calls."""
+
+    def acquire(self) -> None:
+        """Block until one more call may start."""
+
+    def observe(self, response: requests.Response) -> float | None:
+        """Learn from a response; return how long to wait before retrying a 429, if the server says."""
+        return None
+
+
+class ApiSession:
+    """Send requests on one session with the vendor's retry policy and error format."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        *,
+        retry: RetryPolicy,
+        parse_error: Callable[[requests.Response], ApiError],
+        is_final: Callable[[ApiError], bool] = lambda error: False,
+        limiter: RateLimiter | None = None,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry
+        self.parse_error = parse_error
+        self.is_final = is_final
+        self.limiter = limiter or RateLimiter()
+        self.timeout = timeout
+        self.sleep = sleep
+        self.calls = 0
+        self.retries = 0
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Return the first successful response; raise ApiError for a final failure."""
+        url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
+        kwargs.setdefault("timeout", self.timeout)
+        rate_limited = server_errors = 0
+        while True:
+            self.limiter.acquire()
+            self.calls += 1
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if server_errors + 1 >= self.retry.attempts:
+                    raise ApiError(0, "connection_error", str(error)) from error
+                wait = self.retry.delay(self.retry.server_error, server_errors)
+                server_errors += 1
+                self._note_retry(method, url, f"connection error ({error.__class__.__name__})", wait)
+                continue
+            server_wait = self.limiter.observe(response)
+            if response.status_code < 400:
+                return response
+            error = self.parse_error(response)
+            if self.is_final(error):
+                raise error
+            if response.status_code == 429 and rate_limited + 1 < self.retry.attempts:
+                wait = server_wait if server_wait is not None else self.retry.delay(self.retry.rate_limited, rate_limited)
+                rate_limited += 1
+            elif response.status_code >= 500 and server_errors + 1 < self.retry.attempts:
+                wait = self.retry.delay(self.retry.server_error, server_errors)
+                server_errors += 1
+            else:
+                raise error
+            self._note_retry(method, url, f"{error.status} {error.code}", wait)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def _note_retry(self, method: str, url: str, reason: str, wait: float) -> None:
+        self.retries += 1
+        log.info("%s %s: %s; retrying in %.2f s", method, url, reason, wait)
+        self.sleep(wait)

@@ -1,0 +1,153 @@
+"""ASAPP's REST APIs (File Exporter, configuration, real-time events) through an `asapp` connection.
+
+Connection: host = API base URL (https://api.asapp.com), login = API Id, password = API Secret,
+sent as ASAPP's `asapp-api-id` / `asapp-api-secret` headers. Signed download URLs are fetched
+with a bare session, so those headers never reach a storage host.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import IO, Any
+
+import requests
+from airflow.providers.http.hooks.http import HttpHook
+
+from asapp_intercom.hooks.api import ApiError, ApiSession, RetryPolicy
+
+RETRY = RetryPolicy(rate_limited=(1, 2, 4), server_error=(0.25, 0.5, 1.0, 2.0), attempts=6)
+"""ASAPP's documented backoff: 1/2/4 s after a 429, 250/500/1000 ms after a 5xx."""
+
+DAILY_CAP_CODE = "429-02"
+FINAL_CODES = {DAILY_CAP_CODE, "401-01", "401-02", "403-01"}
+
+
+class DailyCapReached(ApiError):
+    """ASAPP answers 429 for the rest of the UTC day once the daily cap is spent."""
+
+    @property
+    def resets_at(self) -> datetime:
+        if self.retry_after is not None:
+            return datetime.now(UTC) + timedelta(seconds=float(self.retry_after))
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
+
+
+def parse_asapp_error(response: requests.Response) -> ApiError:
+    """ASAPP errors look like {"error": {"requestId", "message", "code": "<HTTP>-<NN>"}}."""
+    try:
+        error = response.json()["error"]
+        code, message, request_id = error["code"], error.get("message", ""), error.get("requestId")
+    except (ValueError, KeyError, TypeError):
+        code, message, request_id = f"{response.status_code}", response.text[:300] or response.reason, None
+    kind = DailyCapReached if code == DAILY_CAP_CODE else ApiError
+    return kind(response.status_code, code, message, request_id, response.headers.get("Retry-After"))
+
+
+class AsappHook(HttpHook):
+    conn_name_attr = "asapp_conn_id"
+    default_conn_name = "asapp_default"
+    conn_type = "asapp"
+    hook_name = "ASAPP"
+    default_host = "https://api.asapp.com"
+
+    def __init__(self, asapp_conn_id: str = default_conn_name):
+        super().__init__(method="POST", http_conn_id=asapp_conn_id)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["schema", "port", "extra"],
+            "relabeling": {"host": "API base URL", "login": "API Id", "password": "API Secret"},
+            "placeholders": {"host": "https://api.asapp.com (production) or https://api.sandbox.asapp.com"},
+        }
+
+    def _configure_session_from_auth(self, session: requests.Session, connection) -> requests.Session:
+        if not (connection.login and connection.password):
+            raise ValueError(f"Connection {self.http_conn_id!r} needs the API Id (login) and API Secret (password)")
+        session.auth = None
+        session.headers.update({"asapp-api-id": connection.login, "asapp-api-secret": connection.password})
+        return session
+
+    @cached_property
+    def api(self) -> ApiSession:
+        return ApiSession(self.get_conn(), self.base_url, retry=RETRY, parse_error=parse_asapp_error,
+                          is_final=lambda error: error.code in FINAL_CODES)
+
+    @cached_property
+    def downloads(self) -> ApiSession:
+        return ApiSession(requests.Session(), "", retry=RETRY, parse_error=parse_asapp_error,
+                          is_final=lambda error: error.code in FINAL_CODES)
+
+    # File Exporter -------------------------------------------------------------------------
+    def file_exporter(self, endpoint: str, **body: Any) -> dict:
+        return self.api.json("POST", f"/fileexporter/v1/static/{endpoint}", json=body)
+
+    def list_feed_dates(self, feed: str, version: str = "1", fmt: str = "jsonl") -> list[str]:
+        return self.file_exporter("listfeeddates", feed=feed, version=version, format=fmt)["dates"]
+
+    def list_feed_intervals(self, feed: str, date: str, version: str = "1", fmt: str = "jsonl") -> list[str]:
+        answer = self.file_exporter("listfeedintervals", feed=feed, version=version, format=fmt, date=date)
+        return answer["intervals"]
+
+    def list_feed_files(self, feed: str, date: str, interval: str, version: str = "1", fmt: str = "jsonl") -> list[str]:
+        answer = self.file_exporter("listfeedfiles", feed=feed, version=version, format=fmt, date=date,
+                                    interval=interval)
+        return answer["files"]
+
+    def feed_file_url(self, feed: str, date: str, interval: str, file_name: str, version: str = "1",
+                      fmt: str = "jsonl") -> str:
+        return self.file_exporter("getfeedfile", feed=feed, version=version, format=fmt, date=date,
+                                  interval=interval, fileName=file_name)["url"]
+
+    def attachment_url(self, file_upload_event_id: str) -> dict:
+        """{fileUploadEventId, fileName, mimeType, url} for an attachment's binary."""
+        return self.file_exporter("getattachmentfile", fileUploadEventId=file_upload_event_id)
+
+    @contextmanager
+    def open_url(self, url: str, *, gunzip: bool = False) -> Iterator[IO[bytes]]:
+        """Stream a signed URL's body (optionally un-gzipped) without holding it in memory."""
+        response = self.downloads.request("GET", url, stream=True)
+        try:
+            response.raw.decode_content = True
+            yield gzip.GzipFile(fileobj=response.raw) if gunzip else response.raw
+        finally:
+            response.close()
+
+    def download(self, url: str) -> bytes:
+        return self.downloads.request("GET", url).content
+
+    # Configuration API ---------------------------------------------------------------------
+    def paginate_configuration(self, resource: str, key: str) -> Iterator[dict]:
+        """Follow nextCursor through /configuration/v1/{resource}."""
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = self.api.json("GET", f"/configuration/v1/{resource}", params=params)
+            yield from page.get(key, [])
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return
+            params["cursor"] = cursor
+
+    def structured_data_fields(self) -> list[dict]:
+        return list(self.paginate_configuration("structured-data-fields", "structuredDataFields"))
+
+    def segments(self) -> list[dict]:
+        return list(self.paginate_configuration("segments", "segments"))
+
+    # Real-time events ----------------------------------------------------------------------
+    def pull_events(self, cursor: str | None, feed: str = "all", limit: int = 500) -> dict:
+        """One page of the event stream: {events, nextCursor, hasMore}; 410 when the cursor expired."""
+        params = {"feed": feed, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        return self.api.json("GET", "/realtime/v1/events", params=params)
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            feeds = self.file_exporter("listfeeds")["feeds"]
+        except (ApiError, ValueError) as error:
+            return False, str(error)
+        return True, f"Connected; {len(feeds)} feeds available through File Exporter"

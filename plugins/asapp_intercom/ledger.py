@@ -1,0 +1,344 @@
+"""The migration's durable memory: what was sent to Intercom, what is pending, what was refused.
+
+Every write to Intercom is recorded here *before* it happens (an intent, state "pending") and
+completed after (state "done", with the Intercom id). A task killed between the two leaves a
+pending row, and the next try knows it must look for what the half-finished call created
+instead of creating it again. The ledger also keeps the field-map approvals, the files already
+staged, quarantined records with their reasons, and small state such as stream cursors.
+SQLite by default; any SQLAlchemy URL (e.g. PostgreSQL) by config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine.url import make_url
+
+metadata = MetaData()
+
+records = Table(
+    "records", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("object_type", String(32), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("intercom_id", String(64)),
+    Column("state", String(16), nullable=False),  # pending | done
+    Column("origin", String(16)),  # created: we made it | existing: it was in the workspace before us
+    Column("action", String(16)),  # what the last run did: created | updated | unchanged
+    Column("payload_hash", String(64)),
+    Column("progress", JSON),  # conversation steps already done (attributes, assignee, state, tags)
+    Column("previous_state", JSON),  # an existing record as it was before we first changed it
+    Column("run_id", String(250)),
+    Column("intent_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+    Index("records_by_intercom_id", "migration_id", "object_type", "intercom_id"),
+)
+
+parts = Table(
+    "parts", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("conversation_source_id", String(255), primary_key=True),
+    Column("part_key", String(255), primary_key=True),
+    Column("intercom_part_id", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("run_id", String(250)),
+    Column("intent_at", DateTime(timezone=True)),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("object_type", String(64), primary_key=True),
+    Column("source_id", String(512), primary_key=True),
+    Column("run_id", String(250)),
+    Column("reason", Text, nullable=False),
+    Column("detail", JSON),
+    Column("created_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+staged_files = Table(
+    "staged_files", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("feed", String(64), primary_key=True),
+    Column("partition", String(64), primary_key=True),
+    Column("file_name", String(255), primary_key=True),
+    Column("tag", String(255), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("channel", String(32)),
+    Column("columns", JSON),  # {column: JSON type} seen in the file's first rows
+    Column("staged_at", DateTime(timezone=True)),
+)
+
+approvals = Table(
+    "approvals", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("map_hash", String(64), primary_key=True),
+    Column("field_map", JSON, nullable=False),
+    Column("approved_by", String(255)),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("run_id", String(250)),
+)
+
+stream_state = Table(
+    "state", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", JSON),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, future=True)
+    if parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, future=True)
+
+    @event.listens_for(engine, "connect")
+    def _wal(connection, _record):  # readers never block the writer, and commits stay cheap
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+class Ledger:
+    """All reads and writes of one migration's rows; safe to share between loader threads."""
+
+    def __init__(self, url: str, migration_id: str):
+        self.url = url
+        self.migration_id = migration_id
+        self.engine = _engine(url)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _key(self, table: Table, **columns: Any):
+        return and_(table.c.migration_id == self.migration_id,
+                    *(table.c[name] == value for name, value in columns.items()))
+
+    def _upsert(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
+        with self.engine.begin() as connection:
+            changed = connection.execute(update(table).where(self._key(table, **keys)).values(**values))
+            if changed.rowcount == 0:
+                connection.execute(table.insert().values(migration_id=self.migration_id, **keys, **values))
+
+    # Records -------------------------------------------------------------------------------
+    def record(self, object_type: str, source_id: str) -> Row | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(records).where(self._key(records, object_type=object_type, source_id=source_id))
+            ).first()
+
+    def records_for(self, object_type: str, source_ids: Iterable[str]) -> dict[str, Row]:
+        """Batch lookup, so a loader asks once per few hundred records instead of once per record."""
+        found: dict[str, Row] = {}
+        ids = list(source_ids)
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = connection.execute(select(records).where(
+                    self._key(records, object_type=object_type), records.c.source_id.in_(chunk)))
+                found.update({row.source_id: row for row in rows})
+        return found
+
+    def intercom_ids(self, object_type: str) -> dict[str, str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(records.c.source_id, records.c.intercom_id).where(
+                self._key(records, object_type=object_type, state="done")))
+            return {row.source_id: row.intercom_id for row in rows}
+
+    def iter_records(self, object_type: str | None = None) -> Iterator[Row]:
+        query = select(records).where(self._key(records))
+        if object_type:
+            query = query.where(records.c.object_type == object_type)
+        with self.engine.connect() as connection:
+            yield from connection.execute(query.order_by(records.c.object_type, records.c.source_id))
+
+    def begin(self, object_type: str, source_id: str, run_id: str, *, origin: str | None = None,
+              previous_state: dict | None = None) -> datetime:
+        """Write the intent before the side effect; returns when the first, unfinished, intent was made.
+
+        A record already pending keeps its first intent time: recovery compares it with what
+        Intercom holds to tell our own half-finished creation from a record that was there before.
+        """
+        key = {"object_type": object_type, "source_id": source_id}
+        current = self.record(object_type, source_id)
+        intent_at = current.intent_at if current is not None and current.state == "pending" else now()
+        values: dict[str, Any] = {"state": "pending", "run_id": run_id, "intent_at": intent_at, "updated_at": now()}
+        if origin is not None:
+            values["origin"] = origin
+        if previous_state is not None:
+            values["previous_state"] = previous_state
+        self._upsert(records, key, values)
+        return intent_at.replace(tzinfo=UTC) if intent_at.tzinfo is None else intent_at
+
+    def complete(self, object_type: str, source_id: str, *, intercom_id: str, action: str, payload_hash: str,
+                 run_id: str, origin: str | None = None, previous_state: dict | None = None,
+                 progress: dict | None = None) -> None:
+        values: dict[str, Any] = {"intercom_id": intercom_id, "state": "done", "action": action,
+                                  "payload_hash": payload_hash, "run_id": run_id, "updated_at": now()}
+        if origin is not None:
+            values["origin"] = origin
+        if previous_state is not None:
+            values["previous_state"] = previous_state
+        if progress is not None:
+            values["progress"] = progress
+        self._upsert(records, {"object_type": object_type, "source_id": source_id}, values)
+
+    def mark_unchanged(self, object_type: str, source_id: str, run_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(records).where(
+                self._key(records, object_type=object_type, source_id=source_id)
+            ).values(action="unchanged", run_id=run_id, updated_at=now()))
+
+    def save_progress(self, object_type: str, source_id: str, **values: Any) -> None:
+        """Record conversation progress (the Intercom id as soon as it exists, steps done so far)."""
+        with self.engine.begin() as connection:
+            connection.execute(update(records).where(
+                self._key(records, object_type=object_type, source_id=source_id)
+            ).values(updated_at=now(), **values))
+
+    def forget(self, object_type: str, source_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(delete(records).where(
+                self._key(records, object_type=object_type, source_id=source_id)))
+            if object_type == "conversation":
+                connection.execute(delete(parts).where(self._key(parts, conversation_source_id=source_id)))
+
+    # Conversation parts --------------------------------------------------------------------
+    def part_states(self, conversation_source_id: str) -> dict[str, Row]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(parts).where(
+                self._key(parts, conversation_source_id=conversation_source_id)))
+            return {row.part_key: row for row in rows}
+
+    def begin_part(self, conversation_source_id: str, part_key: str, run_id: str) -> None:
+        self._upsert(parts, {"conversation_source_id": conversation_source_id, "part_key": part_key},
+                     {"state": "pending", "run_id": run_id, "intent_at": now()})
+
+    def complete_part(self, conversation_source_id: str, part_key: str, intercom_part_id: str | None,
+                      run_id: str) -> None:
+        self._upsert(parts, {"conversation_source_id": conversation_source_id, "part_key": part_key},
+                     {"state": "done", "intercom_part_id": intercom_part_id, "run_id": run_id})
+
+    # Quarantine ----------------------------------------------------------------------------
+    def quarantine(self, object_type: str, source_id: str, reason: str, run_id: str,
+                   detail: dict | None = None) -> None:
+        self._upsert(quarantine, {"object_type": object_type, "source_id": str(source_id)},
+                     {"reason": reason, "detail": detail, "run_id": run_id, "created_at": now(),
+                      "resolved_at": None})
+
+    def quarantine_many(self, entries: Iterable[tuple[str, str, str, dict | None]], run_id: str) -> int:
+        count = 0
+        for object_type, source_id, reason, detail in entries:
+            self.quarantine(object_type, source_id, reason, run_id, detail)
+            count += 1
+        return count
+
+    def resolve_quarantine(self, object_type: str, source_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(quarantine).where(
+                self._key(quarantine, object_type=object_type, source_id=str(source_id)),
+                quarantine.c.resolved_at.is_(None),
+            ).values(resolved_at=now()))
+
+    def open_quarantine(self, object_type: str | None = None, run_id: str | None = None) -> list[Row]:
+        query = select(quarantine).where(self._key(quarantine), quarantine.c.resolved_at.is_(None))
+        if object_type:
+            query = query.where(quarantine.c.object_type == object_type)
+        if run_id:
+            query = query.where(quarantine.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query.order_by(quarantine.c.object_type, quarantine.c.source_id)))
+
+    def quarantined_ids(self, object_type: str) -> set[str]:
+        return {row.source_id for row in self.open_quarantine(object_type)}
+
+    # Staged files --------------------------------------------------------------------------
+    def staged_tags(self, feed: str) -> dict[tuple[str, str], str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(staged_files).where(self._key(staged_files, feed=feed)))
+            return {(row.partition, row.file_name): row.tag for row in rows}
+
+    def staged_summary(self, feed: str) -> tuple[int, int, int]:
+        """(files, rows, quarantined rows) staged so far for a feed."""
+        with self.engine.connect() as connection:
+            files, rows, bad = connection.execute(
+                select(func.count(), func.coalesce(func.sum(staged_files.c.rows), 0),
+                       func.coalesce(func.sum(staged_files.c.quarantined), 0))
+                .where(self._key(staged_files, feed=feed))).one()
+            return files, rows, bad
+
+    def note_staged(self, feed: str, partition: str, file_name: str, *, tag: str, rows: int, quarantined: int,
+                    channel: str, columns: dict[str, str]) -> None:
+        self._upsert(staged_files, {"feed": feed, "partition": partition, "file_name": file_name},
+                     {"tag": tag, "rows": rows, "quarantined": quarantined, "channel": channel,
+                      "columns": columns, "staged_at": now()})
+
+    def staged(self, feed: str) -> list[Row]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(staged_files).where(self._key(staged_files, feed=feed))
+                                           .order_by(staged_files.c.partition, staged_files.c.file_name)))
+
+    def staged_files_in(self, feed: str, keys: Iterable[tuple[str, str]]) -> int:
+        wanted = list(keys)
+        if not wanted:
+            return 0
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(staged_files).where(
+                self._key(staged_files, feed=feed),
+                tuple_(staged_files.c.partition, staged_files.c.file_name).in_(wanted))).scalar_one()
+
+    # Approvals and small state -------------------------------------------------------------
+    def approval(self, map_hash: str) -> Row | None:
+        with self.engine.connect() as connection:
+            return connection.execute(select(approvals).where(self._key(approvals, map_hash=map_hash))).first()
+
+    def record_approval(self, map_hash: str, field_map: list[dict], approved_by: str, approved_at: datetime,
+                        run_id: str) -> None:
+        self._upsert(approvals, {"map_hash": map_hash},
+                     {"field_map": field_map, "approved_by": approved_by, "approved_at": approved_at,
+                      "run_id": run_id})
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(stream_state.c.value).where(self._key(stream_state, key=key))).first()
+            return default if row is None else row.value
+
+    def set_state(self, key: str, value: Any) -> None:
+        self._upsert(stream_state, {"key": key}, {"value": value, "updated_at": now()})
