@@ -4,6 +4,7 @@ published OpenAPI specs to check requests and responses against."""
 import gzip
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -288,7 +289,7 @@ class Receiver:
     """A webhook endpoint for push tests: records requests and answers with scripted statuses."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.requests: list[tuple[float, dict[str, str], bytes]] = []  # (monotonic arrival, headers, body)
         self.statuses: list[int] = []  # consumed one per request; 200 once empty
         self.delay_seconds = 0.0
         receiver = self
@@ -296,7 +297,7 @@ class Receiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
+                receiver.requests.append((time.monotonic(), dict(self.headers), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 threading.Event().wait(receiver.delay_seconds)
                 self.send_response(status)
