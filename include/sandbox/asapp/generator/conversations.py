@@ -1,0 +1,399 @@
+"""One support conversation, simulated from start to survey: the timeline every feed row comes from.
+
+A conversation is built whole from its own seeded stream (so it depends only on seed and issue
+number), then the feeds and the real-time log read their views of it. Times strictly increase
+message after message; an outage hour is skipped over, as nobody can write during one.
+"""
+
+import random
+from dataclasses import dataclass, field
+
+from . import attachments, clock, texts
+from .attachments import Attachment
+from .entities import BOT_SENDER_ID, Customer, Queue, Rep
+from .mess import Mess
+from .randomness import Weighted, hex_id, stream, ulid, uuid4
+from .world import World
+
+ISSUE_ID_BASE = 21_400_001
+PLATFORMS = Weighted({"web": 55, "ios": 25, "android": 20})
+DEVICES = {"web": Weighted({"desktop": 75, "mobile": 20, "tablet": 5}), "ios": Weighted({"mobile": 90, "tablet": 10}),
+           "android": Weighted({"mobile": 92, "tablet": 8})}
+SEGMENT_OF_INTENT = {"billing": "billing", "technical": "care", "upgrade": "sales", "cancel": "retention",
+                     "shipping": "care"}
+EXTRA_SEGMENTS = ["marketing", "promotions", "vip", "outage"]
+RATINGS = Weighted({5: 40, 4: 30, 3: 12, 2: 8, 1: 10})
+REP_UTTERANCE_TYPES = Weighted({"freehand": 60, "autosuggest": 20, "autocomplete": 12, "script": 8})
+DISPOSITIONS = Weighted({"resolved": 70, "unresolved": 20, "timeout": 10})
+SENTIMENTS = Weighted({"Neutral": 55, "Positive": 25, "Negative": 20})
+LONG_PAIRS = (505, 620)
+"""Customer/rep exchanges of a very long conversation: over 1,000 messages."""
+BOUNDARY_TAIL = 10 * clock.MINUTE
+"""A conversation open at the batch boundary keeps talking at least this long after it."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The conversation's shape, decided up front: what happens in it and which mess it carries."""
+
+    long: bool
+    resumed: bool
+    upload: bool
+    unusual_upload: bool
+    text_mess: Mess | None
+    open_at_boundary: bool
+
+
+@dataclass
+class Upload:
+    event_id: str
+    at: int
+    attachment: Attachment
+    unusual: bool
+
+
+@dataclass
+class Message:
+    at: int
+    sender_type: str
+    sender_id: int
+    utterance_type: str
+    text: str
+    event_uuid: str
+    sent_to_rep: bool
+    upload: Upload | None = None
+    mess: Mess | None = None
+
+
+@dataclass
+class Assignment:
+    queued_at: int
+    at: int
+    rep: Rep
+
+
+@dataclass
+class Survey:
+    at: int
+    rating: int
+    comment: str | None
+    effort: int
+
+
+@dataclass
+class StructuredData:
+    at: int
+    conversation_id: str
+    structured_data_id: str
+
+
+@dataclass
+class Params:
+    event_id: str
+    at: int
+    values: dict[str, str]
+
+
+@dataclass
+class Conversation:
+    index: int
+    issue_id: int
+    customer: Customer
+    new_customer: bool
+    start: int
+    session_id: str
+    external_session_id: str | None
+    queue: Queue
+    platform: str
+    device: str
+    segments: tuple[str, ...]
+    intent: str
+    authenticated: bool
+    auth_token: str | None
+    realtime_only: bool
+    messages: list[Message] = field(default_factory=list)
+    assignments: list[Assignment] = field(default_factory=list)
+    ended_at: int | None = None
+    disposition: str | None = None
+    termination: str | None = None
+    notes: str | None = None
+    sentiment: str | None = None
+    survey: Survey | None = None
+    notes_edit: tuple[int, str] | None = None
+    structured: StructuredData | None = None
+    params: Params | None = None
+    timestamp_style: str | None = None
+    """"spaced" or "naive" when its convos_metadata rows use ASAPP's other timestamp formats."""
+    mess: set[Mess] = field(default_factory=set)
+
+    @property
+    def language(self) -> str:
+        return self.queue.language
+
+    @property
+    def company_segments(self) -> str:
+        """ASAPP's bracketed form: "[marketing,promotions]"."""
+        return f"[{','.join(self.segments)}]"
+
+    @property
+    def resolved(self) -> bool:
+        return self.disposition == "resolved"
+
+    @property
+    def last_moment(self) -> int:
+        """When the last thing about this conversation happens (its survey may come a day later)."""
+        return max(self.ended_at or self.start, self.survey.at if self.survey else self.start)
+
+
+class _Builder:
+    """Writes one conversation's timeline, message by message."""
+
+    def __init__(self, world: World, conversation: Conversation, rng: random.Random) -> None:
+        self.world, self.c, self.rng = world, conversation, rng
+        self.now = conversation.start
+        self.rep: Rep | None = None
+        self.uploads = 0
+        self.details = {
+            "first": conversation.customer.first,
+            "brand": world.brand,
+            "amount": f"{rng.randint(20, 400)}.{rng.randint(0, 99):02d}",
+            "credit": str(rng.choice([5, 10, 15, 20, 25])),
+            "month": rng.choice(["January", "December", "November"]),
+            "code": f"E{rng.randint(100, 999)}",
+            "order": f"A{rng.randint(100000, 999999)}",
+            "account": f"{rng.randint(10**9, 10**10 - 1)}",
+            "last4": f"{rng.randint(0, 9999):04d}",
+            "device": rng.choice(["iPhone 16", "Pixel 9", "Galaxy S25", "router", "set-top box"]),
+            "ticket": f"T-{rng.randint(10000, 99999)}",
+            "rep": "",
+        }
+
+    def wait(self, low_seconds: float, high_seconds: float) -> int:
+        self.now = self.world.after(self.now, max(1, round(self.rng.uniform(low_seconds, high_seconds) * 1000)))
+        return self.now
+
+    def say(self, sender_type: str, text: str, utterance_type: str = "freehand", rep: Rep | None = None,
+            mess: Mess | None = None) -> Message:
+        if sender_type == "customer":
+            sender_id = self.c.customer.customer_id
+        elif sender_type == "bot":
+            sender_id = BOT_SENDER_ID
+        else:
+            sender_id = (rep or self.rep).sender_id
+        message = Message(
+            at=self.now,
+            sender_type=sender_type,
+            sender_id=sender_id,
+            utterance_type=utterance_type,
+            text=text,
+            event_uuid=uuid4(self.rng),
+            sent_to_rep=sender_type == "customer" and self.rep is not None,
+            mess=mess,
+        )
+        self.c.messages.append(message)
+        return message
+
+    def customer(self, kind: str) -> Message:
+        return self.say("customer", texts.line(self.rng, kind, self.c.language, self.details))
+
+    def rep_says(self, kind: str) -> Message:
+        return self.say("rep", texts.line(self.rng, kind, self.c.language, self.details), REP_UTTERANCE_TYPES.pick(self.rng))
+
+    def assign(self, queued_at: int) -> None:
+        candidates = [rep for rep in self.world.reps_for(self.c.queue) if rep is not self.rep]
+        self.rep = self.rng.choice(candidates or self.world.reps_for(self.c.queue))
+        self.details["rep"] = self.rep.first
+        self.c.assignments.append(Assignment(queued_at, self.now, self.rep))
+
+    def upload(self, unusual: bool) -> None:
+        message = self.say("customer", texts.line(self.rng, "customer_upload", self.c.language, self.details))
+        upload_rng = stream(self.world.seed, "upload", self.c.issue_id, self.uploads)
+        self.uploads += 1
+        message.upload = Upload(uuid4(upload_rng), message.at, attachments.build(upload_rng, unusual), unusual)
+
+
+def build(world: World, index: int, start: int, open_at_boundary: bool = False, realtime_only: bool = False,
+          sends_file: bool = False) -> Conversation:
+    """Conversation `index` (0-based over the batch, then the real-time-only ones) starting at `start`."""
+    issue_id = ISSUE_ID_BASE + index
+    rng = stream(world.seed, "conversation", issue_id)
+    if realtime_only:
+        customer_index, new_customer = rng.randrange(world.customers.count), False
+    else:
+        customer_index, new_customer = world.customer_for(index, rng)
+    customer = world.customers.get(customer_index)
+    queue = world.queue_choice(customer.language).pick(rng)
+    platform = PLATFORMS.pick(rng)
+    intent = rng.choice(texts.INTENTS)
+    eligible = not (open_at_boundary or realtime_only)
+
+    def picked(kind: Mess) -> bool:
+        return eligible and world.mess.picks(kind, index, world.conversations)
+
+    segments = (SEGMENT_OF_INTENT[intent],)
+    if picked(Mess.MULTIPLE_COMPANY_SEGMENTS):
+        segments = (*segments, *rng.sample(EXTRA_SEGMENTS, rng.randint(1, 2)))
+    authenticated = rng.random() < 0.7
+    c = Conversation(
+        index=index,
+        issue_id=issue_id,
+        customer=customer,
+        new_customer=new_customer,
+        start=start,
+        session_id=uuid4(rng),
+        external_session_id=uuid4(rng) if platform == "web" else None,
+        queue=queue,
+        platform=platform,
+        device=DEVICES[platform].pick(rng),
+        segments=segments,
+        intent=intent,
+        authenticated=authenticated,
+        auth_token=hex_id(rng, 32) if authenticated else None,
+        realtime_only=realtime_only,
+    )
+    if len(segments) > 1:
+        c.mess.add(Mess.MULTIPLE_COMPANY_SEGMENTS)
+    if picked(Mess.ALTERNATE_TIMESTAMPS):
+        c.timestamp_style = rng.choice(["spaced", "naive"])
+        c.mess.add(Mess.ALTERNATE_TIMESTAMPS)
+    b = _Builder(world, c, rng)
+    long = picked(Mess.LONG_CONVERSATIONS) and start + 10 * clock.HOUR < world.batch_end
+    unusual_upload = picked(Mess.UNUSUAL_ATTACHMENTS)
+    plan = Plan(
+        long=long,
+        resumed=picked(Mess.RESUMED_CONVERSATIONS) and not long and start + 14 * clock.HOUR < world.batch_end,
+        upload=unusual_upload or rng.random() < 0.03 or sends_file,
+        unusual_upload=unusual_upload,
+        text_mess=next((kind for kind in (Mess.HTML_LIKE_TEXT, Mess.UNICODE_TEXT) if picked(kind)), None),
+        open_at_boundary=open_at_boundary,
+    )
+    c.mess.update(kind for kind, applies in (
+        (Mess.LONG_CONVERSATIONS, plan.long), (Mess.RESUMED_CONVERSATIONS, plan.resumed),
+        (Mess.UNUSUAL_ATTACHMENTS, plan.unusual_upload),
+    ) if applies)
+
+    if rng.random() < 0.6:
+        params = {"plan": customer.plan, "lob": queue.lob, "entry_point": rng.choice(["app_home", "bill_page", "help"])}
+        if rng.random() < 0.5:
+            params["loyalty_tier"] = rng.choice(["bronze", "silver", "gold"])
+        c.params = Params(uuid4(rng), world.after(start, rng.randint(200, 900)), params)
+
+    b.wait(0.3, 2.5)
+    if plan.text_mess is Mess.HTML_LIKE_TEXT:
+        b.say("customer", rng.choice(texts.HTML_LIKE_LINES), mess=Mess.HTML_LIKE_TEXT)
+    else:
+        b.say("customer", texts.opening(rng, c.language, intent, b.details))
+    b.wait(1, 2)
+    b.say("bot", texts.line(rng, "bot_greeting", c.language, b.details), "script")
+
+    escalated = plan.long or open_at_boundary or rng.random() < 0.82
+    if escalated:
+        _with_rep(b, plan)
+    else:
+        _bot_only(b, plan)
+    _afterwards(b, escalated, late_csat=picked(Mess.LATE_CSAT), restated=picked(Mess.RESTATED_CONVERSATIONS))
+    return c
+
+
+def _with_rep(b: _Builder, plan: Plan) -> None:
+    c, rng = b.c, b.rng
+    b.wait(1, 3)
+    b.say("bot", texts.line(rng, "bot_handoff", c.language, b.details), "script")
+    queued_at = b.wait(0.1, 0.5)
+    b.now = b.world.after(b.now, round(min(rng.expovariate(1 / 90), 900) * 1000) + 1)
+    b.assign(queued_at)
+    b.wait(5, 20)
+    b.rep_says("rep_greeting")
+    pairs = rng.randint(*LONG_PAIRS) if plan.long else 1 + min(int(rng.expovariate(1 / 4)), 30)
+    gaps = (3, 12) if plan.long else (8, 90)
+    upload_at = rng.randrange(pairs) if plan.upload else None
+    unicode_at = rng.randrange(pairs) if plan.text_mess is Mess.UNICODE_TEXT else None
+    resume_at = rng.randrange(pairs) if plan.resumed else None
+    transfer_at = rng.randrange(1, pairs) if pairs >= 3 and rng.random() < 0.08 else None
+    pair = 0
+    while pair < pairs or (plan.open_at_boundary and b.now < b.world.batch_end + BOUNDARY_TAIL):
+        b.wait(*gaps)
+        if pair == upload_at:
+            b.upload(plan.unusual_upload)
+        elif pair == unicode_at:
+            b.say("customer", rng.choice(texts.UNICODE_LINES), mess=Mess.UNICODE_TEXT)
+        else:
+            b.customer("customer_follow")
+        if pair == transfer_at:
+            b.wait(20, 120)
+            b.assign(b.now)
+            b.wait(5, 20)
+            b.rep_says("rep_greeting")
+        b.wait(*(gaps if plan.long else (10, 120)))
+        b.rep_says("rep_follow")
+        if rng.random() < 0.05:
+            b.wait(2, 20)
+            b.say("rep_note", texts.rep_note(rng, b.details), "freehand")
+        if rng.random() < 0.03 and b.world.supervisors:
+            b.wait(2, 30)
+            b.say("rep_whisper", texts.rep_whisper(rng, b.details), "freehand", rep=rng.choice(b.world.supervisors))
+        if pair == resume_at:
+            b.now = b.world.after(b.now, rng.randint(2 * clock.HOUR, 6 * clock.HOUR))
+            b.customer("customer_resume")
+            b.wait(30, 300)
+            b.assign(b.now)
+            b.wait(5, 20)
+            b.rep_says("rep_greeting")
+        pair += 1
+    b.wait(5, 60)
+    b.rep_says("rep_close")
+    c.disposition = DISPOSITIONS.pick(rng)
+    if c.disposition == "timeout":
+        c.termination = "autoend"
+        b.wait(300, 900)
+    else:
+        b.wait(5, 60)
+        b.customer("customer_close")
+        c.termination = rng.choice(["agent", "agent", "customer"])
+        b.wait(5, 40)
+    c.notes = rng.choice(texts.DISPOSITION_NOTES[c.intent] if c.resolved else texts.OPEN_ISSUE_NOTES)
+
+
+def _bot_only(b: _Builder, plan: Plan) -> None:
+    c, rng = b.c, b.rng
+    b.wait(5, 40)
+    if plan.upload:
+        b.upload(plan.unusual_upload)
+    elif plan.text_mess is Mess.UNICODE_TEXT:
+        b.say("customer", rng.choice(texts.UNICODE_LINES), mess=Mess.UNICODE_TEXT)
+    else:
+        b.customer("customer_follow")
+    b.wait(1, 3)
+    b.say("bot", texts.line(rng, "bot_answer", c.language, b.details), "script")
+    if rng.random() < 0.6:
+        b.wait(5, 40)
+        b.customer("customer_close")
+        c.termination = "customer"
+    else:
+        b.wait(300, 900)
+        c.termination = "autoend"
+
+
+def _afterwards(b: _Builder, escalated: bool, late_csat: bool, restated: bool) -> None:
+    """End, survey, structured data and a later edit of the notes, as far as each applies."""
+    c, rng, world = b.c, b.rng, b.world
+    c.ended_at = b.now
+    c.sentiment = SENTIMENTS.pick(rng)
+    if late_csat or rng.random() < 0.3:
+        late_at = clock.floor(c.ended_at, clock.DAY) + clock.DAY + rng.randint(1 * clock.HOUR, 20 * clock.HOUR)
+        if late_csat and late_at < world.batch_end:
+            at = world.after(late_at, 0)
+            c.mess.add(Mess.LATE_CSAT)
+        else:
+            at = world.after(c.ended_at, rng.randint(60, 600) * clock.SECOND)
+        rating = RATINGS.pick(rng)
+        comment = rng.choice(["Very helpful", "Took too long", "Great service!", None])
+        c.survey = Survey(at, rating, comment, rng.randint(1, 5))
+    if escalated and rng.random() < 0.85:
+        at = world.after(c.ended_at, rng.randint(20, 60) * clock.SECOND)
+        c.structured = StructuredData(at, ulid(rng, c.start), uuid4(rng))
+    if restated and c.notes is not None:
+        at = world.after(c.ended_at, rng.randint(1 * clock.HOUR, 3 * clock.HOUR))
+        if at < world.batch_end:
+            c.notes_edit = (at, f"{c.notes}; customer called back, follow-up done")
+            c.mess.add(Mess.RESTATED_CONVERSATIONS)

@@ -1,0 +1,252 @@
+"""One generation run: the batch window hour by hour, then the real-time window, then the manifest.
+
+Conversations are simulated in start order; before each hour, every partition that hour can no
+longer receive rows is completed, so the tree is written in time order and only a few hours of
+partitions are ever open.
+"""
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from . import autosummary, clock
+from .conversations import Conversation, build
+from .entities import derive_company
+from .feeds import FEEDS
+from .manifest import SpillList, write_json
+from .mess import Mess
+from .options import Options
+from .randomness import stream
+from .realtime import RealtimeLog
+from .rows import Row, RowFactory
+from .world import World
+from .writer import PartitionWriter, partition_path
+
+MANIFEST = "_manifest.json"
+SCRATCH = ".generator-scratch"
+REALTIME_LOG = Path("_realtime") / "events.jsonl"
+SEGMENTS = Path("_config") / "segments.json"
+ATTACHMENTS = "_attachments"
+CONVERSATION_MESS = (
+    Mess.RESTATED_CONVERSATIONS, Mess.LATE_CSAT, Mess.RESUMED_CONVERSATIONS, Mess.MULTIPLE_COMPANY_SEGMENTS,
+    Mess.ALTERNATE_TIMESTAMPS, Mess.LONG_CONVERSATIONS,
+)
+
+
+def generate(options: Options) -> dict:
+    """Write the dataset to options.out and return its manifest summary (without the long lists)."""
+    _prepare(options.out, options.overwrite)
+    run = _Run(options)
+    run.batch()
+    run.realtime_window()
+    return run.finish()
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        generated_before = (out / MANIFEST).exists() or (out / SCRATCH).exists()
+        if not (overwrite and generated_before):
+            raise FileExistsError(
+                f"{out} is not empty; pass --overwrite to replace a dataset generated before"
+                if generated_before else f"{out} is not empty and holds no generated dataset; choose another --out"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+class _Run:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.out = options.out
+        self.world = world = World(options)
+        scratch = self.out / SCRATCH
+        scratch.mkdir()
+        self.mess_ids = {kind: SpillList(scratch / f"mess-{kind}.jsonl") for kind in Mess}
+        self.files = {feed: SpillList(scratch / f"files-{feed}.jsonl") for feed in FEEDS}
+        self.continued = SpillList(scratch / "continued.jsonl")
+        self.rows_written: Counter[str] = Counter()
+        self.attachment_files = self.attachment_bytes = 0
+        self.writer = PartitionWriter(
+            self.out, FEEDS, (world.batch_start, world.batch_end), options.max_rows_per_file, self._file_written
+        )
+        self.rows = RowFactory(world)
+        self.realtime = RealtimeLog(world)
+        self.realtime_lines = 0
+        if world.drift:
+            self.mess_ids[Mess.SCHEMA_DRIFT].append({
+                "feed": world.drift.feed,
+                "column": world.drift.column,
+                "first_partition": partition_path(world.drift.feed, world.drift.starts_at),
+            })
+        for outage in world.outages:
+            for feed, spec in FEEDS.items():
+                if spec.sync == "1h":
+                    self.mess_ids[Mess.EMPTY_PARTITIONS].append(partition_path(feed, outage))
+
+    def _file_written(self, feed: str, path: str, rows: int) -> None:
+        self.files[feed].append({"path": path, "rows": rows})
+        self.rows_written[feed] += rows
+
+    def emit(self, row: Row, drift_value: str | None = None) -> None:
+        """Write a row unless it falls in the real-time window (the batch holds nothing from there)."""
+        feed, at, values = row
+        if at >= self.world.batch_end:
+            return
+        drift = self.world.drift
+        if drift and feed == drift.feed and at >= drift.starts_at:
+            values[drift.column] = drift_value
+        self.writer.write(feed, at, orjson.dumps(values) + b"\n")
+
+    # -- batch window ---------------------------------------------------------------------------
+
+    def batch(self) -> None:
+        world = self.world
+        starts = world.batch_starts()
+        pending = next(starts, None)
+        for hour in range(world.days * 24):
+            now = world.batch_start + hour * clock.HOUR
+            self.writer.complete_before(now)
+            if hour % 24 == 0:
+                self._day(now)
+            while pending is not None and pending.at < now + clock.HOUR:
+                self._conversation(build(world, pending.index, pending.at, pending.open_at_boundary))
+                pending = next(starts, None)
+        self.writer.complete_before(world.batch_end)
+
+    def _day(self, day: int) -> None:
+        """The daily snapshots: reps (and their attributes when new or changed), config, companies."""
+        world, first_day = self.world, day == self.world.batch_start
+        for rep in world.roster:
+            self.emit(self.rows.rep_snapshot(rep, day))
+            if first_day:
+                for row in self.rows.rep_attributes(rep, day):
+                    self.emit(row)
+                if not rep.has_email:
+                    self.mess_ids[Mess.AGENTS_WITHOUT_EMAIL].append(rep.rep_id)
+            elif rep.change and rep.change.at == day:
+                for row in self.rows.rep_attributes(rep, day, names=("companygroup",)):
+                    self.emit(row)
+                self.mess_ids[Mess.CHANGED_REPS].append(rep.rep_id)
+        for row in self.rows.structured_data_config(day):
+            self.emit(row)
+        if first_day:
+            for index in range(world.company_count):
+                self.emit(self.rows.company_row(derive_company(world.seed, index, world.batch_start), day))
+
+    def _conversation(self, c: Conversation) -> None:
+        for row in self.rows.conversation_rows(c):
+            self.emit(row, drift_value=c.language)
+        if c.new_customer:
+            self._new_customer(c)
+        self._attachments(c)
+        batch_end = self.world.batch_end
+        for kind in CONVERSATION_MESS:
+            if kind in c.mess:
+                self.mess_ids[kind].append(c.issue_id)
+        for message in c.messages:
+            if message.mess and message.at < batch_end:
+                self.mess_ids[message.mess].append(message.event_uuid)
+            if message.upload and message.upload.unusual and message.at < batch_end:
+                self.mess_ids[Mess.UNUSUAL_ATTACHMENTS].append(message.upload.event_id)
+        if self.realtime.add_conversation(c):
+            self.continued.append(c.issue_id)
+
+    def _new_customer(self, c: Conversation) -> None:
+        world, customer = self.world, c.customer
+        self.emit(self.rows.customer_row(customer, c.start, first_seen=c.start))
+        if world.customers.is_email_twin(customer.index):
+            self.mess_ids[Mess.EMAIL_CASE_DUPLICATES].append([customer.customer_id - 1, customer.customer_id])
+        if world.mess.picks(Mess.RESTATED_CUSTOMERS, customer.index, world.customers.count):
+            rng = stream(world.seed, "customer-restated-day", customer.index)
+            later = clock.floor(c.start, clock.DAY) + rng.randint(1, 2) * clock.DAY + rng.randrange(clock.DAY)
+            if later >= world.batch_end:
+                later -= clock.DAY
+            if clock.floor(later, clock.DAY) > clock.floor(c.start, clock.DAY) and later < world.batch_end:
+                self.emit(self.rows.customer_row(customer, later, first_seen=c.start, restated=True))
+                self.mess_ids[Mess.RESTATED_CUSTOMERS].append(customer.customer_id)
+
+    def _attachments(self, c: Conversation) -> None:
+        """Binaries of every upload a batch row or a real-time event mentions."""
+        folder = self.out / ATTACHMENTS
+        for message in c.messages:
+            upload = message.upload
+            if upload is not None and upload.at < self.world.realtime_end:
+                folder.mkdir(exist_ok=True)
+                (folder / upload.event_id).write_bytes(upload.attachment.content)
+                self.attachment_files += 1
+                self.attachment_bytes += len(upload.attachment.content)
+
+    # -- real-time window -----------------------------------------------------------------------
+
+    def realtime_window(self) -> None:
+        world = self.world
+        for number, at in enumerate(world.realtime_starts()):
+            # the first one always sends a file, so the window always shows FILE_UPLOAD_DETECTED
+            c = build(world, world.conversations + number, at, realtime_only=True, sends_file=number == 0)
+            self.realtime.add_conversation(c)
+            self._attachments(c)
+            self.mess_ids[Mess.REALTIME_ONLY_CONVERSATIONS].append(c.issue_id)
+        for rep in world.roster:
+            self.realtime.add_activity(rep)
+        self.realtime_lines = self.realtime.write(
+            self.out / REALTIME_LOG, self.mess_ids[Mess.DUPLICATE_DELIVERIES].append
+        )
+
+    # -- manifest -------------------------------------------------------------------------------
+
+    def finish(self) -> dict:
+        world = self.world
+        segments_path = self.out / SEGMENTS
+        segments_path.parent.mkdir(exist_ok=True)
+        segments_path.write_bytes(
+            orjson.dumps([s.as_config() for s in autosummary.segments(world.company)], option=orjson.OPT_INDENT_2)
+        )
+        events = self.realtime.events
+        summary = {
+            "generator": "include.sandbox.asapp.generator",
+            "arguments": self.options.as_manifest(),
+            "company": world.company,
+            "batch_window": {"start": clock.feed_ts(world.batch_start), "end": clock.feed_ts(world.batch_end)},
+            "realtime_window": {"start": clock.feed_ts(world.batch_end), "end": clock.feed_ts(world.realtime_end)},
+            "entities": {
+                "conversations": world.conversations,
+                "realtime_only_conversations": world.realtime_only_count,
+                "customers": world.customers.count,
+                "companies": world.company_count,
+                "reps": len(world.roster),
+                "utterances": self.rows_written["utterances"],
+                "file_uploads": self.rows_written["file_uploads"],
+                "attachments": self.attachment_files,
+            },
+            "attachments": {"files": self.attachment_files, "bytes": self.attachment_bytes},
+            "realtime": {
+                "path": str(REALTIME_LOG),
+                "lines": self.realtime_lines,
+                "events": len(events),
+                "journey_events": sum(e.envelope["name"].endswith("journey") for e in events),
+                "activity_events": sum(e.envelope["name"].endswith("activity") for e in events),
+                "text_messages": sum(e.envelope["event_type"] == "TEXT_MESSAGE" for e in events),
+            },
+        }
+        manifest = {
+            **summary,
+            "feeds": {
+                name: {
+                    "sync_time": spec.sync,
+                    "documented": spec.documented,
+                    "unique_key": list(spec.unique_key),
+                    "rows": self.rows_written[name],
+                    "partitions": world.days * (24 if spec.sync == "1h" else 1),
+                    "files": self.files[name],
+                }
+                for name, spec in FEEDS.items()
+            },
+            "realtime_continued_issue_ids": self.continued,
+            "mess": {kind.value: self.mess_ids[kind] for kind in Mess},
+        }
+        write_json(self.out / MANIFEST, manifest)
+        shutil.rmtree(self.out / SCRATCH)
+        return {**summary, "rows": dict(sorted(self.rows_written.items())),
+                "mess": {kind.value: ids.count for kind, ids in self.mess_ids.items()}}
