@@ -148,7 +148,7 @@ class SandboxApp:
                 raise IntercomError(400, "bad_request", "The request body is not valid JSON") from None
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         if operation is not None:
-            query = operation.parse_query(query)
+            query = operation.parse_query(query, route.messages)
             if operation.body_validator is not None:
                 body = {} if body is None else body
                 operation.check_body(body, route.messages)

@@ -58,7 +58,11 @@ STANDARD_ATTRIBUTES = {
 
 
 def check_custom_attributes(workspace: Workspace, model: str, values: dict | None) -> dict:
-    """Validate a `custom_attributes` write for a contact or company; returns the values to store."""
+    """Validate a `custom_attributes` write for a contact or company; returns the values to store.
+
+    The description types company attribute values as strings (requests and responses), so a company
+    value is text that must read as the attribute's type ("12" for an integer attribute).
+    """
     if not values:
         return {}
     definitions = _definitions_by_name(workspace, "data_attributes", model)
@@ -66,8 +70,29 @@ def check_custom_attributes(workspace: Workspace, model: str, values: dict | Non
         definition = definitions.get(name)
         if definition is None:
             raise parameter_invalid(f"Custom attribute '{name}' does not exist", f"custom_attributes.{name}")
-        _check_value(name, definition["data_type"], definition.get("options"), value)
+        typed = _read_text(definition["data_type"], value) if model == "company" else value
+        _check_value(name, definition["data_type"], definition.get("options"), typed)
     return dict(values)
+
+
+def _read_text(data_type: str, text: Any) -> Any:
+    """A company attribute's text as its attribute type, or the text itself when it does not read as one."""
+    if not isinstance(text, str):
+        return text
+    readers = {
+        "integer": int,
+        "date": int,
+        "datetime": int,
+        "float": float,
+        "boolean": {"true": True, "false": False}.__getitem__,
+    }
+    reader = readers.get(data_type)
+    if reader is None:
+        return text
+    try:
+        return reader(text)
+    except (ValueError, KeyError):
+        return text
 
 
 def check_conversation_attributes(workspace: Workspace, values: dict | None) -> dict:
@@ -193,12 +218,6 @@ def _render_standard_attribute(model: str, name: str, label: str, data_type: str
 
 def list_data_attributes(call: Call) -> dict:
     model = call.query.get("model")
-    if model == "conversation":
-        raise IntercomError(
-            422,
-            "parameter_invalid",
-            "model=conversation is no longer supported. Use GET /conversations/attributes instead",
-        )
     models = [model] if model else ["contact", "company"]
     include_archived = call.query.get("include_archived", False)
     data = [
@@ -385,6 +404,16 @@ def archive_conversation_attribute(call: Call) -> dict:
     return render_conversation_attribute(attribute)
 
 
+def _unsupported_model(model: str) -> IntercomError:
+    if model == "conversation":
+        return IntercomError(
+            422,
+            "parameter_invalid",
+            "model=conversation is no longer supported. Use GET /conversations/attributes instead",
+        )
+    return parameter_invalid("model must be one of: contact, company", "model")
+
+
 def _invalid_conversation_data_type(body: dict) -> IntercomError | None:
     data_type = body.get("data_type")
     if data_type in CONVERSATION_DATA_TYPES:
@@ -405,7 +434,13 @@ CREATE_DATA_ATTRIBUTE_MESSAGES = {
 }
 
 ROUTES = [
-    ("GET", "/data_attributes", "lisDataAttributes", list_data_attributes),
+    (
+        "GET",
+        "/data_attributes",
+        "lisDataAttributes",
+        list_data_attributes,
+        {"query.model": _unsupported_model},
+    ),
     (
         "POST",
         "/data_attributes",

@@ -44,13 +44,14 @@ def render_part(workspace: Workspace, base_url: str, part: dict, plaintext: bool
         "created_at": part["created_at"],
         "updated_at": part["updated_at"],
         "notified_at": part["created_at"],
-        "assigned_to": part.get("assigned_to"),
         "author": render_author(part["author"]),
         "attachments": attachments.render(base_url, workspace["files"], part.get("attachment_ids", [])),
         "external_id": None,
         "redacted": False,
         "app_package_code": "sandbox",
     }
+    if part.get("assigned_to"):
+        rendered["assigned_to"] = part["assigned_to"]
     if part.get("state"):
         rendered["state"] = part["state"]
     return rendered

@@ -234,29 +234,25 @@ def _replying_contact(workspace: Workspace, body: dict) -> dict:
 
 
 def _last_conversation_of(workspace: Workspace, contact: dict) -> dict:
-    """`last`: the contact's newest conversation, or the admin message still waiting for its reply."""
-    conversations = [
-        conversation
-        for conversation in workspace["conversations"].values()
-        if contact["id"] in conversation["contact_ids"]
-    ]
+    """`last`: the newest admin message still waiting for this contact's reply (it becomes a
+    conversation now), otherwise the contact's newest conversation."""
     pending = [
         message
         for message in workspace["pending_messages"].values()
         if message["contact_id"] == contact["id"]
     ]
-    newest_conversation = max(
-        conversations, key=lambda conversation: conversation["created_at"], default=None
-    )
-    newest_message = max(pending, key=lambda message: message["created_at"], default=None)
-    if newest_message and (
-        newest_conversation is None or newest_message["created_at"] >= newest_conversation["created_at"]
-    ):
+    if pending:
+        newest_message = max(pending, key=lambda message: (message["created_at"], int(message["id"])))
         workspace.remove("pending_messages", newest_message["id"])
         return workspace.put("conversations", _conversation_from_message(workspace, newest_message))
-    if newest_conversation is None:
+    conversations = [
+        conversation
+        for conversation in workspace["conversations"].values()
+        if contact["id"] in conversation["contact_ids"]
+    ]
+    if not conversations:
         raise resource_not_found()
-    return newest_conversation
+    return max(conversations, key=lambda conversation: (conversation["created_at"], int(conversation["id"])))
 
 
 async def reply(call: Call) -> dict:

@@ -77,7 +77,9 @@ class IntercomSandbox:
         """Replace the injected faults, e.g. set_faults(error_next=2, error_status=503); no arguments clears them."""
         return self._call("PUT", "faults", faults)
 
-    def configure(self, *, rate_limit_per_minute: int | None | type = ..., search_delay_seconds: float | type = ...) -> dict:
+    def configure(
+        self, *, rate_limit_per_minute: int | None | type = ..., search_delay_seconds: float | type = ...
+    ) -> dict:
         """Change the rate budget (None or 0: off) and/or the search delay at run time."""
         changes = {}
         if rate_limit_per_minute is not ...:
@@ -109,7 +111,16 @@ class IntercomSandbox:
 
 
 def _command(state_file: Path, options: dict[str, Any]) -> list[str]:
-    command = [sys.executable, "-m", "include.sandbox.intercom", "serve", "--port", "0", "--state", str(state_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "include.sandbox.intercom",
+        "serve",
+        "--port",
+        "0",
+        "--state",
+        str(state_file),
+    ]
     flags = {
         "token": "--token",
         "rate_limit_per_minute": "--rate-limit-per-minute",
@@ -142,12 +153,19 @@ def start_intercom_sandbox(state_file: str | os.PathLike, **options: Any) -> Int
             cwd=REPOSITORY_ROOT,
             stdout=subprocess.PIPE,
             stderr=log,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY_ROOT), os.environ.get("PYTHONPATH")]))},
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(REPOSITORY_ROOT), os.environ.get("PYTHONPATH")])
+                ),
+            },
         )
     first_line = process.stdout.readline()
     if not first_line:
         process.wait()
-        raise RuntimeError(f"the Intercom sandbox did not start; see {log_file}:\n{log_file.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"the Intercom sandbox did not start; see {log_file}:\n{log_file.read_text()[-3000:]}"
+        )
     announced = json.loads(first_line)
     process.stdout.close()
     sandbox = IntercomSandbox(announced["url"], announced["token"], state_file, process, log_file)

@@ -113,12 +113,23 @@ class Operation:
         if body is not None:
             self.body_validator = OAS30Validator(_inline(body["schema"], document, ()), registry=registry)
 
-    def parse_query(self, raw_query: dict[str, str]) -> dict[str, Any]:
-        """Declared parameters are cast and checked; undeclared ones are passed through as strings."""
+    def parse_query(
+        self, raw_query: dict[str, str], messages: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Declared parameters are cast and checked; undeclared ones are passed through as strings.
+
+        `messages["query.<name>"]`, a function of the raw value, replaces the generic error for a parameter.
+        """
         parsed: dict[str, Any] = {}
         for name, raw in raw_query.items():
             declared = self.query_parameters.get(name)
-            parsed[name] = declared.parse(raw) if declared else raw
+            try:
+                parsed[name] = declared.parse(raw) if declared else raw
+            except IntercomError:
+                special = (messages or {}).get(f"query.{name}")
+                if special is None:
+                    raise
+                raise special(raw) from None
         return parsed
 
     def check_body(self, body: Any, messages: dict[str, Any] | None = None) -> None:
@@ -131,6 +142,11 @@ class Operation:
         if self.body_validator is None or self.body_validator.is_valid(body):
             return
         raise _as_intercom_error(list(self.body_validator.iter_errors(body)), messages or {}, body)
+
+
+# `discriminator` only names which `oneOf` branch applies (the branches already exclude each other by
+# their enums); its mapping refers into the whole document, which an inlined schema no longer is.
+INLINE_DROPPED_KEYS = ("example", "discriminator")
 
 
 def _inline(schema: Any, document: dict, stack: tuple[str, ...]) -> Any:
@@ -148,7 +164,11 @@ def _inline(schema: Any, document: dict, stack: tuple[str, ...]) -> Any:
         if reference in stack:
             return {"$ref": f"{SPEC_URI}{reference}"}
         return _inline(_resolve_pointer(document, reference.lstrip("#")), document, (*stack, reference))
-    return {key: _inline(value, document, stack) for key, value in schema.items() if key != "example"}
+    return {
+        key: _inline(value, document, stack)
+        for key, value in schema.items()
+        if key not in INLINE_DROPPED_KEYS
+    }
 
 
 def _leaf_errors(error: ValidationError):

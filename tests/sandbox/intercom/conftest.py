@@ -96,7 +96,9 @@ class SpecChecker:
         try:
             self.openapi.validate_response(request, SpecResponse(response))
         except ResponseNotFound:
-            assert response.status_code >= 400, f"undocumented success status {response.status_code} for {request.path}"
+            assert response.status_code >= 400, (
+                f"undocumented success status {response.status_code} for {request.path}"
+            )
             self.error_validator.validate(orjson.loads(response.content))
         except Exception as error:
             detail = getattr(error, "__cause__", None) or error

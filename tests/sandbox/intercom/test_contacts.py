@@ -15,8 +15,15 @@ def unique_email(prefix: str = "person") -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def attributes(module_api):
-    for name, data_type in (("plan_level", "integer"), ("vip", "boolean"), ("segment", "string"), ("renewal", "date")):
-        response = module_api.post("/data_attributes", json={"name": name, "model": "contact", "data_type": data_type})
+    for name, data_type in (
+        ("plan_level", "integer"),
+        ("vip", "boolean"),
+        ("segment", "string"),
+        ("renewal", "date"),
+    ):
+        response = module_api.post(
+            "/data_attributes", json={"name": name, "model": "contact", "data_type": data_type}
+        )
         assert response.status_code == 200, response.text
 
 
@@ -69,7 +76,9 @@ def test_update_cannot_take_another_users_email(api):
 
 
 def test_unknown_custom_attribute_is_rejected(api):
-    response = api.post("/contacts", json={"email": unique_email(), "custom_attributes": {"favourite_colour": "blue"}})
+    response = api.post(
+        "/contacts", json={"email": unique_email(), "custom_attributes": {"favourite_colour": "blue"}}
+    )
     assert response.status_code == 400
     error = error_of(response)
     assert error["code"] == "parameter_invalid"
@@ -79,7 +88,13 @@ def test_unknown_custom_attribute_is_rejected(api):
 
 @pytest.mark.parametrize(
     ("attribute", "value"),
-    [("plan_level", "three"), ("plan_level", True), ("vip", "yes"), ("segment", 5), ("renewal", "2024-01-01")],
+    [
+        ("plan_level", "three"),
+        ("plan_level", True),
+        ("vip", "yes"),
+        ("segment", 5),
+        ("renewal", "2024-01-01"),
+    ],
 )
 def test_custom_attribute_of_the_wrong_type_is_rejected(api, attribute, value):
     response = api.post("/contacts", json={"email": unique_email(), "custom_attributes": {attribute: value}})
@@ -90,9 +105,14 @@ def test_custom_attribute_of_the_wrong_type_is_rejected(api, attribute, value):
 
 def test_custom_attributes_of_the_right_type_are_stored_and_merged_on_update(api):
     contact = create(api, email=unique_email(), custom_attributes={"plan_level": 3, "vip": True})
-    updated = api.put(f"/contacts/{contact['id']}", json={"custom_attributes": {"segment": "smb", "vip": None}}).json()
+    updated = api.put(
+        f"/contacts/{contact['id']}", json={"custom_attributes": {"segment": "smb", "vip": None}}
+    ).json()
     assert updated["custom_attributes"] == {"plan_level": 3, "segment": "smb"}
-    assert api.get(f"/contacts/{contact['id']}").json()["custom_attributes"] == {"plan_level": 3, "segment": "smb"}
+    assert api.get(f"/contacts/{contact['id']}").json()["custom_attributes"] == {
+        "plan_level": 3,
+        "segment": "smb",
+    }
 
 
 def test_a_body_without_email_external_id_or_role_is_rejected(api):
@@ -104,7 +124,11 @@ def test_a_body_without_email_external_id_or_role_is_rejected(api):
 def test_a_body_the_description_rejects_is_a_400(api):
     response = api.post("/contacts", json={"email": 42})
     assert response.status_code == 400
-    assert error_of(response) == {"code": "parameter_invalid", "message": "email must be of type string", "field": "email"}
+    assert error_of(response) == {
+        "code": "parameter_invalid",
+        "message": "email must be of type string",
+        "field": "email",
+    }
 
 
 def test_deleted_contact_is_gone_and_frees_its_email(api):
@@ -148,15 +172,22 @@ def test_list_pages_with_a_cursor_and_refuses_more_than_150_per_page(api):
         create(api, email=unique_email("lister"))
     first = api.get("/contacts", params={"per_page": 2}).json()
     assert len(first["data"]) == 2
-    second = api.get("/contacts", params={"per_page": 2, "starting_after": first["pages"]["next"]["starting_after"]}).json()
-    assert {contact["id"] for contact in first["data"]}.isdisjoint(contact["id"] for contact in second["data"])
+    second = api.get(
+        "/contacts", params={"per_page": 2, "starting_after": first["pages"]["next"]["starting_after"]}
+    ).json()
+    assert {contact["id"] for contact in first["data"]}.isdisjoint(
+        contact["id"] for contact in second["data"]
+    )
     assert api.get("/contacts", params={"per_page": 151}).status_code == 400
 
 
 def test_search_by_email_is_case_insensitive_and_pages(api):
     marker = f"searchable{next(_unique)}"
     ids = {create(api, email=f"{marker}.{index}@example.com")["id"] for index in range(3)}
-    query = {"query": {"field": "email", "operator": "^", "value": marker.upper()}, "pagination": {"per_page": 2}}
+    query = {
+        "query": {"field": "email", "operator": "^", "value": marker.upper()},
+        "pagination": {"per_page": 2},
+    }
     first = api.post("/contacts/search", json=query).json()
     assert first["total_count"] == 3
     query["pagination"]["starting_after"] = first["pages"]["next"]["starting_after"]
@@ -173,7 +204,10 @@ def test_search_combines_groups_and_custom_attributes(api):
             "operator": "AND",
             "value": [
                 {"operator": "OR", "value": [{"field": "email", "operator": "~", "value": marker}]},
-                {"operator": "OR", "value": [{"field": "custom_attributes.plan_level", "operator": ">", "value": 3}]},
+                {
+                    "operator": "OR",
+                    "value": [{"field": "custom_attributes.plan_level", "operator": ">", "value": 3}],
+                },
             ],
         }
     }
@@ -212,11 +246,16 @@ def test_search_dates_match_by_calendar_day(api):
 
 def test_search_refuses_too_deep_or_too_wide_queries_and_bad_sort_orders(api):
     leaf = {"field": "email", "operator": "=", "value": "x@example.com"}
-    too_deep = {"operator": "AND", "value": [{"operator": "OR", "value": [{"operator": "AND", "value": [leaf]}]}]}
+    too_deep = {
+        "operator": "AND",
+        "value": [{"operator": "OR", "value": [{"operator": "AND", "value": [leaf]}]}],
+    }
     assert api.post("/contacts/search", json={"query": too_deep}).status_code == 400
     too_wide = {"operator": "OR", "value": [leaf] * 16}
     assert api.post("/contacts/search", json={"query": too_wide}).status_code == 400
-    bad_sort = api.post("/contacts/search", json={"query": leaf, "sort": {"field": "created_at", "order": "desc"}})
+    bad_sort = api.post(
+        "/contacts/search", json={"query": leaf, "sort": {"field": "created_at", "order": "desc"}}
+    )
     assert bad_sort.status_code == 400
     assert error_of(bad_sort) == {
         "code": "invalid_sort_order",
