@@ -161,16 +161,16 @@ def serve(options: ServerOptions) -> None:
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     sandbox = Sandbox(options)
-    s3_endpoint_url = sandbox.s3.start()
+    s3_port = sandbox.s3.start()
     sandbox.publisher.reconcile(sandbox.clock.timestamp(), partial=False)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((options.host, options.port))
     listener.listen(1024)
-    host = "127.0.0.1" if options.host == "0.0.0.0" else options.host
+    host = "127.0.0.1" if options.host == "0.0.0.0" else options.host  # where local clients connect
     connection = {
         "api_url": f"http://{host}:{listener.getsockname()[1]}",
-        "s3_endpoint_url": s3_endpoint_url,
+        "s3_endpoint_url": f"http://{host}:{s3_port}",
         "bucket": sandbox.bucket,
         "api_id": options.api_id,
         "region": options.region,

@@ -25,12 +25,12 @@ class SandboxS3:
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
 
-    def start(self) -> str:
+    def start(self) -> int:
+        """Start serving and create the bucket; returns the port."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request otherwise
         self._server.start()
         self._backend.create_bucket(self.bucket, self.region)
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
+        return self._server.get_host_and_port()[1]
 
     def stop(self) -> None:
         self._server.stop()
