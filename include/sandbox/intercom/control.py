@@ -160,6 +160,7 @@ def seed_workspace(workspace: Workspace, data: dict, save_file) -> dict[str, int
     if data.get("app"):
         workspace.meta["app"].update(data["app"])
         workspace.meta_dirty = True
+    links: list[tuple[str, dict, dict]] = []
     for section in SECTIONS[1:]:
         records = data.get(section) or []
         for record in records:
@@ -189,9 +190,11 @@ def seed_workspace(workspace: Workspace, data: dict, save_file) -> dict[str, int
             if section == "files" and record.get("data"):
                 save_file(stored["id"], base64.b64decode(record["data"]))
             workspace.put(section, stored)
-            _link_derived(workspace, section, record, stored)
+            links.append((section, record, stored))
         if records:
             counts[section] = len(records)
+    for section, record, stored in links:  # once every record exists, whatever the section order
+        _link_derived(workspace, section, record, stored)
     _advance_sequences(workspace)
     return counts
 

@@ -12,7 +12,6 @@ the description's own examples. Those are read as `anyOf` (see SPEC_READINGS and
 
 from __future__ import annotations
 
-import copy
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,6 @@ def load_document() -> dict:
     """The description as a dict, with the readings above applied (loaded once per process)."""
     with SPEC_PATH.open("rb") as stream:
         document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    document = copy.deepcopy(document)
     for pointer in SPEC_READINGS:
         node = _resolve_pointer(document, pointer)
         node["anyOf"] = node.pop("oneOf")

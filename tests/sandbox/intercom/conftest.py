@@ -147,3 +147,9 @@ def module_api(sandbox, spec_checker) -> Iterator[httpx.Client]:
     """The same validating client, for module-scoped setup."""
     with validating_client(sandbox, spec_checker) as client:
         yield client
+
+
+@pytest.fixture
+def client(spec_checker):
+    """Open a validating client on any sandbox a test starts itself: `with client(sandbox) as api:`."""
+    return lambda sandbox: validating_client(sandbox, spec_checker)
