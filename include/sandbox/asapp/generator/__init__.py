@@ -17,11 +17,11 @@ __all__ = ["Options", "add_arguments", "generate", "run"]
 
 
 def run(args: argparse.Namespace) -> None:
-    options = from_arguments(args)
     try:
+        options = from_arguments(args)
         summary = generate(options)
-    except FileExistsError as error:
-        sys.exit(str(error))
+    except (ValueError, FileExistsError) as error:
+        sys.exit(f"generate: {error}")
     rows = sum(summary["rows"].values())
     print(
         f"wrote {rows:,} rows, {summary['realtime']['lines']:,} real-time events and "

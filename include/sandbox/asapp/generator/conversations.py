@@ -316,7 +316,7 @@ def _with_rep(b: _Builder, plan: Plan) -> None:
         if pair == upload_at:
             b.upload(plan.unusual_upload)
         elif pair == unicode_at:
-            b.say("customer", rng.choice(texts.UNICODE_LINES), mess=Mess.UNICODE_TEXT)
+            b.say("customer", texts.unicode_line(rng), mess=Mess.UNICODE_TEXT)
         else:
             b.customer("customer_follow")
         if pair == transfer_at:
@@ -360,7 +360,7 @@ def _bot_only(b: _Builder, plan: Plan) -> None:
     if plan.upload:
         b.upload(plan.unusual_upload)
     elif plan.text_mess is Mess.UNICODE_TEXT:
-        b.say("customer", rng.choice(texts.UNICODE_LINES), mess=Mess.UNICODE_TEXT)
+        b.say("customer", texts.unicode_line(rng), mess=Mess.UNICODE_TEXT)
     else:
         b.customer("customer_follow")
     b.wait(1, 3)

@@ -174,9 +174,10 @@ class _Run:
             upload = message.upload
             if upload is not None and upload.at < self.world.realtime_end:
                 folder.mkdir(exist_ok=True)
-                (folder / upload.event_id).write_bytes(upload.attachment.content)
+                with open(folder / upload.event_id, "wb") as binary:
+                    binary.writelines(upload.attachment.parts)
                 self.attachment_files += 1
-                self.attachment_bytes += len(upload.attachment.content)
+                self.attachment_bytes += upload.attachment.size
 
     # -- real-time window -----------------------------------------------------------------------
 

@@ -59,7 +59,9 @@ class Options:
     def as_manifest(self) -> dict:
         values = asdict(self)
         del values["out"], values["overwrite"]
-        return {**values, "start": self.start.isoformat(), "days": self.batch_days}
+        # floats as floats whether given as 3 or 3.0, so the manifest's bytes do not depend on the caller
+        return {**values, "start": self.start.isoformat(), "days": self.batch_days,
+                "realtime_hours": float(self.realtime_hours), "mess_rate": float(self.mess_rate)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

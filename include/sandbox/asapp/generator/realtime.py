@@ -41,11 +41,15 @@ class RealtimeLog:
         self.world = world
         self.start, self.end = world.batch_end, world.realtime_end
         self.events: list[_Event] = []
+        self._previous_create_time = 0
+        """Within one issue or rep, create_time follows emission order, so sorting keeps the accumulation."""
 
     def _add(self, at: int, name: str, meta_data: dict, data: dict, event_type: str, details: dict, rng) -> None:
         if not self.start <= at < self.end:
             return
-        create_time = at + rng.randint(2, 40)  # ASAPP: event_time is a few ms before create_time
+        # ASAPP: event_time is a few ms before create_time
+        create_time = max(at + rng.randint(2, 40), self._previous_create_time + 1)
+        self._previous_create_time = create_time
         envelope = {
             "api_version": API_VERSION,
             "name": name,
@@ -66,6 +70,7 @@ class RealtimeLog:
         if c.last_moment < self.start:
             return False
         before = len(self.events)
+        self._previous_create_time = 0
         rng = stream(self.world.seed, "journey", c.issue_id)
         meta = {
             "session_id": c.session_id,
@@ -150,6 +155,7 @@ class RealtimeLog:
     def add_activity(self, rep: Rep) -> None:
         """An identity event, then a few status changes, for one rep during the window."""
         rng = stream(self.world.seed, "activity", rep.index)
+        self._previous_create_time = 0
         current = rep.as_of(self.start)
         queue_names = {q.queue_id: q.name for q in self.world.queues}
         data = {

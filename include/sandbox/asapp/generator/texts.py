@@ -151,16 +151,23 @@ DISPOSITION_NOTES = {
 OPEN_ISSUE_NOTES = ["Customer disconnected before resolution", "Pending follow-up with tier 2",
                     "Customer will call back with account details"]
 
-UNICODE_LINES = [
+_EMOJI_AND_MARKS = [
     "Thanks so much!! 🙏🎉 you're the best 👍🏽",
+    "My family plan 👨‍👩‍👧‍👦 shows the wrong names",
+    "Ça marche 😅 Zoë & Jürgen say ¡hola! (ñ, ß, ø)",
+    "电话无法接通 📞, combining e\u0301 a\u0308 n\u0303 and a zero\u200bwidth space",
+]
+_RIGHT_TO_LEFT = [
     "مرحبا، لدي مشكلة في الفاتورة الشهرية",
     "שלום, האינטרנט לא עובד מאז הבוקר",
-    "My family plan 👨‍👩‍👧‍👦 shows the wrong names",
-    "Ça marche, merci ! Zoë & Jürgen say ¡hola! — ñ, ß, ø",
-    "电话无法接通，请帮忙 📞",
-    "Combining marks: e\u0301 a\u0308 n\u0303 and a zero\u200bwidth space",
-    "Mixed: order ‏#4521‏ in العربية and English",
+    "order \u200f#4521\u200f في العربية",
 ]
+
+
+def unicode_line(rng: random.Random) -> str:
+    """Emoji or combining marks together with right-to-left text: what breaks naive text handling."""
+    return f"{rng.choice(_EMOJI_AND_MARKS)} — {rng.choice(_RIGHT_TO_LEFT)}"
+
 
 HTML_LIKE_LINES = [
     "<script>alert('xss')</script>",
