@@ -92,7 +92,7 @@ def typed_rows_sql(feed: Feed) -> str:
             problems.append(
                 f"CASE WHEN {raw} IS NOT NULL AND {value} IS NULL "
                 f"THEN '{name}: ' || left({raw}, 60) || ' is not {TYPE_NAMES[sql_type]}' END")
-        if name in feed.unique_key:
+        if name in feed.unique_key and name not in feed.nullable_key:
             problems.append(f"CASE WHEN {raw} IS NULL THEN '{name}: missing (part of the unique key)' END")
     return f"""
         WITH parsed AS (

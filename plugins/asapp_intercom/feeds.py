@@ -25,14 +25,16 @@ class Feed:
     latest_by: str | None
     """The logical timestamp that decides which restated row wins, before partition order."""
     types: dict[str, str]
+    nullable_key: tuple[str, ...] = ()
+    """Unique-key columns that may legitimately be empty (a survey with no agent, a bot's message)."""
 
     @property
     def typed_columns(self) -> tuple[str, ...]:
         return tuple(self.types)
 
 
-def _feed(name, sync, unique_key, latest_by, /, **types) -> Feed:
-    return Feed(name, sync, tuple(unique_key), latest_by, types)
+def _feed(name, sync, unique_key, latest_by, /, nullable_key=(), **types) -> Feed:
+    return Feed(name, sync, tuple(unique_key), latest_by, types, tuple(nullable_key))
 
 
 FEEDS: dict[str, Feed] = {feed.name: feed for feed in (
@@ -53,11 +55,11 @@ FEEDS: dict[str, Feed] = {feed.name: feed for feed in (
           first_utterance_ts=TIMESTAMP, last_event_ts=TIMESTAMP, conversation_end_ts=TIMESTAMP,
           first_rep_id=VARCHAR, last_rep_id=VARCHAR, external_rep_id=VARCHAR, company_segments=VARCHAR,
           disposition_event_type=VARCHAR, csat_rating=DOUBLE),
-    _feed("utterances", "1h", ["created_ts", "issue_id", "sender_id"], "instance_ts",
+    _feed("utterances", "1h", ["created_ts", "issue_id", "sender_id"], "instance_ts", nullable_key=["sender_id"],
           instance_ts=TIMESTAMP, created_ts=TIMESTAMP, issue_id=BIGINT, sender_id=BIGINT,
           sender_type=VARCHAR, utterance=VARCHAR, utterance_type=VARCHAR, event_uuid=VARCHAR),
     _feed("customer_feedback", "1d", ["issue_id", "company_name", "last_rep_id", "question", "instance_ts"],
-          "instance_ts",
+          "instance_ts", nullable_key=["last_rep_id"],
           instance_ts=TIMESTAMP, issue_id=BIGINT, last_rep_id=VARCHAR, question=VARCHAR, answer=VARCHAR,
           question_category=VARCHAR, ordering=BIGINT, company_name=VARCHAR),
     _feed("customer_params", "1d", ["event_id", "param_key"], "event_ts",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,26 @@ class RateLimiter:
     def observe(self, response: requests.Response) -> float | None:
         """Learn from a response; return how long to wait before retrying a 429, if the server says."""
         return None
+
+
+class SteadyPace(RateLimiter):
+    """At most `per_second` calls, evenly spaced, across all threads sharing it."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / per_second
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self.sleep(start - now)
 
 
 class ApiSession:

@@ -17,10 +17,13 @@ from typing import IO, Any
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from asapp_intercom.hooks.api import ApiError, ApiSession, RetryPolicy
+from asapp_intercom.hooks.api import ApiError, ApiSession, RetryPolicy, SteadyPace
 
 RETRY = RetryPolicy(rate_limited=(1, 2, 4), server_error=(0.25, 0.5, 1.0, 2.0), attempts=6)
 """ASAPP's documented backoff: 1/2/4 s after a 429, 250/500/1000 ms after a 5xx."""
+
+PACE_PER_SECOND = 20
+"""ASAPP arrests spikes above 100 requests/s per product; its guidance is to stay near 20."""
 
 DAILY_CAP_CODE = "429-02"
 FINAL_CODES = {DAILY_CAP_CODE, "401-01", "401-02", "403-01"}
@@ -76,7 +79,7 @@ class AsappHook(HttpHook):
     @cached_property
     def api(self) -> ApiSession:
         return ApiSession(self.get_conn(), self.base_url, retry=RETRY, parse_error=parse_asapp_error,
-                          is_final=lambda error: error.code in FINAL_CODES)
+                          is_final=lambda error: error.code in FINAL_CODES, limiter=SteadyPace(PACE_PER_SECOND))
 
     @cached_property
     def downloads(self) -> ApiSession:

@@ -1,0 +1,37 @@
+"""Discovery tasks: audit the ASAPP channels and the Intercom workspace (lists, never writes)."""
+
+from __future__ import annotations
+
+from airflow.sdk import Context
+
+from asapp_intercom.discover import discover_configuration, discover_feeds, discover_intercom
+from asapp_intercom.feeds import FEEDS
+from asapp_intercom.operators.base import MigrationOperator
+
+
+class DiscoverAsappOperator(MigrationOperator):
+    """Per feed and channel: partitions, files, batch window, rows already read; fields and segments."""
+
+    def execute(self, context: Context) -> dict:
+        feeds = discover_feeds({name: self.feed_source(name) for name in FEEDS}, self.ledger)
+        configuration = discover_configuration(self.asapp_hook)
+        for name, audit in feeds.items():
+            self.log.info("%-28s %-14s %5d partitions %6d files, window %s, %d waiting for _SUCCESS, "
+                          "%d files not read yet", name, audit["channel"], audit["partitions"], audit["files"],
+                          audit["window"], len(audit["waiting_for_success"]), audit["files_not_yet_read"])
+        self.log.info("Configuration API: %d structured-data fields, %d segments",
+                      len(configuration["structured_data_fields"]), len(configuration["segments"]))
+        return {"feeds": feeds, **configuration}
+
+
+class DiscoverIntercomOperator(MigrationOperator):
+    """The destination as it is: who the token acts as, admins, attributes, tags, record counts."""
+
+    def execute(self, context: Context) -> dict:
+        workspace = discover_intercom(self.intercom_hook)
+        self.log.info("Intercom workspace %s as %s: %d admins, %s contacts, %s conversations, %d tags, "
+                      "custom attributes %s", workspace["me"]["workspace"], workspace["me"]["email"],
+                      len(workspace["admins"]), workspace["counts"]["contacts"], workspace["counts"]["conversations"],
+                      len(workspace["tags"]),
+                      {model: len(items) for model, items in workspace["data_attributes"].items()})
+        return workspace

@@ -1,0 +1,29 @@
+"""Extraction tasks: read each feed's new files once into the staging area."""
+
+from __future__ import annotations
+
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import Context
+
+from asapp_intercom.extract import extract_feed
+from asapp_intercom.feeds import FEEDS
+from asapp_intercom.hooks.asapp import DailyCapReached
+from asapp_intercom.operators.base import MigrationOperator
+
+
+class ExtractFeedOperator(MigrationOperator):
+    """Stage one feed (mapped over the feeds). Waits, without a worker slot, when ASAPP's daily cap is spent."""
+
+    def __init__(self, *, feed: str, **kwargs):
+        super().__init__(**kwargs)
+        self.feed = feed
+
+    def execute(self, context: Context, event: dict | None = None) -> dict:
+        since, until = self.window(context)
+        try:
+            manifest = extract_feed(self.feed_source(self.feed), FEEDS[self.feed], self.staging, self.ledger,
+                                    context["run_id"], since, until)
+        except DailyCapReached as cap:
+            self.log.warning("ASAPP's daily request cap is spent; no call until it resets at %s", cap.resets_at)
+            self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
+        return manifest.as_dict()

@@ -1,0 +1,54 @@
+"""The report task: runs whatever happened before it, and writes the reconciliation report."""
+
+from __future__ import annotations
+
+import json
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from asapp_intercom.operators.base import MigrationOperator
+from asapp_intercom.report import build_report, render_markdown, summary_lines
+
+
+class ReportOperator(MigrationOperator):
+    """Collects every phase's manifest from XCom (missing ones stay empty) and writes report.{json,md}."""
+
+    def __init__(self, *, inputs: dict[str, str], loads: list[str], **kwargs):
+        super().__init__(**kwargs)
+        self.inputs = inputs
+        self.loads = loads
+
+    def execute(self, context: Context) -> dict:
+        ti = context["ti"]
+        pulled = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in self.inputs.items()}
+        extracted = [manifest for manifest in (pulled["extract"] or []) if manifest]
+        loads = {}
+        for task_id in self.loads:
+            manifest = ti.xcom_pull(task_ids=task_id)
+            if manifest and not manifest.get("skipped"):
+                loads[manifest["object_type"]] = manifest
+        field_map = pulled["field_map"]
+        report = build_report(
+            run_id=context["run_id"], migration_id=self.migration.migration_id, params=dict(context["params"]),
+            extract={manifest["feed"]: manifest for manifest in extracted},
+            field_map={key: field_map[key] for key in ("hash", "approved_by", "approved_at")} if field_map else None,
+            transformed=pulled["transformed"], plan=pulled["plan"], schema=pulled["schema"], loads=loads,
+            validations=pulled["validation"] or {}, ledger=self.ledger)
+        run_dir = self.staging.run_dir(context["run_id"])
+        self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
+        self.staging.write_text(run_dir / "report.md", render_markdown(report))
+        for line in summary_lines(report):
+            self.log.info("%s", line)
+        self.log.info("Report: %s/report.md (and report.json)", run_dir)
+        return {"report": str(run_dir / "report.md"), "objects": report["objects"],
+                "quarantined": report["quarantined_total"]}
+
+
+class RunOutcomeOperator(BaseOperator):
+    """Fails the run when any task failed: the report runs whatever happens, so it cannot say it alone."""
+
+    ui_color = "#fde8e8"
+
+    def execute(self, context: Context) -> None:
+        raise AirflowFailException("A task of this migration failed; the report says what was done and what was not")

@@ -1,0 +1,82 @@
+"""Transform tasks: the run's payloads from the staged feeds and the approved map, then the plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Context
+
+from asapp_intercom.mapping import FieldMapping
+from asapp_intercom.operators.base import MigrationOperator
+from asapp_intercom.payloads import ConversationContext
+from asapp_intercom.plan import plan
+from asapp_intercom.transform import TransformManifest, transform
+
+
+def segment_tags_by_field(asapp: dict) -> dict[str, list[str]]:
+    """Structured-data field → names of the ASAPP segments it belongs to (not the catch-all TRUE one)."""
+    tags: dict[str, list[str]] = {}
+    for segment in asapp.get("segments", []):
+        if (segment.get("query") or "").strip().upper() == "TRUE":
+            continue
+        for field_id in segment.get("field_ids", []):
+            tags.setdefault(field_id, []).append(segment["name"])
+    return tags
+
+
+def bot_admin_id(workspace: dict, email: str | None) -> str:
+    """The admin who authors ASAPP bot messages: the configured one, else the token's owner."""
+    for admin in workspace["admins"]:
+        if email and (admin.get("email") or "").lower() == email.lower():
+            return admin["id"]
+    return workspace["me"]["id"]
+
+
+class TransformOperator(MigrationOperator):
+    template_fields = ("field_map", "intercom", "asapp", "extracted")
+
+    def __init__(self, *, field_map: Any, intercom: Any, asapp: Any, extracted: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.field_map = field_map
+        self.intercom = intercom
+        self.asapp = asapp
+        self.extracted = extracted
+
+    def execute(self, context: Context) -> dict:
+        params, scope = self.params_of(context), self.scope(context)
+        self.log.info("Scope: %s%s", scope.mode.value,
+                      f" of the window [{scope.since}, {scope.until})" if scope.windowed
+                      else f" ({scope.sample_size} conversations)" if scope.mode.value == "sample" else "")
+        conversation_context = ConversationContext(
+            entries=[FieldMapping.model_validate(entry) for entry in self.field_map["entries"]],
+            agents={},
+            default_admin_id=self.intercom["me"]["id"],
+            bot_admin_id=bot_admin_id(self.intercom, self.migration.intercom.bot_admin_email),
+            thread_mode=params.thread_mode,
+            segment_tags_by_field=segment_tags_by_field(self.asapp),
+        )
+        manifest = transform(self.staging, self.ledger, context["run_id"], scope, conversation_context,
+                             self.intercom["admins"])
+        return manifest.as_dict()
+
+
+class PlanOperator(MigrationOperator):
+    """The exact plan of the load: creates, updates, unchanged, requests and ETA under the rate budget."""
+
+    template_fields = ("transformed",)
+
+    def __init__(self, *, transformed: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.transformed = transformed
+
+    def execute(self, context: Context) -> dict:
+        planned = plan(self.staging, self.ledger, TransformManifest.from_dict(self.transformed),
+                       self.migration.intercom.requests_per_minute)
+        for object_type, counts in planned["objects"].items():
+            self.log.info("%-18s create %6d  update %6d  unchanged %6d  quarantined %5d  requests %7d",
+                          object_type, counts["create"], counts["update"], counts["unchanged"],
+                          counts["quarantined"], counts["requests"])
+        self.log.info("%d requests: about %.1f minutes at %d requests/minute%s", planned["requests"],
+                      planned["eta_minutes"], planned["requests_per_minute"],
+                      " (dry run: nothing will be sent)" if self.params_of(context).dry_run else "")
+        return planned
