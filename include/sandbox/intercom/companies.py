@@ -126,14 +126,23 @@ def _apply_fields(workspace: Workspace, company: dict, body: dict) -> None:
     for name in ("name", "size", "website", "industry", "monthly_spend", "remote_created_at"):
         if name in body:
             company[name] = body[name]
-    if "plan" in body and body["plan"] != company.get("plan"):
+    if "plan" in body:
         company["plan"] = body["plan"]
-        company["plan_id"] = workspace.next_id("plans") if body["plan"] else None
+        company["plan_id"] = _plan_id(workspace, body["plan"]) if body["plan"] else None
     if body.get("update_last_request_at"):
         company["last_request_at"] = now()
     merged = {**company.get("custom_attributes", {}), **custom_attributes}
     company["custom_attributes"] = {name: value for name, value in merged.items() if value is not None}
     company["updated_at"] = now()
+
+
+def _plan_id(workspace: Workspace, name: str) -> str:
+    """Plans are workspace objects named by the companies that use them: one id per plan name."""
+    plans = workspace.meta.setdefault("plans", {})
+    if name not in plans:
+        plans[name] = workspace.next_id("plans")
+        workspace.meta_dirty = True
+    return plans[name]
 
 
 def create_or_update_company(call: Call) -> dict:
