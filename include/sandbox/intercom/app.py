@@ -112,28 +112,30 @@ class SandboxApp:
                 rate_headers = {**rate_headers, "X-RateLimit-Remaining": "0"}
                 raise IntercomError(429, "rate_limit_exceeded", sandbox.limiter.exceeded_message())
             if faults.phase == "before" and await self._inject_failure(
-                faults, receive, send, request_id, False
+                faults, receive, send, request_id, rate_headers, body_read=False
             ):
                 return
             if route is None:
                 raise IntercomError(404, "not_found", "Resource Not Found")
             reply = await self._run(route, params, scope, receive, request_id, base_url)
             if faults.phase == "after" and await self._inject_failure(
-                faults, receive, send, request_id, True
+                faults, receive, send, request_id, rate_headers, body_read=True
             ):
                 return
         except IntercomError as error:
             reply = Reply(error.status, error.body(request_id), error.headers)
         await self._send(send, reply, request_id, rate_headers)
 
-    async def _inject_failure(self, faults, receive, send, request_id: str, body_read: bool) -> bool:
+    async def _inject_failure(
+        self, faults, receive, send, request_id: str, rate_headers: dict, body_read: bool
+    ) -> bool:
         if faults.draw("drop"):
             await _drop_connection(receive, send, body_read)
             return True
         if faults.draw("error"):
             status = faults.error_status
             error = IntercomError(status, ERROR_CODES_BY_STATUS.get(status, "server_error"), "Server Error")
-            await self._send(send, Reply(status, error.body(request_id)), request_id, {})
+            await self._send(send, Reply(status, error.body(request_id)), request_id, rate_headers)
             return True
         return False
 

@@ -185,6 +185,16 @@ def _top_field(error: ValidationError) -> str | None:
     return None
 
 
+def _closest_alternative(error: ValidationError) -> ValidationError:
+    """For a body matching none of several shapes, the most telling error of the shape it is closest to
+    (the branch with the fewest errors), e.g. a filter's bad operator rather than a group's missing list."""
+    by_branch: dict[Any, list[ValidationError]] = {}
+    for sub_error in error.context:
+        by_branch.setdefault(sub_error.relative_schema_path[0], []).append(sub_error)
+    closest = min(by_branch.values(), key=len)
+    return best_match(closest)
+
+
 def _known_error(message: Any, field: str | None, body: Any) -> IntercomError | None:
     """A message given as text, as `(code, text)`, or as a function of the body returning an error (or None)."""
     if callable(message):
@@ -208,7 +218,7 @@ def _as_intercom_error(errors: list[ValidationError], messages: dict, body: Any)
         if known is not None:
             return known
     while error.context:
-        error = best_match(error.context)
+        error = _closest_alternative(error)
     location = [str(part) for part in error.absolute_path]
     if error.validator == "required":
         location.append(error.message.split("'")[1])
