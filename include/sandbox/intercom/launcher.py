@@ -27,6 +27,7 @@ import httpx
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_SECONDS = 30.0
+UNCHANGED = object()  # `configure` leaves a setting alone unless it is given
 STOP_TIMEOUT_SECONDS = 15.0
 
 
@@ -78,15 +79,13 @@ class IntercomSandbox:
         return self._call("PUT", "faults", faults)
 
     def configure(
-        self, *, rate_limit_per_minute: int | None | type = ..., search_delay_seconds: float | type = ...
+        self, *, rate_limit_per_minute: Any = UNCHANGED, search_delay_seconds: Any = UNCHANGED
     ) -> dict:
         """Change the rate budget (None or 0: off) and/or the search delay at run time."""
-        changes = {}
-        if rate_limit_per_minute is not ...:
-            changes["rate_limit_per_minute"] = rate_limit_per_minute
-        if search_delay_seconds is not ...:
-            changes["search_delay_seconds"] = search_delay_seconds
-        return self._call("PUT", "settings", changes)
+        given = {"rate_limit_per_minute": rate_limit_per_minute, "search_delay_seconds": search_delay_seconds}
+        return self._call(
+            "PUT", "settings", {name: value for name, value in given.items() if value is not UNCHANGED}
+        )
 
     def add_admins(self, *admins: dict) -> list[dict]:
         """Add teammates ({"name", "email", ...}); Intercom's API cannot create admins."""

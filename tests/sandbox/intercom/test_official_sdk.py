@@ -19,14 +19,12 @@ from intercom import (
 from intercom.conversations import CreateConversationRequestFrom
 from intercom.core.api_error import ApiError
 
-from tests.sandbox.intercom.conftest import validating_client
-
 CREATED_AT = 1_577_836_800
 
 
 @pytest.fixture
-def sdk(sandbox, spec_checker):
-    with validating_client(sandbox, spec_checker) as http:
+def sdk(sandbox, client):
+    with client(sandbox) as http:
         yield Intercom(base_url=sandbox.url, token=sandbox.token, httpx_client=http)
 
 
