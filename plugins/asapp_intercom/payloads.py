@@ -40,7 +40,7 @@ def epoch(value: Any) -> int | None:
 
 def html_body(text: str) -> str:
     """Intercom renders reply bodies as HTML; ASAPP text is text, so it is escaped, never rendered."""
-    return html.escape(text).replace("\n", "<br>")
+    return html.escape(text, quote=False).replace("\n", "<br>")
 
 
 def parse_segments(raw: str | None) -> list[str]:

@@ -69,8 +69,9 @@ def render_markdown(report: dict) -> str:
              f"params `{json.dumps(report['params'], sort_keys=True)}`", ""]
     if report.get("field_map"):
         approval = report["field_map"]
-        lines += [f"Field map `{approval['hash'][:12]}` approved by {approval.get('approved_by')} "
-                  f"at {approval.get('approved_at')}.", ""]
+        decision = (f"approved by {approval['approved_by']} at {approval['approved_at']}" if approval.get("approved_by")
+                    else "not approved (dry run: nothing was written)")
+        lines += [f"Field map `{approval['hash'][:12]}`: {decision}.", ""]
     lines += ["## Objects", ""]
     lines += _table(report["objects"], ["object", "source", "created", "updated", "unchanged", "quarantined",
                                         "in_intercom", "validated", "mismatched", "requests", "balanced"])

@@ -32,7 +32,7 @@ class ReportOperator(MigrationOperator):
         report = build_report(
             run_id=context["run_id"], migration_id=self.migration.migration_id, params=dict(context["params"]),
             extract={manifest["feed"]: manifest for manifest in extracted},
-            field_map={key: field_map[key] for key in ("hash", "approved_by", "approved_at")} if field_map else None,
+            field_map=field_map,
             transformed=pulled["transformed"], plan=pulled["plan"], schema=pulled["schema"], loads=loads,
             validations=pulled["validation"] or {}, ledger=self.ledger)
         run_dir = self.staging.run_dir(context["run_id"])
