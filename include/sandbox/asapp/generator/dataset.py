@@ -19,7 +19,7 @@ from .manifest import SpillList, write_json
 from .mess import Mess
 from .options import Options
 from .randomness import stream
-from .realtime import RealtimeLog
+from .realtime import ACTIVITY, JOURNEY, RealtimeLog
 from .rows import Row, RowFactory
 from .world import World
 from .writer import PartitionWriter, partition_path
@@ -204,7 +204,7 @@ class _Run:
         segments_path.write_bytes(
             orjson.dumps([s.as_config() for s in autosummary.segments(world.company)], option=orjson.OPT_INDENT_2)
         )
-        events = self.realtime.events
+        counts = self.realtime.counts
         summary = {
             "generator": "include.sandbox.asapp.generator",
             "arguments": self.options.as_manifest(),
@@ -225,10 +225,10 @@ class _Run:
             "realtime": {
                 "path": str(REALTIME_LOG),
                 "lines": self.realtime_lines,
-                "events": len(events),
-                "journey_events": sum(e.envelope["name"].endswith("journey") for e in events),
-                "activity_events": sum(e.envelope["name"].endswith("activity") for e in events),
-                "text_messages": sum(e.envelope["event_type"] == "TEXT_MESSAGE" for e in events),
+                "events": len(self.realtime.events),
+                "journey_events": counts[JOURNEY],
+                "activity_events": counts[ACTIVITY],
+                "text_messages": counts["TEXT_MESSAGE"],
             },
         }
         manifest = {

@@ -6,7 +6,6 @@ from small sizes on, counts grow linearly with size, and deciding needs no memor
 asked about at any time.
 """
 
-import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -88,6 +87,7 @@ class MessPlan:
         """rate 0 turns every kind off; otherwise it scales the base rates."""
         self.seed = seed
         self.rate = rate
+        self._last_block: dict[Mess, tuple[int, int, int]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -103,10 +103,15 @@ class MessPlan:
         first = index - index % block
         return index - first == self._offset(kind, first // block, min(block, population - first))
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019  (one plan per run; bounded)
     def _offset(self, kind: Mess, block: int, length: int) -> int:
+        """The picked position in a block; the last block asked per kind is remembered (indices come in order)."""
+        remembered = self._last_block.get(kind)
+        if remembered is not None and remembered[:2] == (block, length):
+            return remembered[2]
         reach = max(1, length * 2 // 5) if kind in NEEDS_LATER_TIME else length
-        return stream(self.seed, "mess", kind, block).randrange(reach)
+        offset = stream(self.seed, "mess", kind, block).randrange(reach)
+        self._last_block[kind] = (block, length, offset)
+        return offset
 
     def outage_hours(self, batch_start: int, days: int) -> list[int]:
         """Night hours (02:00–05:59) in which nothing happens, spread over the window."""

@@ -6,6 +6,7 @@ so that messages written after the last batch partition are not lost. The window
 bounded (see world.MAX_BOUNDARY / MAX_REALTIME_ONLY), so its events are sorted in memory.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,9 @@ ROUTING = {"ONLINE": "AVAILABLE", "AWAY": "UNAVAILABLE", "OFFLINE": "UNAVAILABLE
 class _Event:
     create_time: int
     order: int
-    envelope: dict
+    event_id: str
+    line: bytes
+    """The serialized envelope: a few times smaller than the dict it comes from."""
 
 
 def _without_nulls(values: dict) -> dict:
@@ -41,6 +44,8 @@ class RealtimeLog:
         self.world = world
         self.start, self.end = world.batch_end, world.realtime_end
         self.events: list[_Event] = []
+        self.counts: Counter[str] = Counter()
+        """Events per feed name (journey, activity) and per event type."""
         self._previous_create_time = 0
         """Within one issue or rep, create_time follows emission order, so sorting keeps the accumulation."""
 
@@ -61,7 +66,8 @@ class RealtimeLog:
             "event_type": event_type,
             "details": _without_nulls(details),
         }
-        self.events.append(_Event(create_time, len(self.events), envelope))
+        self.events.append(_Event(create_time, len(self.events), envelope["event_id"], orjson.dumps(envelope) + b"\n"))
+        self.counts.update((name, event_type))
 
     # -- journey ------------------------------------------------------------------------------------
 
@@ -190,12 +196,11 @@ class RealtimeLog:
         lines = 0
         with open(path, "wb") as out:
             for position, event in enumerate(self.events):
-                line = orjson.dumps(event.envelope) + b"\n"
                 copies = 2 if self.world.mess.picks(Mess.DUPLICATE_DELIVERIES, position, len(self.events)) else 1
-                out.write(line * copies)
+                out.write(event.line * copies)
                 lines += copies
                 if copies == 2:
-                    duplicated(event.envelope["event_id"])
+                    duplicated(event.event_id)
         return lines
 
 
