@@ -51,6 +51,18 @@ class Upload:
     attachment: Attachment
     unusual: bool
 
+    def file_item(self) -> dict:
+        """The journey's uploaded_files_list item (NOTES §4.3), which the file_uploads rows also carry."""
+        return {
+            "file_upload_event_id": self.event_id,
+            "file_upload_ts": clock.feed_ts(self.at),
+            "file_name": self.attachment.file_name,
+            "file_mime_type": self.attachment.mime_type,
+            "file_size_mb": self.attachment.size_mb,
+            "file_image_width": self.attachment.width,
+            "file_image_height": self.attachment.height,
+        }
+
 
 @dataclass
 class Message:
@@ -79,6 +91,20 @@ class Survey:
     comment: str | None
     effort: int
 
+    def responses(self) -> list[dict]:
+        """The answers, as customer_feedback rows and SURVEY_SUBMITTED's survey_responses carry them."""
+        responses = [
+            {"question": "VOC Score", "question_category": "rating", "question_type": "scale",
+             "answer": str(self.rating), "ordering": 0},
+            {"question": "How easy was it to get help today?", "question_category": "levelOfEffort",
+             "question_type": "radio", "answer": str(self.effort), "ordering": 1},
+        ]
+        if self.comment:
+            responses.append({"question": "What did the agent do well, or what could the agent have done better?",
+                              "question_category": "comment", "question_type": "text", "answer": self.comment,
+                              "ordering": 2})
+        return responses
+
 
 @dataclass
 class StructuredData:
@@ -96,7 +122,6 @@ class Params:
 
 @dataclass
 class Conversation:
-    index: int
     issue_id: int
     customer: Customer
     new_customer: bool
@@ -110,7 +135,6 @@ class Conversation:
     intent: str
     authenticated: bool
     auth_token: str | None
-    realtime_only: bool
     messages: list[Message] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     ended_at: int | None = None
@@ -138,6 +162,26 @@ class Conversation:
     @property
     def resolved(self) -> bool:
         return self.disposition == "resolved"
+
+    def timeline(self) -> list[tuple[int, str, object]]:
+        """(time, kind, item) of everything that happened, in time order (ties: the order listed here).
+
+        Kinds: created, params, message, queued, assigned, ended, survey, notes edited.
+        """
+        events: list[tuple[int, str, object]] = [(self.start, "created", None)]
+        if self.params is not None:
+            events.append((self.params.at, "params", self.params))
+        events += [(m.at, "message", m) for m in self.messages]
+        for assignment in self.assignments:
+            events += [(assignment.queued_at, "queued", assignment), (assignment.at, "assigned", assignment)]
+        if self.ended_at is not None:
+            events.append((self.ended_at, "ended", None))
+        if self.survey is not None:
+            events.append((self.survey.at, "survey", self.survey))
+        if self.notes_edit is not None:
+            events.append((self.notes_edit[0], "notes edited", self.notes_edit[1]))
+        events.sort(key=lambda event: event[0])
+        return events
 
     @property
     def last_moment(self) -> int:
@@ -235,7 +279,6 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
         segments = (*segments, *rng.sample(EXTRA_SEGMENTS, rng.randint(1, 2)))
     authenticated = rng.random() < 0.7
     c = Conversation(
-        index=index,
         issue_id=issue_id,
         customer=customer,
         new_customer=new_customer,
@@ -249,7 +292,6 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
         intent=intent,
         authenticated=authenticated,
         auth_token=hex_id(rng, 32) if authenticated else None,
-        realtime_only=realtime_only,
     )
     if len(segments) > 1:
         c.mess.add(Mess.MULTIPLE_COMPANY_SEGMENTS)

@@ -200,7 +200,6 @@ def _unique(candidate: str, used: set[str]) -> str:
 
 @dataclass(frozen=True)
 class Company:
-    index: int
     external_id: str
     name: str
     domain: str
@@ -237,7 +236,6 @@ def derive_company(seed: int, index: int, batch_start: int) -> Company:
     root, kind, suffix_index = _company_name_parts(index)
     domain = company_domain(index)
     return Company(
-        index=index,
         external_id=company_external_id(index),
         name=" ".join(part for part in (root, kind, _COMPANY_SUFFIXES[suffix_index]) if part),
         domain=domain,

@@ -17,7 +17,6 @@ from .conversations import Conversation
 from .entities import Rep
 from .mess import Mess
 from .randomness import stream, uuid4
-from .rows import file_item, survey_responses
 from .world import World
 
 API_VERSION = "v1.3.0"
@@ -101,9 +100,10 @@ class RealtimeLog:
         def journey(at: int, event_type: str, extra: dict | None = None) -> None:
             self._add(at, JOURNEY, meta, dict(data), event_type, {**details, **(extra or {})}, rng)
 
-        journey(c.start, "ISSUE_CREATED")
-        for at, kind, item in _journey_timeline(c):
-            if kind == "params":
+        for at, kind, item in c.timeline():
+            if kind == "created":
+                journey(at, "ISSUE_CREATED")
+            elif kind == "params":
                 for number, (key, value) in enumerate(item.values.items(), start=1):
                     details[f"customer_params_key_name_{number:02d}"] = key
                     details[f"customer_params_field_{number:02d}"] = value
@@ -128,7 +128,7 @@ class RealtimeLog:
                 }})
                 if item.upload is not None:
                     details["uploaded_files_list"] = [
-                        *details.get("uploaded_files_list", []), _without_nulls(file_item(item.upload))
+                        *details.get("uploaded_files_list", []), _without_nulls(item.upload.file_item())
                     ]
                     journey(at, "FILE_UPLOAD_DETECTED")
             elif kind == "ended":
@@ -140,7 +140,7 @@ class RealtimeLog:
                 journey(at, "CONVERSATION_ENDED")
                 journey(at, "ISSUE_ENDED")
             elif kind == "survey":
-                details.update(survey_responses=survey_responses(item), survey_submit_ts=clock.event_ts(at))
+                details.update(survey_responses=item.responses(), survey_submit_ts=clock.event_ts(at))
                 journey(at, "SURVEY_SUBMITTED")
         return len(self.events) > before
 
@@ -218,17 +218,3 @@ def _agent(rep: Rep) -> dict:
 
 def _display_name(rep: Rep) -> str:
     return f"{rep.first} {rep.last[0]}."
-
-
-def _journey_timeline(c: Conversation) -> list[tuple[int, str, object]]:
-    events: list[tuple[int, str, object]] = [(m.at, "message", m) for m in c.messages]
-    for assignment in c.assignments:
-        events += [(assignment.queued_at, "queued", assignment), (assignment.at, "assigned", assignment)]
-    if c.params is not None:
-        events.append((c.params.at, "params", c.params))
-    if c.ended_at is not None:
-        events.append((c.ended_at, "ended", None))
-    if c.survey is not None:
-        events.append((c.survey.at, "survey", c.survey))
-    events.sort(key=lambda event: event[0])
-    return events

@@ -116,9 +116,11 @@ class RowFactory:
         )
         window = None
         sequence = 0
-        for at, kind, item in _timeline(c):
+        for at, kind, item in c.timeline():
             if at >= self.world.batch_end:
                 break
+            if kind in ("params", "queued"):
+                continue  # no convos_metadata column records them
             if window is not None and clock.floor(at, clock.WINDOW) != window:
                 yield self._window_row(row, window)
             window = clock.floor(at, clock.WINDOW)
@@ -179,7 +181,7 @@ class RowFactory:
     def _file_upload(self, c: Conversation, upload: Upload, event_uuid: str) -> dict:
         return self._row(
             "file_uploads",
-            **file_item(upload),
+            **upload.file_item(),
             issue_id=c.issue_id,
             customer_id=c.customer.customer_id,
             sender_type="customer",
@@ -215,7 +217,7 @@ class RowFactory:
 
     def _customer_feedback(self, c: Conversation, survey: Survey) -> Iterator[Row]:
         last_rep = c.assignments[-1].rep.rep_id if c.assignments else None
-        for response in survey_responses(survey):
+        for response in survey.responses():
             yield "customer_feedback", survey.at, self._row(
                 "customer_feedback",
                 instance_ts=clock.feed_ts(clock.floor(survey.at, clock.WINDOW)),
@@ -363,47 +365,3 @@ class RowFactory:
                 segment_ids=membership[f.field_id],
                 dt=clock.day_text(day),
             )
-
-
-def file_item(upload: Upload) -> dict:
-    """The journey event's uploaded_files_list item (NOTES §4.3), also the file_uploads columns."""
-    a = upload.attachment
-    return {
-        "file_upload_event_id": upload.event_id,
-        "file_upload_ts": clock.feed_ts(upload.at),
-        "file_name": a.file_name,
-        "file_mime_type": a.mime_type,
-        "file_size_mb": a.size_mb,
-        "file_image_width": a.width,
-        "file_image_height": a.height,
-    }
-
-
-def survey_responses(survey: Survey) -> list[dict]:
-    """The answers as customer_feedback rows and SURVEY_SUBMITTED's survey_responses carry them."""
-    responses = [
-        {"question": "VOC Score", "question_category": "rating", "question_type": "scale",
-         "answer": str(survey.rating), "ordering": 0},
-        {"question": "How easy was it to get help today?", "question_category": "levelOfEffort",
-         "question_type": "radio", "answer": str(survey.effort), "ordering": 1},
-    ]
-    if survey.comment:
-        responses.append({"question": "What did the agent do well, or what could the agent have done better?",
-                          "question_category": "comment", "question_type": "text", "answer": survey.comment,
-                          "ordering": 2})
-    return responses
-
-
-def _timeline(c: Conversation) -> list[tuple[int, str, object]]:
-    """What changed the conversation's state, in time order (ties: the order listed here)."""
-    events = [(c.start, "created", None)]
-    events += [(m.at, "message", m) for m in c.messages]
-    events += [(a.at, "assigned", a) for a in c.assignments]
-    if c.ended_at is not None:
-        events.append((c.ended_at, "ended", None))
-    if c.survey is not None:
-        events.append((c.survey.at, "survey", c.survey))
-    if c.notes_edit is not None:
-        events.append((c.notes_edit[0], "notes edited", c.notes_edit[1]))
-    events.sort(key=lambda event: event[0])
-    return events
