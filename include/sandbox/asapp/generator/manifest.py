@@ -15,7 +15,7 @@ class SpillList:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.file = open(path, "wb")  # noqa: SIM115  (closed by close())
+        self.file = open(path, "wb")  # closed by close(), once the list is streamed out
         self.count = 0
 
     def append(self, value: Any) -> None:

@@ -38,7 +38,7 @@ class _OpenPartition:
     def __init__(self, folder: Path, feed: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f".{feed}.{FORMAT}.partial"
-        self.file: BinaryIO = open(self.path, "wb", buffering=_BUFFER)  # noqa: SIM115  (closed on completion)
+        self.file: BinaryIO = open(self.path, "wb", buffering=_BUFFER)  # closed when the partition completes
         self.rows = 0
 
 
