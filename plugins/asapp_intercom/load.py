@@ -346,8 +346,8 @@ class ConversationLoader(Loader):
             self.ledger.complete_part(source_id, payload["opener"]["key"], None, self.run_id)
 
         thread = Thread(self.hook, conversation_id)
-        appended = self._append_parts(source_id, contact_id, payload["parts"], thread)
-        self._settle(source_id, payload, progress, thread, appended)
+        self._append_parts(source_id, contact_id, payload["parts"], thread, progress)
+        self._settle(source_id, payload, progress, thread)
         progress["settled"] = True
         self.ledger.complete(self.object_type, source_id, intercom_id=conversation_id,
                              action="created" if created else "updated", payload_hash=row["hash"],
@@ -385,9 +385,9 @@ class ConversationLoader(Loader):
                 return str(candidate["id"])
         return None
 
-    def _append_parts(self, source_id: str, contact_id: str, parts: list[dict], thread: Thread) -> int:
+    def _append_parts(self, source_id: str, contact_id: str, parts: list[dict], thread: Thread,
+                      progress: dict) -> None:
         states = self.ledger.part_states(source_id)
-        appended = 0
         for part in sorted(parts, key=lambda item: (item["created_at"], item["key"])):
             state = states.get(part["key"])
             if state is not None and state.state == "done":
@@ -396,16 +396,18 @@ class ConversationLoader(Loader):
                 self.ledger.complete_part(source_id, part["key"], str(found.get("id")), self.run_id)
                 self.note("parts recovered after an interrupted try")
                 continue
+            if progress.pop("state", None) is not None:
+                # A contact's reply reopens a closed conversation: once a part may land, the state
+                # on record is no longer known, and a try that dies here leaves it to be checked.
+                self.ledger.save_progress(self.object_type, source_id, progress=progress)
             self.ledger.begin_part(source_id, part["key"], self.run_id)
             conversation = self.hook.call("POST", f"/conversations/{thread.id}/reply",
                                           reply_body(part, contact_id))
             thread.update(conversation)
             made = find_part(conversation, part)
             self.ledger.complete_part(source_id, part["key"], str(made["id"]) if made else None, self.run_id)
-            appended += 1
-        return appended
 
-    def _settle(self, source_id: str, payload: dict, progress: dict, thread: Thread, appended: int) -> None:
+    def _settle(self, source_id: str, payload: dict, progress: dict, thread: Thread) -> None:
         """Attributes, assignee and state, each recorded as intended before it is done."""
         attributes_hash = payload_hash(payload["custom_attributes"])
         if progress.get("attributes") != attributes_hash:
@@ -427,9 +429,8 @@ class ConversationLoader(Loader):
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
 
         wanted = payload["state"]
-        if appended or progress.get("state") != wanted:
-            # A contact's reply reopens a closed conversation, so after new parts the state is read back.
-            current = thread.get(fresh=appended > 0 or progress.get("state") is not None).get("state")
+        if progress.get("state") != wanted:
+            current = thread.get().get("state")
             if current != wanted:
                 admin_id = assignee or self.settings.default_admin_id
                 message = {"message_type": "close" if wanted == "closed" else "open", "type": "admin",
@@ -455,8 +456,8 @@ class Thread:
         self.id = conversation_id
         self._latest: dict | None = None
 
-    def get(self, fresh: bool = False) -> dict:
-        if self._latest is None or fresh:
+    def get(self) -> dict:
+        if self._latest is None:
             self._latest = self.hook.call("GET", f"/conversations/{self.id}")
         return self._latest
 
@@ -472,20 +473,31 @@ class AttachmentLoader(Loader):
     object_type = "attachment"
     depends_on_type = "conversation"
 
+    RESTORE_KEY = "attachments.states_to_restore"
+    """Conversations an attachment reply may have reopened, kept in the ledger so that a run that
+    dies before restoring them leaves the promise to the next run."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._touched: dict[str, str] = {}
-        self._touched_lock = threading.Lock()
+        self._restore_lock = threading.Lock()
+
+    def _owe_state(self, conversation_id: str, state: str) -> None:
+        with self._restore_lock:
+            owed = self.ledger.get_state(self.RESTORE_KEY, {})
+            if owed.get(conversation_id) != state:
+                self.ledger.set_state(self.RESTORE_KEY, owed | {conversation_id: state})
 
     def finish(self) -> None:
         """A contact's reply reopens a closed conversation: put back the state each conversation had."""
-        for conversation_id, wanted in sorted(self._touched.items()):
-            thread = Thread(self.hook, conversation_id)
-            if thread.get().get("state") != wanted:
+        owed = self.ledger.get_state(self.RESTORE_KEY, {})
+        for conversation_id, wanted in sorted(owed.items()):
+            if Thread(self.hook, conversation_id).get().get("state") != wanted:
                 self.hook.call("POST", f"/conversations/{conversation_id}/parts", {
                     "message_type": "close" if wanted == "closed" else "open", "type": "admin",
                     "admin_id": self.settings.default_admin_id})
                 self.note("conversations closed again after an attachment reopened them")
+        if owed:
+            self.ledger.set_state(self.RESTORE_KEY, {})
 
     def load(self, row: dict) -> Outcome:
         payload, upload_id = row["payload"], row["source_id"]
@@ -501,9 +513,8 @@ class AttachmentLoader(Loader):
             part_id = str(found["id"])
             self.ledger.complete_part(row["depends_on"], key, part_id, self.run_id)
         else:
+            self._owe_state(conversation_id, row["payload"]["conversation_state"])
             part_id = self._send(row, conversation_id, key, part)
-            with self._touched_lock:
-                self._touched[conversation_id] = row["payload"]["conversation_state"]
         self.ledger.complete(self.object_type, upload_id, intercom_id=part_id or "", action="created",
                              origin="created", payload_hash=row["hash"], run_id=self.run_id)
         return Outcome("created", part_id)

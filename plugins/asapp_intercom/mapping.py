@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from asapp_intercom.feeds import FEEDS
 
@@ -220,7 +220,24 @@ def propose(schema: DiscoveredSchema) -> list[FieldMapping]:
             f"autosummary_structured_data.structured_data_field_value[{spec['id']}]", "conversation",
             f"asapp_sd_{slug(spec['id'])}", "string", 0.8,
             f"AI Summary structured data, {kind}: {spec.get('name') or spec['id']}"))
-    return entries
+    return _unique_attribute_names(entries)
+
+
+def _unique_attribute_names(entries: list[FieldMapping]) -> list[FieldMapping]:
+    """Two fields whose names slug alike ("Plan Tier", "plan_tier") get plan_tier and plan_tier_2."""
+    taken = {(entry.target_object, entry.attribute.lower()) for entry in entries if entry.core and entry.attribute}
+    unique = []
+    for entry in entries:
+        if entry.core or not entry.attribute:
+            unique.append(entry)
+            continue
+        name, number = entry.attribute, 1
+        while (entry.target_object, name.lower()) in taken:
+            number += 1
+            name = f"{entry.attribute}_{number}"
+        taken.add((entry.target_object, name.lower()))
+        unique.append(entry if name == entry.attribute else entry.model_copy(update={"target": f"custom_attributes.{name}"}))
+    return unique
 
 
 def apply_overrides(entries: list[FieldMapping], overrides: dict[str, dict]) -> list[FieldMapping]:
@@ -239,7 +256,11 @@ def apply_overrides(entries: list[FieldMapping], overrides: dict[str, dict]) -> 
         values = entry.model_dump() | change | {"confidence": 1.0, "note": (entry.note + " (edited)").strip()}
         if values.get("target") is None:
             values.update(target_object=None, data_type=None)
-        edited[source] = FieldMapping.model_validate(values)
+        try:
+            edited[source] = FieldMapping.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, issue['loc']))}: {issue['msg']}" for issue in error.errors())
+            raise FieldMapError(f"{source}: {problems}") from None
     result = list(edited.values())
     validate(result)
     return result
@@ -247,7 +268,9 @@ def apply_overrides(entries: list[FieldMapping], overrides: dict[str, dict]) -> 
 
 def validate(entries: Iterable[FieldMapping]) -> None:
     """Refuse maps Intercom would refuse: bad names, types an object cannot hold, one name used twice."""
-    seen: dict[tuple[str, str], str] = {}
+    entries = list(entries)
+    seen: dict[tuple[str, str], str] = {(entry.target_object, entry.attribute.lower()): entry.source
+                                        for entry in entries if entry.core and entry.attribute}
     for entry in entries:
         attribute = entry.attribute
         if entry.target is None or entry.core:

@@ -13,7 +13,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from asapp_intercom.config import ThreadMode
@@ -31,11 +31,10 @@ def payload_hash(payload: dict) -> str:
 def epoch(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return int(value.timestamp())
     if isinstance(value, int | float):
         return int(value)
-    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())  # ASAPP: no zone means UTC
 
 
 def html_body(text: str) -> str:
@@ -232,7 +231,7 @@ def transcript_part(messages: list[dict], context: ConversationContext) -> dict:
         agent = context.agents.get(str(message.get("sender_id")))
         if agent and agent.name and message.get("sender_type") != "customer":
             speaker = f"{speaker} {agent.name}"
-        stamp = datetime.fromtimestamp(epoch(message["created_ts"])).isoformat(sep=" ")
+        stamp = datetime.fromtimestamp(epoch(message["created_ts"]), tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"[{stamp} UTC] {speaker}: {message['utterance']}")
     last = messages[-1]
     return {"key": f"transcript:{last['key']}", "created_at": epoch(last["created_ts"]), "author": "admin",

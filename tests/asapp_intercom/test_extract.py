@@ -1,10 +1,10 @@
 import duckdb
 import pytest
-
 from asapp_intercom.extract import extract_feed
 from asapp_intercom.feeds import FEEDS
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.staging import Staging
+
 from tests.asapp_intercom.feed_files import MemoryFeedSource
 
 HOUR_10 = "dt=2026-01-05/hr=10/mi=00"

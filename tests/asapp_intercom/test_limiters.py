@@ -345,8 +345,6 @@ def test_an_error_the_caller_marks_final_is_raised_without_retrying(clock):
     assert len(session.requests) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ApiSession never tells the limiter that a call which raised a connection "
-                                       "error is over, so it stays 'in flight' and is charged to every later window")
 def test_a_connection_error_does_not_use_up_later_windows(clock):
     limiter = IntercomWindowLimiter(6, clock=clock, sleep=clock.sleep)  # 1 call per window
     session = FakeSession(requests.ConnectionError("reset by peer"), response(200, {}), response(200, {}))

@@ -262,23 +262,16 @@ def test_contacts_accept_the_richer_types(proposal):
         assert edited["customers.status"].data_type == data_type
 
 
-# Found while writing these tests: see the report. Kept as strict xfails so the suite stays green.
-@pytest.mark.xfail(strict=True, reason="BUG: a rename onto a core lineage attribute (asapp_issue_id) is accepted, "
-                                       "and the payload then overwrites the issue id with the platform")
 def test_an_attribute_cannot_take_the_name_of_a_core_lineage_attribute(proposal):
     with pytest.raises(FieldMapError, match="asapp_issue_id"):
         apply_overrides(proposal, {"convos_metadata.platform": {"target": "custom_attributes.asapp_issue_id"}})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an unknown target_object escapes as pydantic's ValidationError, which "
-                                       "the approval operator does not catch")
 def test_an_unknown_target_object_is_refused_as_a_field_map_error(proposal):
     with pytest.raises(FieldMapError, match="customers.status"):
         apply_overrides(proposal, {"customers.status": {"target_object": "ticket"}})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: keys whose slugs collide ('Plan Tier', 'plan_tier') are proposed onto "
-                                       "one attribute, so the untouched proposal cannot be approved")
 def test_keys_that_slug_alike_still_give_an_approvable_proposal():
     entries = propose(discovered(customer_attributes=["Plan Tier", "plan_tier"]))
     assert apply_overrides(entries, {}) == entries

@@ -56,6 +56,9 @@ class RateLimiter:
         """Learn from a response; return how long to wait before retrying a 429, if the server says."""
         return None
 
+    def release(self) -> None:
+        """A call started with acquire() ended without a response (connection error, timeout)."""
+
 
 class SteadyPace(RateLimiter):
     """At most `per_second` calls, evenly spaced, across all threads sharing it."""
@@ -113,7 +116,10 @@ class ApiSession:
             self.calls += 1
             try:
                 response = self.session.request(method, url, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except BaseException as error:
+                self.limiter.release()
+                if not isinstance(error, requests.ConnectionError | requests.Timeout):
+                    raise
                 if server_errors + 1 >= self.retry.attempts:
                     raise ApiError(0, "connection_error", str(error)) from error
                 wait = self.retry.delay(self.retry.server_error, server_errors)

@@ -78,6 +78,10 @@ class IntercomWindowLimiter(RateLimiter):
             self._window_end += elapsed_windows * WINDOW_SECONDS
         self._used = self._in_flight
 
+    def release(self) -> None:
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
     def observe(self, response: requests.Response) -> float | None:
         headers = response.headers
         with self._lock:

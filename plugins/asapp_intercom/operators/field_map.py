@@ -123,7 +123,7 @@ class ApprovedFieldMapOperator(MigrationOperator):
                 raise AirflowFailException("No approval answer was found for the field map")
             self.log.warning("Field map auto-approved WITHOUT a person: allowed only because %s is a demo config "
                              "(demo: true, approval.mode: auto)", self.migration.migration_id)
-            who, when, overrides = "auto-approval (demo config)", context["ts"], {}
+            who, when, overrides = "auto-approval (demo config)", context["dag_run"].run_after.isoformat(), {}
         else:
             user = answer.get("responded_by_user") or {}
             who, when = user.get("name") or user.get("id") or "unknown", str(answer.get("responded_at"))

@@ -1,0 +1,1 @@
+"""`make demo`: a whole migration from the ASAPP sandbox to the Intercom sandbox on a local Airflow."""

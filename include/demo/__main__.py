@@ -1,0 +1,114 @@
+"""Run the demo migration end to end and leave the Airflow UI open to look around.
+
+    python -m include.demo [--conversations 150] [--port 8080] [--exit]
+
+Everything lives in .demo/ (wiped at start): the dataset, both sandboxes' state, the Airflow home,
+the migration's staging area, ledger and report.
+"""
+
+import argparse
+import gzip
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from include.demo.airflow_stack import ROOT, free_port, run_airflow
+from include.sandbox.asapp.server.launcher import run_asapp_sandbox
+from include.sandbox.intercom.launcher import run_intercom_sandbox
+
+DEMO = ROOT / ".demo"
+DAG_ID = "asapp_to_intercom__demo"
+BOT = {"name": "ASAPP Bot", "email": "bot@acme-support.example"}
+
+
+def say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def agent_emails(data: Path) -> list[str]:
+    emails = set()
+    for path in sorted((data / "rep_attributes").rglob("*.jsonl*")):
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as rows:
+            emails.update(row["attribute_value"] for row in map(json.loads, rows) if row["attribute_name"] == "email")
+    return sorted(emails)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m include.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=150)
+    parser.add_argument("--port", type=int, default=8080, help="Airflow UI and API (a free one if taken)")
+    parser.add_argument("--exit", action="store_true", help="stop everything once the summary is printed")
+    args = parser.parse_args()
+
+    shutil.rmtree(DEMO, ignore_errors=True)
+    data = DEMO / "asapp-data"
+    say(f"Generating an ASAPP dataset of {args.conversations} conversations in {data}")
+    subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(data), "--seed", "7",
+                    "--conversations", str(args.conversations)], check=True, cwd=ROOT)
+
+    with run_asapp_sandbox(data, daily_cap=1_000_000) as asapp, \
+            run_intercom_sandbox(DEMO / "intercom-workspace.json") as intercom:
+        say(f"ASAPP sandbox: API {asapp.api_url}, S3 {asapp.s3_endpoint_url} bucket {asapp.bucket}")
+        emails = agent_emails(data)
+        teammates = [{"name": email.split("@")[0].replace(".", " ").title(), "email": email}
+                     for index, email in enumerate(emails) if index % 3]
+        intercom.add_admins(BOT, *teammates)
+        say(f"Intercom sandbox: {intercom.url}; {len(teammates)} of {len(emails)} ASAPP agents have an Intercom "
+            "teammate (the others show up in the report)")
+        connections = {
+            "asapp_demo": {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id,
+                           "password": asapp.api_secret},
+            "asapp_demo_s3": asapp.aws_connection(),
+            "intercom_demo": {"conn_type": "intercom", "host": intercom.url, "password": intercom.token},
+        }
+        port = args.port if _port_free(args.port) else free_port()
+        say("Starting Airflow (scheduler, DAG processor, triggerer, API server) on SQLite")
+        with run_airflow(DEMO / "airflow", ROOT / "include/migrations", connections, port=port,
+                         env={"ASAPP_INTERCOM_DEMO_HOME": str(DEMO)}) as airflow:
+            airflow.wait_for_dag(DAG_ID)
+            run_id = airflow.trigger(DAG_ID, {"mode": "full"})
+            say(f"Triggered {DAG_ID} ({run_id}). The demo config approves its own field map, and its "
+                "map.approved log says so; a real config waits for a person in Browse → Required Actions.")
+            seen: dict[str, str] = {}
+
+            def progress(_run_state: str) -> None:
+                for task, state in airflow.task_states(DAG_ID, run_id).items():
+                    if seen.get(task) != state and state in {"running", "success", "failed", "skipped",
+                                                             "deferred", "awaiting_input"}:
+                        say(f"  {task}: {state}")
+                    seen[task] = state
+
+            state = airflow.wait(DAG_ID, run_id, timeout=900, on_progress=progress)
+            progress(state)
+            reports = sorted((DEMO / "staging" / "runs").glob("*/report.md"))
+            if reports:
+                print("\n" + reports[-1].read_text().split("## Feeds")[0])
+                say(f"Full report: {reports[-1]}")
+            say(f"The run ended: {state}")
+            say(f"Airflow UI: {airflow.url}  (user admin, password {airflow.password})")
+            say(f"Intercom sandbox workspace export: {intercom.url}/_sandbox/export")
+            if not args.exit:
+                say("Press Ctrl+C to stop the demo.")
+                try:
+                    signal.pause()
+                except KeyboardInterrupt:
+                    pass
+            say("Stopping.")
+            if state != "success":
+                sys.exit(1)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+if __name__ == "__main__":
+    main()

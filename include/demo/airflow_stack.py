@@ -1,0 +1,183 @@
+"""A real Airflow (scheduler, DAG processor, triggerer, API server) for the demo and end-to-end tests.
+
+`airflow standalone` on SQLite with this project's dags/ and plugins/, driven through Airflow's
+REST API. Started in a session of its own with SIGINT restored: backgrounded, standalone ignores
+SIGINT and a SIGTERM to the parent leaves its children running (reference/airflow/NOTES.md §14).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+FINISHED = {"success", "failed"}
+LAUNCH = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); "
+          "os.execv(sys.argv[1], [sys.argv[1], 'standalone'])")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stack_environment(home: Path, port: int, migrations: Path, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",  # standalone would start 32 workers on 2 cores
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        "ASAPP_INTERCOM_MIGRATIONS": str(migrations),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),  # for its `airflow` children
+        **extra,
+    }
+
+
+@dataclass
+class AirflowStack:
+    home: Path
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    client: httpx.Client = field(default=None, repr=False)
+
+    @property
+    def password(self) -> str:
+        return json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+
+    def login(self) -> None:
+        token = httpx.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password},
+                           timeout=30).raise_for_status().json()["access_token"]
+        self.client = httpx.Client(base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {token}"},
+                                   timeout=60)
+
+    def api(self, method: str, path: str, **kwargs) -> dict:
+        response = self.client.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else {}
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Until the DAG processor has parsed the DAG (or reported why it cannot)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.client.get(f"/dags/{dag_id}").status_code == 200:
+                return
+            errors = self.api("GET", "/importErrors").get("import_errors", [])
+            if errors:
+                raise RuntimeError(f"DAG import errors: {errors}")
+            time.sleep(2)
+        raise TimeoutError(f"{dag_id} was not parsed within {timeout} s; see {self.log_path}")
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+        return run["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")["state"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        instances = self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
+                             params={"limit": 200})["task_instances"]
+        return {(item["task_id"] if item["map_index"] < 0 else f"{item['task_id']}[{item['map_index']}]"):
+                item["state"] for item in instances}
+
+    def wait(self, dag_id: str, run_id: str, *, until=FINISHED, task: str | None = None, timeout: float = 600,
+             on_progress=None) -> str:
+        """Until the run (or one task of it) reaches one of the states; returns that state."""
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            state = (self.task_states(dag_id, run_id).get(task) if task else self.run_state(dag_id, run_id))
+            if on_progress:
+                on_progress(state)
+            last = state
+            if state in until:
+                return state
+            if task and self.run_state(dag_id, run_id) in FINISHED:
+                raise RuntimeError(f"run ended before {task} reached {until}: {self.task_states(dag_id, run_id)}")
+            time.sleep(1)
+        raise TimeoutError(f"{task or 'run'} still {last} after {timeout} s: {self.task_states(dag_id, run_id)}")
+
+    def hitl(self, dag_id: str, run_id: str, task_id: str) -> dict:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails")
+
+    def answer(self, dag_id: str, run_id: str, task_id: str, options: list[str], params: dict) -> dict:
+        """Respond to a human-in-the-loop task, as a person would in Required Actions (every param, valid)."""
+        return self.api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
+                        json={"chosen_options": options, "params_input": params})
+
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
+        self.api("POST", f"/dags/{dag_id}/clearTaskInstances", json={
+            "dag_run_id": run_id, "task_ids": task_ids, "dry_run": False, "only_failed": False})
+
+    def stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@contextmanager
+def run_airflow(home: Path, migrations: Path, connections: dict[str, dict], env: dict[str, str] | None = None,
+                port: int | None = None, timeout: float = 180) -> Iterator[AirflowStack]:
+    """Start `airflow standalone`, wait until its API answers and log in; stop it on exit."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    extra = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection) for conn_id, connection in connections.items()}
+    extra.update(env or {})
+    log_path = home / "standalone.log"
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-c", LAUNCH, airflow], stdout=log, stderr=subprocess.STDOUT,
+                                   env=stack_environment(home, port, migrations, extra), cwd=ROOT)
+    stack = AirflowStack(home, f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited; see {log_path}")
+            try:
+                if httpx.get(f"{stack.url}/api/v2/version", timeout=5).status_code in {200, 401, 403} and \
+                        (home / "simple_auth_manager_passwords.json.generated").exists():
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Airflow's API did not answer within {timeout} s; see {log_path}")
+            time.sleep(1)
+        stack.login()
+        yield stack
+    finally:
+        stack.stop()
