@@ -125,6 +125,9 @@ class AirflowStack:
             time.sleep(1)
         raise TimeoutError(f"{task or 'run'} still {last} after {timeout} s: {self.task_states(dag_id, run_id)}")
 
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}")
+
     def hitl(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails")
 

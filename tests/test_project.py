@@ -1,0 +1,70 @@
+"""The project as a newcomer meets it: pinned dependencies, a valid compose file, DAGs that import."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SHARED_REFERENCE
+
+
+def test_every_dependency_is_pinned_and_locked():
+    requirements = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    requirements = [line for line in requirements if line]
+    lock = (ROOT / "requirements.lock").read_text()
+    for requirement in requirements:
+        name, _, version = requirement.partition("==")
+        assert version, f"{requirement} is not pinned with =="
+        assert re.search(rf"^{re.escape(name.split('[')[0])}=={re.escape(version)} \\", lock, re.M | re.I), requirement
+    assert "--hash=sha256:" in lock
+
+
+def test_the_compose_file_is_valid_and_refers_to_what_exists():
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    schema = json.loads((SHARED_REFERENCE / "compose" / "compose-spec.json").read_text())
+
+    jsonschema.Draft7Validator(schema).validate(compose)  # the schema declares draft-07
+    assert {"postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+            "airflow-triggerer"} <= set(compose["services"])
+    assert (ROOT / "Dockerfile").exists()
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).is_dir(), volume
+
+
+@pytest.mark.airflow
+def test_the_dag_folder_imports_one_dag_per_config_with_a_group_per_phase(airflow_db, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("ASAPP_INTERCOM_MIGRATIONS", str(ROOT / "include" / "migrations"))
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert bag.import_errors == {}
+    dag = bag.get_dag("asapp_to_intercom__demo")
+    groups = {task.task_id.split(".")[0] for task in dag.tasks}
+    assert groups == {"discover", "extract", "map", "transform", "schema", "load", "validate", "report"}
+    assert set(dag.params) == {"mode", "sample_size", "objects", "dry_run", "thread_mode"}
+    assert all(dag.params.get_param(name).description for name in dag.params)
+
+
+@pytest.mark.airflow
+def test_a_bad_config_is_an_import_error_naming_the_file_the_field_and_the_reason(airflow_db, tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    config = yaml.safe_load((ROOT / "include" / "migrations" / "demo.yaml").read_text())
+    config["intercom"]["requests_per_minute"] = "lots"
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("ASAPP_INTERCOM_MIGRATIONS", str(tmp_path))
+
+    errors = DagBag(dag_folder=str(ROOT / "dags")).import_errors
+
+    (message,) = errors.values()
+    assert "broken.yaml" in message
+    assert "intercom.requests_per_minute" in message
+    assert "valid integer" in message
