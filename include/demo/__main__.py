@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from include.demo.airflow_stack import ROOT, free_port, run_airflow
@@ -53,7 +54,9 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(data), "--seed", "7",
                     "--conversations", str(args.conversations)], check=True, cwd=ROOT)
 
-    with run_asapp_sandbox(data, daily_cap=1_000_000) as asapp, \
+    window_end = datetime.fromisoformat(json.loads((data / "_manifest.json").read_text())["realtime_window"]["end"])
+    # ASAPP's clock: just after the real-time window, when every batch is delivered and every event retained.
+    with run_asapp_sandbox(data, daily_cap=1_000_000, clock=(window_end + timedelta(hours=1)).isoformat()) as asapp, \
             run_intercom_sandbox(DEMO / "intercom-workspace.json") as intercom:
         say(f"ASAPP sandbox: API {asapp.api_url}, S3 {asapp.s3_endpoint_url} bucket {asapp.bucket}")
         emails = agent_emails(data)

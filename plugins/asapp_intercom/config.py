@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -45,6 +45,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RealtimeConfig(Strict):
+    """How the migration follows ASAPP's real-time events between and after the batch windows."""
+
+    mode: Literal["pull", "push", "off"] = "pull"
+    """pull: read ASAPP's event stream from a stored cursor; push: ASAPP POSTs each event to this
+    project's endpoint in the Airflow API server; off: batch feeds only."""
+    feed: Literal["all", "journey", "activity", "queue"] = "journey"
+    poll_interval: Annotated[float, Field(gt=0)] = 30
+    grace_seconds: Annotated[float, Field(ge=0)] = 300
+    """How long after a window's end events may still arrive; a run waits this long past its window."""
+    webhook_conn_id: str | None = None
+    """push: the connection whose password is the shared secret ASAPP signs each POST with."""
+    cutover_at: datetime | None = None
+    """After cutover the stream is no longer followed: runs stop waiting for events past it."""
+
+    @model_validator(mode="after")
+    def _push_needs_a_secret(self) -> RealtimeConfig:
+        if self.mode == "push" and not self.webhook_conn_id:
+            raise ValueError("push mode needs webhook_conn_id, the connection holding the shared secret")
+        return self
+
+
 class AsappSource(Strict):
     conn_id: str = "asapp_default"
     """`asapp` connection: File Exporter, configuration and real-time APIs."""
@@ -56,6 +78,7 @@ class AsappSource(Strict):
     company_marker: str
     file_exporter_feeds: tuple[str, ...] = ("autosummary_structured_data",)
     """Feeds read through the File Exporter API instead of the S3 bucket (AI-Services feeds)."""
+    realtime: RealtimeConfig = RealtimeConfig()
 
     @field_validator("prefix")
     @classmethod
@@ -186,6 +209,12 @@ def load_config(path: Path) -> MigrationConfig:
             for issue in error.errors()
         )
         raise MigrationConfigError(f"{path}: {problems}") from None
+
+
+def migrations_dir() -> Path:
+    """Where the migration configs are: $ASAPP_INTERCOM_MIGRATIONS, else include/migrations of this project."""
+    configured = os.environ.get("ASAPP_INTERCOM_MIGRATIONS")
+    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "include" / "migrations"
 
 
 def load_configs(directory: Path) -> list[MigrationConfig]:

@@ -14,7 +14,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, Trigge
 from asapp_intercom.config import OBJECTS, MigrationConfig, RunDefaults, load_configs
 from asapp_intercom.feeds import FEEDS
 from asapp_intercom.operators.discover import DiscoverAsappOperator, DiscoverIntercomOperator
-from asapp_intercom.operators.extract import ExtractFeedOperator
+from asapp_intercom.operators.extract import ExtractFeedOperator, TimelineOperator
 from asapp_intercom.operators.field_map import (
     ApprovalGateOperator,
     ApprovedFieldMapOperator,
@@ -24,6 +24,7 @@ from asapp_intercom.operators.field_map import (
 from asapp_intercom.operators.load import EnsureSchemaOperator, LoadOperator, ValidateOperator
 from asapp_intercom.operators.report import ReportOperator, RunOutcomeOperator
 from asapp_intercom.operators.transform import PlanOperator, TransformOperator
+from asapp_intercom.sensors import RealtimeEventsSensor
 
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
 
@@ -46,6 +47,10 @@ def run_params(defaults: RunDefaults) -> dict[str, Param]:
         "thread_mode": Param(defaults.thread_mode.value, enum=["parts", "transcript"], title="Thread mode",
                              description="parts: every message becomes a part with its original time and speaker; "
                                          "transcript: one internal note holding the whole exchange."),
+        "follow_events_until": Param(None, type=["null", "string"], format="date-time", title="Follow events until",
+                                     description="Keep following ASAPP's real-time events, without holding a worker, "
+                                                 "until one at or after this moment arrives (or it passes by the "
+                                                 "config's grace period). Empty: take the events there are now."),
     }
 
 
@@ -72,9 +77,13 @@ def build_dag(config: MigrationConfig) -> DAG:
             extracted = ExtractFeedOperator.partial(task_id="feed", map_index_template="{{ task.feed }}",
                                                     **common).expand(feed=list(FEEDS))
             asapp >> extracted
+            events = RealtimeEventsSensor(task_id="realtime", retries=3, retry_delay=timedelta(seconds=10), **common)
+            timeline = TimelineOperator(task_id="timeline", **common)
+            [extracted, events] >> timeline
         with TaskGroup("map"):
             proposal = ProposeFieldMapOperator(task_id="propose", extracted=extracted.output, asapp=asapp.output,
                                                **common)
+            timeline >> proposal
             gate = ApprovalGateOperator(task_id="needs_approval", proposal=proposal.output,
                                         auto_approve=config.approval.mode == "auto")
             approve = FieldMapApprovalOperator(task_id="approve")
@@ -85,6 +94,7 @@ def build_dag(config: MigrationConfig) -> DAG:
         with TaskGroup("transform"):
             transformed = TransformOperator(task_id="payloads", field_map=approved.output, intercom=intercom.output,
                                             asapp=asapp.output, extracted=extracted.output, **common)
+            timeline >> transformed
             planned = PlanOperator(task_id="plan", transformed=transformed.output, **common)
         with TaskGroup("schema"):
             schema = EnsureSchemaOperator(task_id="attributes_and_tags", field_map=approved.output,
@@ -102,7 +112,7 @@ def build_dag(config: MigrationConfig) -> DAG:
         with TaskGroup("report"):
             report = ReportOperator(
                 task_id="reconciliation", trigger_rule=TriggerRule.ALL_DONE, loads=[step.task_id for step in loads],
-                inputs={"extract": extracted.task_id, "field_map": approved.task_id,
+                inputs={"extract": extracted.task_id, "timeline": timeline.task_id, "field_map": approved.task_id,
                         "transformed": transformed.task_id, "plan": planned.task_id, "schema": schema.task_id,
                         "validation": validation.task_id},
                 **common)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     and_,
     create_engine,
     delete,
@@ -104,6 +105,21 @@ approvals = Table(
     Column("run_id", String(250)),
 )
 
+events = Table(
+    "events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # arrival order, what followers track
+    Column("migration_id", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("create_time", DateTime(timezone=True)),
+    Column("feed", String(64)),
+    Column("event_type", String(64)),
+    Column("issue_id", String(64)),
+    Column("envelope", JSON, nullable=False),
+    Column("source", String(16), nullable=False),  # pull | push
+    Column("received_at", DateTime(timezone=True)),
+    UniqueConstraint("migration_id", "event_id", name="one_row_per_event"),
+)
+
 stream_state = Table(
     "state", metadata,
     Column("migration_id", String(64), primary_key=True),
@@ -115,6 +131,10 @@ stream_state = Table(
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def _engine(url: str) -> Engine:
@@ -323,6 +343,39 @@ class Ledger:
             return connection.execute(select(func.count()).select_from(staged_files).where(
                 self._key(staged_files, feed=feed),
                 tuple_(staged_files.c.partition, staged_files.c.file_name).in_(wanted))).scalar_one()
+
+    # Real-time events ----------------------------------------------------------------------
+    def append_events(self, envelopes: Iterable[dict], source: str) -> int:
+        """Add events to the log once each (ASAPP delivers at least once); returns how many were new."""
+        added = 0
+        with self.engine.begin() as connection:
+            for envelope in envelopes:
+                meta = envelope.get("meta_data") or {}
+                values = {
+                    "migration_id": self.migration_id, "event_id": str(envelope["event_id"]),
+                    "create_time": _instant(meta.get("create_time")), "feed": envelope.get("name"),
+                    "event_type": envelope.get("event_type"), "issue_id": meta.get("issue_id"),
+                    "envelope": envelope, "source": source, "received_at": now(),
+                }
+                exists = connection.execute(select(events.c.seq).where(
+                    self._key(events, event_id=values["event_id"]))).first()
+                if exists is None:
+                    connection.execute(events.insert().values(**values))
+                    added += 1
+        return added
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Row]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(events).where(self._key(events), events.c.seq > seq)
+                                           .order_by(events.c.seq).limit(limit)))
+
+    def event_summary(self) -> tuple[int, int, datetime | None]:
+        """(events logged, highest seq, newest create_time)."""
+        with self.engine.connect() as connection:
+            count, top, newest = connection.execute(select(
+                func.count(), func.coalesce(func.max(events.c.seq), 0), func.max(events.c.create_time))
+                .where(self._key(events))).one()
+            return count, top, newest.replace(tzinfo=UTC) if newest is not None and newest.tzinfo is None else newest
 
     # Approvals and small state -------------------------------------------------------------
     def approval(self, map_hash: str) -> Row | None:

@@ -71,8 +71,8 @@ class LoadSettings:
     default_admin_id: str
     search_consistency_seconds: float = 180.0
     concurrency: int = 8
-    fetch_attachment: Callable[[str], tuple[bytes, str, str]] | None = None
-    """file_upload_event_id → (bytes, file name, content type), from ASAPP's File Exporter."""
+    fetch_attachment: Callable[[str], bytes] | None = None
+    """file_upload_event_id → the file's bytes, from ASAPP's File Exporter."""
 
 
 class Loader:
@@ -521,11 +521,11 @@ class AttachmentLoader(Loader):
 
     def _send(self, row: dict, conversation_id: str, key: str, part: dict) -> str:
         payload = row["payload"]
-        data, name, content_type = self.settings.fetch_attachment(row["source_id"])
-        body = {
+        data = self.settings.fetch_attachment(row["source_id"])
+        body = {  # name and type as ASAPP's upload record states them; the download only gives the bytes
             "body": html_body(payload["file_name"]), "created_at": payload["created_at"],
-            "attachment_files": [{"content_type": content_type or payload["content_type"],
-                                  "data": base64.b64encode(data).decode(), "name": name or payload["file_name"]}],
+            "attachment_files": [{"content_type": payload["content_type"], "data": base64.b64encode(data).decode(),
+                                  "name": payload["file_name"]}],
         }
         contact = self.ledger.record("contact", payload["contact"]) if payload.get("contact") else None
         if payload["author"] == "contact" and contact is not None and contact.intercom_id:

@@ -16,7 +16,7 @@ MAX_LISTED = 500
 
 
 def build_report(*, run_id: str, migration_id: str, params: dict, extract: dict[str, dict], field_map: dict | None,
-                 transformed: dict | None, plan: dict | None, schema: dict | None, loads: dict[str, dict],
+                 transformed: dict | None, timeline: dict | None, plan: dict | None, schema: dict | None, loads: dict[str, dict],
                  validations: dict[str, dict], ledger: Ledger) -> dict[str, Any]:
     quarantined = ledger.open_quarantine(run_id=run_id)
     objects = []
@@ -44,6 +44,7 @@ def build_report(*, run_id: str, migration_id: str, params: dict, extract: dict[
         "params": params,
         "field_map": field_map,
         "feeds": feeds,
+        "gap": timeline,
         "plan": plan,
         "schema": schema,
         "objects": objects,
@@ -82,6 +83,17 @@ def render_markdown(report: dict) -> str:
     lines += _table([{"feed": name, **values} for name, values in sorted(report["feeds"].items())],
                     ["feed", "channel", "files_listed", "files_staged", "rows_staged", "rows_quarantined",
                      "partitions_complete", "waiting_for_success"])
+    gap = report.get("gap") or {}
+    if gap.get("events") is not None:
+        lines += ["", "## What the batch feeds lacked (real-time events)", "",
+                  f"{gap['events']} events; {len(gap['conversations_only_in_events'])} conversations exist only in the "
+                  f"events, {len(gap['conversations_extended_by_events'])} got messages the batches do not have yet, "
+                  f"{gap['messages_only_in_events']} messages in all."]
+        if gap["conversations_only_in_events"]:
+            lines.append(f"Only in events: {', '.join(gap['conversations_only_in_events'][:50])}")
+        if gap.get("cursor_expired"):
+            lines.append(f"**The event cursor expired** ({gap['cursor_expired']}): events before the oldest one ASAPP "
+                         "still retained reach the migration through the batch feeds only, once they are delivered.")
     agents = report["agents_without_intercom_admin"]
     lines += ["", f"## Agents without an Intercom admin ({len(agents)})", "",
               "Their conversations are unassigned; their messages are posted by the migration's admin, "

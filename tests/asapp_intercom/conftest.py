@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,15 @@ def expected(dataset) -> oracle.Expected:
     return oracle.expected(dataset)
 
 
+def after_the_realtime_window(data: Path) -> str:
+    """A moment when every batch partition is delivered and every real-time event still retained."""
+    end = datetime.fromisoformat(json.loads((data / "_manifest.json").read_text())["realtime_window"]["end"])
+    return (end + timedelta(hours=1)).isoformat()
+
+
 @pytest.fixture(scope="session")
 def asapp(dataset) -> Iterator[AsappSandbox]:
-    with run_asapp_sandbox(dataset, daily_cap=1_000_000) as sandbox:
+    with run_asapp_sandbox(dataset, daily_cap=1_000_000, clock=after_the_realtime_window(dataset)) as sandbox:
         yield sandbox
 
 

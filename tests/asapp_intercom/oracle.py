@@ -61,6 +61,32 @@ def latest(data: Path, feed: str, key, when: str | None = "instance_ts") -> dict
     return {identity: row for identity, (_rank, row) in best.items()}
 
 
+def journey_state(data: Path) -> dict[int, dict]:
+    """Per issue, what the real-time journey events say: the latest accumulated state and the messages."""
+    path = data / "_realtime" / "events.jsonl"
+    issues: dict[int, dict] = {}
+    if not path.exists():
+        return issues
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        meta, details = event.get("meta_data") or {}, event.get("details") or {}
+        if event.get("name") != "com.asapp.event.journey" or not meta.get("issue_id"):
+            continue
+        issue = issues.setdefault(int(meta["issue_id"]), {"metadata": {}, "messages": {}})
+        state = issue["metadata"]
+        rep_id = (event.get("data") or {}).get("rep_id")
+        state.update({key: value for key, value in {
+            "customer_id": (event.get("data") or {}).get("customer_id"), "last_rep_id": rep_id,
+            "conversation_end_ts": details.get("issue_ended_ts"),
+            "company_segments": "[" + ",".join(meta["company_segments"]) + "]" if meta.get("company_segments") else None,
+        }.items() if value is not None})
+        message = details.get("message")
+        if event.get("event_type") == "TEXT_MESSAGE" and message:
+            issue["messages"][message["event_uuid"]] = {**message, "utterance": message["text"]}
+    return {issue_id: {"metadata": issue["metadata"], "messages": list(issue["messages"].values())}
+            for issue_id, issue in issues.items()}
+
+
 @dataclass
 class Conversation:
     issue_id: str
@@ -91,6 +117,11 @@ def expected(data: Path) -> Expected:
     reps = latest(data, "reps", lambda row: str(row["rep_id"]), when="created_ts")
     emails = latest(data, "rep_attributes", lambda row: (str(row["rep_id"]), row["attribute_name"]), when="created_ts")
 
+    journeys = journey_state(data)
+    for issue_id, journey in journeys.items():
+        metadata[issue_id] = {**metadata.get(issue_id, {}), **journey["metadata"]}
+        for message in journey["messages"]:
+            utterances[(instant(message["created_ts"]), issue_id, message["sender_id"])] = message
     threads: dict[int, list] = defaultdict(list)
     for (created, issue_id, _sender), row in utterances.items():
         if (row.get("utterance") or "").strip():

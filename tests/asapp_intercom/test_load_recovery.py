@@ -11,6 +11,7 @@ import itertools
 import re
 
 import pytest
+from asapp_intercom.hooks.asapp import AsappHook
 from asapp_intercom.hooks.intercom import IntercomHook
 from asapp_intercom.load import LOADERS, LoadSettings
 from asapp_intercom.mapping import FieldMapping
@@ -66,12 +67,9 @@ class Steps:
                                   source_count=self.sources[object_type])
         return loader.run(self.staging, payloads)
 
-    def _fetch(self, upload_id: str):
-        from asapp_intercom.hooks.asapp import AsappHook
-
+    def _fetch(self, upload_id: str) -> bytes:
         asapp = AsappHook("asapp_test")
-        info = asapp.attachment_url(upload_id)
-        return asapp.download(info["url"]), info["fileName"], info["mimeType"]
+        return asapp.download(asapp.attachment_url(upload_id)["url"])
 
 
 @pytest.fixture

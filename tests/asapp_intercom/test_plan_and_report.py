@@ -111,7 +111,7 @@ def report_for(ledger: Ledger, *, field_map: dict | None = None, **changes) -> d
         unmatched_agents=[{"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}]).as_dict()
     inputs = {"run_id": RUN, "migration_id": "acme_eu", "params": {"mode": "full", "dry_run": False},
               "extract": {"customers": extract_manifest("customers", waiting=2)}, "field_map": field_map,
-              "transformed": transformed, "plan": None, "schema": None, "loads": {"company": company_load},
+              "transformed": transformed, "timeline": None, "plan": None, "schema": None, "loads": {"company": company_load},
               "validations": {"company": ValidationManifest("company", checked=4, matching=4).as_dict(),
                               "conversation": conversation_check},
               "ledger": ledger}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import IO, Any
 
+import httpx
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
@@ -40,13 +41,14 @@ class DailyCapReached(ApiError):
         return datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC)
 
 
-def parse_asapp_error(response: requests.Response) -> ApiError:
+def parse_asapp_error(response: requests.Response | httpx.Response) -> ApiError:
     """ASAPP errors look like {"error": {"requestId", "message", "code": "<HTTP>-<NN>"}}."""
     try:
         error = response.json()["error"]
         code, message, request_id = error["code"], error.get("message", ""), error.get("requestId")
     except (ValueError, KeyError, TypeError):
-        code, message, request_id = f"{response.status_code}", response.text[:300] or response.reason, None
+        reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", "")
+        code, message, request_id = f"{response.status_code}", response.text[:300] or reason, None
     kind = DailyCapReached if code == DAILY_CAP_CODE else ApiError
     return kind(response.status_code, code, message, request_id, response.headers.get("Retry-After"))
 
@@ -147,6 +149,18 @@ class AsappHook(HttpHook):
         """One page of the event stream: {events, nextCursor, hasMore}; 410 when the cursor expired."""
         params = {"feed": feed, "limit": limit, **({"cursor": cursor} if cursor else {})}
         return self.api.json("GET", "/realtime/v1/events", params=params)
+
+    async def apeek_events(self, cursor: str | None, feed: str = "all") -> dict:
+        """The next page of the event stream, asynchronously, for the trigger (it stores nothing)."""
+        connection = await self.aget_connection(self.http_conn_id)
+        self._set_base_url(connection)
+        headers = {"asapp-api-id": connection.login or "", "asapp-api-secret": connection.password or ""}
+        params = {"feed": feed, "limit": 1, **({"cursor": cursor} if cursor else {})}
+        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30) as client:
+            response = await client.get("/realtime/v1/events", params=params)
+        if response.status_code >= 400:
+            raise parse_asapp_error(response)
+        return response.json()
 
     def test_connection(self) -> tuple[bool, str]:
         try:

@@ -9,6 +9,7 @@ from asapp_intercom.extract import extract_feed
 from asapp_intercom.feeds import FEEDS
 from asapp_intercom.hooks.asapp import DailyCapReached
 from asapp_intercom.operators.base import MigrationOperator
+from asapp_intercom.realtime import build_timeline
 
 
 class ExtractFeedOperator(MigrationOperator):
@@ -27,3 +28,17 @@ class ExtractFeedOperator(MigrationOperator):
             self.log.warning("ASAPP's daily request cap is spent; no call until it resets at %s", cap.resets_at)
             self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
         return manifest.as_dict()
+
+
+class TimelineOperator(MigrationOperator):
+    """Merge the real-time event log onto the batch feeds, and report what the batches lacked."""
+
+    def execute(self, context: Context) -> dict:
+        if self.migration.asapp.realtime.mode == "off":
+            return {"mode": "off"}
+        timeline = build_timeline(self.staging, self.ledger)
+        self.log.info("Timeline: %d events; %d conversations only in events, %d extended by events, %d messages "
+                      "only in events%s", timeline.events, len(timeline.conversations_only_in_events),
+                      len(timeline.conversations_extended_by_events), timeline.messages_only_in_events,
+                      f"; the event cursor expired: {timeline.cursor_expired}" if timeline.cursor_expired else "")
+        return timeline.as_dict()

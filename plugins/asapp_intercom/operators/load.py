@@ -91,9 +91,8 @@ class LoadOperator(MigrationOperator):
             raise AirflowFailException(f"{self.objects} does not balance: {result}")
         return result
 
-    def _fetch_attachment(self, file_upload_event_id: str) -> tuple[bytes, str, str]:
-        info = self.asapp_hook.attachment_url(file_upload_event_id)
-        return self.asapp_hook.download(info["url"]), info.get("fileName"), info.get("mimeType")
+    def _fetch_attachment(self, file_upload_event_id: str) -> bytes:
+        return self.asapp_hook.download(self.asapp_hook.attachment_url(file_upload_event_id)["url"])
 
 
 class ValidateOperator(MigrationOperator):

@@ -33,7 +33,8 @@ class ReportOperator(MigrationOperator):
             run_id=context["run_id"], migration_id=self.migration.migration_id, params=dict(context["params"]),
             extract={manifest["feed"]: manifest for manifest in extracted},
             field_map=field_map,
-            transformed=pulled["transformed"], plan=pulled["plan"], schema=pulled["schema"], loads=loads,
+            timeline=pulled["timeline"], transformed=pulled["transformed"], plan=pulled["plan"],
+            schema=pulled["schema"], loads=loads,
             validations=pulled["validation"] or {}, ledger=self.ledger)
         run_dir = self.staging.run_dir(context["run_id"])
         self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
