@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from tests.asapp_intercom.checks import assert_contacts_and_companies, assert_mi
 pytestmark = pytest.mark.airflow
 
 
-def test_a_full_run_migrates_every_record_and_a_second_run_changes_nothing(migration, expected):
+def test_a_full_run_migrates_every_record_and_a_second_run_changes_nothing(migration, expected, dataset):
     run = migration.run(mode="full")
 
     assert str(run.state) == "success", migration.task_states(run)
@@ -24,6 +25,11 @@ def test_a_full_run_migrates_every_record_and_a_second_run_changes_nothing(migra
     assert all(row["balanced"] and row["mismatched"] == 0 for row in report["objects"])
     conversations = {row["object"]: row for row in report["objects"]}["conversation"]
     assert (conversations["created"], conversations["source"]) == (len(expected.conversations),) * 2
+    generated = json.loads((dataset / "_manifest.json").read_text())
+    assert report["gap"]["conversations_only_in_events"] == [
+        str(issue) for issue in generated["mess"]["realtime_only_conversations"]]
+    assert set(report["gap"]["conversations_extended_by_events"]) == {
+        str(issue) for issue in generated["realtime_continued_issue_ids"]}
 
     again = migration.run(mode="full")
 
