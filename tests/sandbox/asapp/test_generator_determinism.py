@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.sandbox.asapp.generated import generate_into
+from tests.sandbox.asapp.generated import generate_into, manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 ARGUMENTS = {"seed": 11, "conversations": 150, "realtime_hours": 3}
@@ -26,6 +26,7 @@ def test_the_same_arguments_produce_identical_files(tmp_path):
     subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, env={"PYTHONHASHSEED": "123", "TZ": "Asia/Tokyo"})
     assert fingerprint(tmp_path / "second") == first
     assert len(first) > 100
+    assert all(manifest(tmp_path / "first")["openings"].values()), "bot and rep openings are compared too"
 
 
 def test_another_seed_produces_other_content(tmp_path):

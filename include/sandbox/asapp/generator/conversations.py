@@ -7,6 +7,7 @@ message after message; an outage hour is skipped over, as nobody can write durin
 
 import random
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from . import attachments, clock, texts
 from .attachments import Attachment
@@ -30,6 +31,31 @@ LONG_PAIRS = (505, 620)
 """Customer/rep exchanges of a very long conversation: over 1,000 messages."""
 BOUNDARY_TAIL = 10 * clock.MINUTE
 """A conversation open at the batch boundary keeps talking at least this long after it."""
+
+
+class Opening(StrEnum):
+    """Who writes a conversation's first message (the values are the manifest's keys)."""
+
+    CUSTOMER = "customer_first"
+    BOT = "bot_first"
+    REP = "rep_first"
+
+
+OPENING_SHARES = {Opening.BOT: 0.20, Opening.REP: 0.03}
+"""Real chats often open with the virtual assistant's greeting, a few with an agent's proactive
+message. This is ordinary traffic, not mess: --mess-rate and --no-mess leave it alone."""
+
+
+def opening_of(world: World, issue_id: int) -> Opening:
+    """A draw of its own per issue, so choosing the opening changes no other conversation."""
+    if world.options.customer_first:
+        return Opening.CUSTOMER
+    draw = stream(world.seed, "opening", issue_id).random()
+    for opening, share in OPENING_SHARES.items():
+        if draw < share:
+            return opening
+        draw -= share
+    return Opening.CUSTOMER
 
 
 @dataclass(frozen=True)
@@ -79,7 +105,8 @@ class Message:
 
 @dataclass
 class Assignment:
-    queued_at: int
+    queued_at: int | None
+    """None when the rep reached out first: nobody waited in a queue."""
     at: int
     rep: Rep
 
@@ -135,6 +162,7 @@ class Conversation:
     intent: str
     authenticated: bool
     auth_token: str | None
+    opening: Opening
     messages: list[Message] = field(default_factory=list)
     assignments: list[Assignment] = field(default_factory=list)
     ended_at: int | None = None
@@ -173,7 +201,9 @@ class Conversation:
             events.append((self.params.at, "params", self.params))
         events += [(m.at, "message", m) for m in self.messages]
         for assignment in self.assignments:
-            events += [(assignment.queued_at, "queued", assignment), (assignment.at, "assigned", assignment)]
+            if assignment.queued_at is not None:
+                events.append((assignment.queued_at, "queued", assignment))
+            events.append((assignment.at, "assigned", assignment))
         if self.ended_at is not None:
             events.append((self.ended_at, "ended", None))
         if self.survey is not None:
@@ -240,10 +270,19 @@ class _Builder:
     def customer(self, kind: str) -> Message:
         return self.say("customer", texts.line(self.rng, kind, self.c.language, self.details))
 
+    def customer_opening(self, html_like: bool) -> Message:
+        """The customer's first message: the question, or the html_like_text mess in its place."""
+        if html_like:
+            return self.say("customer", self.rng.choice(texts.HTML_LIKE_LINES), mess=Mess.HTML_LIKE_TEXT)
+        return self.say("customer", texts.opening(self.rng, self.c.language, self.c.intent, self.details))
+
+    def bot_says(self, kind: str) -> Message:
+        return self.say("bot", texts.line(self.rng, kind, self.c.language, self.details), "script")
+
     def rep_says(self, kind: str) -> Message:
         return self.say("rep", texts.line(self.rng, kind, self.c.language, self.details), REP_UTTERANCE_TYPES.pick(self.rng))
 
-    def assign(self, queued_at: int) -> None:
+    def assign(self, queued_at: int | None) -> None:
         candidates = [rep for rep in self.world.reps_for(self.c.queue) if rep is not self.rep]
         self.rep = self.rng.choice(candidates or self.world.reps_for(self.c.queue))
         self.details["rep"] = self.rep.first
@@ -292,6 +331,7 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
         intent=intent,
         authenticated=authenticated,
         auth_token=hex_id(rng, 32) if authenticated else None,
+        opening=opening_of(world, issue_id),
     )
     if len(segments) > 1:
         c.mess.add(Mess.MULTIPLE_COMPANY_SEGMENTS)
@@ -320,15 +360,8 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
             params["loyalty_tier"] = rng.choice(["bronze", "silver", "gold"])
         c.params = Params(uuid4(rng), world.after(start, rng.randint(200, 900)), params)
 
-    b.wait(0.3, 2.5)
-    if plan.text_mess is Mess.HTML_LIKE_TEXT:
-        b.say("customer", rng.choice(texts.HTML_LIKE_LINES), mess=Mess.HTML_LIKE_TEXT)
-    else:
-        b.say("customer", texts.opening(rng, c.language, intent, b.details))
-    b.wait(1, 2)
-    b.say("bot", texts.line(rng, "bot_greeting", c.language, b.details), "script")
-
-    escalated = plan.long or open_at_boundary or rng.random() < 0.82
+    _open(b, plan)
+    escalated = c.opening is Opening.REP or plan.long or open_at_boundary or rng.random() < 0.82
     if escalated:
         _with_rep(b, plan)
     else:
@@ -337,15 +370,36 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
     return c
 
 
+def _open(b: _Builder, plan: Plan) -> None:
+    """The first messages, up to the customer's question, in the order the opening gives them."""
+    html_like = plan.text_mess is Mess.HTML_LIKE_TEXT
+    b.wait(0.3, 2.5)
+    if b.c.opening is Opening.CUSTOMER:
+        b.customer_opening(html_like)
+        b.wait(1, 2)
+        b.bot_says("bot_greeting")
+    elif b.c.opening is Opening.BOT:
+        b.bot_says("bot_greeting")
+        b.wait(3, 25)  # the customer reads the greeting, then types
+        b.customer_opening(html_like)
+    else:
+        b.assign(queued_at=None)  # the rep chose the customer: no queue, no bot
+        b.wait(2, 10)
+        b.rep_says("rep_proactive")
+        b.wait(10, 90)
+        b.customer_opening(html_like)
+
+
 def _with_rep(b: _Builder, plan: Plan) -> None:
     c, rng = b.c, b.rng
-    b.wait(1, 3)
-    b.say("bot", texts.line(rng, "bot_handoff", c.language, b.details), "script")
-    queued_at = b.wait(0.1, 0.5)
-    b.now = b.world.after(b.now, round(min(rng.expovariate(1 / 90), 900) * 1000) + 1)
-    b.assign(queued_at)
-    b.wait(5, 20)
-    b.rep_says("rep_greeting")
+    if b.rep is None:  # the bot hands over and the customer waits for a rep of the queue
+        b.wait(1, 3)
+        b.bot_says("bot_handoff")
+        queued_at = b.wait(0.1, 0.5)
+        b.now = b.world.after(b.now, round(min(rng.expovariate(1 / 90), 900) * 1000) + 1)
+        b.assign(queued_at)
+        b.wait(5, 20)
+        b.rep_says("rep_greeting")
     pairs = rng.randint(*LONG_PAIRS) if plan.long else 1 + min(int(rng.expovariate(1 / 4)), 30)
     gaps = (3, 12) if plan.long else (8, 90)
     upload_at = rng.randrange(pairs) if plan.upload else None
@@ -406,7 +460,7 @@ def _bot_only(b: _Builder, plan: Plan) -> None:
     else:
         b.customer("customer_follow")
     b.wait(1, 3)
-    b.say("bot", texts.line(rng, "bot_answer", c.language, b.details), "script")
+    b.bot_says("bot_answer")
     if rng.random() < 0.6:
         b.wait(5, 40)
         b.customer("customer_close")

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 
 from . import autosummary, clock
-from .conversations import Conversation, build
+from .conversations import Conversation, Opening, build
 from .entities import derive_company
 from .feeds import FEEDS
 from .manifest import SpillList, write_json
@@ -66,6 +66,8 @@ class _Run:
         self.mess_ids = {kind: SpillList(scratch / f"mess-{kind}.jsonl") for kind in Mess}
         self.files = {feed: SpillList(scratch / f"files-{feed}.jsonl") for feed in FEEDS}
         self.continued = SpillList(scratch / "continued.jsonl")
+        self.openings = {kind: SpillList(scratch / f"opening-{kind}.jsonl") for kind in Opening
+                         if kind is not Opening.CUSTOMER}
         self.rows_written: Counter[str] = Counter()
         self.attachment_files = self.attachment_bytes = 0
         self.writer = PartitionWriter(
@@ -141,6 +143,7 @@ class _Run:
         if c.new_customer:
             self._new_customer(c)
         self._attachments(c)
+        self._opening(c)
         batch_end = self.world.batch_end
         for kind in CONVERSATION_MESS:
             if kind in c.mess:
@@ -167,6 +170,10 @@ class _Run:
                 self.emit(self.rows.customer_row(customer, later, first_seen=c.start, restated=True))
                 self.mess_ids[Mess.RESTATED_CUSTOMERS].append(customer.customer_id)
 
+    def _opening(self, c: Conversation) -> None:
+        if c.opening is not Opening.CUSTOMER:
+            self.openings[c.opening].append(c.issue_id)
+
     def _attachments(self, c: Conversation) -> None:
         """Binaries of every upload a batch row or a real-time event mentions."""
         folder = self.out / ATTACHMENTS
@@ -188,6 +195,7 @@ class _Run:
             c = build(world, world.conversations + number, at, realtime_only=True, sends_file=number == 0)
             self.realtime.add_conversation(c)
             self._attachments(c)
+            self._opening(c)
             self.mess_ids[Mess.REALTIME_ONLY_CONVERSATIONS].append(c.issue_id)
         for rep in world.roster:
             self.realtime.add_activity(rep)
@@ -245,9 +253,11 @@ class _Run:
                 for name, spec in FEEDS.items()
             },
             "realtime_continued_issue_ids": self.continued,
+            "openings": {kind.value: ids for kind, ids in self.openings.items()},
             "mess": {kind.value: self.mess_ids[kind] for kind in Mess},
         }
         write_json(self.out / MANIFEST, manifest)
         shutil.rmtree(self.out / SCRATCH)
         return {**summary, "rows": dict(sorted(self.rows_written.items())),
+                "openings": {kind.value: ids.count for kind, ids in self.openings.items()},
                 "mess": {kind.value: ids.count for kind, ids in self.mess_ids.items()}}

@@ -26,6 +26,8 @@ class Options:
     company: str = "acme"
     mess_rate: float = 1.0
     max_rows_per_file: int = 50_000
+    customer_first: bool = False
+    """Every conversation opens with the customer: no virtual-assistant or agent openings."""
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -81,6 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mess", action="store_true", help="inject no mess at all")
     parser.add_argument("--max-rows-per-file", type=int, default=50_000,
                         help="split a partition into gzip parts above this many rows (default 50000)")
+    parser.add_argument("--customer-first", action="store_true",
+                        help="every conversation opens with the customer (no bot or agent openings)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace DIR if it holds a previously generated dataset")
 
@@ -96,5 +100,6 @@ def from_arguments(args: argparse.Namespace) -> Options:
         company=args.company,
         mess_rate=0.0 if args.no_mess else args.mess_rate,
         max_rows_per_file=args.max_rows_per_file,
+        customer_first=args.customer_first,
         overwrite=args.overwrite,
     )

@@ -114,7 +114,8 @@ class RealtimeLog:
             elif kind == "assigned":
                 data.update(_agent(item.rep))
                 details.setdefault("assigned_ts", clock.event_ts(at))
-                details["queued_ms"] = at - item.queued_at
+                if item.queued_at is not None:
+                    details["queued_ms"] = at - item.queued_at
                 journey(at, "ASSIGNED")
             elif kind == "message":
                 self._count_message(details, item, c)

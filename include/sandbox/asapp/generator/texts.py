@@ -111,6 +111,14 @@ _LINES = {
         "de": ["Hallo {first}, hier ist {rep} von {brand}. Ich helfe Ihnen gern."],
         "pt": ["Olá {first}, aqui é {rep} da {brand}. Vou ajudar você."],
     },
+    "rep_proactive": {
+        "en": ["Hi {first}, this is {rep} from {brand}. I see you're looking at your account, can I help with anything?",
+               "Hello {first}! {rep} from {brand} here. Anything I can help you with today?"],
+        "es": ["Hola {first}, soy {rep} de {brand}. Veo que estás revisando tu cuenta, ¿te puedo ayudar?"],
+        "fr": ["Bonjour {first}, je suis {rep} de {brand}. Je vois que vous consultez votre compte, puis-je vous aider ?"],
+        "de": ["Hallo {first}, hier ist {rep} von {brand}. Sie sehen sich gerade Ihr Konto an, kann ich helfen?"],
+        "pt": ["Olá {first}, aqui é {rep} da {brand}. Vi que você está olhando sua conta, posso ajudar?"],
+    },
     "rep_follow": {
         "en": ["Could you confirm the last four digits of your account?", "Thanks, I can see the charge of ${amount}.",
                "I've reset the line on our side, please try again.", "I've applied a credit of ${credit} to your account.",
