@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.routing import Route
 
+from .attachments import AttachmentCatalog
 from .clock import SandboxClock, format_instant, parse_instant
 from .errors import JSONResponse, bad_request, not_found
 from .faults import Faults
@@ -28,6 +29,7 @@ class AdminApi:
         traffic: TrafficStats,
         events: EventLog,
         push: PushDispatcher,
+        attachments: AttachmentCatalog,
         refresh: Callable[[], Awaitable[None]],
     ) -> None:
         self.clock = clock
@@ -37,6 +39,7 @@ class AdminApi:
         self.traffic = traffic
         self.events = events
         self.push = push
+        self.attachments = attachments  # appended events may describe uploads getattachmentfile serves
         self.refresh = refresh  # brings S3, File Exporter and push in line after the clock or faults change
 
     def routes(self) -> list[Route]:
@@ -117,6 +120,7 @@ class AdminApi:
         if not isinstance(envelopes, list):
             raise bad_request("/", "body must be a JSON list of event envelopes")
         appended = self.events.append(envelopes, self.clock.timestamp())
+        self.attachments.learn(envelopes)
         self.push.wake()
         return JSONResponse({"appended": appended})
 

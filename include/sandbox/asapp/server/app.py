@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from .admin import AdminApi
+from .attachments import AttachmentCatalog
 from .autosummary import AutosummaryApi
 from .clock import SandboxClock
 from .configuration import ConfigurationApi
@@ -66,6 +67,7 @@ class Sandbox:
         self.faults = Faults()
         self.publisher = PartitionPublisher(self.dataset.partitions, self.s3)
         self.events = EventLog.from_file(self.dataset.realtime_log())
+        self.attachments = AttachmentCatalog(self.dataset)
         self.push = PushDispatcher(self.events, self.clock)
         self.credentials = Credentials({options.api_id: options.api_secret})
         self.spike_arrest = SpikeArrest(options.spike_rps)
@@ -80,7 +82,7 @@ class Sandbox:
 
     def application(self) -> Starlette:
         apis = [
-            FileExporterApi(self.dataset, self.publisher, self.urls, self.clock, self.faults),
+            FileExporterApi(self.dataset, self.publisher, self.urls, self.clock, self.faults, self.attachments),
             ConfigurationApi(self.dataset),
             AutosummaryApi(self.dataset, self.clock),
             RealtimeApi(self.events, self.clock),
@@ -93,6 +95,7 @@ class Sandbox:
                 traffic=self.traffic,
                 events=self.events,
                 push=self.push,
+                attachments=self.attachments,
                 refresh=self.refresh,
             ),
         ]

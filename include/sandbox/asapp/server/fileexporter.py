@@ -8,12 +8,12 @@ ASAPP's example does. An interval is `hr=HH/mi=MM` or `hr=HH` (every partition o
 
 import mimetypes
 import re
-from functools import cached_property
 from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Route
 
+from .attachments import AttachmentCatalog
 from .clock import SandboxClock
 from .dataset import SUCCESS_MARKER, Dataset, Partition
 from .downloads import SignedUrls, feed_file_media_type
@@ -35,12 +35,14 @@ class FileExporterApi:
         urls: SignedUrls,
         clock: SandboxClock,
         faults: Faults,
+        attachments: AttachmentCatalog,
     ) -> None:
         self.dataset = dataset
         self.publisher = publisher
         self.urls = urls
         self.clock = clock
         self.faults = faults
+        self.attachments = attachments
 
     def routes(self) -> list[Route]:
         endpoints = {
@@ -130,24 +132,13 @@ class FileExporterApi:
         path = self.dataset.attachment(upload_id)
         if path is None:
             raise not_found(f"attachment '{upload_id}'")
-        name, media_type = self._attachment_metadata.get(upload_id, (upload_id, None))
-        media_type = media_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        facts = self.attachments.describe(upload_id)
+        name = facts.name or upload_id
+        media_type = facts.mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         url = self.urls.sign(str(request.base_url), path, media_type, name)
         return JSONResponse(
             {"fileUploadEventId": upload_id, "fileName": name, "mimeType": media_type, "url": url}
         )
-
-    @cached_property
-    def _attachment_metadata(self) -> dict[str, tuple[str, str | None]]:
-        """file_upload_event_id -> (file name, MIME type), from the file_uploads feed, read on first use."""
-        return {
-            row["file_upload_event_id"]: (
-                row.get("file_name") or row["file_upload_event_id"],
-                row.get("file_mime_type"),
-            )
-            for row in self.dataset.rows("file_uploads")
-            if row.get("file_upload_event_id")
-        }
 
     async def _catch_up(self) -> None:
         await self.publisher.sync(self.clock.timestamp(), self.faults.partial_partitions)
