@@ -34,7 +34,7 @@ BOUNDARY_TAIL = 10 * clock.MINUTE
 
 
 class Opening(StrEnum):
-    """Who writes a conversation's first message (the values are the manifest's keys)."""
+    """Who writes a conversation's first message (bot_first and rep_first name the manifest's lists)."""
 
     CUSTOMER = "customer_first"
     BOT = "bot_first"
