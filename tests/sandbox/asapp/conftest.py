@@ -16,8 +16,9 @@ from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from include.sandbox.asapp.server.launcher import AsappSandbox, run_asapp_sandbox
+from tests.conftest import SHARED_REFERENCE
 
-SPECS = Path("/work/shared/reference/asapp")
+SPECS = SHARED_REFERENCE / "asapp"
 SPEC_HOST = "https://api.sandbox.asapp.com"  # the specs' server URL; paths match ours
 
 DAY = "2024-05-01"

@@ -7,14 +7,14 @@ import json
 import re
 from collections import defaultdict
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from include.sandbox.asapp.generator.feeds import FEEDS, SCHEMA_PATH
+from tests.conftest import SHARED_REFERENCE
 from tests.sandbox.asapp.generated import dataset, manifest, mess_ids, rows, rows_with_partition
 
-SHARED_SCHEMA = Path("/work/shared/reference/asapp/asapp-messaging-feeds.json")
+SHARED_SCHEMA = SHARED_REFERENCE / "asapp" / "asapp-messaging-feeds.json"
 DOCUMENTED = ("convos_metadata", "utterances", "reps", "rep_attributes", "customer_params", "customer_feedback")
 ADDED = {"convos_metadata": ["instance_ts"]}  # DATASET.md: the one column added to a documented feed
 CANONICAL_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00")
