@@ -66,7 +66,20 @@ class AirflowStack:
     url: str
     process: subprocess.Popen
     log_path: Path
+    environment: dict[str, str] = field(repr=False)
     client: httpx.Client = field(default=None, repr=False)
+
+    def cli(self, *args: str, attempts: int = 20) -> str:
+        """Run an `airflow` CLI command against this stack (retrying while SQLite is locked)."""
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        for attempt in range(attempts):
+            done = subprocess.run([airflow, *args], env=self.environment, cwd=ROOT, capture_output=True, text=True)
+            if done.returncode == 0:
+                return done.stdout
+            if "database is locked" not in (done.stdout + done.stderr).lower() or attempt == attempts - 1:
+                raise RuntimeError(f"airflow {' '.join(args)} failed: {done.stderr[-2000:]}")
+            time.sleep(2)
+        raise AssertionError("unreachable")
 
     @property
     def password(self) -> str:
@@ -162,10 +175,11 @@ def run_airflow(home: Path, migrations: Path, connections: dict[str, dict], env:
     extra.update(env or {})
     log_path = home / "standalone.log"
     airflow = str(Path(sys.executable).with_name("airflow"))
+    environment = stack_environment(home, port, migrations, extra)
     with log_path.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-c", LAUNCH, airflow], stdout=log, stderr=subprocess.STDOUT,
-                                   env=stack_environment(home, port, migrations, extra), cwd=ROOT)
-    stack = AirflowStack(home, f"http://127.0.0.1:{port}", process, log_path)
+                                   env=environment, cwd=ROOT)
+    stack = AirflowStack(home, f"http://127.0.0.1:{port}", process, log_path, environment)
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -251,6 +251,8 @@ class ContactLoader(Loader):
                 self.ledger.forget(self.object_type, row["source_id"])  # deleted in Intercom: create it again
                 return self.load(row)
             contact_id, action = record.intercom_id, "updated"
+            self.ledger.complete(self.object_type, row["source_id"], intercom_id=contact_id, action=action,
+                                 payload_hash=row["hash"], run_id=self.run_id)
         else:
             contact_id, action = self._create(row, payload)
         self._link_company(row, contact_id, record.progress if record is not None else None)
@@ -360,8 +362,8 @@ class ConversationLoader(Loader):
                 "from": {"type": "user", "id": contact_id}, "body": opener["text"],
                 "created_at": opener["created_at"]})
         else:
-            message = self.hook.call("POST", "/messages", {
-                "message_type": "inapp", "from": {"type": "admin", "id": opener["admin_id"]},
+            message = self.hook.call("POST", "/messages", {  # the spec: "in_app", and the admin's id as an integer
+                "message_type": "in_app", "from": {"type": "admin", "id": int(opener["admin_id"])},
                 "to": {"type": "user", "id": contact_id}, "body": html_body(opener["text"]),
                 "created_at": opener["created_at"], "create_conversation_without_contact_reply": True})
         return str(message["conversation_id"])

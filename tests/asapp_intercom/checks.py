@@ -32,7 +32,7 @@ def assert_migrated(export: dict, expected: oracle.Expected, issues: set[str] | 
                     tagged: bool = True) -> dict[str, dict]:
     migrated = by_issue(export)
     wanted = issues if issues is not None else set(expected.conversations)
-    assert set(migrated) == wanted
+    assert set(migrated) == wanted, {"missing": sorted(wanted - set(migrated)), "extra": sorted(set(migrated) - wanted)}
     admins = {admin["email"].lower(): admin["id"] for admin in export["admins"]}
     contacts = {contact["id"]: contact for contact in export["contacts"]}
     tags = {tag["id"]: tag["name"] for tag in export["tags"]}

@@ -26,9 +26,10 @@ BOT_EMAIL = "bot@acme-support.example"
 _ids = itertools.count(1)
 
 
-def generate(out: Path, conversations: int, seed: int = 7) -> Path:
+def generate(out: Path, conversations: int, seed: int = 7, start: str | None = None) -> Path:
     subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(out), "--seed", str(seed),
-                    "--conversations", str(conversations)], check=True, cwd=ROOT, capture_output=True)
+                    "--conversations", str(conversations), *(["--start", start] if start else [])],
+                   check=True, cwd=ROOT, capture_output=True)
     return out
 
 

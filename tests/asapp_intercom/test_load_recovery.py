@@ -104,6 +104,7 @@ def test_a_contact_created_before_a_kill_is_recognised_as_ours(steps, expected):
 
 @pytest.mark.parametrize("method, path, nth", [
     ("POST", r"/conversations", 4),  # opened, then killed: found again by search
+    ("POST", r"/messages", 2),  # opened by the bot's greeting, then killed
     ("POST", r"/conversations/\d+/reply", 7),  # a reply posted, then killed: found on the conversation
     ("PUT", r"/conversations/\d+", 2),  # attributes written, then killed
     ("POST", r"/conversations/\d+/parts", 2),  # assigned or closed, then killed
