@@ -49,7 +49,7 @@ def test_the_dag_folder_imports_one_dag_per_config_with_a_group_per_phase(airflo
     dag = bag.get_dag("asapp_to_intercom__demo")
     groups = {task.task_id.split(".")[0] for task in dag.tasks}
     assert groups == {"discover", "extract", "map", "transform", "schema", "load", "validate", "report"}
-    assert set(dag.params) == {"mode", "sample_size", "objects", "dry_run", "thread_mode"}
+    assert set(dag.params) == {"mode", "sample_size", "objects", "dry_run", "thread_mode", "follow_events_until"}
     assert all(dag.params.get_param(name).description for name in dag.params)
 
 
@@ -68,3 +68,15 @@ def test_a_bad_config_is_an_import_error_naming_the_file_the_field_and_the_reaso
     assert "broken.yaml" in message
     assert "intercom.requests_per_minute" in message
     assert "valid integer" in message
+
+
+def test_the_asapp_and_intercom_connection_types_are_registered_with_their_forms():
+    from airflow.providers_manager import ProvidersManager
+
+    providers = ProvidersManager()
+    hooks, behaviours = providers.hooks, providers.field_behaviours
+
+    assert hooks["asapp"].hook_class_name == "asapp_intercom.hooks.asapp.AsappHook"
+    assert hooks["intercom"].hook_class_name == "asapp_intercom.hooks.intercom.IntercomHook"
+    assert behaviours["asapp"]["relabeling"] == {"host": "API base URL", "login": "API Id", "password": "API Secret"}
+    assert behaviours["intercom"]["relabeling"]["password"] == "Access token"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -59,6 +59,11 @@ class RealtimeConfig(Strict):
     """push: the connection whose password is the shared secret ASAPP signs each POST with."""
     cutover_at: datetime | None = None
     """After cutover the stream is no longer followed: runs stop waiting for events past it."""
+
+    @field_validator("cutover_at")
+    @classmethod
+    def _utc_unless_stated(cls, value: datetime | None) -> datetime | None:
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
     @model_validator(mode="after")
     def _push_needs_a_secret(self) -> RealtimeConfig:

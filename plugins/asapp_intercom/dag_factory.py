@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule, chain
 
 from asapp_intercom.config import OBJECTS, MigrationConfig, RunDefaults, load_configs
 from asapp_intercom.feeds import FEEDS
@@ -93,7 +93,7 @@ def build_dag(config: MigrationConfig) -> DAG:
             approve >> approved
         with TaskGroup("transform"):
             transformed = TransformOperator(task_id="payloads", field_map=approved.output, intercom=intercom.output,
-                                            asapp=asapp.output, extracted=extracted.output, **common)
+                                            asapp=asapp.output, **common)
             timeline >> transformed
             planned = PlanOperator(task_id="plan", transformed=transformed.output, **common)
         with TaskGroup("schema"):
@@ -101,11 +101,9 @@ def build_dag(config: MigrationConfig) -> DAG:
                                           transformed=transformed.output, asapp=asapp.output, **common)
             planned >> schema
         with TaskGroup("load"):
-            loads: list[LoadOperator] = []
-            for objects in OBJECTS:
-                loads.append(LoadOperator(task_id=objects, objects=objects, transformed=transformed.output,
-                                          schema=schema.output, intercom=intercom.output,
-                                          previous=loads[-1].output if loads else None, **common))
+            loads = [LoadOperator(task_id=objects, objects=objects, transformed=transformed.output,
+                                  schema=schema.output, intercom=intercom.output, **common) for objects in OBJECTS]
+            chain(*loads)  # dependency order; a step whose manifest does not balance fails, stopping the next
         with TaskGroup("validate"):
             validation = ValidateOperator(task_id="read_back", transformed=transformed.output,
                                           loads=[step.output for step in loads], **common)

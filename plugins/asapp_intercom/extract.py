@@ -14,7 +14,6 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import IO
 
 import pyarrow as pa
@@ -44,7 +43,6 @@ class FeedManifest:
     rows_quarantined: int = 0
     partitions_complete: int = 0
     partitions_waiting: list[str] = field(default_factory=list)
-    window: list[str | None] = field(default_factory=list)
     checksum: str = ""
 
     def as_dict(self) -> dict:
@@ -148,12 +146,11 @@ def stage_file(source: FeedSource, file: FeedFile, feed: Feed, staging: Staging,
     return rows, len(problems), columns
 
 
-def extract_feed(source: FeedSource, feed: Feed, staging: Staging, ledger: Ledger, run_id: str,
-                 since: datetime | None = None, until: datetime | None = None) -> FeedManifest:
-    """Stage every new or changed file of the feed's complete partitions in [since, until)."""
-    manifest = FeedManifest(feed.name, source.channel,
-                            window=[since.isoformat() if since else None, until.isoformat() if until else None])
-    listing = source.list(feed.name, since, until)
+def extract_feed(source: FeedSource, feed: Feed, staging: Staging, ledger: Ledger, run_id: str) -> FeedManifest:
+    """Stage every new or changed file of the feed's complete partitions, whatever their window: a
+    partition completes hours after its window ends, and a delta run picks up what arrived since."""
+    manifest = FeedManifest(feed.name, source.channel)
+    listing = source.list(feed.name)
     manifest.partitions_complete = len(listing.partitions)
     manifest.partitions_waiting = [partition.path for partition in listing.incomplete]
     manifest.files_listed = len(listing.files)

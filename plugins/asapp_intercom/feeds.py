@@ -78,9 +78,6 @@ FEEDS: dict[str, Feed] = {feed.name: feed for feed in (
           field_id=VARCHAR, name=VARCHAR, type=VARCHAR, category_id=VARCHAR, dt=VARCHAR),
 )}
 
-LINEAGE_COLUMNS = ("_partition", "_file", "_line", "_raw")
-"""Every staged row says where it came from: partition path, file name, line number, raw JSON."""
-
 _PARTITION = re.compile(r"dt=(?P<dt>\d{4}-\d{2}-\d{2})/hr=(?P<hr>\d{2})/mi=(?P<mi>\d{2})")
 
 

@@ -32,11 +32,12 @@ from sqlalchemy import (
     event,
     func,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.engine.url import make_url
+
+from asapp_intercom.times import instant
 
 metadata = MetaData()
 
@@ -133,8 +134,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _instant(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
 
 
 def _engine(url: str) -> Engine:
@@ -159,7 +159,6 @@ class Ledger:
     """All reads and writes of one migration's rows; safe to share between loader threads."""
 
     def __init__(self, url: str, migration_id: str):
-        self.url = url
         self.migration_id = migration_id
         self.engine = _engine(url)
         metadata.create_all(self.engine)
@@ -195,12 +194,6 @@ class Ledger:
                     self._key(records, object_type=object_type), records.c.source_id.in_(chunk)))
                 found.update({row.source_id: row for row in rows})
         return found
-
-    def intercom_ids(self, object_type: str) -> dict[str, str]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(select(records.c.source_id, records.c.intercom_id).where(
-                self._key(records, object_type=object_type, state="done")))
-            return {row.source_id: row.intercom_id for row in rows}
 
     def iter_records(self, object_type: str | None = None) -> Iterator[Row]:
         query = select(records).where(self._key(records))
@@ -283,13 +276,6 @@ class Ledger:
                      {"reason": reason, "detail": detail, "run_id": run_id, "created_at": now(),
                       "resolved_at": None})
 
-    def quarantine_many(self, entries: Iterable[tuple[str, str, str, dict | None]], run_id: str) -> int:
-        count = 0
-        for object_type, source_id, reason, detail in entries:
-            self.quarantine(object_type, source_id, reason, run_id, detail)
-            count += 1
-        return count
-
     def resolve_quarantine(self, object_type: str, source_id: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(update(quarantine).where(
@@ -315,15 +301,6 @@ class Ledger:
             rows = connection.execute(select(staged_files).where(self._key(staged_files, feed=feed)))
             return {(row.partition, row.file_name): row.tag for row in rows}
 
-    def staged_summary(self, feed: str) -> tuple[int, int, int]:
-        """(files, rows, quarantined rows) staged so far for a feed."""
-        with self.engine.connect() as connection:
-            files, rows, bad = connection.execute(
-                select(func.count(), func.coalesce(func.sum(staged_files.c.rows), 0),
-                       func.coalesce(func.sum(staged_files.c.quarantined), 0))
-                .where(self._key(staged_files, feed=feed))).one()
-            return files, rows, bad
-
     def note_staged(self, feed: str, partition: str, file_name: str, *, tag: str, rows: int, quarantined: int,
                     channel: str, columns: dict[str, str]) -> None:
         self._upsert(staged_files, {"feed": feed, "partition": partition, "file_name": file_name},
@@ -335,15 +312,6 @@ class Ledger:
             return list(connection.execute(select(staged_files).where(self._key(staged_files, feed=feed))
                                            .order_by(staged_files.c.partition, staged_files.c.file_name)))
 
-    def staged_files_in(self, feed: str, keys: Iterable[tuple[str, str]]) -> int:
-        wanted = list(keys)
-        if not wanted:
-            return 0
-        with self.engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(staged_files).where(
-                self._key(staged_files, feed=feed),
-                tuple_(staged_files.c.partition, staged_files.c.file_name).in_(wanted))).scalar_one()
-
     # Real-time events ----------------------------------------------------------------------
     def append_events(self, envelopes: Iterable[dict], source: str) -> int:
         """Add events to the log once each (ASAPP delivers at least once); returns how many were new."""
@@ -353,7 +321,7 @@ class Ledger:
                 meta = envelope.get("meta_data") or {}
                 values = {
                     "migration_id": self.migration_id, "event_id": str(envelope["event_id"]),
-                    "create_time": _instant(meta.get("create_time")), "feed": envelope.get("name"),
+                    "create_time": instant(meta.get("create_time")), "feed": envelope.get("name"),
                     "event_type": envelope.get("event_type"), "issue_id": meta.get("issue_id"),
                     "envelope": envelope, "source": source, "received_at": now(),
                 }

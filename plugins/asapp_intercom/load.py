@@ -137,8 +137,8 @@ class Loader:
             except Unloadable as error:
                 settle(row, None, str(error))
             except ApiError as error:
-                if error.status == 0 or error.status >= 500 or error.status == 429:
-                    raise  # Intercom is unwell: fail the task; the ledger makes its retry safe
+                if error.status in {0, 401, 403, 429} or error.status >= 500:
+                    raise  # Intercom is unwell or refuses us: fail the task; the ledger makes its retry safe
                 settle(row, None, f"Intercom answered {error.status} {error.code}: {error.message}")
             else:
                 settle(row, outcome, None)
@@ -239,6 +239,10 @@ class ContactLoader(Loader):
     object_type = "contact"
     depends_on_type = "company"
 
+    def unchanged(self, row: dict, record) -> bool:
+        """Unchanged only once linked to its company as it stands (it may have been migrated since)."""
+        return super().unchanged(row, record) and (record.progress or {}).get("company") == self.parent_id(row)
+
     def load(self, row: dict) -> Outcome:
         payload = row["payload"]
         record = self.ledger.record(self.object_type, row["source_id"])
@@ -276,16 +280,19 @@ class ContactLoader(Loader):
         if not match or "archived" in conflict.message.lower():
             raise Unloadable(f"Intercom refused the contact: {conflict.message}")
         existing = self.hook.call("GET", f"/contacts/{match[1]}")
-        same_email = (existing.get("email") or "").lower() == (payload.get("email") or "").lower() != ""
-        same_external_id = existing.get("external_id") and existing.get("external_id") == payload.get("external_id")
-        if not (same_email or same_external_id):
+        if payload.get("email"):  # the same person means the same email, whatever the external id says
+            same = (existing.get("email") or "").lower() == payload["email"].lower()
+        else:
+            same = bool(existing.get("external_id")) and existing.get("external_id") == payload.get("external_id")
+        if not same:
             raise Unloadable(f"contact {match[1]} already holds external_id {payload.get('external_id')!r} "
                              f"with a different email ({existing.get('email')!r})")
         ours = existing.get("created_at", 0) >= intent_at.timestamp() - 5
         if not ours:
             self.note("adopted existing contacts")
+        first_seen = self.ledger.record(self.object_type, row["source_id"]).previous_state is None
         self.ledger.begin(self.object_type, row["source_id"], self.run_id, origin="created" if ours else "existing",
-                          previous_state=None if ours else _trim(existing, CONTACT_FIELDS))
+                          previous_state=_trim(existing, CONTACT_FIELDS) if not ours and first_seen else None)
         self.hook.call("PUT", f"/contacts/{existing['id']}", payload)
         action = "created" if ours else "updated"
         self.ledger.complete(self.object_type, row["source_id"], intercom_id=existing["id"], action=action,
@@ -313,12 +320,22 @@ def same_text(body: str | None, text: str) -> bool:
     return seen == text
 
 
-def find_part(conversation: dict, part: dict) -> dict | None:
-    """The part of a conversation that a payload part became, by time and text."""
+def same_part(candidate: dict, part: dict) -> bool:
+    """Whether a conversation part is what a payload part became: same time, same text."""
+    return candidate.get("created_at") == part["created_at"] and same_text(candidate.get("body"), part["text"])
+
+
+def find_part(conversation: dict, part: dict, taken: set[str] = frozenset()) -> dict | None:
+    """The part a payload part became, skipping parts already matched to other payload parts
+    (two identical messages in one second are two parts)."""
     for candidate in (conversation.get("conversation_parts") or {}).get("conversation_parts", []):
-        if candidate.get("created_at") == part["created_at"] and same_text(candidate.get("body"), part["text"]):
+        if str(candidate.get("id")) not in taken and same_part(candidate, part):
             return candidate
     return None
+
+
+def state_change(wanted: str, admin_id: str) -> dict:
+    return {"message_type": "close" if wanted == "closed" else "open", "type": "admin", "admin_id": admin_id}
 
 
 class ConversationLoader(Loader):
@@ -348,7 +365,10 @@ class ConversationLoader(Loader):
             self.ledger.complete_part(source_id, payload["opener"]["key"], None, self.run_id)
 
         thread = Thread(self.hook, conversation_id)
-        self._append_parts(source_id, contact_id, payload["parts"], thread, progress)
+        parts = payload["parts"]
+        if not created and payload["opener"]["key"] not in self.ledger.part_states(source_id):
+            parts = [payload["opener"], *parts]  # an earlier message came to light after the conversation opened
+        self._append_parts(source_id, contact_id, parts, thread, progress)
         self._settle(source_id, payload, progress, thread)
         progress["settled"] = True
         self.ledger.complete(self.object_type, source_id, intercom_id=conversation_id,
@@ -360,12 +380,12 @@ class ConversationLoader(Loader):
         if opener["author"] == "contact":
             message = self.hook.call("POST", "/conversations", {
                 "from": {"type": "user", "id": contact_id}, "body": opener["text"],
-                "created_at": opener["created_at"]})
+                "created_at": opener["created_at"]}, resend=False)
         else:
             message = self.hook.call("POST", "/messages", {  # the spec: "in_app", and the admin's id as an integer
                 "message_type": "in_app", "from": {"type": "admin", "id": int(opener["admin_id"])},
                 "to": {"type": "user", "id": contact_id}, "body": html_body(opener["text"]),
-                "created_at": opener["created_at"], "create_conversation_without_contact_reply": True})
+                "created_at": opener["created_at"], "create_conversation_without_contact_reply": True}, resend=False)
         return str(message["conversation_id"])
 
     def _find_opened(self, contact_id: str, opener: dict, intent_at: datetime) -> str | None:
@@ -375,14 +395,11 @@ class ConversationLoader(Loader):
             log.info("Waiting %.0f s for Intercom search to catch up before looking for a half-opened "
                      "conversation", delay)
             time.sleep(delay)
-        query = {"operator": "AND", "value": [
-            {"field": "contact_ids", "operator": "=", "value": contact_id},
-            {"field": "created_at", "operator": ">", "value": opener["created_at"] - 1},
-            {"field": "created_at", "operator": "<", "value": opener["created_at"] + 1},
-        ]}
+        # Only by contact: Intercom's date filters may round to the day; time and text are compared here.
+        query = {"field": "contact_ids", "operator": "=", "value": contact_id}
         for candidate in self.hook.search("conversations", query):
             source = candidate.get("source") or {}
-            if same_text(source.get("body"), opener["text"]):
+            if candidate.get("created_at") == opener["created_at"] and same_text(source.get("body"), opener["text"]):
                 self.note("conversations recovered after an interrupted try")
                 return str(candidate["id"])
         return None
@@ -390,12 +407,14 @@ class ConversationLoader(Loader):
     def _append_parts(self, source_id: str, contact_id: str, parts: list[dict], thread: Thread,
                       progress: dict) -> None:
         states = self.ledger.part_states(source_id)
-        for part in sorted(parts, key=lambda item: (item["created_at"], item["key"])):
+        taken = {state.intercom_part_id for state in states.values() if state.intercom_part_id}
+        for part in sorted(parts, key=lambda item: item["created_at"]):  # stable: same-second messages keep order
             state = states.get(part["key"])
             if state is not None and state.state == "done":
                 continue
-            if state is not None and (found := find_part(thread.get(), part)):
+            if state is not None and (found := find_part(thread.get(), part, taken)):
                 self.ledger.complete_part(source_id, part["key"], str(found.get("id")), self.run_id)
+                taken.add(str(found.get("id")))
                 self.note("parts recovered after an interrupted try")
                 continue
             if progress.pop("state", None) is not None:
@@ -404,9 +423,11 @@ class ConversationLoader(Loader):
                 self.ledger.save_progress(self.object_type, source_id, progress=progress)
             self.ledger.begin_part(source_id, part["key"], self.run_id)
             conversation = self.hook.call("POST", f"/conversations/{thread.id}/reply",
-                                          reply_body(part, contact_id))
+                                          reply_body(part, contact_id), resend=False)
             thread.update(conversation)
-            made = find_part(conversation, part)
+            made = find_part(conversation, part, taken)
+            if made:
+                taken.add(str(made["id"]))
             self.ledger.complete_part(source_id, part["key"], str(made["id"]) if made else None, self.run_id)
 
     def _settle(self, source_id: str, payload: dict, progress: dict, thread: Thread) -> None:
@@ -425,7 +446,7 @@ class ConversationLoader(Loader):
                 self.ledger.save_progress(self.object_type, source_id, progress=progress)
                 thread.update(self.hook.call("POST", f"/conversations/{thread.id}/parts", {
                     "message_type": "assignment", "type": "admin", "admin_id": self.settings.default_admin_id,
-                    "assignee_id": assignee}))
+                    "assignee_id": assignee}, resend=False))
             progress["assignee"] = assignee
             progress.pop("assigning", None)
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
@@ -434,10 +455,9 @@ class ConversationLoader(Loader):
         if progress.get("state") != wanted:
             current = thread.get().get("state")
             if current != wanted:
-                admin_id = assignee or self.settings.default_admin_id
-                message = {"message_type": "close" if wanted == "closed" else "open", "type": "admin",
-                           "admin_id": admin_id}
-                thread.update(self.hook.call("POST", f"/conversations/{thread.id}/parts", message))
+                thread.update(self.hook.call("POST", f"/conversations/{thread.id}/parts",
+                                             state_change(wanted, assignee or self.settings.default_admin_id),
+                                             resend=False))
             progress["state"] = wanted
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
 
@@ -494,9 +514,8 @@ class AttachmentLoader(Loader):
         owed = self.ledger.get_state(self.RESTORE_KEY, {})
         for conversation_id, wanted in sorted(owed.items()):
             if Thread(self.hook, conversation_id).get().get("state") != wanted:
-                self.hook.call("POST", f"/conversations/{conversation_id}/parts", {
-                    "message_type": "close" if wanted == "closed" else "open", "type": "admin",
-                    "admin_id": self.settings.default_admin_id})
+                self.hook.call("POST", f"/conversations/{conversation_id}/parts",
+                               state_change(wanted, self.settings.default_admin_id), resend=False)
                 self.note("conversations closed again after an attachment reopened them")
         if owed:
             self.ledger.set_state(self.RESTORE_KEY, {})
@@ -507,7 +526,7 @@ class AttachmentLoader(Loader):
         if conversation_id is None:
             raise Unloadable(f"its conversation ({row['depends_on']}) is not migrated")
         key = f"file:{upload_id}"
-        part = {"created_at": payload["created_at"], "text": payload["file_name"]}
+        part = {"created_at": payload["created_at"], "text": payload["text"]}
         state = self.ledger.part_states(row["depends_on"]).get(key)
         if state is not None and state.state == "done":
             part_id = state.intercom_part_id
@@ -523,9 +542,14 @@ class AttachmentLoader(Loader):
 
     def _send(self, row: dict, conversation_id: str, key: str, part: dict) -> str:
         payload = row["payload"]
-        data = self.settings.fetch_attachment(row["source_id"])
+        try:
+            data = self.settings.fetch_attachment(row["source_id"])
+        except ApiError as error:  # ASAPP's answer, not Intercom's: say so, and stop on what is not about this file
+            if error.status in {0, 401, 429} or error.status >= 500 or error.code in {"401-02", "429-02"}:
+                raise
+            raise Unloadable(f"ASAPP could not provide the file: {error.status} {error.code} {error.message}") from None
         body = {  # name and type as ASAPP's upload record states them; the download only gives the bytes
-            "body": html_body(payload["file_name"]), "created_at": payload["created_at"],
+            "body": html_body(payload["text"]), "created_at": payload["created_at"],
             "attachment_files": [{"content_type": payload["content_type"], "data": base64.b64encode(data).decode(),
                                   "name": payload["file_name"]}],
         }
@@ -536,7 +560,7 @@ class AttachmentLoader(Loader):
             body |= {"message_type": "comment", "type": "admin", "skip_notifications": True,
                      "admin_id": payload.get("admin_id") or self.settings.default_admin_id}
         self.ledger.begin_part(row["depends_on"], key, self.run_id)
-        made = find_part(self.hook.call("POST", f"/conversations/{conversation_id}/reply", body), part)
+        made = find_part(self.hook.call("POST", f"/conversations/{conversation_id}/reply", body, resend=False), part)
         part_id = str(made["id"]) if made else ""
         self.ledger.complete_part(row["depends_on"], key, part_id, self.run_id)
         return part_id
@@ -582,4 +606,7 @@ LOADERS: dict[str, type[Loader]] = {
     "attachments": AttachmentLoader,
     "tags": ConversationTagLoader,
 }
-"""Load steps by the name users pick in the run form, in dependency order."""
+"""Load steps by the name users pick in the run form (config.OBJECTS), in dependency order."""
+
+OBJECT_TYPES = {name: loader.object_type for name, loader in LOADERS.items()}
+"""Run-form name → the object type the ledger, manifests and report use."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from asapp_intercom.config import ThreadMode
 from asapp_intercom.mapping import FieldMapping
+from asapp_intercom.times import instant
 
 
 class Unloadable(ValueError):
@@ -33,8 +34,7 @@ def epoch(value: Any) -> int | None:
         return None
     if isinstance(value, int | float):
         return int(value)
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())  # ASAPP: no zone means UTC
+    return int(instant(value).timestamp())
 
 
 def html_body(text: str) -> str:
@@ -278,10 +278,11 @@ def conversation_payload(row: dict, context: ConversationContext) -> dict:
 
 
 def attachment_payload(row: dict, contact: str | None, context: ConversationContext) -> dict:
-    kind, admin_id, _label = _author({"sender_type": row.get("sender_type"), "sender_id": row.get("sender_id")},
-                                     context)
+    kind, admin_id, label = _author({"sender_type": row.get("sender_type"), "sender_id": row.get("sender_id")},
+                                    context)
     return {
         "contact": contact,
+        "text": f"[{label}] {row['file_name']}" if label else row["file_name"],
         "conversation_state": row.get("conversation_state") or "open",
         "created_at": epoch(row["file_upload_ts"]),
         "author": kind,

@@ -14,14 +14,16 @@ from asapp_intercom.staging import Staging
 from asapp_intercom.transform import ObjectManifest, TransformManifest, read_payloads
 
 
-def _requests(object_type: str, payload: dict, new: bool) -> int:
+def _requests(object_type: str, payload: dict, new: bool, parts_done: set[str] = frozenset()) -> int:
     if object_type == "company":
         return 2 if new else 1  # a lookup (was it there before us?) then the upsert
     if object_type == "contact":
         return 2  # create or update, then the company link
     if object_type == "conversation":
         steps = 1 + (1 if payload["assignee_admin_id"] else 0) + (1 if payload["state"] == "closed" else 0)
-        return (1 + len(payload["parts"]) + steps) if new else steps
+        if new:
+            return 1 + len(payload["parts"]) + steps
+        return sum(1 for part in payload["parts"] if part["key"] not in parts_done) + steps
     if object_type == "conversation_tags":
         return len(payload["tags"])
     return 1
@@ -39,7 +41,9 @@ def _count(staging: Staging, ledger: Ledger, object_type: str, manifest: ObjectM
                 continue
             new = record is None or record.intercom_id is None
             counts["create" if new else "update"] += 1
-            counts["requests"] += _requests(object_type, row["payload"], new)
+            done = set() if new or object_type != "conversation" else {
+                key for key, state in ledger.part_states(row["source_id"]).items() if state.state == "done"}
+            counts["requests"] += _requests(object_type, row["payload"], new, done)
     return counts
 
 

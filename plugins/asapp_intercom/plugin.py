@@ -27,11 +27,11 @@ SIGNATURE_HEADER = "X-Asapp-Signature"
 events_app = FastAPI(title="ASAPP real-time events", description=__doc__)
 
 
-def push_migration(migration_id: str) -> MigrationConfig:
+def push_migration(migration_id: str) -> MigrationConfig | None:
     for config in load_configs(migrations_dir()):
         if config.migration_id == migration_id and config.asapp.realtime.mode == "push":
             return config
-    raise HTTPException(404, f"no migration {migration_id!r} receives pushed events")
+    return None
 
 
 def shared_secret(conn_id: str) -> str:
@@ -58,8 +58,9 @@ async def receive_event(migration_id: str, request: Request,
                         x_asapp_signature: str | None = Header(default=None)) -> dict:
     body = await request.body()
     config = push_migration(migration_id)
-    secret = await run_in_threadpool(shared_secret, config.asapp.realtime.webhook_conn_id)
-    if not signed(body, secret, x_asapp_signature):
+    # An unknown migration is refused like a bad signature, so callers cannot list migrations.
+    secret = config and await run_in_threadpool(shared_secret, config.asapp.realtime.webhook_conn_id)
+    if not secret or not signed(body, secret, x_asapp_signature):
         raise HTTPException(401, f"missing or wrong {SIGNATURE_HEADER}")
     try:
         envelope = json.loads(body)

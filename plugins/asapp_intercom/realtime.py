@@ -25,6 +25,8 @@ from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.asapp import AsappHook
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.staging import Staging, sql_literal
+from asapp_intercom.times import instant
+from asapp_intercom.transform import REALTIME_FILE, latest_rows
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +34,6 @@ CURSOR = "realtime.cursor"
 EXPIRED = "realtime.cursor_expired"
 REALTIME_DIR = "realtime"
 TIMELINE_FEEDS = ("convos_metadata", "utterances", "customer_feedback", "customer_params", "file_uploads")
-
-
-def instant(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -115,7 +110,7 @@ def _row(feed: str, values: dict, created: datetime, seq: int) -> dict:
             typed[column] = str(typed[column])
     raw = {key: value for key, value in values.items() if value is not None}
     return {**typed, "_raw": orjson.dumps(raw).decode(), "_line": seq, "_partition": _partition(created),
-            "_file": "realtime-events"}
+            "_file": REALTIME_FILE}
 
 
 def rows_from_events(events: list[dict]) -> dict[str, list[dict]]:
@@ -182,7 +177,7 @@ BATCH_ONLY = "read_parquet({glob}, union_by_name = true)"
 
 def build_timeline(staging: Staging, ledger: Ledger) -> Timeline:
     """Write the log's events as feed rows beside the batch partitions, and say what they add."""
-    logged, events = [], []
+    logged: list = []
     seq = 0
     while batch := ledger.events_after(seq, 5000):
         logged += batch
@@ -224,9 +219,7 @@ def _carry_batch_state(connection, staging: Staging, events: pa.Table) -> pa.Tab
     connection.register("event_rows", events)
     columns = ", ".join(f'coalesce(e."{name}", b."{name}") AS "{name}"' for name in FEEDS["convos_metadata"].types)
     merged = connection.sql(f"""
-        WITH latest AS (
-            SELECT * FROM {batch} QUALIFY row_number() OVER (
-                PARTITION BY issue_id ORDER BY instance_ts DESC NULLS LAST, _partition DESC, _file DESC, _line DESC) = 1)
+        WITH latest AS ({latest_rows(batch, "issue_id", "instance_ts")})
         SELECT {columns}, CASE WHEN b._raw IS NULL THEN e._raw ELSE json_merge_patch(b._raw, e._raw)::VARCHAR END AS _raw,
                e._line, e._partition, e._file
         FROM event_rows e LEFT JOIN latest b USING (issue_id)""").to_arrow_table()

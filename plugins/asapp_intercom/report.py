@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from asapp_intercom.ledger import Ledger
+from asapp_intercom.load import OBJECT_TYPES
 
-OBJECT_ORDER = ("company", "contact", "conversation", "attachment", "conversation_tags")
+OBJECT_ORDER = tuple(OBJECT_TYPES.values())
 MAX_LISTED = 500
 
 

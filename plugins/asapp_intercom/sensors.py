@@ -9,6 +9,7 @@ from airflow.sdk import BaseSensorOperator, Context
 from asapp_intercom.hooks.asapp import DailyCapReached
 from asapp_intercom.operators.base import MigrationOperator
 from asapp_intercom.realtime import CURSOR, pull
+from asapp_intercom.times import instant
 from asapp_intercom.triggers import RealtimeEventsTrigger
 
 
@@ -25,7 +26,7 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
         realtime = self.migration.asapp.realtime
         _since, until = self.window(context)
         follow = context["params"].get("follow_events_until")
-        watermark = until or (datetime.fromisoformat(follow.replace("Z", "+00:00")) if follow else None)
+        watermark = until or instant(follow)
         if watermark is not None and realtime.cutover_at is not None:
             watermark = min(watermark, realtime.cutover_at)
         return watermark

@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import IO, Protocol
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -38,20 +37,14 @@ class Listing:
 class FeedSource(Protocol):
     channel: str
 
-    def list(self, feed: str, since: datetime | None = None, until: datetime | None = None) -> Listing: ...
+    def list(self, feed: str) -> Listing: ...
 
     def open(self, file: FeedFile) -> IO[bytes]: ...
 
 
-def _in_window(partition: Partition, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or partition.starts_at >= since) and (until is None or partition.starts_at < until)
-
-
-def _listing(found: dict[Partition, dict[str, str]], since, until) -> Listing:
+def _listing(found: dict[Partition, dict[str, str]]) -> Listing:
     listing = Listing()
     for partition in sorted(found):
-        if not _in_window(partition, since, until):
-            continue
         names = found[partition]
         if SUCCESS_MARKER not in names:
             listing.incomplete.append(partition)
@@ -75,7 +68,7 @@ class S3FeedSource:
     def _feed_prefix(self, feed: str) -> str:
         return f"{self.prefix}{feed}/version=1/format=jsonl/"
 
-    def list(self, feed: str, since: datetime | None = None, until: datetime | None = None) -> Listing:
+    def list(self, feed: str) -> Listing:
         found: dict[Partition, dict[str, str]] = defaultdict(dict)
         paginator = self.hook.get_conn().get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._feed_prefix(feed)):
@@ -83,7 +76,7 @@ class S3FeedSource:
                 partition = Partition.parse(feed, item["Key"])
                 if partition is not None:
                     found[partition][item["Key"].rsplit("/", 1)[-1]] = item["ETag"].strip('"')
-        return _listing(found, since, until)
+        return _listing(found)
 
     @contextmanager
     def open(self, file: FeedFile) -> Iterator[IO[bytes]]:
@@ -103,20 +96,18 @@ class FileExporterFeedSource:
     def __init__(self, hook: AsappHook):
         self.hook = hook
 
-    def list(self, feed: str, since: datetime | None = None, until: datetime | None = None) -> Listing:
+    def list(self, feed: str) -> Listing:
         found: dict[Partition, dict[str, str]] = {}
         for date in self.hook.list_feed_dates(feed):
             date = date.removeprefix("dt=")
-            if (since and date < since.date().isoformat()) or (until and date > until.date().isoformat()):
-                continue
             for interval in self.hook.list_feed_intervals(feed, date):
                 partition = Partition.parse(feed, f"dt={date}/{_full_interval(interval)}")
-                if partition is None or not _in_window(partition, since, until):
+                if partition is None:
                     continue
                 names = self.hook.list_feed_files(feed, date, interval)
                 # File Exporter files are immutable once listed with _SUCCESS: the name is the tag.
                 found[partition] = {name: name for name in names}
-        return _listing(found, since, until)
+        return _listing(found)
 
     @contextmanager
     def open(self, file: FeedFile) -> Iterator[IO[bytes]]:

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from asapp_intercom.config import RunMode
-from asapp_intercom.feeds import FEEDS, Feed
+from asapp_intercom.feeds import FEEDS
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.mapping import custom_attributes
 from asapp_intercom.payloads import (
@@ -36,6 +36,7 @@ from asapp_intercom.payloads import (
     primary_member,
 )
 from asapp_intercom.staging import Staging, run_key, sql_literal
+from asapp_intercom.times import instant
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,26 @@ PAYLOAD_SCHEMA = pa.schema([
     ("hash", pa.string()),
 ])
 BATCH_ROWS = 2_000
-OBJECT_TYPES = ("company", "contact", "conversation", "attachment", "conversation_tags")
+
+
+DELTA_MARK = "delta.migrated_through"
+"""Ledger state: the newest staged file and logged event that a complete, successful run migrated."""
+
+REALTIME_FILE = "realtime-events"
+"""The `_file` of feed rows made from real-time events; their `_line` is the event's seq in the log."""
 
 
 @dataclass
 class Scope:
-    """Which records a run considers: all, those touched in [since, until), or a sample."""
+    """Which records a run considers: all, a sample, or for a delta run those touched in [since, until)
+    plus whatever arrived since the last complete run (a partition completes hours after its window)."""
 
     mode: RunMode = RunMode.full
     sample_size: int = 100
     since: datetime | None = None
     until: datetime | None = None
+    staged_after: datetime | None = None
+    events_after: int = 0
 
     @property
     def windowed(self) -> bool:
@@ -78,6 +88,8 @@ class TransformManifest:
     objects: dict[str, ObjectManifest] = field(default_factory=dict)
     unmatched_agents: list[dict] = field(default_factory=list)
     tag_names: list[str] = field(default_factory=list)
+    delta_mark: dict = field(default_factory=dict)
+    """What this run saw (newest staged file, newest event): the mark a complete run moves forward to."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +97,8 @@ class TransformManifest:
     @classmethod
     def from_dict(cls, data: dict) -> TransformManifest:
         return cls(objects={name: ObjectManifest(**item) for name, item in data["objects"].items()},
-                   unmatched_agents=data.get("unmatched_agents", []), tag_names=data.get("tag_names", []))
+                   unmatched_agents=data.get("unmatched_agents", []), tag_names=data.get("tag_names", []),
+                   delta_mark=data.get("delta_mark", {}))
 
 
 def partition_start(column: str = "_partition") -> str:
@@ -93,12 +106,11 @@ def partition_start(column: str = "_partition") -> str:
             "'%Y-%m-%d %H:%M')::TIMESTAMPTZ")
 
 
-def _latest_rows(feed: Feed, source: str) -> str:
-    """ASAPP's rule: per unique key, the latest logical time wins, then the latest partition."""
-    keys = ", ".join(f'"{column}"' for column in feed.unique_key)
-    latest = f'"{feed.latest_by}" DESC NULLS LAST, ' if feed.latest_by else ""
+def latest_rows(source: str, partition_by: str, latest_by: str | None = None) -> str:
+    """ASAPP's rule: per key, the latest logical time wins, then the latest delivery (partition, file, line)."""
+    first = f'"{latest_by}" DESC NULLS LAST, ' if latest_by else ""
     return (f"SELECT * FROM {source} QUALIFY row_number() OVER "
-            f"(PARTITION BY {keys} ORDER BY {latest}_partition DESC, _file DESC, _line DESC) = 1")
+            f"(PARTITION BY {partition_by} ORDER BY {first}_partition DESC, _file DESC, _line DESC) = 1")
 
 
 def create_feed_views(connection: duckdb.DuckDBPyConnection, staging: Staging) -> None:
@@ -111,16 +123,13 @@ def create_feed_views(connection: duckdb.DuckDBPyConnection, staging: Staging) -
             columns = ", ".join(f'NULL::{sql_type} AS "{name}"' for name, sql_type in feed.types.items())
             source = (f"(SELECT {columns}, NULL::VARCHAR AS _raw, NULL::BIGINT AS _line, "
                       "NULL::VARCHAR AS _partition, NULL::VARCHAR AS _file WHERE false)")
-        connection.execute(f'CREATE OR REPLACE VIEW "{feed.name}" AS {_latest_rows(feed, source)}')
+        keys = ", ".join(f'"{column}"' for column in feed.unique_key)
+        connection.execute(f'CREATE OR REPLACE VIEW "{feed.name}" AS {latest_rows(source, keys, feed.latest_by)}')
 
 
-ENTITY_VIEWS = """
-CREATE OR REPLACE TEMP VIEW customer_entities AS
-    SELECT * FROM customers QUALIFY row_number() OVER
-        (PARTITION BY customer_id ORDER BY _partition DESC, _file DESC, _line DESC) = 1;
-CREATE OR REPLACE TEMP VIEW company_entities AS
-    SELECT * FROM companies QUALIFY row_number() OVER
-        (PARTITION BY company_external_id ORDER BY _partition DESC, _file DESC, _line DESC) = 1;
+ENTITY_VIEWS = f"""
+CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("customers", "customer_id")};
+CREATE OR REPLACE TEMP VIEW company_entities AS {latest_rows("companies", "company_external_id")};
 CREATE OR REPLACE TEMP VIEW customer_keys AS
     SELECT customer_id, company_external_id,
         CASE WHEN trim(coalesce(email_address, '')) <> '' THEN 'email:' || lower(trim(email_address))
@@ -129,16 +138,24 @@ CREATE OR REPLACE TEMP VIEW customer_keys AS
 """
 
 
+def _changed(scope: Scope, feed: str) -> str:
+    """A delta run's test for a feed row: in the window, or arrived since the last complete run."""
+    if not scope.windowed:
+        return "true"
+    return (f"(({partition_start()} >= {sql_literal(scope.since.isoformat())}::TIMESTAMPTZ AND "
+            f"{partition_start()} < {sql_literal(scope.until.isoformat())}::TIMESTAMPTZ) "
+            f"OR (_partition, _file) IN (SELECT partition, file FROM fresh_files WHERE feed = {sql_literal(feed)}) "
+            f"OR (_file = {sql_literal(REALTIME_FILE)} AND _line > {int(scope.events_after)}))")
+
+
 def _scope_sql(scope: Scope) -> str:
     """Temp tables scope_issues, scope_contacts, scope_companies for the run."""
-    in_window = (f"{partition_start()} >= {sql_literal(scope.since.isoformat())}::TIMESTAMPTZ AND "
-                 f"{partition_start()} < {sql_literal(scope.until.isoformat())}::TIMESTAMPTZ") if scope.windowed else "true"
     all_issues = """SELECT issue_id FROM convos_metadata UNION SELECT issue_id FROM utterances"""
     if scope.mode is RunMode.sample:
         issues = (f"SELECT issue_id FROM ({all_issues}) ORDER BY md5(issue_id::VARCHAR) "
                   f"LIMIT {int(scope.sample_size)}")
     elif scope.windowed:
-        issues = " UNION ".join(f"SELECT {column} FROM {feed} WHERE {in_window}" for feed, column in (
+        issues = " UNION ".join(f"SELECT {column} FROM {feed} WHERE {_changed(scope, feed)}" for feed, column in (
             ("convos_metadata", "issue_id"), ("utterances", "issue_id"), ("customer_feedback", "issue_id"),
             ("customer_params", "issue_id"), ("file_uploads", "issue_id"),
             ("autosummary_structured_data", "TRY_CAST(external_conversation_id AS BIGINT)")))
@@ -150,7 +167,7 @@ def _scope_sql(scope: Scope) -> str:
     if scope.mode is RunMode.sample:
         customers = issue_customers
     elif scope.windowed:
-        customers = f"{issue_customers} UNION SELECT customer_id FROM customers WHERE {in_window}"
+        customers = f"{issue_customers} UNION SELECT customer_id FROM customers WHERE {_changed(scope, 'customers')}"
     else:
         customers = "SELECT customer_id FROM customer_entities"
     contact_companies = """SELECT company_external_id FROM customer_keys
@@ -158,7 +175,8 @@ def _scope_sql(scope: Scope) -> str:
     if scope.mode is RunMode.sample:
         companies = contact_companies
     elif scope.windowed:
-        companies = f"{contact_companies} UNION SELECT company_external_id FROM companies WHERE {in_window}"
+        companies = (f"{contact_companies} UNION SELECT company_external_id FROM companies "
+                     f"WHERE {_changed(scope, 'companies')}")
     else:
         companies = "SELECT company_external_id FROM company_entities"
     return f"""
@@ -174,7 +192,8 @@ def _scope_sql(scope: Scope) -> str:
 CONVERSATIONS_SQL = """
 WITH msgs AS (
     SELECT issue_id, list(struct_pack(
-            key := coalesce(event_uuid, strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f') || '/' || sender_id),
+            key := coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type, '/',
+                                               sender_id)),
             created_ts := created_ts, sender_type := sender_type, sender_id := sender_id::VARCHAR,
             utterance := utterance) ORDER BY created_ts, event_uuid) AS messages
     FROM utterances WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
@@ -233,6 +252,21 @@ LEFT JOIN (SELECT rep_id, attribute_value FROM rep_attributes WHERE lower(attrib
            QUALIFY row_number() OVER (PARTITION BY rep_id ORDER BY created_ts DESC, _partition DESC) = 1) e
 USING (rep_id)
 """
+
+
+def _register_fresh_files(connection: duckdb.DuckDBPyConnection, ledger: Ledger, scope: Scope) -> dict:
+    """Register the files staged since the last complete run; return the mark this run could move to."""
+    fresh, newest = [], None
+    for feed in FEEDS:
+        for row in ledger.staged(feed):
+            staged_at = instant(row.staged_at)
+            newest = max(newest, staged_at) if newest else staged_at
+            if scope.staged_after is None or staged_at > scope.staged_after:
+                fresh.append((feed, row.partition, row.file_name))
+    connection.register("fresh_files", pa.table(
+        {name: [item[index] for item in fresh] for index, name in enumerate(("feed", "partition", "file"))},
+        schema=pa.schema([("feed", pa.string()), ("partition", pa.string()), ("file", pa.string())])))
+    return {"staged_at": newest.isoformat() if newest else None, "event_seq": ledger.event_summary()[1]}
 
 
 def agents_directory(connection: duckdb.DuckDBPyConnection, admins: list[dict]) -> dict[str, Agent]:
@@ -311,6 +345,7 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
     try:
         create_feed_views(connection, staging)
         connection.execute(ENTITY_VIEWS)
+        result.delta_mark = _register_fresh_files(connection, ledger, scope)
         connection.execute(_scope_sql(scope))
         context.agents = agents_directory(connection, admins)
 

@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from sqlalchemy.exc import SQLAlchemyError
 
 from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.asapp import AsappHook, DailyCapReached
@@ -47,9 +49,11 @@ class RealtimeEventsTrigger(BaseTrigger):
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.not_before:
+        if self.not_before:  # ASAPP's daily cap: no call before it resets, then the sensor looks again
             await _sleep_until(datetime.fromisoformat(self.not_before))
-        ledger = Ledger(self.ledger_url, self.migration_id) if self.mode == "push" else None
+            yield TriggerEvent({"status": "cap_reset"})
+            return
+        ledger = await asyncio.to_thread(Ledger, self.ledger_url, self.migration_id) if self.mode == "push" else None
         try:
             async for event in self._watch(ledger):
                 yield event
@@ -76,9 +80,9 @@ class RealtimeEventsTrigger(BaseTrigger):
                     return
                 failures += 1
                 self.log.warning("Looking at ASAPP's events failed (%s); trying again", error)
-            except OSError as error:
+            except (OSError, httpx.HTTPError, SQLAlchemyError) as error:
                 failures += 1
-                self.log.warning("Looking at the event log failed (%s); trying again", error)
+                self.log.warning("Looking for events failed (%s); trying again", error)
             if self.deadline and datetime.now(UTC) >= datetime.fromisoformat(self.deadline):
                 yield TriggerEvent({"status": "deadline"})
                 return

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.intercom import IntercomHook
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.load import same_text
+from asapp_intercom.load import same_part, same_text
 from asapp_intercom.staging import Staging
 from asapp_intercom.transform import ObjectManifest, read_payloads
 
@@ -72,10 +72,6 @@ def _author_matches(part: dict, author: dict, contact_id: str) -> bool:
     return author.get("type") in {"admin", "bot"} and str(author.get("id")) == str(part.get("admin_id"))
 
 
-def _same_part(candidate: dict, part: dict) -> bool:
-    return candidate.get("created_at") == part["created_at"] and same_text(candidate.get("body"), part["text"])
-
-
 def check_conversation(hook: IntercomHook, intercom_id: str, payload: dict, contact_id: str) -> list[tuple]:
     actual = hook.call("GET", f"/conversations/{intercom_id}")
     problems = []
@@ -87,14 +83,16 @@ def check_conversation(hook: IntercomHook, intercom_id: str, payload: dict, cont
         problems.append(("source", opener["text"][:80], (source.get("body") or "")[:80]))
     parts = (actual.get("conversation_parts") or {}).get("conversation_parts", [])
     total = (actual.get("conversation_parts") or {}).get("total_count", len(parts))
-    expected = sorted(payload["parts"], key=lambda part: (part["created_at"], part["key"]))
+    expected = sorted(payload["parts"], key=lambda part: part["created_at"])  # stable, as the loader posts them
     messages = [part for part in parts if part.get("part_type") in {"comment", "note"}]
     if total >= PART_LIMIT and parts:
+        if total < len(expected):  # only the newest 500 are returned; the count still covers them all
+            problems.append(("conversation_parts.total_count", f">= {len(expected)}", total))
         oldest_returned = min(part["created_at"] for part in parts)
         expected = [part for part in expected if part["created_at"] >= oldest_returned]
     position = 0
     for part in expected:
-        index = next((i for i in range(position, len(messages)) if _same_part(messages[i], part)), None)
+        index = next((i for i in range(position, len(messages)) if same_part(messages[i], part)), None)
         if index is None:
             problems.append((f"part {part['key']}", f"{part['created_at']}: {part['text'][:60]}",
                              "missing or out of order"))

@@ -26,14 +26,14 @@ class MemoryFeedSource:
         if complete:
             self.complete.add(partition)
 
-    def list(self, feed, since=None, until=None) -> Listing:
+    def list(self, feed) -> Listing:
         found: dict = {}
         for (partition, name), data in self.files.items():
             if partition.feed == feed:
                 found.setdefault(partition, {})[name] = str(len(data))
                 if partition in self.complete:
                     found[partition]["_SUCCESS"] = "0"
-        return _listing(found, since, until)
+        return _listing(found)
 
     @contextmanager
     def open(self, file: FeedFile):

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 
 from tests.asapp_intercom import oracle
 from tests.asapp_intercom.checks import assert_contacts_and_companies, assert_migrated, by_issue
@@ -106,3 +107,36 @@ def test_an_approved_map_is_not_asked_about_again(migration):
     assert states["map.approve"] == "skipped"
     assert migration.report(run)["field_map"]["approved_by"] == "ops@acme"
     assert len(migration.intercom.export()["conversations"]) == 2
+
+
+def test_an_attribute_of_another_type_stops_the_run_before_any_record(migration):
+    migration.intercom.seed({"data_attributes": [{"name": "asapp_status", "model": "contact", "data_type": "integer"}]})
+
+    run = migration.run(mode="sample", sample_size=2)
+
+    states = migration.task_states(run)
+    assert str(run.state) == "failed"
+    assert states["schema.attributes_and_tags"] == "failed"
+    assert states["load.companies"] == "upstream_failed"
+    export = migration.intercom.export()
+    assert (export["companies"], export["contacts"], export["conversations"]) == ([], [], [])
+
+
+def test_the_staging_area_can_live_on_object_storage(migration, asapp):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=asapp.s3_endpoint_url, region_name=asapp.region,
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3.create_bucket(Bucket="migration-staging")
+    config = yaml.safe_load(migration.config_path.read_text())
+    config["staging"] = {"path": "s3://asapp_test_s3@migration-staging/acme"}
+    migration.config_path.write_text(yaml.safe_dump(config))
+
+    run = migration.run(mode="sample", sample_size=3)
+
+    assert str(run.state) == "success", migration.task_states(run)
+    assert len(by_issue(migration.intercom.export())) == 3
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="migration-staging")
+            for item in page.get("Contents", [])]
+    assert any(key.startswith("acme/raw/utterances/") and key.endswith(".parquet") for key in keys)
+    assert any(key.endswith("/report.md") for key in keys)

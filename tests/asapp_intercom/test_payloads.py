@@ -447,7 +447,8 @@ def test_a_customer_upload_is_posted_by_the_contact_with_a_fallback_content_type
            "file_mime_type": None, "conversation_state": None}
     payload = attachment_payload(row, "contact-1", context())
     assert payload == {"contact": "contact-1", "conversation_state": "open", "created_at": unix(30),
-                       "author": "contact", "file_name": "bill.pdf", "content_type": "application/octet-stream"}
+                       "author": "contact", "file_name": "bill.pdf", "text": "bill.pdf",
+                       "content_type": "application/octet-stream"}
 
 
 def test_an_agent_upload_is_posted_by_the_agents_admin():
@@ -455,3 +456,10 @@ def test_an_agent_upload_is_posted_by_the_agents_admin():
            "file_mime_type": "image/png", "conversation_state": "closed"}
     payload = attachment_payload(row, "contact-1", context())
     assert (payload["author"], payload["admin_id"], payload["conversation_state"]) == ("admin", "admin-dana", "closed")
+
+
+def test_an_upload_by_an_agent_without_an_admin_names_the_agent():
+    row = {"sender_type": "rep", "sender_id": "102", "file_upload_ts": at(30), "file_name": "label.png",
+           "file_mime_type": "image/png", "conversation_state": "open"}
+    payload = attachment_payload(row, "contact-1", context())
+    assert (payload["admin_id"], payload["text"]) == ("admin-migration", "[Sam Okafor] label.png")

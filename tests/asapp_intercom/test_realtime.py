@@ -166,7 +166,7 @@ def test_the_push_endpoint_stores_signed_events_once_and_refuses_the_rest(datase
 
     assert client.post("/events/pushed", content=body).status_code == 401
     assert client.post("/events/pushed", content=body, headers={"X-Asapp-Signature": sign(body, "wrong")}).status_code == 401
-    assert client.post("/events/nobody", content=body, headers={"X-Asapp-Signature": sign(body, "s3cret-shared")}).status_code == 404
+    assert client.post("/events/nobody", content=body, headers={"X-Asapp-Signature": sign(body, "s3cret-shared")}).status_code == 401
     signed = {"X-Asapp-Signature": sign(body, "s3cret-shared")}
     assert client.post("/events/pushed", content=body, headers=signed).json() == {"event_id": event["event_id"], "stored": True}
     assert client.post("/events/pushed", content=body, headers=signed).json()["stored"] is False

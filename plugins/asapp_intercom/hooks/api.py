@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,14 @@ from typing import Any
 import requests
 
 log = logging.getLogger(__name__)
+
+
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def without_query(text: str) -> str:
+    """Signed download URLs carry their credentials in the query string: never log or report it."""
+    return _QUERY.sub("?…", text)
 
 
 class ApiError(Exception):
@@ -106,8 +115,14 @@ class ApiSession:
         self.calls = 0
         self.retries = 0
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Return the first successful response; raise ApiError for a final failure."""
+    def request(self, method: str, path: str, *, resend: bool = True, **kwargs: Any) -> requests.Response:
+        """Return the first successful response; raise ApiError for a final failure.
+
+        `resend=False` is for writes the server cannot de-duplicate (opening a conversation, a reply):
+        after a 5xx or a lost connection such a write may have happened, so it is not sent again here;
+        the error goes up, and the caller's recovery (the ledger's intents) finds what was done. Only a
+        429 or a connect timeout, which the server never acted on, is retried.
+        """
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
         kwargs.setdefault("timeout", self.timeout)
         rate_limited = server_errors = 0
@@ -120,8 +135,9 @@ class ApiSession:
                 self.limiter.release()
                 if not isinstance(error, requests.ConnectionError | requests.Timeout):
                     raise
-                if server_errors + 1 >= self.retry.attempts:
-                    raise ApiError(0, "connection_error", str(error)) from error
+                never_arrived = isinstance(error, requests.ConnectTimeout)
+                if server_errors + 1 >= self.retry.attempts or not (resend or never_arrived):
+                    raise ApiError(0, "connection_error", without_query(str(error))) from error
                 wait = self.retry.delay(self.retry.server_error, server_errors)
                 server_errors += 1
                 self._note_retry(method, url, f"connection error ({error.__class__.__name__})", wait)
@@ -135,7 +151,7 @@ class ApiSession:
             if response.status_code == 429 and rate_limited + 1 < self.retry.attempts:
                 wait = server_wait if server_wait is not None else self.retry.delay(self.retry.rate_limited, rate_limited)
                 rate_limited += 1
-            elif response.status_code >= 500 and server_errors + 1 < self.retry.attempts:
+            elif response.status_code >= 500 and resend and server_errors + 1 < self.retry.attempts:
                 wait = self.retry.delay(self.retry.server_error, server_errors)
                 server_errors += 1
             else:
@@ -148,5 +164,5 @@ class ApiSession:
 
     def _note_retry(self, method: str, url: str, reason: str, wait: float) -> None:
         self.retries += 1
-        log.info("%s %s: %s; retrying in %.2f s", method, url, reason, wait)
+        log.info("%s %s: %s; retrying in %.2f s", method, without_query(url), reason, wait)
         self.sleep(wait)

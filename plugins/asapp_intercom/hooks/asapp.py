@@ -19,6 +19,7 @@ import requests
 from airflow.providers.http.hooks.http import HttpHook
 
 from asapp_intercom.hooks.api import ApiError, ApiSession, RetryPolicy, SteadyPace
+from asapp_intercom.provider import ASAPP_FORM
 
 RETRY = RetryPolicy(rate_limited=(1, 2, 4), server_error=(0.25, 0.5, 1.0, 2.0), attempts=6)
 """ASAPP's documented backoff: 1/2/4 s after a 429, 250/500/1000 ms after a 5xx."""
@@ -65,11 +66,7 @@ class AsappHook(HttpHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "extra"],
-            "relabeling": {"host": "API base URL", "login": "API Id", "password": "API Secret"},
-            "placeholders": {"host": "https://api.asapp.com (production) or https://api.sandbox.asapp.com"},
-        }
+        return ASAPP_FORM
 
     def _configure_session_from_auth(self, session: requests.Session, connection) -> requests.Session:
         if not (connection.login and connection.password):

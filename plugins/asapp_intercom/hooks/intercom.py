@@ -18,6 +18,7 @@ from airflow.providers.http.hooks.http import HttpHook
 from requests.adapters import HTTPAdapter
 
 from asapp_intercom.hooks.api import ApiError, ApiSession, RateLimiter, RetryPolicy
+from asapp_intercom.provider import INTERCOM_FORM
 
 INTERCOM_VERSION = "2.16"
 WINDOW_SECONDS = 10
@@ -140,11 +141,7 @@ class IntercomHook(HttpHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "login", "port", "extra"],
-            "relabeling": {"host": "API URL", "password": "Access token"},
-            "placeholders": {"host": "https://api.intercom.io (or api.eu.intercom.io, api.au.intercom.io)"},
-        }
+        return INTERCOM_FORM
 
     def _configure_session_from_auth(self, session: requests.Session, connection) -> requests.Session:
         if not connection.password:
@@ -163,19 +160,10 @@ class IntercomHook(HttpHook):
         return ApiSession(session, self.base_url, retry=RETRY, parse_error=parse_intercom_error,
                           limiter=self.limiter)
 
-    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> Any:
-        return self.api.json(method, path, json=body, params=params)
-
-    def paginate(self, path: str, key: str, params: dict | None = None, per_page: int = 150) -> Iterator[dict]:
-        """Follow cursor pagination (`pages.next.starting_after`) of a list endpoint."""
-        query = {**(params or {}), "per_page": per_page}
-        while True:
-            page = self.call("GET", path, params=query)
-            yield from page.get(key, [])
-            cursor = ((page.get("pages") or {}).get("next") or {}).get("starting_after")
-            if not cursor:
-                return
-            query["starting_after"] = cursor
+    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None, *,
+             resend: bool = True) -> Any:
+        """One API call; `resend=False` for writes Intercom cannot de-duplicate (see ApiSession.request)."""
+        return self.api.json(method, path, json=body, params=params, resend=resend)
 
     def search(self, model: str, query: dict, per_page: int = 150) -> Iterator[dict]:
         """POST /{model}/search with paging in the body, as Intercom requires."""

@@ -7,16 +7,18 @@ from functools import cached_property
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
 from pydantic import BaseModel, ConfigDict
 
 from asapp_intercom.config import OBJECTS, MigrationConfig, RunMode, ThreadMode
-from asapp_intercom.hooks.asapp import AsappHook
+from asapp_intercom.hooks.asapp import AsappHook, DailyCapReached
 from asapp_intercom.hooks.intercom import IntercomHook
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.sources import FeedSource, FileExporterFeedSource, S3FeedSource
 from asapp_intercom.staging import Staging
-from asapp_intercom.transform import Scope
+from asapp_intercom.times import instant
+from asapp_intercom.transform import DELTA_MARK, Scope
 
 WINDOWED_RUN_TYPES = {"scheduled", "backfill"}
 
@@ -87,8 +89,20 @@ class MigrationOperator(BaseOperator):
     def scope(self, context: Context) -> Scope:
         params = self.params_of(context)
         since, until = self.window(context)
-        mode = RunMode.full if since else params.mode
-        return Scope(mode=mode, sample_size=params.sample_size, since=since, until=until)
+        mark = self.ledger.get_state(DELTA_MARK) or {}
+        return Scope(mode=RunMode.full if since else params.mode, sample_size=params.sample_size, since=since,
+                     until=until, staged_after=instant(mark.get("staged_at")), events_after=mark.get("event_seq") or 0)
+
+    def covers_everything(self, context: Context) -> bool:
+        """A run that migrated all it was meant to: every object, not a sample, not a dry run."""
+        params = self.params_of(context)
+        return (not params.dry_run and set(params.objects) == set(OBJECTS)
+                and (params.mode is RunMode.full or self.window(context)[0] is not None))
+
+    def wait_for_cap_reset(self, cap: DailyCapReached) -> None:
+        """ASAPP refuses every call until its daily cap resets: wait for it without a worker, then run again."""
+        self.log.warning("ASAPP's daily request cap is spent; no call until it resets at %s", cap.resets_at)
+        self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
 
     def selected(self, context: Context, objects: str) -> bool:
         assert objects in OBJECTS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Context
 
 from asapp_intercom.extract import extract_feed
@@ -20,13 +19,11 @@ class ExtractFeedOperator(MigrationOperator):
         self.feed = feed
 
     def execute(self, context: Context, event: dict | None = None) -> dict:
-        since, until = self.window(context)
         try:
             manifest = extract_feed(self.feed_source(self.feed), FEEDS[self.feed], self.staging, self.ledger,
-                                    context["run_id"], since, until)
+                                    context["run_id"])
         except DailyCapReached as cap:
-            self.log.warning("ASAPP's daily request cap is spent; no call until it resets at %s", cap.resets_at)
-            self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
+            self.wait_for_cap_reset(cap)
         return manifest.as_dict()
 
 

@@ -7,7 +7,6 @@ without asking. Only a demo config may approve itself, and it says so in the log
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
@@ -25,6 +24,7 @@ from asapp_intercom.mapping import (
     to_markdown,
 )
 from asapp_intercom.operators.base import MigrationOperator
+from asapp_intercom.times import instant
 
 PROPOSE, GATE, APPROVE, APPROVED = "map.propose", "map.needs_approval", "map.approve", "map.approved"
 
@@ -136,7 +136,7 @@ class ApprovedFieldMapOperator(MigrationOperator):
             raise AirflowFailException(f"The approved edits cannot be used: {error}. Clear map.approve and "
                                        "answer again.") from None
         entries = [entry.model_dump() for entry in effective]
-        ledger.record_approval(proposal["hash"], entries, who, _parse_time(when), context["run_id"])
+        ledger.record_approval(proposal["hash"], entries, who, instant(when), context["run_id"])
         self.log.info("Field map %s approved by %s at %s with %d edit(s)", proposal["hash"][:12], who, when,
                       len(overrides))
         return self._result(entries, who, when)
@@ -145,6 +145,3 @@ class ApprovedFieldMapOperator(MigrationOperator):
         return {"entries": entries, "hash": map_hash(FieldMapping.model_validate(entry) for entry in entries),
                 "proposal_hash": self.proposal["hash"], "approved_by": who, "approved_at": when}
 
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from asapp_intercom.hooks.asapp import DailyCapReached
-from asapp_intercom.load import LOADERS, ConversationTagLoader, LoadSettings
+from asapp_intercom.load import LOADERS, OBJECT_TYPES, ConversationTagLoader, LoadSettings
 from asapp_intercom.mapping import FieldMapping
 from asapp_intercom.operators.base import MigrationOperator
 from asapp_intercom.schema import SchemaClash, ensure_schema
-from asapp_intercom.transform import ObjectManifest
+from asapp_intercom.transform import DELTA_MARK, ObjectManifest
 from asapp_intercom.validate import validate
-
-OBJECT_TYPES = {"companies": "company", "contacts": "contact", "conversations": "conversation",
-                "attachments": "attachment", "tags": "conversation_tags"}
 
 
 class EnsureSchemaOperator(MigrationOperator):
@@ -48,23 +44,19 @@ class EnsureSchemaOperator(MigrationOperator):
 
 
 class LoadOperator(MigrationOperator):
-    """One load step. Starts only if the previous step's manifest balances, and emits its own."""
+    """One load step. It fails when its manifest does not balance, so the next step never starts."""
 
-    template_fields = ("transformed", "schema", "intercom", "previous")
+    template_fields = ("transformed", "schema", "intercom")
 
-    def __init__(self, *, objects: str, transformed: Any, schema: Any, intercom: Any, previous: Any = None, **kwargs):
+    def __init__(self, *, objects: str, transformed: Any, schema: Any, intercom: Any, **kwargs):
         super().__init__(**kwargs)
         self.objects = objects
         self.transformed = transformed
         self.schema = schema
         self.intercom = intercom
-        self.previous = previous
 
     def execute(self, context: Context, event: dict | None = None) -> dict:
         object_type = OBJECT_TYPES[self.objects]
-        if self.previous is not None and not self.previous.get("balanced", False):
-            raise AirflowFailException(f"The previous load step does not balance, so {self.objects} will not start: "
-                                       f"{self.previous}")
         if not self.selected(context, self.objects):
             self.log.info("%s not selected for this run", self.objects)
             return {"object_type": object_type, "skipped": "not selected", "balanced": True}
@@ -78,8 +70,7 @@ class LoadOperator(MigrationOperator):
         try:
             manifest = loader.run(self.staging, ObjectManifest(**self.transformed["objects"][object_type]))
         except DailyCapReached as cap:
-            self.log.warning("ASAPP's daily request cap is spent; no call until it resets at %s", cap.resets_at)
-            self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
+            self.wait_for_cap_reset(cap)
         result = manifest.as_dict()
         self.log.info("%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
                       "(%d retried, %.1f s waiting for the rate limit) in %.1f s %s", self.objects,
@@ -121,4 +112,6 @@ class ValidateOperator(MigrationOperator):
         if differing:
             context["ti"].xcom_push(key="return_value", value=results)
             raise AirflowFailException(f"Read-back found differences {differing}; the report lists them")
+        if self.covers_everything(context):  # what arrived up to here is migrated: later delta runs start from it
+            self.ledger.set_state(DELTA_MARK, self.transformed["delta_mark"])
         return results

@@ -22,7 +22,8 @@ class ReportOperator(MigrationOperator):
     def execute(self, context: Context) -> dict:
         ti = context["ti"]
         pulled = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in self.inputs.items()}
-        extracted = [manifest for manifest in (pulled["extract"] or []) if manifest]
+        # A list of task ids always answers a list, even when only one of the mapped feeds succeeded.
+        extracted = [manifest for manifest in ti.xcom_pull(task_ids=[self.inputs["extract"]]) or [] if manifest]
         loads = {}
         for task_id in self.loads:
             manifest = ti.xcom_pull(task_ids=task_id)

@@ -33,14 +33,13 @@ def bot_admin_id(workspace: dict, email: str | None) -> str:
 
 
 class TransformOperator(MigrationOperator):
-    template_fields = ("field_map", "intercom", "asapp", "extracted")
+    template_fields = ("field_map", "intercom", "asapp")
 
-    def __init__(self, *, field_map: Any, intercom: Any, asapp: Any, extracted: Any, **kwargs):
+    def __init__(self, *, field_map: Any, intercom: Any, asapp: Any, **kwargs):
         super().__init__(**kwargs)
         self.field_map = field_map
         self.intercom = intercom
         self.asapp = asapp
-        self.extracted = extracted
 
     def execute(self, context: Context) -> dict:
         params, scope = self.params_of(context), self.scope(context)
