@@ -48,6 +48,7 @@ class LoadManifest:
     requests: int = 0
     retries: int = 0
     rate_wait_seconds: float = 0.0
+    """Time workers spent waiting for Intercom's rate windows, summed over the workers."""
     seconds: float = 0.0
     notes: dict[str, int] = field(default_factory=dict)
     checksum: str = ""
@@ -354,7 +355,7 @@ class ConversationLoader(Loader):
         progress = dict(record.progress or {}) if record is not None else {}
         progress.pop("settled", None)
         conversation_id = record.intercom_id if record is not None else None
-        created = conversation_id is None
+        created = record is None or record.state != "done"  # opened by this run, or by a try of it that died
         if conversation_id is None:
             intent_at = self.ledger.begin(self.object_type, source_id, self.run_id, origin="created")
             if record is not None:  # a try died after asking Intercom to open it
@@ -528,9 +529,13 @@ class AttachmentLoader(Loader):
         key = f"file:{upload_id}"
         part = {"created_at": payload["created_at"], "text": payload["text"]}
         state = self.ledger.part_states(row["depends_on"]).get(key)
-        if state is not None and state.state == "done":
-            part_id = state.intercom_part_id
-        elif state is not None and (found := find_part(Thread(self.hook, conversation_id).get(), part)):
+        if state is not None and state.state == "done":  # posted before; Intercom cannot edit an attachment
+            record = self.ledger.record(self.object_type, upload_id)
+            action = "unchanged" if record is not None and record.state == "done" else "created"
+            self.ledger.complete(self.object_type, upload_id, intercom_id=state.intercom_part_id or "",
+                                 action=action, origin="created", payload_hash=row["hash"], run_id=self.run_id)
+            return Outcome(action, state.intercom_part_id)
+        if state is not None and (found := find_part(Thread(self.hook, conversation_id).get(), part)):
             part_id = str(found["id"])
             self.ledger.complete_part(row["depends_on"], key, part_id, self.run_id)
         else:

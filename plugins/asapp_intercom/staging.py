@@ -60,7 +60,8 @@ class Staging:
     def connect(self) -> duckdb.DuckDBPyConnection:
         connection = duckdb.connect()
         connection.execute("SET TimeZone = 'UTC'")
-        connection.execute(f"SET temp_directory = {sql_literal(tempfile.gettempdir() + '/asapp_intercom_duckdb')}")
+        spill = f"{tempfile.gettempdir()}/asapp_intercom_duckdb_{os.getpid()}"  # one per process: no clashes
+        connection.execute(f"SET temp_directory = {sql_literal(spill)}")
         if not self.is_local:
             connection.register_filesystem(self.root.fs)
         return connection

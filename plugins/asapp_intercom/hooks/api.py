@@ -114,6 +114,7 @@ class ApiSession:
         self.sleep = sleep
         self.calls = 0
         self.retries = 0
+        self._count = threading.Lock()  # loader threads share one session
 
     def request(self, method: str, path: str, *, resend: bool = True, **kwargs: Any) -> requests.Response:
         """Return the first successful response; raise ApiError for a final failure.
@@ -128,7 +129,8 @@ class ApiSession:
         rate_limited = server_errors = 0
         while True:
             self.limiter.acquire()
-            self.calls += 1
+            with self._count:
+                self.calls += 1
             try:
                 response = self.session.request(method, url, **kwargs)
             except BaseException as error:
@@ -163,6 +165,7 @@ class ApiSession:
         return response.json() if response.content else None
 
     def _note_retry(self, method: str, url: str, reason: str, wait: float) -> None:
-        self.retries += 1
+        with self._count:
+            self.retries += 1
         log.info("%s %s: %s; retrying in %.2f s", method, without_query(url), reason, wait)
         self.sleep(wait)

@@ -54,6 +54,11 @@ def parse_asapp_error(response: requests.Response | httpx.Response) -> ApiError:
     return kind(response.status_code, code, message, request_id, response.headers.get("Retry-After"))
 
 
+def refused_download(response: requests.Response) -> ApiError:
+    """A storage host's error body can quote request signatures and key ids: keep only the status."""
+    return ApiError(response.status_code, f"download-{response.status_code}", "the signed download URL was refused")
+
+
 class AsappHook(HttpHook):
     conn_name_attr = "asapp_conn_id"
     default_conn_name = "asapp_default"
@@ -82,8 +87,8 @@ class AsappHook(HttpHook):
 
     @cached_property
     def downloads(self) -> ApiSession:
-        return ApiSession(requests.Session(), "", retry=RETRY, parse_error=parse_asapp_error,
-                          is_final=lambda error: error.code in FINAL_CODES)
+        return ApiSession(requests.Session(), "", retry=RETRY, parse_error=refused_download,
+                          is_final=lambda error: error.status == 403)
 
     # File Exporter -------------------------------------------------------------------------
     def file_exporter(self, endpoint: str, **body: Any) -> dict:
