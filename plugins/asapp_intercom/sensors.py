@@ -40,8 +40,7 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
             try:
                 result = vars(pull(self.asapp_hook, self.ledger, realtime.feed))
             except DailyCapReached as cap:
-                self.log.warning("ASAPP's daily cap is spent; waiting for its reset at %s", cap.resets_at)
-                self._wait(realtime, deadline=None, not_before=cap.resets_at)
+                self.wait_for_cap_reset(cap)
         logged, position, newest = self.ledger.event_summary()
         watermark = self.watermark(context)
         summary = {"mode": realtime.mode, **result, "events_logged": logged,
@@ -55,10 +54,9 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
             self.log.info("The watermark %s plus %s s of grace has passed; going on with what arrived",
                           watermark, realtime.grace_seconds)
             return summary
-        self._wait(realtime, deadline=deadline, position=position)
+        self._wait(realtime, deadline, position)
 
-    def _wait(self, realtime, *, deadline: datetime | None, not_before: datetime | None = None,
-              position: int = 0) -> None:
+    def _wait(self, realtime, deadline: datetime, position: int) -> None:
         """Defer to the trigger; on any event, execute() runs again (it is idempotent)."""
         pulling = realtime.mode == "pull"
         self.defer(method_name="execute", trigger=RealtimeEventsTrigger(
@@ -67,5 +65,4 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
             cursor=self.ledger.get_state(CURSOR) if pulling else None,
             ledger_url=None if pulling else self.migration.ledger_url(),
             migration_id=None if pulling else self.migration.migration_id,
-            log_position=position, deadline=deadline.isoformat() if deadline else None,
-            not_before=not_before.isoformat() if not_before else None))
+            log_position=position, deadline=deadline.isoformat()))

@@ -27,7 +27,7 @@ MAX_BACKOFF_SECONDS = 300
 class RealtimeEventsTrigger(BaseTrigger):
     def __init__(self, *, mode: str, feed: str, poll_interval: float, asapp_conn_id: str | None = None,
                  cursor: str | None = None, ledger_url: str | None = None, migration_id: str | None = None,
-                 log_position: int = 0, deadline: str | None = None, not_before: str | None = None):
+                 log_position: int = 0, deadline: str | None = None):
         super().__init__()
         self.mode = mode
         self.feed = feed
@@ -38,21 +38,15 @@ class RealtimeEventsTrigger(BaseTrigger):
         self.migration_id = migration_id
         self.log_position = log_position
         self.deadline = deadline
-        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return "asapp_intercom.triggers.RealtimeEventsTrigger", {
             "mode": self.mode, "feed": self.feed, "poll_interval": self.poll_interval,
             "asapp_conn_id": self.asapp_conn_id, "cursor": self.cursor, "ledger_url": self.ledger_url,
             "migration_id": self.migration_id, "log_position": self.log_position, "deadline": self.deadline,
-            "not_before": self.not_before,
         }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.not_before:  # ASAPP's daily cap: no call before it resets, then the sensor looks again
-            await _sleep_until(datetime.fromisoformat(self.not_before))
-            yield TriggerEvent({"status": "cap_reset"})
-            return
         ledger = await asyncio.to_thread(Ledger, self.ledger_url, self.migration_id) if self.mode == "push" else None
         try:
             async for event in self._watch(ledger):
