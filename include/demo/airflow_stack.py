@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +25,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 FINISHED = {"success", "failed"}
+TASK_DONE = {"success", "failed", "skipped", "upstream_failed"}
 LAUNCH = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); "
           "os.execv(sys.argv[1], [sys.argv[1], 'standalone'])")
 
@@ -136,7 +137,16 @@ class AirflowStack:
             if task and self.run_state(dag_id, run_id) in FINISHED:
                 raise RuntimeError(f"run ended before {task} reached {until}: {self.task_states(dag_id, run_id)}")
             time.sleep(1)
-        raise TimeoutError(f"{task or 'run'} still {last} after {timeout} s: {self.task_states(dag_id, run_id)}")
+        raise TimeoutError(f"{task or 'run'} still {last} after {timeout} s: {self.task_states(dag_id, run_id)}\n"
+                           f"{self.log_excerpt()}")
+
+    def log_excerpt(self, lines: int = 40) -> str:
+        """The stack's last warnings and errors, so that a failure in CI explains itself."""
+        if not self.log_path.exists():
+            return ""
+        noteworthy = [line for line in self.log_path.read_text(errors="replace").splitlines()
+                      if any(word in line for word in ("ERROR", "WARNING", "Traceback", "Error:"))]
+        return "\n".join(["last warnings and errors of the stack:", *noteworthy[-lines:]])
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}")
@@ -144,10 +154,28 @@ class AirflowStack:
     def hitl(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails")
 
-    def answer(self, dag_id: str, run_id: str, task_id: str, options: list[str], params: dict) -> dict:
-        """Respond to a human-in-the-loop task, as a person would in Required Actions (every param, valid)."""
-        return self.api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
-                        json={"chosen_options": options, "params_input": params})
+    def answer(self, dag_id: str, run_id: str, task_id: str, options: list[str], params: dict,
+               timeout: float = 600) -> str:
+        """Respond to a human-in-the-loop task as a person would in Required Actions, and wait until the
+        task has taken the answer; returns the task's final state.
+
+        Airflow 3.3.2 can lose an answer given within seconds of the request: when the resumed task is
+        queued before the scheduler reads the executor's report of the parked worker's exit, that try
+        is failed as "changed externally" and its retry asks again. A person sees the request come back
+        and answers it again; so does this.
+        """
+        deadline, answers = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline:
+            state = self.task_states(dag_id, run_id).get(task_id)
+            if state in TASK_DONE:
+                return state
+            if state == "awaiting_input" and not self.hitl(dag_id, run_id, task_id)["response_received"]:
+                self.api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
+                         json={"chosen_options": options, "params_input": params})
+                answers += 1
+            time.sleep(1)
+        raise TimeoutError(f"{task_id} answered {answers} time(s) but still {state} after {timeout} s: "
+                           f"{self.task_instance(dag_id, run_id, task_id)}\n{self.log_excerpt()}")
 
     def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
         self.api("POST", f"/dags/{dag_id}/clearTaskInstances", json={
@@ -159,10 +187,12 @@ class AirflowStack:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGINT)
             try:
-                self.process.wait(30)
+                self.process.wait(10)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                pass
+        with suppress(ProcessLookupError):  # workers and log servers that outlived standalone
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 @contextmanager

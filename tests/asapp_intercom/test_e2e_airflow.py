@@ -44,7 +44,7 @@ def test_an_approved_migration_lands_once_however_often_it_runs(stack, intercom,
     assert request["options"] == ["Approve", "Reject"]
     assert "convos_metadata.issue_id" in request["body"]
 
-    stack.answer(dag_id, run_id, "map.approve", ["Approve"], {"overrides": {}})
+    assert stack.answer(dag_id, run_id, "map.approve", ["Approve"], {"overrides": {}}) == "success"
 
     assert stack.wait(dag_id, run_id) == "success", stack.task_states(dag_id, run_id)
     first = intercom.export()
