@@ -204,8 +204,10 @@ def build_timeline(staging: Staging, ledger: Ledger) -> Timeline:
 
 
 def _batch(staging: Staging, feed: str) -> str | None:
+    """The feed's batch partitions alone (not the events written beside them), if any were staged."""
     directory = staging.raw_feed(feed)
-    if not staging.has_parquet(directory):
+    days = [day for day in directory.iterdir() if day.name.startswith("dt=")] if directory.exists() else []
+    if not any(staging.has_parquet(day) for day in days):
         return None
     return BATCH_ONLY.format(glob=sql_literal(staging.ref(directory) + "/dt=*/**/*.parquet"))
 

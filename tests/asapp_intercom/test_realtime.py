@@ -14,7 +14,9 @@ import yaml
 from asapp_intercom.hooks.asapp import AsappHook
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.plugin import events_app
-from asapp_intercom.realtime import CURSOR, EXPIRED, pull, rows_from_events
+from asapp_intercom.realtime import CURSOR, EXPIRED, build_timeline, pull, rows_from_events
+from asapp_intercom.report import build_report, render_markdown
+from asapp_intercom.staging import Staging
 from asapp_intercom.triggers import RealtimeEventsTrigger
 from starlette.testclient import TestClient
 
@@ -118,6 +120,24 @@ def test_an_expired_cursor_is_reported_and_the_stream_read_again(stream):
 
     assert result.cursor_expired
     assert ledger.get_state(EXPIRED)["last_event_before"] is not None
+
+
+def test_the_report_says_which_window_only_the_batch_feeds_cover_after_an_expired_cursor(stream, tmp_path):
+    asapp, ledger = stream
+    asapp.advance_clock(3600)
+    pull(AsappHook("asapp_stream"), ledger, "journey")
+    asapp.advance_clock(8 * 24 * 3600)
+    pull(AsappHook("asapp_stream"), ledger, "journey")
+
+    timeline = build_timeline(Staging(f"file://{tmp_path}/staging"), ledger).as_dict()
+    report = build_report(run_id="manual__1", migration_id="stream", params={"mode": "full"}, extract={},
+                          field_map=None, transformed=None, timeline=timeline, plan=None, schema=None, loads={},
+                          validations={}, ledger=ledger)
+
+    assert timeline["events"] > 0 and timeline["conversations_only_in_events"]  # no batch was staged yet
+    last_before = ledger.get_state(EXPIRED)["last_event_before"]
+    assert "**The event cursor expired**" in render_markdown(report)
+    assert last_before in render_markdown(report)
 
 
 def test_after_the_daily_cap_the_trigger_calls_nothing_until_the_reset(dataset, monkeypatch):
