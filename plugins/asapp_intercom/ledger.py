@@ -34,7 +34,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.engine.url import make_url
 
 from asapp_intercom.times import instant
@@ -134,9 +136,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-
-
-
 def _engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -153,6 +152,23 @@ def _engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+INSERT_IF_ABSENT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+
+
+def _insert_new(connection: Connection, table: Table, values: dict[str, Any], unique: list[str]) -> int:
+    """Insert unless a row with the same unique key exists; 1 if inserted. Atomic where the database
+    offers ON CONFLICT, so concurrent deliveries of one event (two API server workers) store it once."""
+    insert_if_absent = INSERT_IF_ABSENT.get(connection.dialect.name)
+    if insert_if_absent is not None:
+        statement = (insert_if_absent(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+                     .returning(*(table.c[name] for name in unique)))
+        return len(connection.execute(statement).all())
+    if connection.execute(select(table).where(*(table.c[name] == values[name] for name in unique))).first():
+        return 0
+    connection.execute(table.insert().values(**values))
+    return 1
 
 
 class Ledger:
@@ -325,11 +341,7 @@ class Ledger:
                     "event_type": envelope.get("event_type"), "issue_id": meta.get("issue_id"),
                     "envelope": envelope, "source": source, "received_at": now(),
                 }
-                exists = connection.execute(select(events.c.seq).where(
-                    self._key(events, event_id=values["event_id"]))).first()
-                if exists is None:
-                    connection.execute(events.insert().values(**values))
-                    added += 1
+                added += _insert_new(connection, events, values, ["migration_id", "event_id"])
         return added
 
     def events_after(self, seq: int, limit: int = 1000) -> list[Row]:
