@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -279,31 +280,42 @@ def agents_directory(connection: duckdb.DuckDBPyConnection, admins: list[dict]) 
 
 
 class PayloadWriter:
-    """Streams payload rows into one Parquet file of the run, with a checksum of what it holds."""
+    """Streams payload rows into one Parquet file of the run, a batch at a time (memory stays flat however
+    many records there are), with a checksum of what it holds. The file is published only when complete."""
 
     def __init__(self, staging: Staging, manifest: ObjectManifest):
         self.staging = staging
         self.manifest = manifest
-        self.rows: list[tuple[str, str | None, str, str]] = []
+        self.pending: list[tuple[str, str | None, str, str]] = []
         self.digest = hashlib.sha256()
+        self._open = ExitStack()
+
+    def __enter__(self) -> PayloadWriter:
+        local = self._open.enter_context(self.staging.publish(self.staging.root / self.manifest.path))
+        self._file = self._open.enter_context(pq.ParquetWriter(local, PAYLOAD_SCHEMA, compression="zstd"))
+        return self
 
     def add(self, source_id: str, depends_on: str | None, payload: dict) -> None:
         digest = payload_hash(payload)
-        self.rows.append((source_id, depends_on, orjson.dumps(payload).decode(), digest))
+        self.pending.append((source_id, depends_on, orjson.dumps(payload).decode(), digest))
         self.digest.update(f"{source_id}:{digest}\n".encode())
         self.manifest.payloads += 1
+        if len(self.pending) >= BATCH_ROWS:
+            self._flush()
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        for start in range(0, len(self.rows), BATCH_ROWS):
-            chunk = self.rows[start:start + BATCH_ROWS]
-            yield pa.record_batch([list(column) for column in zip(*chunk, strict=True)], schema=PAYLOAD_SCHEMA)
+    def _flush(self) -> None:
+        if self.pending:
+            columns = [list(column) for column in zip(*self.pending, strict=True)]
+            self._file.write_batch(pa.record_batch(columns, schema=PAYLOAD_SCHEMA))
+            self.pending = []
 
-    def close(self, destination) -> None:
-        with self.staging.publish(destination) as local:
-            with pq.ParquetWriter(local, PAYLOAD_SCHEMA, compression="zstd") as writer:
-                for batch in self.batches():
-                    writer.write_batch(batch)
-        self.manifest.checksum = self.digest.hexdigest()
+    def __exit__(self, *failure) -> None:
+        if failure[0] is None:
+            self._flush()
+            self.manifest.checksum = self.digest.hexdigest()
+            log.info("%s: %d in scope, %d payloads, %d quarantined", self.manifest.object_type,
+                     self.manifest.source_count, self.manifest.payloads, self.manifest.quarantined)
+        self._open.__exit__(*failure)
 
 
 def read_payloads(staging: Staging, path: str) -> Iterator[dict]:
@@ -354,14 +366,9 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
             result.objects[object_type] = manifest
             return PayloadWriter(staging, manifest)
 
-        def write(object_type: str, sql: str, source_id, build, also: PayloadWriter | None = None) -> None:
-            main = writer(object_type)
-            _build(_stream(connection, sql), main, ledger, run_id, object_type, source_id, build)
-            for done in (main, also):
-                if done is not None:
-                    done.close(staging.root / done.manifest.path)
-                    log.info("%s: %d in scope, %d payloads, %d quarantined", done.manifest.object_type,
-                             done.manifest.source_count, done.manifest.payloads, done.manifest.quarantined)
+        def write(object_type: str, sql: str, source_id, build) -> None:
+            with writer(object_type) as payloads:
+                _build(_stream(connection, sql), payloads, ledger, run_id, object_type, source_id, build)
 
         company_entries = custom_attributes(context.entries, "company")
         contact_entries = custom_attributes(context.entries, "contact")
@@ -371,7 +378,6 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
               lambda row: (primary_member(row["members"]).get("company_external_id"),
                            contact_payload(row["members"], contact_entries)))
 
-        tags = writer("conversation_tags")
         tag_names: set[str] = set()
 
         def conversation(row: dict) -> tuple[str | None, dict]:
@@ -386,7 +392,9 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
                 tag_names.update(payload["tags"])
             return row["contact_key"], payload
 
-        write("conversation", CONVERSATIONS_SQL, lambda row: str(row["issue_id"]), conversation, also=tags)
+        with writer("conversation") as conversations, writer("conversation_tags") as tags:
+            _build(_stream(connection, CONVERSATIONS_SQL), conversations, ledger, run_id, "conversation",
+                   lambda row: str(row["issue_id"]), conversation)
         write("attachment", ATTACHMENTS_SQL, lambda row: row["file_upload_event_id"],
               lambda row: (str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)))
         result.tag_names = sorted(tag_names)

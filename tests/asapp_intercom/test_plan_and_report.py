@@ -24,10 +24,9 @@ def area(tmp_path):
 def staged(staging: Staging, object_type: str, payloads: dict[str, dict], quarantined: int = 0) -> ObjectManifest:
     manifest = ObjectManifest(object_type, f"runs/unit/payloads/{object_type}.parquet",
                               source_count=len(payloads) + quarantined, quarantined=quarantined)
-    writer = PayloadWriter(staging, manifest)
-    for source_id, payload in payloads.items():
-        writer.add(source_id, None, payload)
-    writer.close(staging.root / manifest.path)
+    with PayloadWriter(staging, manifest) as writer:
+        for source_id, payload in payloads.items():
+            writer.add(source_id, None, payload)
     return manifest
 
 
