@@ -106,6 +106,8 @@ class StagingConfig(Strict):
     path: str | None = None
     """ObjectStoragePath URL (file://… or s3://conn_id@bucket/prefix); default under AIRFLOW_HOME."""
     conn_id: str | None = None
+    memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")] = "1GB"
+    """What DuckDB may hold in memory per task before it spills to disk (its own default is 80% of RAM)."""
 
 
 class LedgerConfig(Strict):

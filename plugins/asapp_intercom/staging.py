@@ -34,9 +34,10 @@ def sql_literal(text: str) -> str:
 
 
 class Staging:
-    def __init__(self, url: str, conn_id: str | None = None):
+    def __init__(self, url: str, conn_id: str | None = None, memory_limit: str = "1GB"):
         self.root = ObjectStoragePath(url, conn_id=conn_id)
         self.is_local = self.root.protocol in LOCAL_PROTOCOLS
+        self.memory_limit = memory_limit
 
     def raw_feed(self, feed: str) -> ObjectStoragePath:
         return self.root / "raw" / feed
@@ -62,6 +63,7 @@ class Staging:
         connection.execute("SET TimeZone = 'UTC'")
         spill = f"{tempfile.gettempdir()}/asapp_intercom_duckdb_{os.getpid()}"  # one per process: no clashes
         connection.execute(f"SET temp_directory = {sql_literal(spill)}")
+        connection.execute(f"SET memory_limit = {sql_literal(self.memory_limit)}")  # beyond it, DuckDB spills
         if not self.is_local:
             connection.register_filesystem(self.root.fs)
         return connection

@@ -123,11 +123,12 @@ def test_auto_approval_is_accepted_in_a_demo_config(tmp_path):
     (with_changes(schedule="every hour"), "schedule", "neither a 5-field cron expression nor one of"),
     (with_changes(schedule="@monthly"), "schedule", "neither a 5-field cron expression nor one of"),
     (with_changes(approval={"mode": "auto"}), "(top level)", "allowed only in a demo config"),
+    (with_changes(staging={"memory_limit": "plenty"}), "staging.memory_limit", "should match pattern"),
     ({key: value for key, value in MINIMAL.items() if key != "asapp"}, "asapp", "Field required"),
 ], ids=["unknown nested key", "unknown top-level key", "wrong type", "non-positive rate", "too much concurrency",
         "unknown object", "unknown thread mode", "migration_id with capitals and dash",
         "migration_id starting with a digit", "not a date", "schedule not cron", "unknown preset",
-        "auto approval outside a demo", "missing section"])
+        "auto approval outside a demo", "memory limit without a unit", "missing section"])
 def test_a_bad_setting_is_reported_with_file_field_and_reason(tmp_path, document, field, reason):
     path = write(tmp_path, "acme.yaml", document)
 

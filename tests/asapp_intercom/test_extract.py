@@ -89,3 +89,11 @@ def test_a_changed_file_is_staged_again(area):
 
     assert (manifest.files_staged, manifest.rows_staged) == (1, 2)
     assert sorted(staged(staging, "reps").rep_id) == ["1", "2"]
+
+
+def test_duckdb_keeps_to_the_configured_memory_limit(tmp_path):
+    connection = Staging(f"file://{tmp_path}/staging", memory_limit="256MB").connect()
+    try:
+        assert connection.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "244.1 MiB"
+    finally:
+        connection.close()

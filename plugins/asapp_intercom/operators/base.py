@@ -54,7 +54,8 @@ class MigrationOperator(BaseOperator):
 
     @cached_property
     def staging(self) -> Staging:
-        return Staging(self.migration.staging_url(), self.migration.staging.conn_id)
+        staging = self.migration.staging
+        return Staging(self.migration.staging_url(), staging.conn_id, staging.memory_limit)
 
     @cached_property
     def asapp_hook(self) -> AsappHook:
