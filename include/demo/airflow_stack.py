@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -43,6 +44,8 @@ def stack_environment(home: Path, port: int, migrations: Path, extra: dict[str, 
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Wait up to a minute for SQLite's lock instead of failing after pysqlite's 5 s.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=60",
         "AIRFLOW__CORE__PARALLELISM": "4",  # standalone would start 32 workers on 2 cores
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -92,11 +95,17 @@ class AirflowStack:
         self.client = httpx.Client(base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {token}"},
                                    timeout=60)
 
-    def api(self, method: str, path: str, **kwargs) -> dict:
-        response = self.client.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
-        return response.json() if response.content else {}
+    def api(self, method: str, path: str, *, accept: frozenset[int] = frozenset(), **kwargs) -> dict:
+        """One REST call. On SQLite a busy database answers 500/503; reads are asked again, and so is
+        any call the caller made safe to repeat (`accept` names the answers a repeat may get)."""
+        for attempt in range(6):
+            response = self.client.request(method, path, **kwargs)
+            if response.status_code < 400 or (attempt and response.status_code in accept):
+                return response.json() if response.content else {}
+            if response.status_code < 500 or (method != "GET" and not accept) or attempt == 5:
+                break
+            time.sleep(2)
+        raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         """Until the DAG processor has parsed the DAG (or reported why it cannot)."""
@@ -111,8 +120,11 @@ class AirflowStack:
         raise TimeoutError(f"{dag_id} was not parsed within {timeout} s; see {self.log_path}")
 
     def trigger(self, dag_id: str, conf: dict) -> str:
-        run = self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
-        return run["dag_run_id"]
+        """Trigger a run under a run id of our own, so that asking again can never make a second run."""
+        run_id = f"manual__{datetime.now(UTC).isoformat()}"
+        self.api("POST", f"/dags/{dag_id}/dagRuns", accept=frozenset({409}),
+                 json={"dag_run_id": run_id, "logical_date": None, "conf": conf})
+        return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")["state"]
@@ -171,7 +183,7 @@ class AirflowStack:
                 return state
             if state == "awaiting_input" and not self.hitl(dag_id, run_id, task_id)["response_received"]:
                 self.api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
-                         json={"chosen_options": options, "params_input": params})
+                         accept=frozenset({409}), json={"chosen_options": options, "params_input": params})
                 answers += 1
             time.sleep(1)
         raise TimeoutError(f"{task_id} answered {answers} time(s) but still {state} after {timeout} s: "
