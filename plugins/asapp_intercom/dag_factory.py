@@ -110,7 +110,8 @@ def build_dag(config: MigrationConfig) -> DAG:
         with TaskGroup("report"):
             report = ReportOperator(
                 task_id="reconciliation", trigger_rule=TriggerRule.ALL_DONE, loads=[step.task_id for step in loads],
-                inputs={"extract": extracted.task_id, "timeline": timeline.task_id, "field_map": approved.task_id,
+                extract=extracted.task_id,
+                inputs={"timeline": timeline.task_id, "field_map": approved.task_id,
                         "transformed": transformed.task_id, "plan": planned.task_id, "schema": schema.task_id,
                         "validation": validation.task_id},
                 **common)

@@ -49,7 +49,6 @@ PAYLOAD_SCHEMA = pa.schema([
 ])
 BATCH_ROWS = 2_000
 
-
 DELTA_MARK = "delta.migrated_through"
 """Ledger state: the newest staged file and logged event that a complete, successful run migrated."""
 

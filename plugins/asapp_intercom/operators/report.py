@@ -14,16 +14,17 @@ from asapp_intercom.report import build_report, render_markdown, summary_lines
 class ReportOperator(MigrationOperator):
     """Collects every phase's manifest from XCom (missing ones stay empty) and writes report.{json,md}."""
 
-    def __init__(self, *, inputs: dict[str, str], loads: list[str], **kwargs):
+    def __init__(self, *, extract: str, inputs: dict[str, str], loads: list[str], **kwargs):
         super().__init__(**kwargs)
+        self.extract = extract
         self.inputs = inputs
         self.loads = loads
 
     def execute(self, context: Context) -> dict:
         ti = context["ti"]
         pulled = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in self.inputs.items()}
-        # A list of task ids always answers a list, even when only one of the mapped feeds succeeded.
-        extracted = [manifest for manifest in ti.xcom_pull(task_ids=[self.inputs["extract"]]) or [] if manifest]
+        # The mapped extract task: a list of task ids always answers a list, even when one feed succeeded.
+        extracted = [manifest for manifest in ti.xcom_pull(task_ids=[self.extract]) or [] if manifest]
         loads = {}
         for task_id in self.loads:
             manifest = ti.xcom_pull(task_ids=task_id)
