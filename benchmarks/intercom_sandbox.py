@@ -24,7 +24,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from include.sandbox.intercom.launcher import run_intercom_sandbox  # noqa: E402
+from include.sandbox.intercom.server.launcher import run_intercom_sandbox  # noqa: E402
 
 
 async def _drive(url: str, headers: dict, seconds: float, concurrency: int, worker: int) -> list[float]:

@@ -78,7 +78,7 @@ def load_once(label: str, staging, entries, context, intercom_url: str, token: s
 
 def main() -> None:
     from include.sandbox.asapp.server.launcher import run_asapp_sandbox
-    from include.sandbox.intercom.launcher import run_intercom_sandbox
+    from include.sandbox.intercom.server.launcher import run_intercom_sandbox
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=300)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from include.demo.airflow_stack import ROOT, free_port, run_airflow
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
-from include.sandbox.intercom.launcher import run_intercom_sandbox
+from include.sandbox.intercom.server.launcher import run_intercom_sandbox
 
 DEMO = ROOT / ".demo"
 DAG_ID = "asapp_to_intercom__demo"

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from include.sandbox.asapp.server.launcher import AsappSandbox, run_asapp_sandbox
-from include.sandbox.intercom.launcher import IntercomSandbox, run_intercom_sandbox
+from include.sandbox.intercom.server.launcher import IntercomSandbox, run_intercom_sandbox
 from tests.asapp_intercom import oracle
 from tests.conftest import ROOT
 

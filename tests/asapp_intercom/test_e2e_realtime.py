@@ -16,7 +16,7 @@ import yaml
 
 from include.demo.airflow_stack import run_airflow
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
-from include.sandbox.intercom.launcher import run_intercom_sandbox
+from include.sandbox.intercom.server.launcher import run_intercom_sandbox
 from tests.asapp_intercom import oracle
 from tests.asapp_intercom.checks import assert_contacts_and_companies, assert_migrated
 from tests.asapp_intercom.conftest import BOT_EMAIL, after_the_realtime_window, generate, migration_config

@@ -29,8 +29,8 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from include.sandbox.intercom.launcher import IntercomSandbox, run_intercom_sandbox
-from include.sandbox.intercom.spec import load_document
+from include.sandbox.intercom.server.launcher import IntercomSandbox, run_intercom_sandbox
+from include.sandbox.intercom.server.spec import load_document
 
 INTERCOM_ID = re.compile(r"^[0-9a-f]{24}$")
 

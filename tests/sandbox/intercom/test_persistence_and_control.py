@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from include.sandbox.intercom.launcher import run_intercom_sandbox, start_intercom_sandbox
+from include.sandbox.intercom.server.launcher import run_intercom_sandbox, start_intercom_sandbox
 
 PNG_1X1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

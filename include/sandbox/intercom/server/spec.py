@@ -23,9 +23,9 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from include.sandbox.intercom.errors import IntercomError, parameter_invalid
+from include.sandbox.intercom.server.errors import IntercomError, parameter_invalid
 
-SPEC_PATH = Path(__file__).with_name("api.intercom.io.yaml")
+SPEC_PATH = Path(__file__).resolve().parents[1] / "api.intercom.io.yaml"
 SPEC_URI = "urn:intercom:api.intercom.io.yaml"
 MAX_PER_PAGE = 150  # "the max amount for any API is 150" (Intercom's pagination guide)
 

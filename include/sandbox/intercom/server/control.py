@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from include.sandbox.intercom.admins import add_admins
-from include.sandbox.intercom.attachments import render as render_attachments
-from include.sandbox.intercom.contacts import find_conflicting_user
-from include.sandbox.intercom.errors import IntercomError, parameter_invalid
-from include.sandbox.intercom.faults import Faults
-from include.sandbox.intercom.routing import Call
-from include.sandbox.intercom.workspace import SEQUENCE_STARTS, Workspace, now
+from include.sandbox.intercom.resources.admins import add_admins
+from include.sandbox.intercom.resources.attachments import render as render_attachments
+from include.sandbox.intercom.resources.contacts import find_conflicting_user
+from include.sandbox.intercom.server.errors import IntercomError, parameter_invalid
+from include.sandbox.intercom.server.faults import Faults
+from include.sandbox.intercom.server.routing import Call
+from include.sandbox.intercom.server.workspace import SEQUENCE_STARTS, Workspace, now
 
 EXPORT_FORMAT = "intercom-sandbox-export/1"
 # Export sections, in seeding order (what a record refers to is seeded before it).

@@ -1,4 +1,9 @@
-"""`serve`: run the Intercom sandbox with uvicorn (uvloop + httptools) on one port.
+"""The Intercom sandbox server: `serve` runs it with uvicorn (uvloop + httptools) on one port.
+
+    python -m include.sandbox.intercom serve --port 8102 --state FILE
+
+The core lives here (app, routing, spec, store, workspace, settings, ratelimit, faults, control,
+launcher); the Intercom resources it serves are in include.sandbox.intercom.resources.
 
 The socket is bound before anything is printed, so the JSON line {"url", "token"} on stdout is a
 promise: the URL accepts connections from that moment (with `--port 0` the OS picks a free port and
@@ -15,15 +20,11 @@ import socket
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from include.sandbox.intercom.app import SandboxApp
-from include.sandbox.intercom.ratelimit import DEFAULT_PER_MINUTE
-from include.sandbox.intercom.sandbox import (
+from include.sandbox.intercom.server.ratelimit import DEFAULT_PER_MINUTE
+from include.sandbox.intercom.server.settings import (
     DEFAULT_FLUSH_INTERVAL_SECONDS,
     DEFAULT_SEARCH_DELAY_SECONDS,
     DEFAULT_TOKEN,
-    Sandbox,
     Settings,
 )
 
@@ -69,6 +70,11 @@ def _admins_from(path: Path | None) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> None:
+    import uvicorn  # the server's dependencies load only when serving (not for the launcher)
+
+    from include.sandbox.intercom.server.app import SandboxApp
+    from include.sandbox.intercom.server.sandbox import Sandbox
+
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,

@@ -6,9 +6,9 @@ teammates that already exist; the sandbox reproduces that by seeding admins out 
 
 from __future__ import annotations
 
-from include.sandbox.intercom.errors import admin_not_found, parameter_invalid
-from include.sandbox.intercom.routing import Call
-from include.sandbox.intercom.workspace import Workspace
+from include.sandbox.intercom.server.errors import admin_not_found, parameter_invalid
+from include.sandbox.intercom.server.routing import Call
+from include.sandbox.intercom.server.workspace import Workspace
 
 DEFAULT_OWNER = {"name": "Sandbox Owner", "email": "owner@sandbox.invalid", "job_title": "Workspace owner"}
 

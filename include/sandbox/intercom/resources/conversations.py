@@ -12,20 +12,24 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from include.sandbox.intercom import attachments, search
-from include.sandbox.intercom.attributes import check_conversation_attributes
-from include.sandbox.intercom.companies import live_company
-from include.sandbox.intercom.contacts import contact_by_email, contact_by_external_id, live_contact
-from include.sandbox.intercom.conversation_views import part_sort_key, render_conversation, render_list_item
-from include.sandbox.intercom.errors import (
+from include.sandbox.intercom.resources import attachments, search
+from include.sandbox.intercom.resources.attributes import check_conversation_attributes
+from include.sandbox.intercom.resources.companies import live_company
+from include.sandbox.intercom.resources.contacts import contact_by_email, contact_by_external_id, live_contact
+from include.sandbox.intercom.resources.conversation_views import (
+    part_sort_key,
+    render_conversation,
+    render_list_item,
+)
+from include.sandbox.intercom.server.errors import (
     IntercomError,
     admin_not_found,
     parameter_invalid,
     resource_not_found,
     user_not_found,
 )
-from include.sandbox.intercom.routing import Call
-from include.sandbox.intercom.workspace import Workspace, now
+from include.sandbox.intercom.server.routing import Call
+from include.sandbox.intercom.server.workspace import Workspace, now
 
 REPLY_SHAPES = (
     "A reply comes from an admin (type admin, admin_id, message_type comment|note|quick_reply) or from a contact "

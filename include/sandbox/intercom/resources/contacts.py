@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from include.sandbox.intercom import search
-from include.sandbox.intercom.attributes import check_custom_attributes
-from include.sandbox.intercom.errors import IntercomError, parameter_invalid, user_not_found
-from include.sandbox.intercom.routing import Call
-from include.sandbox.intercom.workspace import Workspace, now
+from include.sandbox.intercom.resources import search
+from include.sandbox.intercom.resources.attributes import check_custom_attributes
+from include.sandbox.intercom.server.errors import IntercomError, parameter_invalid, user_not_found
+from include.sandbox.intercom.server.routing import Call
+from include.sandbox.intercom.server.workspace import Workspace, now
 
 ROLES = ("user", "lead")
 MAX_MERGE_HOPS = 3

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from include.sandbox.intercom.workspace import KINDS, Workspace
+from include.sandbox.intercom.server.workspace import KINDS, Workspace
 
 SNAPSHOT_FORMAT = "intercom-sandbox-state/1"
 COMPACT_JOURNAL_BYTES = 64 * 1024 * 1024

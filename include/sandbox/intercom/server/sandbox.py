@@ -9,34 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from include.sandbox.intercom import contacts, conversations
-from include.sandbox.intercom.admins import add_admins, ensure_owner
-from include.sandbox.intercom.companies import CompanyScroll
-from include.sandbox.intercom.faults import Faults
-from include.sandbox.intercom.ratelimit import DEFAULT_PER_MINUTE, RateLimiter
-from include.sandbox.intercom.search import SearchIndex
-from include.sandbox.intercom.store import StateFile
-from include.sandbox.intercom.workspace import Workspace
-
-DEFAULT_TOKEN = "sandbox-token"
-DEFAULT_SEARCH_DELAY_SECONDS = 3.0
-DEFAULT_FLUSH_INTERVAL_SECONDS = 0.5
+from include.sandbox.intercom.resources import contacts, conversations
+from include.sandbox.intercom.resources.admins import add_admins, ensure_owner
+from include.sandbox.intercom.resources.companies import CompanyScroll
+from include.sandbox.intercom.resources.search import SearchIndex
+from include.sandbox.intercom.server.faults import Faults
+from include.sandbox.intercom.server.ratelimit import RateLimiter
+from include.sandbox.intercom.server.settings import Settings
+from include.sandbox.intercom.server.store import StateFile
+from include.sandbox.intercom.server.workspace import Workspace
 
 log = logging.getLogger("intercom_sandbox")
-
-
-@dataclass
-class Settings:
-    tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
-    rate_limit_per_minute: int | None = DEFAULT_PER_MINUTE
-    search_delay_seconds: float = DEFAULT_SEARCH_DELAY_SECONDS
-    flush_interval_seconds: float = DEFAULT_FLUSH_INTERVAL_SECONDS
-    admins: list[dict] = field(default_factory=list)
 
 
 class Sandbox:

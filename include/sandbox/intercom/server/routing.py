@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from include.sandbox.intercom.sandbox import Sandbox
-    from include.sandbox.intercom.spec import Operation
+    from include.sandbox.intercom.server.sandbox import Sandbox
+    from include.sandbox.intercom.server.spec import Operation
 
 
 @dataclass

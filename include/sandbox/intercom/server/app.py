@@ -14,21 +14,21 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from include.sandbox.intercom import (
+from include.sandbox.intercom.resources import (
     admins,
     attachments,
     attributes,
     companies,
     contacts,
-    control,
     conversations,
     tags,
     tickets,
 )
-from include.sandbox.intercom.errors import IntercomError
-from include.sandbox.intercom.routing import Call, Reply, Route, Router
-from include.sandbox.intercom.sandbox import Sandbox, running
-from include.sandbox.intercom.spec import contract, load_document
+from include.sandbox.intercom.server import control
+from include.sandbox.intercom.server.errors import IntercomError
+from include.sandbox.intercom.server.routing import Call, Reply, Route, Router
+from include.sandbox.intercom.server.sandbox import Sandbox, running
+from include.sandbox.intercom.server.spec import contract, load_document
 
 log = logging.getLogger("intercom_sandbox")
 

@@ -12,12 +12,12 @@ import time
 import uuid
 from typing import Any
 
-from include.sandbox.intercom import search
-from include.sandbox.intercom.attributes import check_custom_attributes
-from include.sandbox.intercom.contacts import live_contact, render_contact
-from include.sandbox.intercom.errors import IntercomError, company_not_found, parameter_invalid
-from include.sandbox.intercom.routing import Call
-from include.sandbox.intercom.workspace import Workspace, now
+from include.sandbox.intercom.resources import search
+from include.sandbox.intercom.resources.attributes import check_custom_attributes
+from include.sandbox.intercom.resources.contacts import live_contact, render_contact
+from include.sandbox.intercom.server.errors import IntercomError, company_not_found, parameter_invalid
+from include.sandbox.intercom.server.routing import Call
+from include.sandbox.intercom.server.workspace import Workspace, now
 
 CREATE_FIELDS = (
     "name",

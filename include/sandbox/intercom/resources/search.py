@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from include.sandbox.intercom.errors import IntercomError, parameter_invalid
-from include.sandbox.intercom.spec import MAX_PER_PAGE
-from include.sandbox.intercom.workspace import Workspace
+from include.sandbox.intercom.server.errors import IntercomError, parameter_invalid
+from include.sandbox.intercom.server.spec import MAX_PER_PAGE
+from include.sandbox.intercom.server.workspace import Workspace
 
 MAX_DEPTH = 2
 MAX_FILTERS_PER_GROUP = 15

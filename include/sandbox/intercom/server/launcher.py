@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[4]
 START_TIMEOUT_SECONDS = 30.0
 UNCHANGED = object()  # `configure` leaves a setting alone unless it is given
 STOP_TIMEOUT_SECONDS = 15.0

@@ -16,9 +16,9 @@ from urllib.parse import quote, unquote, urlparse
 
 import httpx
 
-from include.sandbox.intercom.errors import parameter_invalid, resource_not_found
-from include.sandbox.intercom.routing import Call, Reply
-from include.sandbox.intercom.workspace import now
+from include.sandbox.intercom.server.errors import parameter_invalid, resource_not_found
+from include.sandbox.intercom.server.routing import Call, Reply
+from include.sandbox.intercom.server.workspace import now
 
 MAX_ATTACHMENTS = 10
 MAX_ATTACHMENT_BYTES = (

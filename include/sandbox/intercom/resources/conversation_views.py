@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from include.sandbox.intercom import attachments
-from include.sandbox.intercom.workspace import Workspace
+from include.sandbox.intercom.resources import attachments
+from include.sandbox.intercom.server.workspace import Workspace
 
 MAX_RETURNED_PARTS = 500
 HTML_TAG = re.compile(r"<[^>]+>")

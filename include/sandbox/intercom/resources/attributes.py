@@ -10,9 +10,9 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from include.sandbox.intercom.errors import IntercomError, parameter_invalid
-from include.sandbox.intercom.routing import Call
-from include.sandbox.intercom.workspace import Workspace, now
+from include.sandbox.intercom.server.errors import IntercomError, parameter_invalid
+from include.sandbox.intercom.server.routing import Call
+from include.sandbox.intercom.server.workspace import Workspace, now
 
 MAX_CUSTOM_ATTRIBUTES = 250  # per workspace, archived ones excluded (Intercom Help Center)
 MODEL_WORDS = {"contact": "people", "company": "company"}

@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
-from include.sandbox.intercom.companies import company_by_company_id, live_company
-from include.sandbox.intercom.contacts import live_contact
-from include.sandbox.intercom.errors import IntercomError, company_not_found, resource_not_found
-from include.sandbox.intercom.routing import Call, Reply
-from include.sandbox.intercom.workspace import Workspace, now
+from include.sandbox.intercom.resources.companies import company_by_company_id, live_company
+from include.sandbox.intercom.resources.contacts import live_contact
+from include.sandbox.intercom.server.errors import IntercomError, company_not_found, resource_not_found
+from include.sandbox.intercom.server.routing import Call, Reply
+from include.sandbox.intercom.server.workspace import Workspace, now
 
 
 def render_tag(tag: dict) -> dict:

@@ -7,15 +7,15 @@ unknown email creates a contact, as Intercom does) and may only write attributes
 
 from __future__ import annotations
 
-from include.sandbox.intercom.contacts import (
+from include.sandbox.intercom.resources.contacts import (
     contact_by_email,
     contact_by_external_id,
     live_contact,
     render_reference,
 )
-from include.sandbox.intercom.errors import IntercomError, parameter_invalid, user_not_found
-from include.sandbox.intercom.routing import Call
-from include.sandbox.intercom.workspace import Workspace, now
+from include.sandbox.intercom.server.errors import IntercomError, parameter_invalid, user_not_found
+from include.sandbox.intercom.server.routing import Call
+from include.sandbox.intercom.server.workspace import Workspace, now
 
 DEFAULT_ATTRIBUTES = (
     ("_default_title_", "Title", "string"),
