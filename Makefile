@@ -11,10 +11,10 @@ install: $(VENV)/.installed
 
 # uv resolves and installs an Airflow-sized set in seconds; it comes from PyPI like everything else,
 # and the lock pins it too, so `uv pip sync` keeps it.
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
@@ -27,10 +27,12 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-# Re-resolve requirements.txt into the hashed lock (run after changing a pin).
+# Re-resolve the pins into hashed locks (run after changing one): everything for development, and
+# the run-time subset, at the same versions, for the Docker image.
 lock:
 	test -x $(UV) || (test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)) && $(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$(UV) pip compile requirements.txt --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+	$(UV) pip compile requirements.txt requirements-dev.txt --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
+	$(UV) pip compile requirements.txt --constraint requirements-dev.lock --python-version 3.11 --generate-hashes --quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .airflow .demo .pytest_cache

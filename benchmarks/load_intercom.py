@@ -26,16 +26,16 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
 
 def stage_and_transform(data: Path, work: Path, asapp) -> tuple:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-    from asapp_intercom.discover import profile_staged
-    from asapp_intercom.extract import extract_feed
-    from asapp_intercom.feeds import FEEDS
+    from asapp_intercom.domain.feeds import FEEDS
+    from asapp_intercom.domain.mapping import propose
+    from asapp_intercom.domain.payloads import ConversationContext
     from asapp_intercom.hooks.asapp import AsappHook
     from asapp_intercom.ledger import Ledger
-    from asapp_intercom.mapping import propose
     from asapp_intercom.operators.field_map import discovered_schema
-    from asapp_intercom.payloads import ConversationContext
-    from asapp_intercom.sources import FileExporterFeedSource, S3FeedSource
-    from asapp_intercom.staging import Staging
+    from asapp_intercom.pipeline.extract import extract_feed
+    from asapp_intercom.pipeline.profile import profile_staged
+    from asapp_intercom.pipeline.sources import FileExporterFeedSource, S3FeedSource
+    from asapp_intercom.pipeline.staging import Staging
 
     staging, ledger = Staging(f"file://{work}/staging"), Ledger(f"sqlite:///{work}/stage.db", "bench")
     for name, feed in FEEDS.items():
@@ -49,16 +49,18 @@ def stage_and_transform(data: Path, work: Path, asapp) -> tuple:
 
 def load_once(label: str, staging, entries, context, intercom_url: str, token: str, work: Path,
               budget: int, concurrency: int) -> None:
+    from asapp_intercom.domain.objects import ObjectType
+    from asapp_intercom.domain.run_form import Scope
     from asapp_intercom.hooks.intercom import IntercomHook
     from asapp_intercom.ledger import Ledger
-    from asapp_intercom.load import LOADERS, LoadSettings
-    from asapp_intercom.schema import ensure_schema
-    from asapp_intercom.transform import Scope, transform
+    from asapp_intercom.pipeline.load import LOADERS, LoadSettings
+    from asapp_intercom.pipeline.schema import ensure_schema
+    from asapp_intercom.pipeline.transform import transform
 
     os.environ["AIRFLOW_CONN_INTERCOM_BENCH"] = json.dumps({"conn_type": "intercom", "host": intercom_url,
                                                            "password": token})
     hook = IntercomHook("intercom_bench", requests_per_minute=budget, concurrency=concurrency)
-    me = hook.call("GET", "/me")
+    me = hook.get_me()
     context.default_admin_id = context.bot_admin_id = str(me["id"])
     ledger = Ledger(f"sqlite:///{work}/{label}.db", "bench")
     payloads = transform(staging, ledger, f"bench-{label}", Scope(), context, [])
@@ -66,7 +68,7 @@ def load_once(label: str, staging, entries, context, intercom_url: str, token: s
     settings = LoadSettings(default_admin_id=str(me["id"]), search_consistency_seconds=1, concurrency=concurrency)
     started, calls, waited = time.monotonic(), hook.api.calls, hook.limiter.waited_seconds
     for name in ("companies", "contacts", "conversations"):
-        loader = LOADERS[name](hook, ledger, f"bench-{label}", settings)
+        loader = LOADERS[ObjectType.of_step(name)](hook, ledger, f"bench-{label}", settings)
         manifest = loader.run(staging, payloads.objects[loader.object_type])
         assert manifest.balanced and manifest.quarantined == 0, manifest
     seconds = time.monotonic() - started

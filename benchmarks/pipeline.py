@@ -45,8 +45,8 @@ class DirectoryFeedSource:
         return self.root / feed / "version=1" / "format=jsonl"
 
     def list(self, feed: str):
-        from asapp_intercom.feeds import Partition
-        from asapp_intercom.sources import _listing
+        from asapp_intercom.domain.feeds import Partition
+        from asapp_intercom.pipeline.sources import _listing
 
         found: dict = defaultdict(dict)
         for path in self._feed_dir(feed).glob("dt=*/hr=*/mi=*/*"):
@@ -67,7 +67,7 @@ def asapp_configuration(dataset: Path) -> dict:
     from datetime import timedelta
     from types import SimpleNamespace
 
-    from asapp_intercom.discover import discover_configuration
+    from asapp_intercom.pipeline.discover import discover_configuration
 
     from include.sandbox.asapp.server.configuration import ConfigurationApi
     from include.sandbox.asapp.server.dataset import Dataset
@@ -88,16 +88,17 @@ def peak_rss_mb() -> float:
 
 def measure(work: Path, conversations: int) -> dict:
     """One size, in the child process: generate, then time extract and transform."""
-    from asapp_intercom.discover import profile_staged
-    from asapp_intercom.extract import extract_feed
-    from asapp_intercom.feeds import FEEDS
+    from asapp_intercom.domain.feeds import FEEDS
+    from asapp_intercom.domain.mapping import apply_overrides, propose
+    from asapp_intercom.domain.payloads import ConversationContext
+    from asapp_intercom.domain.run_form import Scope
     from asapp_intercom.ledger import Ledger
-    from asapp_intercom.mapping import apply_overrides, propose
     from asapp_intercom.operators.field_map import discovered_schema
     from asapp_intercom.operators.transform import bot_admin_id, segment_tags_by_field
-    from asapp_intercom.payloads import ConversationContext
-    from asapp_intercom.staging import Staging
-    from asapp_intercom.transform import Scope, transform
+    from asapp_intercom.pipeline.extract import extract_feed
+    from asapp_intercom.pipeline.profile import profile_staged
+    from asapp_intercom.pipeline.staging import Staging
+    from asapp_intercom.pipeline.transform import transform
 
     from include.sandbox.asapp.generator import Options, generate
 

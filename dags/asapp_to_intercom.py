@@ -3,7 +3,7 @@
 Set ASAPP_INTERCOM_MIGRATIONS to read the configs from another directory.
 """
 
-from asapp_intercom.config import migrations_dir
 from asapp_intercom.dag_factory import build_dags
+from asapp_intercom.domain.config import migrations_dir
 
 globals().update(build_dags(migrations_dir()))

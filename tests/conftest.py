@@ -32,3 +32,6 @@ def airflow_db() -> Path:
     """A migrated metadata database (SQLite) in the session's Airflow home."""
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     return _home
+
+pytest_plugins = ["tests.support.migrations"]
+"""Datasets, both sandboxes over HTTP and per-test migration configs, for the tests of the package."""

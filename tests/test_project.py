@@ -12,15 +12,35 @@ import yaml
 from tests.conftest import ROOT, SHARED_REFERENCE
 
 
-def test_every_dependency_is_pinned_and_locked():
-    requirements = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    requirements = [line for line in requirements if line]
-    lock = (ROOT / "requirements.lock").read_text()
-    for requirement in requirements:
+def pins(path) -> list[str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line]
+
+
+@pytest.mark.parametrize("requirements, lock", [("requirements.txt", "requirements.lock"),
+                                                ("requirements.txt", "requirements-dev.lock"),
+                                                ("requirements-dev.txt", "requirements-dev.lock")])
+def test_every_dependency_is_pinned_and_locked(requirements, lock):
+    locked = (ROOT / lock).read_text()
+    for requirement in pins(ROOT / requirements):
         name, _, version = requirement.partition("==")
         assert version, f"{requirement} is not pinned with =="
-        assert re.search(rf"^{re.escape(name.split('[')[0])}=={re.escape(version)} \\", lock, re.M | re.I), requirement
-    assert "--hash=sha256:" in lock
+        assert re.search(rf"^{re.escape(name.split('[')[0])}=={re.escape(version)} \\", locked, re.M | re.I), requirement
+    assert "--hash=sha256:" in locked
+
+
+def test_the_package_declares_its_run_time_dependencies_only_and_reads_its_version_from_its_metadata():
+    from importlib.metadata import requires, version
+
+    from asapp_intercom.provider import get_provider_info
+
+    declared = [requirement.split(";")[0].strip() for requirement in requires("asapp-intercom-migration")
+                if "extra ==" not in requirement]
+    assert sorted(declared) == sorted(pins(ROOT / "requirements.txt"))
+    assert not any(tool in " ".join(declared) for tool in ("pytest", "moto", "ruff", "schemathesis"))
+    assert get_provider_info()["versions"] == [version("asapp-intercom-migration")]
+    image = (ROOT / "Dockerfile").read_text()
+    assert "-r /opt/airflow/project/requirements.lock" in image and "requirements-dev.lock" not in image
 
 
 def test_the_compose_file_is_valid_and_refers_to_what_exists():

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule, chain
 
-from asapp_intercom.config import OBJECTS, MigrationConfig, RunDefaults, load_configs
-from asapp_intercom.feeds import FEEDS
+from asapp_intercom.domain.config import MigrationConfig, load_configs
+from asapp_intercom.domain.feeds import FEEDS
+from asapp_intercom.domain.objects import STEPS
+from asapp_intercom.domain.run_form import RunForm
 from asapp_intercom.operators.discover import DiscoverAsappOperator, DiscoverIntercomOperator
 from asapp_intercom.operators.extract import ExtractFeedOperator, TimelineOperator
 from asapp_intercom.operators.field_map import (
@@ -21,37 +23,44 @@ from asapp_intercom.operators.field_map import (
     FieldMapApprovalOperator,
     ProposeFieldMapOperator,
 )
-from asapp_intercom.operators.load import EnsureSchemaOperator, LoadOperator, ValidateOperator
+from asapp_intercom.operators.load import LoadOperator
 from asapp_intercom.operators.report import ReportOperator, RunOutcomeOperator
+from asapp_intercom.operators.schema import EnsureSchemaOperator
 from asapp_intercom.operators.transform import PlanOperator, TransformOperator
-from asapp_intercom.sensors import RealtimeEventsSensor
+from asapp_intercom.operators.validate import ValidateOperator
+from asapp_intercom.sensors.realtime import RealtimeEventsSensor
 
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
-def run_params(defaults: RunDefaults) -> dict[str, Param]:
-    """The trigger form. Scheduled and backfill runs migrate their data interval in full instead."""
-    return {
-        "mode": Param(defaults.mode.value, enum=["sample", "full"], title="Mode",
-                      description="sample: a few conversations with their contacts and companies, to try the map; "
-                                  "full: everything in the feeds."),
-        "sample_size": Param(defaults.sample_size, type="integer", minimum=1, title="Sample size",
-                             description="Conversations to migrate in sample mode."),
-        "objects": Param(list(defaults.objects), type="array", items={"type": "string", "enum": list(OBJECTS)},
-                         examples=list(OBJECTS), title="Objects",
-                         description="What to migrate. Each object needs the ones before it in this list "
-                                     "to be migrated already (in this or an earlier run)."),
-        "dry_run": Param(defaults.dry_run, type="boolean", title="Dry run",
-                         description="Discover, extract, map and plan (requests and ETA), but write nothing "
-                                     "to Intercom and ask for no approval."),
-        "thread_mode": Param(defaults.thread_mode.value, enum=["parts", "transcript"], title="Thread mode",
-                             description="parts: every message becomes a part with its original time and speaker; "
-                                         "transcript: one internal note holding the whole exchange."),
-        "follow_events_until": Param(None, type=["null", "string"], format="date-time", title="Follow events until",
-                                     description="Keep following ASAPP's real-time events, without holding a worker, "
-                                                 "until one at or after this moment arrives (or it passes by the "
-                                                 "config's grace period). Empty: take the events there are now."),
-    }
+def run_params(defaults: RunForm) -> dict[str, Param]:
+    """The trigger form, from the RunForm model: its titles, descriptions and JSON schema, the config's defaults.
+    Scheduled and backfill runs migrate their data interval in full instead."""
+    schema = RunForm.model_json_schema()
+    values = defaults.model_dump(mode="json")
+    params = {}
+    for name, field_schema in schema["properties"].items():
+        spec = _resolve(field_schema, schema.get("$defs", {}))
+        spec.pop("default", None)
+        title, description = spec.pop("title", name), spec.pop("description", None)
+        if spec.get("type") == "array" and "enum" in spec.get("items", {}):
+            spec["examples"] = spec["items"]["enum"]  # the UI offers them as a multi-select
+        params[name] = Param(values[name], title=title, description=description, **spec)
+    return params
+
+
+def _resolve(spec: dict, definitions: dict) -> dict:
+    """Pydantic's JSON schema as Airflow's form reads it: references inlined, `X | None` as ["x", "null"]."""
+    if "$ref" in spec:
+        spec = {**definitions[spec["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in spec.items() if k != "$ref"}}
+    if "anyOf" in spec:
+        options = [_resolve(option, definitions) for option in spec["anyOf"]]
+        plain = next(option for option in options if option.get("type") != "null")
+        spec = {**{k: v for k, v in spec.items() if k != "anyOf"}, **plain,
+                "type": [plain["type"], "null"] if len(options) > 1 else plain["type"]}
+    if "items" in spec:
+        spec["items"] = _resolve(spec["items"], definitions)
+    return dict(spec)
 
 
 def build_dag(config: MigrationConfig) -> DAG:
@@ -101,8 +110,8 @@ def build_dag(config: MigrationConfig) -> DAG:
                                           transformed=transformed.output, asapp=asapp.output, **common)
             planned >> schema
         with TaskGroup("load"):
-            loads = [LoadOperator(task_id=objects, objects=objects, transformed=transformed.output,
-                                  schema=schema.output, intercom=intercom.output, **common) for objects in OBJECTS]
+            loads = [LoadOperator(task_id=step, objects=step, transformed=transformed.output,
+                                  schema=schema.output, intercom=intercom.output, **common) for step in STEPS]
             chain(*loads)  # dependency order; a step whose manifest does not balance fails, stopping the next
         with TaskGroup("validate"):
             validation = ValidateOperator(task_id="read_back", transformed=transformed.output,

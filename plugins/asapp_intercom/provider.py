@@ -5,6 +5,10 @@ how the Amazon and HTTP providers register theirs. Airflow 3 reads each connecti
 (`ui-field-behaviour`) without importing the hooks; the hooks answer the same forms.
 """
 
+from importlib.metadata import version
+
+DISTRIBUTION = "asapp-intercom-migration"
+
 ASAPP_FORM = {
     "hidden_fields": ["schema", "port", "extra"],
     "relabeling": {"host": "API base URL", "login": "API Id", "password": "API Secret"},
@@ -24,10 +28,10 @@ def _provider_form(form: dict) -> dict:
 
 def get_provider_info() -> dict:
     return {
-        "package-name": "asapp-intercom-migration",
+        "package-name": DISTRIBUTION,
         "name": "ASAPP to Intercom migration",
         "description": "Hooks and connection types for migrating ASAPP data into Intercom.",
-        "versions": ["0.1.0"],
+        "versions": [version(DISTRIBUTION)],
         "connection-types": [
             {
                 "connection-type": "asapp",

@@ -170,3 +170,9 @@ class AsappHook(HttpHook):
         except (ApiError, ValueError) as error:
             return False, str(error)
         return True, f"Connected; {len(feeds)} feeds available through File Exporter"
+
+
+def refuses_the_request(error: ApiError) -> bool:
+    """Whether ASAPP refused one request for what it asked (an unknown file, a bad argument): report it
+    and go on. An outage, a lost connection, throttling, the daily cap or revoked keys end the task."""
+    return 400 <= error.status < 500 and error.status not in {401, 403, 429}

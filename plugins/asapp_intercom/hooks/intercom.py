@@ -17,6 +17,7 @@ import requests
 from airflow.providers.http.hooks.http import HttpHook
 from requests.adapters import HTTPAdapter
 
+from asapp_intercom.domain.intercom import assignment, state_change
 from asapp_intercom.hooks.api import ApiError, ApiSession, RateLimiter, RetryPolicy
 from asapp_intercom.provider import INTERCOM_FORM
 
@@ -160,26 +161,154 @@ class IntercomHook(HttpHook):
         return ApiSession(session, self.base_url, retry=RETRY, parse_error=parse_intercom_error,
                           limiter=self.limiter)
 
-    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None, *,
-             resend: bool = True) -> Any:
-        """One API call; `resend=False` for writes Intercom cannot de-duplicate (see ApiSession.request)."""
+    def _call(self, method: str, path: str, body: dict | None = None, params: dict | None = None, *,
+              resend: bool = True) -> Any:
+        """One API call. `resend=False` for writes Intercom cannot de-duplicate (see ApiSession.request)."""
         return self.api.json(method, path, json=body, params=params, resend=resend)
 
-    def search(self, model: str, query: dict, per_page: int = 150) -> Iterator[dict]:
+    def _search(self, model: str, query: dict, per_page: int = 150) -> Iterator[dict]:
         """POST /{model}/search with paging in the body, as Intercom requires."""
         body: dict[str, Any] = {"query": query, "pagination": {"per_page": per_page}}
         key = "data" if model == "contacts" else "conversations"
         while True:
-            page = self.call("POST", f"/{model}/search", body)
+            page = self._call("POST", f"/{model}/search", body)
             yield from page.get(key) or page.get("data") or []
             cursor = ((page.get("pages") or {}).get("next") or {}).get("starting_after")
             if not cursor:
                 return
             body["pagination"]["starting_after"] = cursor
 
+    # Every Intercom call the product makes. Reads and idempotent writes are resent after a 5xx or a
+    # lost connection; writes that would be duplicated by a resend (opening a conversation, a reply,
+    # an assignment or state change) are sent once, and the loader's recovery finds what they did.
+
+    # Workspace -----------------------------------------------------------------------------
+    def get_me(self) -> dict:
+        """GET /me: the admin who owns the token, and the workspace."""
+        return self._call("GET", "/me")
+
+    def list_admins(self) -> list[dict]:
+        """GET /admins: the workspace's teammates (the API cannot create them)."""
+        return self._call("GET", "/admins").get("admins", [])
+
+    def count(self, resource: str) -> int | None:
+        """GET /contacts or /conversations with one item per page: the total count."""
+        return (self._call("GET", f"/{resource}", params={"per_page": 1}) or {}).get("total_count")
+
+    # Data attributes and tags --------------------------------------------------------------
+    def list_data_attributes(self, model: str, include_archived: bool = False) -> list[dict]:
+        """GET /data_attributes?model=contact|company, or GET /conversations/attributes."""
+        params = {"include_archived": "true"} if include_archived else {}
+        if model == "conversation":
+            return self._call("GET", "/conversations/attributes", params=params or None).get("data", [])
+        return self._call("GET", "/data_attributes", params={"model": model, **params}).get("data", [])
+
+    def create_data_attribute(self, model: str, name: str, data_type: str, description: str) -> dict:
+        """POST /data_attributes (contact, company) or /conversations/attributes. Not resent: a second
+        create of the same name is refused, so the caller checks what exists instead."""
+        body = {"name": name, "data_type": data_type, "description": description}
+        if model == "conversation":
+            return self._call("POST", "/conversations/attributes", body, resend=False)
+        return self._call("POST", "/data_attributes", body | {"model": model}, resend=False)
+
+    def list_tags(self) -> list[dict]:
+        """GET /tags."""
+        return self._call("GET", "/tags").get("data", [])
+
+    def find_or_create_tag(self, name: str) -> dict:
+        """POST /tags finds a tag by name (ignoring case) or creates it: safe to repeat."""
+        return self._call("POST", "/tags", {"name": name})
+
+    # Companies -----------------------------------------------------------------------------
+    def find_company(self, company_id: str) -> dict | None:
+        """GET /companies?company_id=…: the company with our id, if Intercom has one."""
+        try:
+            return self._call("GET", "/companies", params={"company_id": company_id})
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def upsert_company(self, body: dict) -> dict:
+        """POST /companies creates or updates by company_id: idempotent."""
+        return self._call("POST", "/companies", body)
+
+    def get_company(self, company_id: str) -> dict:
+        """GET /companies/{id}."""
+        return self._call("GET", f"/companies/{company_id}")
+
+    # Contacts ------------------------------------------------------------------------------
+    def create_contact(self, body: dict) -> dict:
+        """POST /contacts. Resent after a lost answer: a second create answers 409 with the id made."""
+        return self._call("POST", "/contacts", body)
+
+    def update_contact(self, contact_id: str, body: dict) -> dict:
+        """PUT /contacts/{id}."""
+        return self._call("PUT", f"/contacts/{contact_id}", body)
+
+    def get_contact(self, contact_id: str) -> dict:
+        """GET /contacts/{id}."""
+        return self._call("GET", f"/contacts/{contact_id}")
+
+    def attach_company(self, contact_id: str, company_id: str) -> dict:
+        """POST /contacts/{id}/companies with the company's Intercom id; attaching twice is harmless."""
+        return self._call("POST", f"/contacts/{contact_id}/companies", {"id": company_id})
+
+    def list_contact_companies(self, contact_id: str) -> list[dict]:
+        """GET /contacts/{id}/companies."""
+        return self._call("GET", f"/contacts/{contact_id}/companies").get("companies", [])
+
+    # Conversations -------------------------------------------------------------------------
+    def open_conversation(self, body: dict) -> str:
+        """POST /conversations: a conversation the contact opens; returns its id. Sent once."""
+        return str(self._call("POST", "/conversations", body, resend=False)["conversation_id"])
+
+    def open_admin_conversation(self, body: dict) -> str:
+        """POST /messages with create_conversation_without_contact_reply; returns the id. Sent once."""
+        return str(self._call("POST", "/messages", body, resend=False)["conversation_id"])
+
+    def search_conversations(self, query: dict) -> Iterator[dict]:
+        """POST /conversations/search (eventually consistent: a new conversation shows up late)."""
+        return self._search("conversations", query)
+
+    def get_conversation(self, conversation_id: str) -> dict:
+        """GET /conversations/{id}, with its 500 newest parts."""
+        return self._call("GET", f"/conversations/{conversation_id}")
+
+    def reply(self, conversation_id: str, body: dict) -> dict:
+        """POST /conversations/{id}/reply; returns the conversation. Sent once."""
+        return self._call("POST", f"/conversations/{conversation_id}/reply", body, resend=False)
+
+    def update_conversation(self, conversation_id: str, body: dict) -> dict:
+        """PUT /conversations/{id} (custom attributes): idempotent."""
+        return self._call("PUT", f"/conversations/{conversation_id}", body)
+
+    def assign_conversation(self, conversation_id: str, admin_id: str, assignee_id: str) -> dict:
+        """POST /conversations/{id}/parts, an assignment; returns the conversation. Sent once."""
+        return self._call("POST", f"/conversations/{conversation_id}/parts", assignment(admin_id, assignee_id),
+                          resend=False)
+
+    def set_conversation_state(self, conversation_id: str, state: str, admin_id: str) -> dict:
+        """POST /conversations/{id}/parts, a close or open; returns the conversation. Sent once."""
+        return self._call("POST", f"/conversations/{conversation_id}/parts", state_change(state, admin_id),
+                          resend=False)
+
+    def tag_conversation(self, conversation_id: str, tag_id: str, admin_id: str) -> dict:
+        """POST /conversations/{id}/tags; tagging twice is a no-op."""
+        return self._call("POST", f"/conversations/{conversation_id}/tags", {"id": tag_id, "admin_id": admin_id})
+
     def test_connection(self) -> tuple[bool, str]:
         try:
-            me = self.call("GET", "/me")
+            me = self.get_me()
         except (ApiError, ValueError) as error:
             return False, str(error)
         return True, f"Connected as {me.get('email')} to workspace {me.get('app', {}).get('name')}"
+
+
+def refuses_the_record(error: ApiError) -> bool:
+    """Whether Intercom refused a record for what it holds (quarantine it, go on with the others).
+
+    Anything else ends the task: an outage (5xx, a lost connection) that outlived the retries, a
+    rate limit beyond them, or a token Intercom no longer accepts. The ledger makes its retry safe.
+    """
+    return 400 <= error.status < 500 and error.status not in {401, 403, 408, 429}

@@ -1,38 +1,30 @@
-"""What every migration task shares: its config, connections, ledger, staging area and run scope."""
+"""What every migration task shares: its config, connections, ledger, staging area and run scope.
+
+Every worker parses the DAG file before each task, so this module and the operators import only
+Airflow's SDK and the domain; hooks, the ledger, DuckDB and the pipeline are imported when a task
+first uses them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator, Context
-from pydantic import BaseModel, ConfigDict
 
-from asapp_intercom.config import OBJECTS, MigrationConfig, RunMode, ThreadMode
-from asapp_intercom.hooks.asapp import AsappHook, DailyCapReached
-from asapp_intercom.hooks.intercom import IntercomHook
-from asapp_intercom.ledger import Ledger
-from asapp_intercom.sources import FeedSource, FileExporterFeedSource, S3FeedSource
-from asapp_intercom.staging import Staging
-from asapp_intercom.times import instant
-from asapp_intercom.transform import DELTA_MARK, Scope
+from asapp_intercom.domain.config import MigrationConfig
+from asapp_intercom.domain.objects import STEPS
+from asapp_intercom.domain.run_form import RunForm, RunMode, Scope
+
+if TYPE_CHECKING:
+    from asapp_intercom.hooks.asapp import AsappHook, DailyCapReached
+    from asapp_intercom.hooks.intercom import IntercomHook
+    from asapp_intercom.ledger import Ledger
+    from asapp_intercom.pipeline.sources import FeedSource
+    from asapp_intercom.pipeline.staging import Staging
 
 WINDOWED_RUN_TYPES = {"scheduled", "backfill"}
-
-
-class RunParams(BaseModel):
-    """The run form's values (see dag_factory.run_params), validated once more in the task."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    mode: RunMode
-    sample_size: int
-    objects: list[str]
-    dry_run: bool
-    thread_mode: ThreadMode
 
 
 class MigrationOperator(BaseOperator):
@@ -50,32 +42,44 @@ class MigrationOperator(BaseOperator):
 
     @cached_property
     def ledger(self) -> Ledger:
+        from asapp_intercom.ledger import Ledger
+
         return Ledger(self.migration.ledger_url(), self.migration.migration_id)
 
     @cached_property
     def staging(self) -> Staging:
+        from asapp_intercom.pipeline.staging import Staging
+
         staging = self.migration.staging
         return Staging(self.migration.staging_url(), staging.conn_id, staging.memory_limit)
 
     @cached_property
     def asapp_hook(self) -> AsappHook:
+        from asapp_intercom.hooks.asapp import AsappHook
+
         return AsappHook(self.migration.asapp.conn_id)
 
     @cached_property
     def intercom_hook(self) -> IntercomHook:
+        from asapp_intercom.hooks.intercom import IntercomHook
+
         target = self.migration.intercom
         return IntercomHook(target.conn_id, requests_per_minute=target.requests_per_minute,
                             concurrency=target.concurrency)
 
     def feed_source(self, feed: str) -> FeedSource:
+        from asapp_intercom.pipeline.sources import FileExporterFeedSource, S3FeedSource
+
         asapp = self.migration.asapp
         if feed in asapp.file_exporter_feeds:
             return FileExporterFeedSource(self.asapp_hook)
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
         return S3FeedSource(S3Hook(aws_conn_id=asapp.s3_conn_id), asapp.bucket, asapp.prefix)
 
     @staticmethod
-    def params_of(context: Context) -> RunParams:
-        return RunParams.model_validate(dict(context["params"]))
+    def form(context: Context) -> RunForm:
+        return RunForm.of_params(context["params"])
 
     @staticmethod
     def window(context: Context) -> tuple[datetime | None, datetime | None]:
@@ -88,23 +92,26 @@ class MigrationOperator(BaseOperator):
         return None, None
 
     def scope(self, context: Context) -> Scope:
-        params = self.params_of(context)
+        from asapp_intercom.ledger.state import DeltaMark
+
+        form = self.form(context)
         since, until = self.window(context)
-        mark = self.ledger.get_state(DELTA_MARK) or {}
-        return Scope(mode=RunMode.full if since else params.mode, sample_size=params.sample_size, since=since,
-                     until=until, staged_after=instant(mark.get("staged_at")), events_after=mark.get("event_seq") or 0)
+        mark = self.ledger.load(DeltaMark) or DeltaMark()
+        return Scope(mode=RunMode.full if since else form.mode, sample_size=form.sample_size, since=since,
+                     until=until, staged_after=mark.staged_at, events_after=mark.event_seq)
 
     def covers_everything(self, context: Context) -> bool:
         """A run that migrated all it was meant to: every object, not a sample, not a dry run."""
-        params = self.params_of(context)
-        return (not params.dry_run and set(params.objects) == set(OBJECTS)
-                and (params.mode is RunMode.full or self.window(context)[0] is not None))
+        form = self.form(context)
+        return (not form.dry_run and set(form.objects) == set(STEPS)
+                and (form.mode is RunMode.full or self.window(context)[0] is not None))
 
     def wait_for_cap_reset(self, cap: DailyCapReached) -> None:
         """ASAPP refuses every call until its daily cap resets: wait for it without a worker, then run again."""
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
         self.log.warning("ASAPP's daily request cap is spent; no call until it resets at %s", cap.resets_at)
         self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
 
-    def selected(self, context: Context, objects: str) -> bool:
-        assert objects in OBJECTS
-        return objects in self.params_of(context).objects
+    def selected(self, context: Context, step: str) -> bool:
+        return step in self.form(context).objects

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Context
 
-from asapp_intercom.discover import discover_configuration, discover_feeds, discover_intercom
-from asapp_intercom.feeds import FEEDS
+from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.operators.base import MigrationOperator
 
 
@@ -13,6 +12,8 @@ class DiscoverAsappOperator(MigrationOperator):
     """Per feed and channel: partitions, files, batch window, rows already read; fields and segments."""
 
     def execute(self, context: Context) -> dict:
+        from asapp_intercom.pipeline.discover import discover_configuration, discover_feeds
+
         feeds = discover_feeds({name: self.feed_source(name) for name in FEEDS}, self.ledger)
         configuration = discover_configuration(self.asapp_hook)
         for name, audit in feeds.items():
@@ -28,6 +29,8 @@ class DiscoverIntercomOperator(MigrationOperator):
     """The destination as it is: who the token acts as, admins, attributes, tags, record counts."""
 
     def execute(self, context: Context) -> dict:
+        from asapp_intercom.pipeline.discover import discover_intercom
+
         workspace = discover_intercom(self.intercom_hook)
         self.log.info("Intercom workspace %s as %s: %d admins, %s contacts, %s conversations, %d tags, "
                       "custom attributes %s", workspace["me"]["workspace"], workspace["me"]["email"],

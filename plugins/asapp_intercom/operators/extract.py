@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from airflow.sdk import Context
 
-from asapp_intercom.extract import extract_feed
-from asapp_intercom.feeds import FEEDS
-from asapp_intercom.hooks.asapp import DailyCapReached
+from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.operators.base import MigrationOperator
-from asapp_intercom.realtime import build_timeline
 
 
 class ExtractFeedOperator(MigrationOperator):
@@ -19,6 +16,9 @@ class ExtractFeedOperator(MigrationOperator):
         self.feed = feed
 
     def execute(self, context: Context, event: dict | None = None) -> dict:
+        from asapp_intercom.hooks.asapp import DailyCapReached
+        from asapp_intercom.pipeline.extract import extract_feed
+
         try:
             manifest = extract_feed(self.feed_source(self.feed), FEEDS[self.feed], self.staging, self.ledger,
                                     context["run_id"])
@@ -33,6 +33,8 @@ class TimelineOperator(MigrationOperator):
     def execute(self, context: Context) -> dict:
         if self.migration.asapp.realtime.mode == "off":
             return {"mode": "off"}
+        from asapp_intercom.pipeline.realtime import build_timeline
+
         timeline = build_timeline(self.staging, self.ledger)
         self.log.info("Timeline: %d events; %d conversations only in events, %d extended by events, %d messages "
                       "only in events%s", timeline.events, len(timeline.conversations_only_in_events),

@@ -13,8 +13,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseBranchOperator, Context, Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from asapp_intercom.discover import profile_staged
-from asapp_intercom.mapping import (
+from asapp_intercom.domain.mapping import (
     DiscoveredSchema,
     FieldMapError,
     FieldMapping,
@@ -23,8 +22,8 @@ from asapp_intercom.mapping import (
     propose,
     to_markdown,
 )
+from asapp_intercom.domain.times import instant
 from asapp_intercom.operators.base import MigrationOperator
-from asapp_intercom.times import instant
 
 PROPOSE, GATE, APPROVE, APPROVED = "map.propose", "map.needs_approval", "map.approve", "map.approved"
 
@@ -50,6 +49,8 @@ class ProposeFieldMapOperator(MigrationOperator):
         self.asapp = asapp
 
     def execute(self, context: Context) -> dict:
+        from asapp_intercom.pipeline.profile import profile_staged
+
         profile = profile_staged(self.staging, self.ledger)
         self.log.info("Staged feeds: %s", {manifest["feed"]: manifest["rows_staged"] for manifest in self.extracted})
         entries = propose(discovered_schema(self.asapp, profile))

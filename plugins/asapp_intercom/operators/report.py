@@ -7,8 +7,8 @@ import json
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from asapp_intercom.domain.report import build_report, render_markdown, summary_lines
 from asapp_intercom.operators.base import MigrationOperator
-from asapp_intercom.report import build_report, render_markdown, summary_lines
 
 
 class ReportOperator(MigrationOperator):
@@ -37,7 +37,7 @@ class ReportOperator(MigrationOperator):
             field_map=field_map,
             timeline=pulled["timeline"], transformed=pulled["transformed"], plan=pulled["plan"],
             schema=pulled["schema"], loads=loads,
-            validations=pulled["validation"] or {}, ledger=self.ledger)
+            validations=pulled["validation"] or {}, quarantined=self.ledger.open_quarantine(run_id=context["run_id"]))
         run_dir = self.staging.run_dir(context["run_id"])
         self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
         self.staging.write_text(run_dir / "report.md", render_markdown(report))

@@ -6,11 +6,10 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from asapp_intercom.mapping import FieldMapping
+from asapp_intercom.domain.manifests import TransformManifest
+from asapp_intercom.domain.mapping import FieldMapping
+from asapp_intercom.domain.payloads import ConversationContext
 from asapp_intercom.operators.base import MigrationOperator
-from asapp_intercom.payloads import ConversationContext
-from asapp_intercom.plan import plan
-from asapp_intercom.transform import TransformManifest, transform
 
 
 def segment_tags_by_field(asapp: dict) -> dict[str, list[str]]:
@@ -42,7 +41,9 @@ class TransformOperator(MigrationOperator):
         self.asapp = asapp
 
     def execute(self, context: Context) -> dict:
-        params, scope = self.params_of(context), self.scope(context)
+        from asapp_intercom.pipeline.transform import transform
+
+        form, scope = self.form(context), self.scope(context)
         self.log.info("Scope: %s%s", scope.mode.value,
                       f" of the window [{scope.since}, {scope.until})" if scope.windowed
                       else f" ({scope.sample_size} conversations)" if scope.mode.value == "sample" else "")
@@ -51,7 +52,7 @@ class TransformOperator(MigrationOperator):
             agents={},
             default_admin_id=self.intercom["me"]["id"],
             bot_admin_id=bot_admin_id(self.intercom, self.migration.intercom.bot_admin_email),
-            thread_mode=params.thread_mode,
+            thread_mode=form.thread_mode,
             segment_tags_by_field=segment_tags_by_field(self.asapp),
         )
         manifest = transform(self.staging, self.ledger, context["run_id"], scope, conversation_context,
@@ -69,6 +70,8 @@ class PlanOperator(MigrationOperator):
         self.transformed = transformed
 
     def execute(self, context: Context) -> dict:
+        from asapp_intercom.pipeline.plan import plan
+
         planned = plan(self.staging, self.ledger, TransformManifest.from_dict(self.transformed),
                        self.migration.intercom.requests_per_minute)
         for object_type, counts in planned["objects"].items():
@@ -77,5 +80,5 @@ class PlanOperator(MigrationOperator):
                           counts["quarantined"], counts["requests"])
         self.log.info("%d requests: about %.1f minutes at %d requests/minute%s", planned["requests"],
                       planned["eta_minutes"], planned["requests_per_minute"],
-                      " (dry run: nothing will be sent)" if self.params_of(context).dry_run else "")
+                      " (dry run: nothing will be sent)" if self.form(context).dry_run else "")
         return planned

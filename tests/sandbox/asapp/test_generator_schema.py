@@ -12,7 +12,7 @@ import pytest
 
 from include.sandbox.asapp.generator.feeds import FEEDS, SCHEMA_PATH
 from tests.conftest import SHARED_REFERENCE
-from tests.sandbox.asapp.generated import dataset, manifest, mess_ids, rows, rows_with_partition
+from tests.sandbox.asapp.generated import dataset, manifest, mess_ids, raw_rows, rows, rows_with_partition
 
 SHARED_SCHEMA = SHARED_REFERENCE / "asapp" / "asapp-messaging-feeds.json"
 DOCUMENTED = ("convos_metadata", "utterances", "reps", "rep_attributes", "customer_params", "customer_feedback")
@@ -73,14 +73,50 @@ def test_documented_feeds_have_every_documented_column_in_order_with_its_type(fe
     expected = ADDED.get(feed, []) + [name for name, _ in documented]
     types = {name: kind for name, kind in documented} | {name: datetime for name in ADDED.get(feed, [])}
     checked = 0
-    for partition, row in rows_with_partition(root, feed):
+    for partition, row in rows_with_partition(root, feed, raw=True):
         drifted = drift is not None and f"{feed}/version=1/format=jsonl/{partition}" >= drift["first_partition"]
         assert list(row) == expected + ([drift["column"]] if drifted else []), partition
         for name in expected:
+            if (name, row) in listed_values(root, feed):
+                continue
             assert_value_type(row[name], types[name], (feed, name, row[name]))
         checked += 1
     assert checked > 0
     assert table["sync_time"] == manifest(root)["feeds"][feed]["sync_time"]
+
+
+@pytest.mark.parametrize("feed", [name for name in FEEDS if name not in DOCUMENTED])
+class ListedValues:
+    """(column, row) pairs whose value a value-level mess kind lists as deliberately of another type."""
+
+    def __init__(self, root, feed) -> None:
+        self.strings = set(mess_ids(root, "numbers_as_strings")) if feed in ("utterances", "convos_metadata") else set()
+        self.ratings = set(mess_ids(root, "bad_attribute_values")) if feed == "convos_metadata" else set()
+
+    def __contains__(self, item) -> bool:
+        name, row = item
+        if not (self.strings or self.ratings):
+            return False
+        issue = int(row["issue_id"])
+        if name in ("issue_id", "customer_id", "sender_id") and issue in self.strings:
+            return isinstance(row[name], str) and row[name].isdigit()
+        return name == "csat_rating" and issue in self.ratings and row[name] == "N/A"
+
+
+def listed_values(root, feed) -> ListedValues:
+    return ListedValues(root, feed)
+
+
+def test_listed_values_are_the_only_ones_of_another_type():
+    root = dataset("moderate")
+    strings = {int(row["issue_id"]) for row in raw_rows(root, "utterances") if isinstance(row["issue_id"], str)}
+    assert strings == set(mess_ids(root, "numbers_as_strings"))
+    metadata = [row for row in raw_rows(root, "convos_metadata") if isinstance(row["issue_id"], str)]
+    assert {int(row["issue_id"]) for row in metadata} == strings
+    assert all(isinstance(row["customer_id"], str) for row in metadata)
+    rated = {row["issue_id"]: row["csat_rating"] for row in rows(root, "convos_metadata") if row["csat_rating"] is not None}
+    odd = {issue for issue, value in rated.items() if value == "N/A" or value % 100}
+    assert odd <= set(mess_ids(root, "bad_attribute_values"))
 
 
 @pytest.mark.parametrize("feed", [name for name in FEEDS if name not in DOCUMENTED])
@@ -147,16 +183,20 @@ def test_senders_and_reps_link_up():
     root = dataset("moderate")
     metadata = {row["issue_id"]: row for row in rows(root, "convos_metadata")}
     rep_ids = {row["rep_id"] for row in rows(root, "reps")}
+    unknown_agents, system = set(mess_ids(root, "unknown_agents")), set(mess_ids(root, "unknown_sender_types"))
     for row in rows(root, "utterances"):
-        if row["sender_type"] == "customer":
+        if row["event_uuid"] in system:
+            assert row["sender_type"] == "system"
+        elif row["sender_type"] == "customer":
             assert row["sender_id"] == metadata[row["issue_id"]]["customer_id"]
         elif row["sender_type"] in ("rep", "rep_note", "rep_whisper"):
-            assert str(row["sender_id"]) in rep_ids
+            assert str(row["sender_id"]) in rep_ids | unknown_agents
         else:
             assert row["sender_type"] == "bot"
-    assert {row["sender_type"] for row in rows(root, "utterances")} == {"customer", "bot", "rep", "rep_note", "rep_whisper"}
+    assert {row["sender_type"] for row in rows(root, "utterances") if row["event_uuid"] not in system} == {
+        "customer", "bot", "rep", "rep_note", "rep_whisper"}
     for row in rows(root, "convos_metadata"):
-        assert row["first_rep_id"] is None or {row["first_rep_id"], row["last_rep_id"]} <= rep_ids
+        assert row["first_rep_id"] is None or {row["first_rep_id"], row["last_rep_id"]} <= rep_ids | unknown_agents
 
 
 def test_utterance_times_strictly_increase_within_each_conversation():
@@ -195,8 +235,10 @@ def test_csat_matches_the_survey_answer():
             latest[row["issue_id"]] = row
     voc = {row["issue_id"]: row["answer"] for row in rows(root, "customer_feedback") if row["question"] == "VOC Score"}
     assert voc
+    bad = set(mess_ids(root, "bad_attribute_values"))
     for issue, answer in voc.items():
-        assert latest[issue]["csat_rating"] == int(answer) * 100.0
+        if issue not in bad:
+            assert latest[issue]["csat_rating"] == int(answer) * 100.0
 
 
 def test_agents_have_role_email_group_and_jobcode_with_support_emails():
@@ -217,13 +259,19 @@ def test_customers_companies_uploads_and_structured_data_link_to_the_conversatio
     root = dataset("moderate")
     customers = {row["customer_id"] for row in rows(root, "customers")}
     companies = {row["company_external_id"]: row for row in rows(root, "companies")}
-    assert {row["customer_id"] for row in rows(root, "convos_metadata")} <= customers
-    customer_companies = {row["company_external_id"] for row in rows(root, "customers")}
+    dangling = set(mess_ids(root, "dangling_customers"))
+    assert {row["customer_id"] for row in rows(root, "convos_metadata") if row["issue_id"] not in dangling} <= customers
+    dangling_companies = set(mess_ids(root, "dangling_companies"))
+    customer_companies = {row["company_external_id"] for row in rows(root, "customers")
+                          if row["customer_id"] not in dangling_companies}
     assert None in customer_companies and customer_companies - {None} <= set(companies)
     assert any(c["website"] is None for c in companies.values())
     assert all(c["domain"].endswith(".example") for c in companies.values())
     utterances = {row["event_uuid"]: row for row in rows(root, "utterances")}
+    orphans = set(mess_ids(root, "orphan_uploads"))
     for upload in rows(root, "file_uploads"):
+        if upload["file_upload_event_id"] in orphans:
+            continue
         carrier = utterances[upload["event_uuid"]]
         assert (carrier["issue_id"], carrier["sender_type"]) == (upload["issue_id"], "customer")
     last_rep = {}

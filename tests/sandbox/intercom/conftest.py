@@ -7,8 +7,9 @@ OpenAPI description (openapi-core, spec loaded once per session):
 - a request the description rejects must have been rejected by the sandbox (4xx).
 
 Two readings are applied to the description, both documented in the sandbox README: the overlapping
-`oneOf`s listed in spec.SPEC_READINGS are read as `anyOf`, and the `uuid` format (which the
-description puts on 24-character contact ids, a contradiction) also accepts Intercom's 24-hex ids.
+`oneOf`s listed in server/spec.py's SPEC_READINGS get the readings given there, and the `uuid` format
+(which the description puts on 24-character contact ids, a contradiction) also accepts Intercom's
+24-hex ids.
 """
 
 from __future__ import annotations

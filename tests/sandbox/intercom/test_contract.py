@@ -6,7 +6,11 @@ rejects got a 4xx and that each response matches the description.)
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+
+_unique = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +95,74 @@ def test_unknown_paths_are_404_for_an_authenticated_caller(api):
     response = api.get("/no/such/endpoint")
     assert response.status_code == 404
     assert response.json()["errors"][0] == {"code": "not_found", "message": "Resource Not Found"}
+
+
+# --- drift the property-based run (test_schemathesis.py) found ------------------------------------
+
+
+def test_a_null_body_is_refused_where_the_description_wants_an_object(api):
+    attribute = api.post(
+        "/data_attributes", json={"name": "null_body_check", "model": "contact", "data_type": "string"}
+    ).json()
+    response = api.put(
+        f"/data_attributes/{attribute['id']}", content=b"null", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["code"] == "parameter_invalid"
+
+
+def test_a_null_body_where_the_description_allows_it_reads_as_no_fields(api):
+    company = api.post("/companies", json={"company_id": "nullable-body", "name": "Kept"}).json()
+    response = api.put(
+        f"/companies/{company['id']}", content=b"null", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "Kept"
+
+
+@pytest.mark.parametrize("options", ["1-10", {"value": "1-10"}, [1, 2]])
+def test_data_attribute_options_that_are_no_list_of_values_are_refused(api, options):
+    attribute = api.post(
+        "/data_attributes",
+        json={
+            "name": f"sizes_{next(_unique)}",
+            "model": "company",
+            "data_type": "options",
+            "options": [{"value": "1-10"}, {"value": "11-50"}],
+        },
+    ).json()
+    response = api.put(f"/data_attributes/{attribute['id']}", json={"options": options})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["code"] == "parameter_invalid"
+
+
+@pytest.mark.parametrize("avatar", ["not a url", "ftp://example.com/a.png", "http://example.com/a.png"])
+def test_a_contact_avatar_must_be_an_https_url(api, avatar):
+    response = api.post("/contacts", json={"email": "avatar@example.com", "avatar": avatar})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0] == {
+        "code": "parameter_invalid",
+        "message": "avatar must be an https URL of an image",
+        "field": "avatar",
+    }
+
+
+def test_a_contact_avatar_is_answered_as_its_image_url(api):
+    url = "https://example.org/128Wash.jpg"
+    contact = api.post("/contacts", json={"email": "with.avatar@example.com", "avatar": url}).json()
+    assert contact["avatar"] == {"type": "avatar", "image_url": url}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "bulk", "users": [True, 1.5, "x"]},
+        {"name": "bulk", "users": "everyone"},
+        {"name": "bulk", "companies": [{"id": 7}]},
+        {"name": "bulk", "companies": [{"company_id": "c1", "untag": "yes"}]},
+    ],
+)
+def test_tag_requests_whose_users_or_companies_are_no_references_are_refused(api, body):
+    response = api.post("/tags", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["message"] == "invalid tag parameters"

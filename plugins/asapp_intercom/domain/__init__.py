@@ -1,0 +1,1 @@
+"""The domain: the migration's vocabulary and rules, with no Airflow in it."""

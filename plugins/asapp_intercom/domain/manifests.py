@@ -1,0 +1,129 @@
+"""What each phase hands the next through XCom: counts, checksums and paths, never records.
+
+A manifest is plain data (`as_dict` for XCom, `from_dict` back); a load step starts only when the
+manifest of the step before it balances, and the report is built from all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any, Self
+
+
+def _plain(value: Any) -> Any:
+    """XCom carries plain JSON: object types (StrEnums) become their names."""
+    if isinstance(value, StrEnum):
+        return str(value)
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+class Manifest:
+    def as_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        known = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass
+class FeedManifest(Manifest):
+    """What one feed's extraction found and staged."""
+
+    feed: str
+    channel: str
+    files_listed: int = 0
+    files_staged: int = 0
+    files_unchanged: int = 0
+    rows_staged: int = 0
+    rows_quarantined: int = 0
+    partitions_complete: int = 0
+    partitions_waiting: list[str] = field(default_factory=list)
+    checksum: str = ""
+
+
+@dataclass
+class Timeline(Manifest):
+    """What the real-time events add to the batches: the gap report."""
+
+    events: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    conversations_only_in_events: list[str] = field(default_factory=list)
+    conversations_extended_by_events: list[str] = field(default_factory=list)
+    messages_only_in_events: int = 0
+    cursor_expired: dict | None = None
+
+
+@dataclass
+class ObjectManifest(Manifest):
+    """One object type's payloads for the run: a Parquet file in the staging area."""
+
+    object_type: str
+    path: str
+    source_count: int = 0
+    payloads: int = 0
+    quarantined: int = 0
+    checksum: str = ""
+
+
+@dataclass
+class TransformManifest(Manifest):
+    objects: dict[str, ObjectManifest] = field(default_factory=dict)
+    unmatched_agents: list[dict] = field(default_factory=list)
+    tag_names: list[str] = field(default_factory=list)
+    delta_mark: dict = field(default_factory=dict)
+    """What this run saw (newest staged file, newest event): the mark a complete run moves forward to."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransformManifest:
+        manifest = super().from_dict(data)
+        manifest.objects = {name: ObjectManifest.from_dict(item) for name, item in data["objects"].items()}
+        return manifest
+
+
+@dataclass
+class SchemaManifest(Manifest):
+    created: list[str] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
+    tag_ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoadManifest(Manifest):
+    """One load step's account: every record in scope is created, updated, unchanged or quarantined."""
+
+    object_type: str
+    source_count: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_wait_seconds: float = 0.0
+    """Time workers spent waiting for Intercom's rate windows, summed over the workers."""
+    seconds: float = 0.0
+    notes: dict[str, int] = field(default_factory=dict)
+    checksum: str = ""
+
+    @property
+    def balanced(self) -> bool:
+        return self.source_count == self.created + self.updated + self.unchanged + self.quarantined
+
+    def as_dict(self) -> dict[str, Any]:
+        return super().as_dict() | {"balanced": self.balanced}
+
+
+@dataclass
+class ValidationManifest(Manifest):
+    object_type: str
+    checked: int = 0
+    matching: int = 0
+    mismatched: int = 0
+    mismatches: list[dict] = field(default_factory=list)

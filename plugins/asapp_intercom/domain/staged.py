@@ -1,0 +1,38 @@
+"""The staged data's vocabulary: lineage columns every staged row carries, and the SQL that reads them.
+
+Extraction writes each feed row with its raw JSON and where it came from; real-time events are
+written beside the batches in the same shape; every later phase reads them through a view of the
+latest version of each row. These names and rules are spelled here only.
+"""
+
+from __future__ import annotations
+
+from asapp_intercom.domain.feeds import Feed
+
+RAW, LINE, PARTITION, FILE = "_raw", "_line", "_partition", "_file"
+"""The row as delivered (JSON text), its line in the file, the partition path and the file name."""
+
+REALTIME_FILE = "realtime-events"
+"""The `_file` of feed rows made from real-time events; their `_line` is the event's seq in the log."""
+REALTIME_DIR = "realtime"
+"""The folder of a feed's staging area that holds the rows made from events, beside `dt=…` partitions."""
+
+
+def latest_rows(source: str, partition_by: str, latest_by: str | None = None) -> str:
+    """ASAPP's rule: per key, the latest logical time wins, then the latest delivery (partition, file, line)."""
+    first = f'"{latest_by}" DESC NULLS LAST, ' if latest_by else ""
+    return (f"SELECT * FROM {source} QUALIFY row_number() OVER "
+            f"(PARTITION BY {partition_by} ORDER BY {first}{PARTITION} DESC, {FILE} DESC, {LINE} DESC) = 1")
+
+
+def no_rows(feed: Feed) -> str:
+    """A relation with the feed's staged columns and no row, for a feed nothing was staged of yet."""
+    columns = ", ".join(f'NULL::{sql_type} AS "{name}"' for name, sql_type in feed.types.items())
+    return (f"(SELECT {columns}, NULL::VARCHAR AS {RAW}, NULL::BIGINT AS {LINE}, "
+            f"NULL::VARCHAR AS {PARTITION}, NULL::VARCHAR AS {FILE} WHERE false)")
+
+
+def feed_view(feed: Feed, source: str) -> str:
+    """The `<feed>` view: one row per unique key, the latest version (ASAPP restates rows later)."""
+    keys = ", ".join(f'"{column}"' for column in feed.unique_key)
+    return f'CREATE OR REPLACE VIEW "{feed.name}" AS {latest_rows(source, keys, feed.latest_by)}'

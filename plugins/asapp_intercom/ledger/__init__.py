@@ -1,0 +1,290 @@
+"""The migration's durable memory: what was sent to Intercom, what is pending, what was refused.
+
+Every write to Intercom is recorded here *before* it happens (an intent, state "pending") and
+completed after (state "done", with the Intercom id). A task killed between the two leaves a
+pending row, and the next try knows it must look for what the half-finished call created
+instead of creating it again. The ledger also keeps the field-map approvals, the files already
+staged, quarantined records with their reasons, and small state such as stream cursors.
+SQLite by default; any SQLAlchemy URL (e.g. PostgreSQL) by config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, and_, create_engine, delete, event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine.url import make_url
+
+from asapp_intercom.domain.times import instant
+from asapp_intercom.ledger.migrate import upgrade
+from asapp_intercom.ledger.state import LedgerState
+from asapp_intercom.ledger.tables import (
+    approvals,
+    events,
+    parts,
+    quarantine,
+    records,
+    staged_files,
+    stream_state,
+)
+
+S = TypeVar("S", bound=LedgerState)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plain(value: Any) -> Any:
+    """Object types are StrEnums; a database driver should see the plain string."""
+    return str(value) if isinstance(value, StrEnum) else value
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, future=True)
+    if parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, future=True)
+
+    @event.listens_for(engine, "connect")
+    def _wal(connection, _record):  # readers never block the writer, and commits stay cheap
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+INSERT_IF_ABSENT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+
+
+def _insert_new(connection: Connection, table: Table, values: dict[str, Any], unique: list[str]) -> int:
+    """Insert unless a row with the same unique key exists; 1 if inserted. Atomic where the database
+    offers ON CONFLICT, so concurrent deliveries of one event (two API server workers) store it once."""
+    insert_if_absent = INSERT_IF_ABSENT.get(connection.dialect.name)
+    if insert_if_absent is not None:
+        statement = (insert_if_absent(table).values(**values).on_conflict_do_nothing(index_elements=unique)
+                     .returning(*(table.c[name] for name in unique)))
+        return len(connection.execute(statement).all())
+    if connection.execute(select(table).where(*(table.c[name] == values[name] for name in unique))).first():
+        return 0
+    connection.execute(table.insert().values(**values))
+    return 1
+
+
+class Ledger:
+    """All reads and writes of one migration's rows; safe to share between loader threads."""
+
+    def __init__(self, url: str, migration_id: str):
+        self.migration_id = migration_id
+        self.engine = _engine(url)
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _key(self, table: Table, **columns: Any):
+        return and_(table.c.migration_id == self.migration_id,
+                    *(table.c[name] == _plain(value) for name, value in columns.items()))
+
+    def _upsert(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
+        keys = {name: _plain(value) for name, value in keys.items()}
+        with self.engine.begin() as connection:
+            changed = connection.execute(update(table).where(self._key(table, **keys)).values(**values))
+            if changed.rowcount == 0:
+                connection.execute(table.insert().values(migration_id=self.migration_id, **keys, **values))
+
+    # Records -------------------------------------------------------------------------------
+    def record(self, object_type: str, source_id: str) -> Row | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(records).where(self._key(records, object_type=object_type, source_id=source_id))
+            ).first()
+
+    def records_for(self, object_type: str, source_ids: Iterable[str]) -> dict[str, Row]:
+        """Batch lookup, so a loader asks once per few hundred records instead of once per record."""
+        found: dict[str, Row] = {}
+        ids = list(source_ids)
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = connection.execute(select(records).where(
+                    self._key(records, object_type=object_type), records.c.source_id.in_(chunk)))
+                found.update({row.source_id: row for row in rows})
+        return found
+
+    def iter_records(self, object_type: str | None = None) -> Iterator[Row]:
+        query = select(records).where(self._key(records))
+        if object_type:
+            query = query.where(records.c.object_type == _plain(object_type))
+        with self.engine.connect() as connection:
+            yield from connection.execute(query.order_by(records.c.object_type, records.c.source_id))
+
+    def begin(self, object_type: str, source_id: str, run_id: str, *, origin: str | None = None,
+              previous_state: dict | None = None) -> datetime:
+        """Write the intent before the side effect; returns when the first, unfinished, intent was made.
+
+        A record already pending keeps its first intent time: recovery compares it with what
+        Intercom holds to tell our own half-finished creation from a record that was there before.
+        """
+        key = {"object_type": object_type, "source_id": source_id}
+        current = self.record(object_type, source_id)
+        intent_at = current.intent_at if current is not None and current.state == "pending" else now()
+        values: dict[str, Any] = {"state": "pending", "run_id": run_id, "intent_at": intent_at, "updated_at": now()}
+        if origin is not None:
+            values["origin"] = origin
+        if previous_state is not None:
+            values["previous_state"] = previous_state
+        self._upsert(records, key, values)
+        return intent_at.replace(tzinfo=UTC) if intent_at.tzinfo is None else intent_at
+
+    def complete(self, object_type: str, source_id: str, *, intercom_id: str, action: str, payload_hash: str,
+                 run_id: str, origin: str | None = None, previous_state: dict | None = None,
+                 progress: dict | None = None) -> None:
+        values: dict[str, Any] = {"intercom_id": intercom_id, "state": "done", "action": action,
+                                  "payload_hash": payload_hash, "run_id": run_id, "updated_at": now()}
+        if origin is not None:
+            values["origin"] = origin
+        if previous_state is not None:
+            values["previous_state"] = previous_state
+        if progress is not None:
+            values["progress"] = progress
+        self._upsert(records, {"object_type": object_type, "source_id": source_id}, values)
+
+    def mark_unchanged(self, object_type: str, source_id: str, run_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(records).where(
+                self._key(records, object_type=object_type, source_id=source_id)
+            ).values(action="unchanged", run_id=run_id, updated_at=now()))
+
+    def save_progress(self, object_type: str, source_id: str, **values: Any) -> None:
+        """Record conversation progress (the Intercom id as soon as it exists, steps done so far)."""
+        with self.engine.begin() as connection:
+            connection.execute(update(records).where(
+                self._key(records, object_type=object_type, source_id=source_id)
+            ).values(updated_at=now(), **values))
+
+    def forget(self, object_type: str, source_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(delete(records).where(
+                self._key(records, object_type=object_type, source_id=source_id)))
+            if object_type == "conversation":
+                connection.execute(delete(parts).where(self._key(parts, conversation_source_id=source_id)))
+
+    # Conversation parts --------------------------------------------------------------------
+    def part_states(self, conversation_source_id: str) -> dict[str, Row]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(parts).where(
+                self._key(parts, conversation_source_id=conversation_source_id)))
+            return {row.part_key: row for row in rows}
+
+    def begin_part(self, conversation_source_id: str, part_key: str, run_id: str) -> None:
+        self._upsert(parts, {"conversation_source_id": conversation_source_id, "part_key": part_key},
+                     {"state": "pending", "run_id": run_id, "intent_at": now()})
+
+    def complete_part(self, conversation_source_id: str, part_key: str, intercom_part_id: str | None,
+                      run_id: str) -> None:
+        self._upsert(parts, {"conversation_source_id": conversation_source_id, "part_key": part_key},
+                     {"state": "done", "intercom_part_id": intercom_part_id, "run_id": run_id})
+
+    # Quarantine ----------------------------------------------------------------------------
+    def quarantine(self, object_type: str, source_id: str, reason: str, run_id: str,
+                   detail: dict | None = None) -> None:
+        self._upsert(quarantine, {"object_type": object_type, "source_id": str(source_id)},
+                     {"reason": reason, "detail": detail, "run_id": run_id, "created_at": now(),
+                      "resolved_at": None})
+
+    def resolve_quarantine(self, object_type: str, source_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(quarantine).where(
+                self._key(quarantine, object_type=object_type, source_id=str(source_id)),
+                quarantine.c.resolved_at.is_(None),
+            ).values(resolved_at=now()))
+
+    def open_quarantine(self, object_type: str | None = None, run_id: str | None = None) -> list[Row]:
+        query = select(quarantine).where(self._key(quarantine), quarantine.c.resolved_at.is_(None))
+        if object_type:
+            query = query.where(quarantine.c.object_type == _plain(object_type))
+        if run_id:
+            query = query.where(quarantine.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query.order_by(quarantine.c.object_type, quarantine.c.source_id)))
+
+    def quarantined_ids(self, object_type: str) -> set[str]:
+        return {row.source_id for row in self.open_quarantine(object_type)}
+
+    # Staged files --------------------------------------------------------------------------
+    def staged_tags(self, feed: str) -> dict[tuple[str, str], str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(staged_files).where(self._key(staged_files, feed=feed)))
+            return {(row.partition, row.file_name): row.tag for row in rows}
+
+    def note_staged(self, feed: str, partition: str, file_name: str, *, tag: str, rows: int, quarantined: int,
+                    channel: str, columns: dict[str, str]) -> None:
+        self._upsert(staged_files, {"feed": feed, "partition": partition, "file_name": file_name},
+                     {"tag": tag, "rows": rows, "quarantined": quarantined, "channel": channel,
+                      "columns": columns, "staged_at": now()})
+
+    def staged(self, feed: str) -> list[Row]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(staged_files).where(self._key(staged_files, feed=feed))
+                                           .order_by(staged_files.c.partition, staged_files.c.file_name)))
+
+    # Real-time events ----------------------------------------------------------------------
+    def append_events(self, envelopes: Iterable[dict], source: str) -> int:
+        """Add events to the log once each (ASAPP delivers at least once); returns how many were new."""
+        added = 0
+        with self.engine.begin() as connection:
+            for envelope in envelopes:
+                meta = envelope.get("meta_data") or {}
+                values = {
+                    "migration_id": self.migration_id, "event_id": str(envelope["event_id"]),
+                    "create_time": instant(meta.get("create_time")), "feed": envelope.get("name"),
+                    "event_type": envelope.get("event_type"), "issue_id": meta.get("issue_id"),
+                    "envelope": envelope, "source": source, "received_at": now(),
+                }
+                added += _insert_new(connection, events, values, ["migration_id", "event_id"])
+        return added
+
+    def events_after(self, seq: int, limit: int = 1000) -> list[Row]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(events).where(self._key(events), events.c.seq > seq)
+                                           .order_by(events.c.seq).limit(limit)))
+
+    def event_summary(self) -> tuple[int, int, datetime | None]:
+        """(events logged, highest seq, newest create_time)."""
+        with self.engine.connect() as connection:
+            count, top, newest = connection.execute(select(
+                func.count(), func.coalesce(func.max(events.c.seq), 0), func.max(events.c.create_time))
+                .where(self._key(events))).one()
+            return count, top, newest.replace(tzinfo=UTC) if newest is not None and newest.tzinfo is None else newest
+
+    # Approvals and small state -------------------------------------------------------------
+    def approval(self, map_hash: str) -> Row | None:
+        with self.engine.connect() as connection:
+            return connection.execute(select(approvals).where(self._key(approvals, map_hash=map_hash))).first()
+
+    def record_approval(self, map_hash: str, field_map: list[dict], approved_by: str, approved_at: datetime,
+                        run_id: str) -> None:
+        self._upsert(approvals, {"map_hash": map_hash},
+                     {"field_map": field_map, "approved_by": approved_by, "approved_at": approved_at,
+                      "run_id": run_id})
+
+    def load(self, kind: type[S]) -> S | None:
+        """The stored state of that kind, or None when there is none yet."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(stream_state.c.value).where(self._key(stream_state, key=kind.key))).first()
+            return None if row is None or row.value is None else kind.model_validate(row.value)
+
+    def save(self, value: LedgerState) -> None:
+        self._upsert(stream_state, {"key": value.key}, {"value": value.model_dump(mode="json"), "updated_at": now()})

@@ -1,0 +1,106 @@
+"""The ledger's tables, as the latest migration leaves them (ledger/migrations holds how they got there)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+records = Table(
+    "records", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("object_type", String(32), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("intercom_id", String(64)),
+    Column("state", String(16), nullable=False),  # pending | done
+    Column("origin", String(16)),  # created: we made it | existing: it was in the workspace before us
+    Column("action", String(16)),  # what the last run did: created | updated | unchanged
+    Column("payload_hash", String(64)),
+    Column("progress", JSON),  # conversation steps already done (attributes, assignee, state, tags)
+    Column("previous_state", JSON),  # an existing record as it was before we first changed it
+    Column("run_id", String(250)),
+    Column("intent_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True)),
+    Index("records_by_intercom_id", "migration_id", "object_type", "intercom_id"),
+)
+
+parts = Table(
+    "parts", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("conversation_source_id", String(255), primary_key=True),
+    Column("part_key", String(255), primary_key=True),
+    Column("intercom_part_id", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("run_id", String(250)),
+    Column("intent_at", DateTime(timezone=True)),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("object_type", String(64), primary_key=True),
+    Column("source_id", String(512), primary_key=True),
+    Column("run_id", String(250)),
+    Column("reason", Text, nullable=False),
+    Column("detail", JSON),
+    Column("created_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+staged_files = Table(
+    "staged_files", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("feed", String(64), primary_key=True),
+    Column("partition", String(64), primary_key=True),
+    Column("file_name", String(255), primary_key=True),
+    Column("tag", String(255), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("channel", String(32)),
+    Column("columns", JSON),  # {column: JSON type} seen in the file's first rows
+    Column("staged_at", DateTime(timezone=True)),
+)
+
+approvals = Table(
+    "approvals", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("map_hash", String(64), primary_key=True),
+    Column("field_map", JSON, nullable=False),
+    Column("approved_by", String(255)),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("run_id", String(250)),
+)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # arrival order, what followers track
+    Column("migration_id", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("create_time", DateTime(timezone=True)),
+    Column("feed", String(64)),
+    Column("event_type", String(64)),
+    Column("issue_id", String(64)),
+    Column("envelope", JSON, nullable=False),
+    Column("source", String(16), nullable=False),  # pull | push
+    Column("received_at", DateTime(timezone=True)),
+    UniqueConstraint("migration_id", "event_id", name="one_row_per_event"),
+)
+
+stream_state = Table(
+    "state", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", JSON),
+    Column("updated_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,71 @@
+"""Discovery: an audit of what the ASAPP channels hold and what the Intercom workspace holds.
+
+It lists (it does not download): per feed and channel the complete partitions, the files, the
+batch window, what is still waiting for `_SUCCESS` and how many rows of it were already read;
+ASAPP's structured-data fields and segments; and in Intercom the admins, data attributes, tags
+and record counts. Extraction then reads what discovery listed.
+"""
+
+from __future__ import annotations
+
+from asapp_intercom.domain.feeds import FEEDS
+from asapp_intercom.hooks.api import ApiError
+from asapp_intercom.hooks.asapp import AsappHook
+from asapp_intercom.hooks.intercom import IntercomHook
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline.sources import FeedSource
+
+
+def discover_feeds(sources: dict[str, FeedSource], ledger: Ledger) -> dict[str, dict]:
+    audit = {}
+    for name in FEEDS:
+        source = sources[name]
+        listing = source.list(name)
+        staged = {(row.partition, row.file_name): row for row in ledger.staged(name)}
+        read = [staged.get((file.partition.path, file.name)) for file in listing.files]
+        read = [row for row, file in zip(read, listing.files, strict=True) if row is not None and row.tag == file.tag]
+        partitions = listing.partitions
+        audit[name] = {
+            "channel": source.channel,
+            "partitions": len(partitions),
+            "files": len(listing.files),
+            "window": [partitions[0].starts_at.isoformat(), partitions[-1].starts_at.isoformat()] if partitions else None,
+            "waiting_for_success": [partition.path for partition in listing.incomplete],
+            "rows_already_read": sum(row.rows for row in read),
+            "files_not_yet_read": len(listing.files) - len(read),
+        }
+    return audit
+
+
+def discover_configuration(hook: AsappHook) -> dict:
+    """Structured-data fields and segments, through ASAPP's configuration API."""
+    fields = [{"id": item["id"], "name": item.get("name"), "type": item.get("type"), "active": item.get("active"),
+               "segment_ids": item.get("segmentIds") or []} for item in hook.structured_data_fields()]
+    segments = [{"id": item["id"], "name": item.get("name"), "query": (item.get("query") or {}).get("raw"),
+                 "field_ids": item.get("structuredDataFieldIds") or []} for item in hook.segments()]
+    return {"structured_data_fields": fields, "segments": segments}
+
+
+def _total(hook: IntercomHook, resource: str) -> int | None:
+    try:
+        return hook.count(resource)
+    except ApiError:
+        return None
+
+
+def discover_intercom(hook: IntercomHook) -> dict:
+    me = hook.get_me()
+    admins = hook.list_admins()
+    attributes = {model: [{"name": item["name"], "data_type": item.get("data_type"),
+                           "custom": item.get("custom", model == "conversation")}
+                          for item in hook.list_data_attributes(model)]
+                  for model in ("contact", "company", "conversation")}
+    return {
+        "me": {"id": str(me["id"]), "email": me.get("email"), "name": me.get("name"),
+               "workspace": (me.get("app") or {}).get("name")},
+        "admins": [{"id": str(admin["id"]), "email": admin.get("email"), "name": admin.get("name")}
+                   for admin in admins],
+        "data_attributes": attributes,
+        "tags": [{"id": str(tag["id"]), "name": tag["name"]} for tag in hook.list_tags()],
+        "counts": {"contacts": _total(hook, "contacts"), "conversations": _total(hook, "conversations")},
+    }

@@ -1,0 +1,160 @@
+"""What every load step shares: the ledger protocol, the worker pool and the step's account.
+
+Each record follows the same protocol against the ledger: unchanged payload hash → nothing sent;
+otherwise write the intent, call Intercom, record the outcome. When a try died between the call
+and the record, the intent is still pending and the next try first looks for what the call
+created: a 409 tells a contact's id, a company upsert is idempotent by company_id, a conversation
+is found by its contact and opening time (once Intercom's search has caught up), and a part,
+assignment or state change is checked on the conversation itself, which reads consistently.
+Records Intercom refuses go to the quarantine with its answer; the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from asapp_intercom.domain.manifests import LoadManifest, ObjectManifest
+from asapp_intercom.domain.objects import ObjectType
+from asapp_intercom.domain.payloads import Unloadable
+from asapp_intercom.hooks.api import ApiError
+from asapp_intercom.hooks.intercom import IntercomHook, refuses_the_record
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline.staging import Staging
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # created | updated | unchanged
+    intercom_id: str | None = None
+
+
+@dataclass
+class LoadSettings:
+    default_admin_id: str
+    search_consistency_seconds: float = 180.0
+    concurrency: int = 8
+    fetch_attachment: Callable[[str], bytes] | None = None
+    """file_upload_event_id → the file's bytes, from ASAPP's File Exporter."""
+
+
+class Loader:
+    """Loads one Intercom object type; subclasses say how one record is written."""
+
+    object_type: ObjectType
+    depends_on_type: ObjectType | None = None
+
+    def __init__(self, hook: IntercomHook, ledger: Ledger, run_id: str, settings: LoadSettings):
+        self.hook = hook
+        self.ledger = ledger
+        self.run_id = run_id
+        self.settings = settings
+        self._notes: dict[str, int] = {}
+        self._notes_lock = threading.Lock()
+
+    def note(self, what: str) -> None:
+        with self._notes_lock:
+            self._notes[what] = self._notes.get(what, 0) + 1
+
+    def parent_id(self, row: dict) -> str | None:
+        """The Intercom id of the record this one depends on (its company, contact, conversation)."""
+        if not row["depends_on"] or not self.depends_on_type:
+            return None
+        parent = self.ledger.record(self.depends_on_type, row["depends_on"])
+        return parent.intercom_id if parent is not None and parent.state == "done" else None
+
+    def load(self, row: dict) -> Outcome:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Work owed once every record of the step is loaded."""
+
+    def unchanged(self, row: dict, record) -> bool:
+        return record is not None and record.state == "done" and record.payload_hash == row["hash"]
+
+    def run(self, staging: Staging, payloads: ObjectManifest) -> LoadManifest:
+        manifest = LoadManifest(self.object_type, source_count=payloads.source_count,
+                                quarantined=payloads.quarantined)
+        started = time.monotonic()
+        calls_before, retries_before = self.hook.api.calls, self.hook.api.retries
+        waited_before = self.hook.limiter.waited_seconds
+        quarantined_before = self.ledger.quarantined_ids(self.object_type)
+        loaded: list[tuple[str, str]] = []
+        lock = threading.Lock()
+
+        def settle(row: dict, outcome: Outcome | None, reason: str | None) -> None:
+            with lock:
+                if outcome is None:
+                    manifest.quarantined += 1
+                    self.ledger.quarantine(self.object_type, row["source_id"], reason, self.run_id,
+                                           {"payload_hash": row["hash"]})
+                    return
+                setattr(manifest, outcome.action, getattr(manifest, outcome.action) + 1)
+                loaded.append((row["source_id"], outcome.intercom_id or ""))
+                if row["source_id"] in quarantined_before:
+                    self.ledger.resolve_quarantine(self.object_type, row["source_id"])
+
+        def attempt(row: dict) -> None:
+            try:
+                outcome = self.load(row)
+            except Unloadable as error:
+                settle(row, None, str(error))
+            except ApiError as error:
+                if not refuses_the_record(error):
+                    raise
+                settle(row, None, f"Intercom answered {error.status} {error.code}: {error.message}")
+            else:
+                settle(row, outcome, None)
+
+        for row, outcome in self._skip_unchanged(staging, payloads.path, attempt):
+            settle(row, outcome, None)
+        self.finish()
+        manifest.requests = self.hook.api.calls - calls_before
+        manifest.retries = self.hook.api.retries - retries_before
+        manifest.rate_wait_seconds = round(self.hook.limiter.waited_seconds - waited_before, 3)
+        manifest.seconds = round(time.monotonic() - started, 3)
+        manifest.notes = dict(self._notes)
+        manifest.checksum = _checksum(loaded)
+        return manifest
+
+    def _skip_unchanged(self, staging: Staging, path: str, attempt: Callable[[dict], None]) -> Iterator[tuple]:
+        """Yield unchanged rows at once; run the rest on a bounded pool of workers."""
+        window = self.settings.concurrency * 4
+        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix=f"load-{self.object_type}") as pool:
+            running: set[Future] = set()
+            batch: list[dict] = []
+
+            def flush() -> Iterator[tuple]:
+                known = self.ledger.records_for(self.object_type, [row["source_id"] for row in batch])
+                for row in batch:
+                    record = known.get(row["source_id"])
+                    if self.unchanged(row, record):
+                        self.ledger.mark_unchanged(self.object_type, row["source_id"], self.run_id)
+                        yield row, Outcome("unchanged", record.intercom_id)
+                        continue
+                    while len(running) >= window:
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            running.discard(future)
+                            future.result()
+                    running.add(pool.submit(attempt, row))
+                batch.clear()
+
+            for row in staging.read_payloads(path):
+                batch.append(row)
+                if len(batch) >= 500:
+                    yield from flush()
+            yield from flush()
+            for future in running:
+                future.result()
+
+
+def _checksum(loaded: list[tuple[str, str]]) -> str:
+    digest = hashlib.sha256()
+    for source_id, intercom_id in sorted(loaded):
+        digest.update(f"{source_id}:{intercom_id}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,118 @@
+"""Where feed files come from: ASAPP's S3 export bucket or the File Exporter API.
+
+Both answer the same two questions — which files of complete partitions exist, and give me the
+bytes of one — so extraction does not care which channel a feed arrives through. A partition
+counts as complete only once its `_SUCCESS` marker exists.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+from asapp_intercom.domain.feeds import FeedFile, Partition
+from asapp_intercom.hooks.asapp import AsappHook
+
+SUCCESS_MARKER = "_SUCCESS"
+
+
+@dataclass
+class Listing:
+    """What a channel holds for one feed: files of complete partitions, and partitions still open."""
+
+    files: list[FeedFile] = field(default_factory=list)
+    incomplete: list[Partition] = field(default_factory=list)
+
+    @property
+    def partitions(self) -> list[Partition]:
+        return sorted({file.partition for file in self.files})
+
+
+class FeedSource(Protocol):
+    channel: str
+
+    def list(self, feed: str) -> Listing: ...
+
+    def open(self, file: FeedFile) -> IO[bytes]: ...
+
+
+def _listing(found: dict[Partition, dict[str, str]]) -> Listing:
+    listing = Listing()
+    for partition in sorted(found):
+        names = found[partition]
+        if SUCCESS_MARKER not in names:
+            listing.incomplete.append(partition)
+            continue
+        listing.files.extend(
+            FeedFile(partition, name, tag) for name, tag in sorted(names.items()) if name != SUCCESS_MARKER
+        )
+    return listing
+
+
+class S3FeedSource:
+    """ASAPP's S3 delivery: s3://bucket/[prefix/]FEED/version=1/format=jsonl/dt=…/hr=…/mi=…/file."""
+
+    channel = "s3"
+
+    def __init__(self, hook: S3Hook, bucket: str, prefix: str = ""):
+        self.hook = hook
+        self.bucket = bucket
+        self.prefix = f"{prefix}/" if prefix else ""
+
+    def _feed_prefix(self, feed: str) -> str:
+        return f"{self.prefix}{feed}/version=1/format=jsonl/"
+
+    def list(self, feed: str) -> Listing:
+        found: dict[Partition, dict[str, str]] = defaultdict(dict)
+        paginator = self.hook.get_conn().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._feed_prefix(feed)):
+            for item in page.get("Contents", []):
+                partition = Partition.parse(feed, item["Key"])
+                if partition is not None:
+                    found[partition][item["Key"].rsplit("/", 1)[-1]] = item["ETag"].strip('"')
+        return _listing(found)
+
+    @contextmanager
+    def open(self, file: FeedFile) -> Iterator[IO[bytes]]:
+        key = f"{self._feed_prefix(file.partition.feed)}{file.partition.path}/{file.name}"
+        body = self.hook.get_key(key, self.bucket).get()["Body"]
+        try:
+            yield gzip.GzipFile(fileobj=body) if file.gzipped else body
+        finally:
+            body.close()
+
+
+class FileExporterFeedSource:
+    """ASAPP's File Exporter API: list dates, intervals and files, then download by signed URL."""
+
+    channel = "file_exporter"
+
+    def __init__(self, hook: AsappHook):
+        self.hook = hook
+
+    def list(self, feed: str) -> Listing:
+        found: dict[Partition, dict[str, str]] = {}
+        for date in self.hook.list_feed_dates(feed):
+            date = date.removeprefix("dt=")
+            for interval in self.hook.list_feed_intervals(feed, date):
+                partition = Partition.parse(feed, f"dt={date}/{interval}")
+                if partition is None:
+                    continue
+                names = self.hook.list_feed_files(feed, date, interval)
+                # File Exporter files are immutable once listed with _SUCCESS: the name is the tag.
+                found[partition] = {name: name for name in names}
+        return _listing(found)
+
+    @contextmanager
+    def open(self, file: FeedFile) -> Iterator[IO[bytes]]:
+        partition = file.partition
+        url = self.hook.feed_file_url(partition.feed, partition.dt, f"hr={partition.hr}/mi={partition.mi}", file.name)
+        with self.hook.open_url(url, gunzip=file.gzipped) as stream:
+            yield stream
+

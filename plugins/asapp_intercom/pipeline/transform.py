@@ -1,0 +1,269 @@
+"""From staged feed rows to the payloads a run will send, one Parquet file per Intercom object.
+
+DuckDB does the relational work over the staged Parquet: it keeps the latest version of every row
+(ASAPP restates rows in later partitions), picks the run's scope (everything, a delta window, or
+a sample) and joins each conversation with its messages, survey answers, parameters and
+structured data. Python turns each joined row into a payload (payloads.py) and writes it with a
+content hash; the loader compares that hash with the ledger to know what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from asapp_intercom.domain.feeds import FEEDS, Partition
+from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
+from asapp_intercom.domain.mapping import custom_attributes
+from asapp_intercom.domain.objects import ObjectType
+from asapp_intercom.domain.payloads import (
+    Agent,
+    ConversationContext,
+    Unloadable,
+    attachment_payload,
+    company_payload,
+    contact_payload,
+    conversation_payload,
+    primary_member,
+)
+from asapp_intercom.domain.run_form import RunMode, Scope
+from asapp_intercom.domain.staged import FILE, LINE, PARTITION, REALTIME_FILE, latest_rows
+from asapp_intercom.domain.times import instant
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.ledger.state import DeltaMark
+from asapp_intercom.pipeline.staging import BATCH_ROWS, PayloadWriter, Staging, sql_literal
+
+log = logging.getLogger(__name__)
+
+
+ENTITY_VIEWS = f"""
+CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("customers", "customer_id")};
+CREATE OR REPLACE TEMP VIEW company_entities AS {latest_rows("companies", "company_external_id")};
+CREATE OR REPLACE TEMP VIEW customer_keys AS
+    SELECT customer_id, company_external_id,
+        CASE WHEN trim(coalesce(email_address, '')) <> '' THEN 'email:' || lower(trim(email_address))
+             ELSE 'customer:' || customer_id END AS contact_key
+    FROM customer_entities;
+"""
+
+
+def _changed(scope: Scope, feed: str) -> str:
+    """A delta run's test for a feed row: in the window, or arrived since the last complete run."""
+    if not scope.windowed:
+        return "true"
+    starts = Partition.start_sql(PARTITION)
+    return (f"(({starts} >= {sql_literal(scope.since.isoformat())}::TIMESTAMPTZ AND "
+            f"{starts} < {sql_literal(scope.until.isoformat())}::TIMESTAMPTZ) "
+            f"OR ({PARTITION}, {FILE}) IN (SELECT partition, file FROM fresh_files WHERE feed = {sql_literal(feed)}) "
+            f"OR ({FILE} = {sql_literal(REALTIME_FILE)} AND {LINE} > {int(scope.events_after)}))")
+
+
+def _scope_sql(scope: Scope) -> str:
+    """Temp tables scope_issues, scope_contacts, scope_companies for the run."""
+    all_issues = """SELECT issue_id FROM convos_metadata UNION SELECT issue_id FROM utterances"""
+    if scope.mode is RunMode.sample:
+        issues = (f"SELECT issue_id FROM ({all_issues}) ORDER BY md5(issue_id::VARCHAR) "
+                  f"LIMIT {int(scope.sample_size)}")
+    elif scope.windowed:
+        issues = " UNION ".join(f"SELECT {column} FROM {feed} WHERE {_changed(scope, feed)}" for feed, column in (
+            ("convos_metadata", "issue_id"), ("utterances", "issue_id"), ("customer_feedback", "issue_id"),
+            ("customer_params", "issue_id"), ("file_uploads", "issue_id"),
+            ("autosummary_structured_data", "TRY_CAST(external_conversation_id AS BIGINT)")))
+    else:
+        issues = all_issues
+    issue_customers = """SELECT customer_id FROM convos_metadata WHERE issue_id IN (SELECT issue_id FROM scope_issues)
+                         UNION SELECT sender_id FROM utterances
+                         WHERE sender_type = 'customer' AND issue_id IN (SELECT issue_id FROM scope_issues)"""
+    if scope.mode is RunMode.sample:
+        customers = issue_customers
+    elif scope.windowed:
+        customers = f"{issue_customers} UNION SELECT customer_id FROM customers WHERE {_changed(scope, 'customers')}"
+    else:
+        customers = "SELECT customer_id FROM customer_entities"
+    contact_companies = """SELECT company_external_id FROM customer_keys
+                           WHERE contact_key IN (SELECT contact_key FROM scope_contacts)"""
+    if scope.mode is RunMode.sample:
+        companies = contact_companies
+    elif scope.windowed:
+        companies = (f"{contact_companies} UNION SELECT company_external_id FROM companies "
+                     f"WHERE {_changed(scope, 'companies')}")
+    else:
+        companies = "SELECT company_external_id FROM company_entities"
+    return f"""
+        CREATE OR REPLACE TEMP TABLE scope_issues AS SELECT DISTINCT issue_id FROM ({issues}) t(issue_id)
+            WHERE issue_id IS NOT NULL;
+        CREATE OR REPLACE TEMP TABLE scope_contacts AS SELECT DISTINCT contact_key FROM customer_keys
+            WHERE customer_id IN ({customers});
+        CREATE OR REPLACE TEMP TABLE scope_companies AS SELECT DISTINCT company_external_id
+            FROM ({companies}) t(company_external_id) WHERE company_external_id IS NOT NULL;
+    """
+
+
+CONVERSATIONS_SQL = """
+WITH msgs AS (
+    SELECT issue_id, list(struct_pack(
+            key := coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type, '/',
+                                               sender_id)),
+            created_ts := created_ts, sender_type := sender_type, sender_id := sender_id::VARCHAR,
+            utterance := utterance) ORDER BY created_ts, event_uuid) AS messages
+    FROM utterances WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
+), feedback_lists AS (
+    SELECT issue_id, list(struct_pack(question := question, answer := answer) ORDER BY instance_ts) AS feedback
+    FROM customer_feedback WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
+), params_lists AS (
+    SELECT issue_id, list(struct_pack(param_key := param_key, param_value := param_value) ORDER BY event_ts) AS params
+    FROM customer_params WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
+), structured_lists AS (
+    SELECT TRY_CAST(external_conversation_id AS BIGINT) AS issue_id,
+        list(struct_pack(field_id := structured_data_field_id, value := structured_data_field_value)
+             ORDER BY structured_data_ts) AS structured
+    FROM autosummary_structured_data
+    WHERE TRY_CAST(external_conversation_id AS BIGINT) IN (SELECT issue_id FROM scope_issues) GROUP BY 1
+)
+SELECT s.issue_id, m.* EXCLUDE (issue_id), msgs.messages, feedback_lists.feedback, params_lists.params,
+    structured_lists.structured,
+    k.contact_key
+FROM scope_issues s
+LEFT JOIN convos_metadata m USING (issue_id)
+LEFT JOIN msgs USING (issue_id)
+LEFT JOIN feedback_lists USING (issue_id)
+LEFT JOIN params_lists USING (issue_id)
+LEFT JOIN structured_lists USING (issue_id)
+LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id,
+    TRY_CAST(list_filter(msgs.messages, lambda x: x.sender_type = 'customer')[1].sender_id AS BIGINT))
+ORDER BY s.issue_id
+"""
+
+CONTACTS_SQL = """
+SELECT k.contact_key, list(c ORDER BY c.customer_id) AS members
+FROM customer_entities c JOIN customer_keys k USING (customer_id)
+WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts)
+GROUP BY k.contact_key ORDER BY k.contact_key
+"""
+
+COMPANIES_SQL = """
+SELECT * FROM company_entities WHERE company_external_id IN (SELECT company_external_id FROM scope_companies)
+ORDER BY company_external_id
+"""
+
+ATTACHMENTS_SQL = """
+SELECT f.*, u.sender_id, k.contact_key,
+    CASE WHEN m.conversation_end_ts IS NULL THEN 'open' ELSE 'closed' END AS conversation_state
+FROM file_uploads f
+LEFT JOIN utterances u ON u.event_uuid = f.event_uuid AND u.issue_id = f.issue_id
+LEFT JOIN convos_metadata m ON m.issue_id = f.issue_id
+LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id, f.customer_id)
+WHERE f.issue_id IN (SELECT issue_id FROM scope_issues) ORDER BY f.issue_id, f.file_upload_ts, f.file_upload_event_id
+"""
+
+AGENTS_SQL = """
+SELECT r.rep_id, r.name, e.attribute_value AS email FROM reps r
+LEFT JOIN (SELECT rep_id, attribute_value FROM rep_attributes WHERE lower(attribute_name) = 'email'
+           QUALIFY row_number() OVER (PARTITION BY rep_id ORDER BY created_ts DESC, _partition DESC) = 1) e
+USING (rep_id)
+"""
+
+
+def _register_fresh_files(connection: duckdb.DuckDBPyConnection, ledger: Ledger, scope: Scope) -> dict:
+    """Register the files staged since the last complete run; return the mark this run could move to."""
+    fresh, newest = [], None
+    for feed in FEEDS:
+        for row in ledger.staged(feed):
+            staged_at = instant(row.staged_at)
+            newest = max(newest, staged_at) if newest else staged_at
+            if scope.staged_after is None or staged_at > scope.staged_after:
+                fresh.append((feed, row.partition, row.file_name))
+    connection.register("fresh_files", pa.table(
+        {name: [item[index] for item in fresh] for index, name in enumerate(("feed", "partition", "file"))},
+        schema=pa.schema([("feed", pa.string()), ("partition", pa.string()), ("file", pa.string())])))
+    return DeltaMark(staged_at=newest, event_seq=ledger.event_summary()[1]).model_dump(mode="json")
+
+
+def agents_directory(connection: duckdb.DuckDBPyConnection, admins: list[dict]) -> dict[str, Agent]:
+    """Every ASAPP agent with the Intercom admin whose email matches theirs, if any."""
+    by_email = {(admin.get("email") or "").lower(): str(admin["id"]) for admin in admins if admin.get("email")}
+    agents = {}
+    for rep_id, name, email in connection.execute(AGENTS_SQL).fetchall():
+        agents[str(rep_id)] = Agent(str(rep_id), name, email, by_email.get((email or "").lower()) if email else None)
+    return agents
+
+
+def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict]:
+    reader = connection.sql(sql).to_arrow_reader(BATCH_ROWS)
+    for batch in reader:
+        yield from batch.to_pylist()
+
+
+def _build(rows: Iterator[dict], writer: PayloadWriter, ledger: Ledger, run_id: str, object_type: str,
+           source_id: Callable[[dict], str], build: Callable[[dict], tuple[str | None, dict]]) -> None:
+    manifest = writer.manifest
+    for row in rows:
+        manifest.source_count += 1
+        identity = source_id(row)
+        try:
+            depends_on, payload = build(row)
+        except Unloadable as error:
+            manifest.quarantined += 1
+            ledger.quarantine(object_type, identity, str(error), run_id)
+            continue
+        writer.add(identity, depends_on, payload)
+
+
+def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, context: ConversationContext,
+              admins: list[dict]) -> TransformManifest:
+    """Write companies, contacts, conversations and attachments payloads for the run's scope."""
+    result = TransformManifest()
+    connection = staging.connect()
+    try:
+        staging.create_feed_views(connection)
+        connection.execute(ENTITY_VIEWS)
+        result.delta_mark = _register_fresh_files(connection, ledger, scope)
+        connection.execute(_scope_sql(scope))
+        context.agents = agents_directory(connection, admins)
+
+        def writer(object_type: str) -> PayloadWriter:
+            manifest = ObjectManifest(str(object_type), staging.payloads_path(run_id, object_type))
+            result.objects[object_type] = manifest
+            return staging.payload_writer(manifest)
+
+        def write(object_type: str, sql: str, source_id, build) -> None:
+            with writer(object_type) as payloads:
+                _build(_stream(connection, sql), payloads, ledger, run_id, object_type, source_id, build)
+
+        company_entries = custom_attributes(context.entries, ObjectType.COMPANY)
+        contact_entries = custom_attributes(context.entries, ObjectType.CONTACT)
+        write(ObjectType.COMPANY, COMPANIES_SQL, lambda row: row["company_external_id"],
+              lambda row: (None, company_payload(row, company_entries)))
+        write(ObjectType.CONTACT, CONTACTS_SQL, lambda row: row["contact_key"],
+              lambda row: (primary_member(row["members"]).get("company_external_id"),
+                           contact_payload(row["members"], contact_entries)))
+
+        tag_names: set[str] = set()
+
+        def conversation(row: dict) -> tuple[str | None, dict]:
+            if row.get("contact_key") is None:
+                raise Unloadable(f"its customer ({row.get('customer_id')}) is not in the customers feed")
+            payload = conversation_payload(row, context)
+            if payload["unmatched_agent"]:
+                result.unmatched_agents.append(payload["unmatched_agent"])
+            if payload["tags"]:
+                tags.manifest.source_count += 1
+                tags.add(str(row["issue_id"]), str(row["issue_id"]), {"tags": payload["tags"]})
+                tag_names.update(payload["tags"])
+            return row["contact_key"], payload
+
+        with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
+            _build(_stream(connection, CONVERSATIONS_SQL), conversations, ledger, run_id, ObjectType.CONVERSATION,
+                   lambda row: str(row["issue_id"]), conversation)
+        write(ObjectType.ATTACHMENT, ATTACHMENTS_SQL, lambda row: row["file_upload_event_id"],
+              lambda row: (str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)))
+        result.tag_names = sorted(tag_names)
+    finally:
+        connection.close()
+    result.unmatched_agents = sorted({agent["rep_id"]: agent for agent in result.unmatched_agents}.values(),
+                                     key=lambda agent: agent["rep_id"])
+    return result
+

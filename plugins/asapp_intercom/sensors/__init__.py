@@ -1,0 +1,1 @@
+"""Deferrable sensors: they wait in the triggerer, holding no worker slot."""

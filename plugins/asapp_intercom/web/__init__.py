@@ -1,0 +1,1 @@
+"""The plugin's web apps, served by the Airflow API server."""

@@ -1,0 +1,142 @@
+"""The migration DAG under dag.test(): what lands in the Intercom sandbox, per run mode."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+
+from tests.support import oracle
+from tests.support.checks import assert_contacts_and_companies, assert_migrated, by_issue
+
+pytestmark = pytest.mark.airflow
+
+
+def test_a_full_run_migrates_every_record_and_a_second_run_changes_nothing(migration, expected, dataset):
+    run = migration.run(mode="full")
+
+    assert str(run.state) == "success", migration.task_states(run)
+    export = migration.intercom.export()
+    assert_migrated(export, expected)
+    assert_contacts_and_companies(export, expected)
+    report = migration.report(run)
+    assert report["quarantined_total"] == 0
+    assert all(row["balanced"] and row["mismatched"] == 0 for row in report["objects"])
+    conversations = {row["object"]: row for row in report["objects"]}["conversation"]
+    assert (conversations["created"], conversations["source"]) == (len(expected.conversations),) * 2
+    generated = json.loads((dataset / "_manifest.json").read_text())
+    assert report["gap"]["conversations_only_in_events"] == [
+        str(issue) for issue in generated["mess"]["realtime_only_conversations"]]
+    assert set(report["gap"]["conversations_extended_by_events"]) == {
+        str(issue) for issue in generated["realtime_continued_issue_ids"]}
+
+    again = migration.run(mode="full")
+
+    assert str(again.state) == "success", migration.task_states(again)
+    assert migration.intercom.export()["conversations"] == export["conversations"]
+    rows = {row["object"]: row for row in migration.report(again)["objects"]}
+    assert all(row["created"] == row["updated"] == 0 and row["unchanged"] == row["source"] for row in rows.values())
+    assert all(row["requests"] == 0 for name, row in rows.items() if name != "attachment")
+
+
+def test_a_dry_run_plans_every_request_and_writes_nothing(migration, expected):
+    run = migration.run(mode="full", dry_run=True)
+
+    assert str(run.state) == "success", migration.task_states(run)
+    export = migration.intercom.export()
+    assert (export["contacts"], export["conversations"], export["data_attributes"]) == ([], [], [])
+    states = migration.task_states(run)
+    assert states["schema.attributes_and_tags"] == states["load.conversations"] == "skipped"
+    plan = migration.report(run)["plan"]
+    assert plan["objects"]["conversation"]["create"] == len(expected.conversations)
+    assert plan["requests"] > sum(len(conversation.messages) for conversation in expected.conversations.values())
+
+
+def test_a_sample_run_migrates_the_sample_with_its_contacts_only(migration, expected):
+    run = migration.run(mode="sample", sample_size=5)
+
+    assert str(run.state) == "success", migration.task_states(run)
+    export = migration.intercom.export()
+    migrated = by_issue(export)
+    assert len(migrated) == 5
+    assert_migrated(export, expected, set(migrated))
+    customers = {str(expected.conversations[issue].customer_id) for issue in migrated}
+    for contact in export["contacts"]:
+        assert set(contact["custom_attributes"]["asapp_customer_id"].split(",")) & customers
+
+
+def test_transcript_mode_writes_the_exchange_as_one_note(migration, expected):
+    run = migration.run(mode="sample", sample_size=3, thread_mode="transcript",
+                        objects=["companies", "contacts", "conversations"])
+
+    assert str(run.state) == "success", migration.task_states(run)
+    for issue, conversation in by_issue(migration.intercom.export()).items():
+        messages = expected.conversations[issue].messages
+        notes = [part for part in conversation["parts"] if part["part_type"] == "note"]
+        comments = [part for part in conversation["parts"] if part["part_type"] == "comment"]
+        assert (len(notes), comments) == (1, [])
+        transcript = oracle.reader_text(notes[0]["body"])
+        assert all(text in transcript for _, _, text, _ in messages)
+        assert notes[0]["created_at"] == messages[-1][0]
+
+
+def test_objects_not_selected_are_not_loaded(migration):
+    run = migration.run(mode="full", objects=["companies", "contacts"])
+
+    assert str(run.state) == "success", migration.task_states(run)
+    export = migration.intercom.export()
+    assert export["companies"] and export["contacts"]
+    assert export["conversations"] == []
+
+
+def test_an_approved_map_is_not_asked_about_again(migration):
+    migration.config_path.write_text(migration.config_path.read_text().replace("mode: auto", "mode: human")
+                                     .replace("demo: true", "demo: false"))
+    planned = migration.report(migration.run(mode="full", dry_run=True))["field_map"]
+    assert planned["approved_by"] is None
+    migration.ledger().record_approval(planned["proposal_hash"], planned["entries"], "ops@acme",
+                                       datetime.now(UTC), "an-earlier-run")
+
+    run = migration.dag().test(run_conf={"mode": "sample", "sample_size": 2},
+                               mark_success_pattern=r"^map\.approve$")
+
+    states = migration.task_states(run)
+    assert str(run.state) == "success", states
+    assert states["map.approve"] == "skipped"
+    assert migration.report(run)["field_map"]["approved_by"] == "ops@acme"
+    assert len(migration.intercom.export()["conversations"]) == 2
+
+
+def test_an_attribute_of_another_type_stops_the_run_before_any_record(migration):
+    migration.intercom.seed({"data_attributes": [{"name": "asapp_status", "model": "contact", "data_type": "integer"}]})
+
+    run = migration.run(mode="sample", sample_size=2)
+
+    states = migration.task_states(run)
+    assert str(run.state) == "failed"
+    assert states["schema.attributes_and_tags"] == "failed"
+    assert states["load.companies"] == "upstream_failed"
+    export = migration.intercom.export()
+    assert (export["companies"], export["contacts"], export["conversations"]) == ([], [], [])
+
+
+def test_the_staging_area_can_live_on_object_storage(migration, asapp):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=asapp.s3_endpoint_url, region_name=asapp.region,
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3.create_bucket(Bucket="migration-staging")
+    config = yaml.safe_load(migration.config_path.read_text())
+    config["staging"] = {"path": "s3://asapp_test_s3@migration-staging/acme"}
+    migration.config_path.write_text(yaml.safe_dump(config))
+
+    run = migration.run(mode="sample", sample_size=3)
+
+    assert str(run.state) == "success", migration.task_states(run)
+    assert len(by_issue(migration.intercom.export())) == 3
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="migration-staging")
+            for item in page.get("Contents", [])]
+    assert any(key.startswith("acme/raw/utterances/") and key.endswith(".parquet") for key in keys)
+    assert any(key.endswith("/report.md") for key in keys)

@@ -1,0 +1,117 @@
+"""The reconciliation report, built from the phases' manifests and the ledger's quarantine."""
+
+import pytest
+from asapp_intercom.domain.manifests import (
+    LoadManifest,
+    ObjectManifest,
+    TransformManifest,
+    ValidationManifest,
+)
+from asapp_intercom.domain.report import build_report, render_markdown, summary_lines
+from asapp_intercom.ledger import Ledger
+
+RUN = "manual__2026-01-07T10:00:00+00:00"
+EARLIER_RUN = "manual__2026-01-06T10:00:00+00:00"
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "unit")
+    yield ledger
+    ledger.close()
+
+
+def extract_manifest(feed: str, *, waiting: int = 0) -> dict:
+    return {"feed": feed, "channel": "s3", "files_listed": 4, "files_staged": 4, "rows_staged": 120,
+            "rows_quarantined": 1, "partitions_complete": 3, "partitions_waiting": [f"dt=2026-01-07/hr={hour:02d}/mi=00"
+                                                                                    for hour in range(waiting)]}
+
+
+def report_for(ledger: Ledger, *, field_map: dict | None = None, **changes) -> dict:
+    company_load = LoadManifest("company", source_count=5, created=3, updated=1, unchanged=0, quarantined=1,
+                                requests=9, checksum="abc").as_dict()
+    conversation_check = ValidationManifest("conversation", checked=2, matching=1, mismatched=1, mismatches=[
+        {"source_id": "21", "problems": [{"field": "state", "expected": "closed", "actual": "open"}]}]).as_dict()
+    transformed = TransformManifest(
+        objects={"company": ObjectManifest("company", "p", source_count=5, payloads=4, quarantined=1),
+                 "conversation": ObjectManifest("conversation", "p", source_count=7, payloads=6, quarantined=1)},
+        unmatched_agents=[{"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}]).as_dict()
+    inputs = {"run_id": RUN, "migration_id": "acme_eu", "params": {"mode": "full", "dry_run": False},
+              "extract": {"customers": extract_manifest("customers", waiting=2)}, "field_map": field_map,
+              "transformed": transformed, "timeline": None, "plan": None, "schema": None, "loads": {"company": company_load},
+              "validations": {"company": ValidationManifest("company", checked=4, matching=4).as_dict(),
+                              "conversation": conversation_check},
+              "quarantined": ledger.open_quarantine(run_id=RUN)}
+    return build_report(**(inputs | changes))
+
+
+def test_the_report_accounts_for_every_object_loaded_or_not(ledger):
+    company, conversation = report_for(ledger)["objects"]
+
+    expected = {"object": "company", "source": 5, "created": 3, "updated": 1, "unchanged": 0, "quarantined": 1,
+                "in_intercom": 4, "balanced": True, "validated": 4}
+    assert {key: company[key] for key in expected} == expected
+    assert conversation["in_intercom"] is None and conversation["note"] == "not loaded in this run"
+    assert (conversation["source"], conversation["quarantined"], conversation["mismatched"]) == (7, 1, 1)
+
+
+def test_the_report_lists_this_runs_quarantine_only(ledger):
+    ledger.quarantine("conversation", "21", "conversation has only internal notes", RUN)
+    ledger.quarantine("contact", "email:a@x.example", "Intercom refused the contact", RUN)
+    ledger.quarantine("company", "c9", "from yesterday", EARLIER_RUN)
+
+    report = report_for(ledger)
+
+    assert report["quarantined_total"] == 2
+    assert {(row["object"], row["source_id"]) for row in report["quarantined"]} == {
+        ("conversation", "21"), ("contact", "email:a@x.example")}
+
+
+def test_the_report_counts_partitions_still_waiting_for_success(ledger):
+    assert report_for(ledger)["feeds"]["customers"]["waiting_for_success"] == 2
+
+
+def test_the_markdown_report_says_who_approved_the_map(ledger):
+    approved = {"hash": "0123456789abcdef" * 4, "approved_by": "Maria", "approved_at": "2026-01-07T09:58:00+00:00"}
+    text = render_markdown(report_for(ledger, field_map=approved))
+    assert "Field map `0123456789ab`: approved by Maria at 2026-01-07T09:58:00+00:00." in text
+
+
+def test_the_markdown_report_of_a_dry_run_says_nothing_was_written(ledger):
+    unapproved = {"hash": "f" * 64, "approved_by": None, "approved_at": None}
+    assert "not approved (dry run: nothing was written)" in render_markdown(report_for(ledger, field_map=unapproved))
+
+
+def test_the_markdown_report_names_agents_quarantined_records_and_read_back_differences(ledger):
+    ledger.quarantine("conversation", "21", "csat_rating: '4.5' is not a integer | change the type", RUN)
+
+    text = render_markdown(report_for(ledger))
+
+    assert "## Agents without an Intercom admin (1)" in text
+    assert "| 102 | Sam Okafor | sam@acme.example |" in text
+    assert "| conversation | 21 | csat_rating: '4.5' is not a integer / change the type |" in text
+    assert "- `21` state: expected 'closed', found 'open'" in text
+
+
+def test_the_markdown_report_says_none_when_there_is_nothing_to_list(ledger):
+    text = render_markdown(report_for(ledger, transformed=None))
+    assert "## Agents without an Intercom admin (0)\n\nTheir conversations" in text
+    assert text.count("None.") == 2
+
+
+def test_the_markdown_tables_keep_their_columns(ledger):
+    ledger.quarantine("conversation", "21", "a | b | c", RUN)
+    for table in render_markdown(report_for(ledger)).split("\n\n"):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        assert len({row.count("|") for row in rows}) <= 1, table
+
+
+def test_the_log_summary_has_a_line_per_object_and_the_totals(ledger):
+    ledger.quarantine("conversation", "21", "no messages", RUN)
+
+    lines = summary_lines(report_for(ledger))
+
+    assert lines[0] == f"Migration acme_eu, run {RUN}:"
+    assert lines[1].split()[:7] == ["company", "source", "5", "in", "Intercom", "4", "created"]
+    assert lines[2].split()[:6] == ["conversation", "source", "7", "in", "Intercom", "0"]
+    assert lines[-1] == "  quarantined records: 1; agents without an Intercom admin: 1"

@@ -1,0 +1,96 @@
+"""The ledger on both databases it supports: SQLite (the default) and PostgreSQL (a shared deployment)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+import pytest
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.ledger.state import DeltaMark
+
+migration_ids = (f"ledger_{n}" for n in count())
+
+
+@pytest.fixture
+def ledger(database):
+    ledger = Ledger(database, next(migration_ids))
+    yield ledger
+    ledger.close()
+
+
+def envelope(n: int, at: datetime) -> dict:
+    return {"event_id": f"evt-{n}", "name": "journey", "event_type": "conversation_started",
+            "meta_data": {"create_time": at.isoformat(), "issue_id": str(21_000 + n)}}
+
+
+def test_an_intent_stays_pending_with_its_first_time_until_the_write_is_done(ledger):
+    first = ledger.begin("contact", "c-1", "run_1", origin="existing", previous_state={"name": "Ada"})
+    again = ledger.begin("contact", "c-1", "run_2")  # a retry before the write finished
+
+    assert again == first and first.tzinfo is not None
+    assert ledger.record("contact", "c-1").state == "pending"
+
+    ledger.complete("contact", "c-1", intercom_id="ic-9", action="updated", payload_hash="h1", run_id="run_2")
+
+    done = ledger.record("contact", "c-1")
+    assert (done.state, done.intercom_id, done.action, done.origin) == ("done", "ic-9", "updated", "existing")
+    assert done.previous_state == {"name": "Ada"}  # what a rollback restores
+
+
+def test_records_are_found_in_batches_larger_than_one_query(ledger):
+    for n in range(620):
+        ledger.complete("company", f"co-{n}", intercom_id=f"ic-{n}", action="created", payload_hash="h", run_id="r")
+
+    found = ledger.records_for("company", [f"co-{n}" for n in range(0, 640, 2)])
+
+    assert sorted(found) == sorted(f"co-{n}" for n in range(0, 620, 2))
+    assert found["co-600"].intercom_id == "ic-600"
+
+
+def test_an_event_delivered_many_times_at_once_is_stored_once(ledger):
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    batch = [envelope(n, start + timedelta(seconds=n)) for n in range(40)]
+
+    with ThreadPoolExecutor(8) as pool:
+        added = sum(pool.map(lambda _: ledger.append_events(batch, "push"), range(8)))
+
+    logged, _position, newest = ledger.event_summary()
+    assert (added, logged) == (40, 40)
+    assert newest == start + timedelta(seconds=39)
+    assert [row.event_id for row in ledger.events_after(0)] == [item["event_id"] for item in batch]
+
+
+def test_the_quarantine_lists_what_is_still_refused(ledger):
+    ledger.quarantine("contact", "c-1", "email is not valid", "run_1", detail={"email": "nope"})
+    ledger.quarantine("contact", "c-2", "409 conflict", "run_1")
+    ledger.resolve_quarantine("contact", "c-2")
+
+    (still,) = ledger.open_quarantine("contact")
+    assert (still.source_id, still.reason, still.detail) == ("c-1", "email is not valid", {"email": "nope"})
+
+
+def test_approvals_and_typed_state_keep_their_values(ledger):
+    field_map = [{"source": "convos_metadata.issue_id", "target": "conversation.external_id"}]
+    ledger.record_approval("hash-1", field_map, "admin", datetime(2026, 11, 2, tzinfo=UTC), "run_1")
+    assert ledger.load(DeltaMark) is None
+    ledger.save(DeltaMark(staged_at=datetime(2026, 11, 2, 9, tzinfo=UTC), event_seq=3))
+    ledger.save(DeltaMark(staged_at=datetime(2026, 11, 2, 10, tzinfo=UTC), event_seq=4))
+
+    assert ledger.approval("hash-1").field_map == field_map
+    assert ledger.approval("hash-2") is None
+    assert ledger.load(DeltaMark) == DeltaMark(staged_at=datetime(2026, 11, 2, 10, tzinfo=UTC), event_seq=4)
+
+
+def test_migrations_sharing_a_database_do_not_see_each_other(database, ledger):
+    other = Ledger(database, next(migration_ids))
+    try:
+        ledger.complete("contact", "c-1", intercom_id="ic-1", action="created", payload_hash="h", run_id="r")
+        other.append_events([envelope(1, datetime(2026, 11, 2, tzinfo=UTC))], "pull")
+
+        assert other.record("contact", "c-1") is None
+        assert ledger.event_summary()[0] == 0
+        assert other.event_summary()[0] == 1
+    finally:
+        other.close()

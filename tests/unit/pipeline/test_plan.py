@@ -1,0 +1,88 @@
+"""The dry-run plan, from staged payloads and a ledger on local disk."""
+
+import pytest
+from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
+from asapp_intercom.domain.payloads import payload_hash
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline.plan import plan
+from asapp_intercom.pipeline.staging import Staging
+
+RUN = "manual__2026-01-07T10:00:00+00:00"
+EARLIER_RUN = "manual__2026-01-06T10:00:00+00:00"
+
+
+@pytest.fixture
+def area(tmp_path):
+    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "unit")
+    yield Staging(f"file://{tmp_path}/staging"), ledger
+    ledger.close()
+
+
+def staged(staging: Staging, object_type: str, payloads: dict[str, dict], quarantined: int = 0) -> ObjectManifest:
+    manifest = ObjectManifest(object_type, f"runs/unit/payloads/{object_type}.parquet",
+                              source_count=len(payloads) + quarantined, quarantined=quarantined)
+    with staging.payload_writer(manifest) as writer:
+        for source_id, payload in payloads.items():
+            writer.add(source_id, None, payload)
+    return manifest
+
+
+def loaded(ledger: Ledger, object_type: str, source_id: str, payload: dict) -> None:
+    ledger.complete(object_type, source_id, intercom_id=f"ic-{source_id}", action="created",
+                    payload_hash=payload_hash(payload), run_id=EARLIER_RUN)
+
+
+def thread(parts: int, *, assignee: str | None = None, state: str = "open") -> dict:
+    return {"opener": {"key": "m0"}, "parts": [{"key": f"m{index}"} for index in range(1, parts + 1)],
+            "assignee_admin_id": assignee, "state": state, "custom_attributes": {}}
+
+
+def test_the_plan_sorts_records_into_create_update_unchanged_and_counts_quarantined(area):
+    staging, ledger = area
+    same, edited = {"company_id": "c1", "name": "Acme"}, {"company_id": "c2", "name": "Globex Ltd"}
+    loaded(ledger, "company", "c1", same)
+    loaded(ledger, "company", "c2", {"company_id": "c2", "name": "Globex"})
+    ledger.begin("company", "c3", RUN, origin="created")  # a try that died before Intercom answered
+    manifest = staged(staging, "company", {"c1": same, "c2": edited, "c3": {"company_id": "c3"},
+                                           "c4": {"company_id": "c4"}}, quarantined=2)
+
+    counts = plan(staging, ledger, TransformManifest({"company": manifest}), 600)["objects"]["company"]
+
+    assert {key: counts[key] for key in ("create", "update", "unchanged", "quarantined")} == {
+        "create": 2, "update": 1, "unchanged": 1, "quarantined": 2}
+
+
+def test_the_plan_counts_the_requests_each_new_conversation_costs(area):
+    staging, ledger = area
+    manifest = staged(staging, "conversation", {
+        "21": thread(2, assignee="admin-7", state="closed"),  # open, 2 replies, attributes, assign, close
+        "22": thread(0),  # open, attributes
+    })
+
+    planned = plan(staging, ledger, TransformManifest({"conversation": manifest}), 60)
+
+    assert planned["objects"]["conversation"]["requests"] == 6 + 2
+    assert planned["requests"] == 8
+
+
+def test_the_plan_estimates_minutes_under_the_configured_rate(area):
+    staging, ledger = area
+    contacts = staged(staging, "contact", {f"email:{n}@x.example": {"email": f"{n}@x.example"} for n in range(45)})
+    tags = staged(staging, "conversation_tags", {"21": {"tags": ["billing", "vip", "refunds"]}})
+
+    planned = plan(staging, ledger, TransformManifest({"contact": contacts, "conversation_tags": tags}), 60)
+
+    assert planned["requests"] == 45 * 2 + 3  # create or update, then the company link; one call per tag
+    assert planned["eta_minutes"] == 1.6
+    assert planned["requests_per_minute"] == 60
+
+
+def test_unchanged_records_cost_no_requests(area):
+    staging, ledger = area
+    payload = thread(3, assignee="admin-7", state="closed")
+    loaded(ledger, "conversation", "21", payload)
+    manifest = staged(staging, "conversation", {"21": payload})
+
+    planned = plan(staging, ledger, TransformManifest({"conversation": manifest}), 60)
+
+    assert (planned["objects"]["conversation"]["unchanged"], planned["requests"]) == (1, 0)
