@@ -166,3 +166,26 @@ def test_tag_requests_whose_users_or_companies_are_no_references_are_refused(api
     response = api.post("/tags", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["message"] == "invalid tag parameters"
+
+
+def test_a_body_sent_as_another_media_type_is_refused(api):
+    response = api.post(
+        "/contacts", content=b'{"email": "plain@example.com"}', headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["code"] == "bad_request"
+
+
+def test_a_missing_conversation_attribute_type_is_a_400_and_an_unknown_one_a_422(api):
+    missing = api.post("/conversations/attributes", json={"name": "No type"})
+    assert missing.status_code == 400, missing.text
+    assert missing.json()["errors"][0]["code"] == "parameter_not_found"
+    unknown = api.post("/conversations/attributes", json={"name": "Odd type", "data_type": "colour"})
+    assert unknown.status_code == 422, unknown.text
+
+
+def test_unsubscribed_from_emails_null_reads_as_false(api):
+    contact = api.post(
+        "/contacts", json={"email": "unsub.null@example.com", "unsubscribed_from_emails": None}
+    ).json()
+    assert contact["unsubscribed_from_emails"] is False

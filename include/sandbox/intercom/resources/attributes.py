@@ -415,8 +415,9 @@ def _unsupported_model(model: str) -> IntercomError:
 
 
 def _invalid_conversation_data_type(body: dict) -> IntercomError | None:
+    """An unknown type is Intercom's 422; a missing one is the usual 400 (None: the generic error)."""
     data_type = body.get("data_type")
-    if data_type in CONVERSATION_DATA_TYPES:
+    if data_type in CONVERSATION_DATA_TYPES or "data_type" not in body:
         return None
     allowed = ", ".join(CONVERSATION_DATA_TYPES)
     return IntercomError(

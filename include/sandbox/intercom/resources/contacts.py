@@ -8,6 +8,7 @@ search lags behind writes (see search.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from include.sandbox.intercom.resources import search
@@ -17,6 +18,11 @@ from include.sandbox.intercom.server.routing import Call
 from include.sandbox.intercom.server.workspace import Workspace, now
 
 ROLES = ("user", "lead")
+# "An avatar image URL. note: the image url needs to be https." (Intercom's API reference); answers
+# carry it as `avatar.image_url`, a `format: uri`. Only characters RFC 3986 allows in a URI.
+AVATAR_URL = re.compile(
+    r"https://[A-Za-z0-9\-._~%!$&'()*+,;=:@\[\]]+(/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*)?"
+)
 MAX_MERGE_HOPS = 3
 WRITABLE_FIELDS = (
     "role",
@@ -182,6 +188,9 @@ def _apply_fields(workspace: Workspace, contact: dict, body: dict, own_id: str |
         raise parameter_invalid("role must be one of: user, lead", "role")
     if body.get("email_verified") is not None and not body.get("email"):
         raise parameter_invalid("email_verified must be supplied together with an email", "email_verified")
+    avatar = body.get("avatar")
+    if avatar and not AVATAR_URL.fullmatch(avatar):
+        raise parameter_invalid("avatar must be an https URL of an image", "avatar")
     owner_id = body.get("owner_id")
     if owner_id is not None and str(owner_id) not in workspace["admins"]:
         raise parameter_invalid(f"Owner with id={owner_id} not found", "owner_id")
@@ -198,6 +207,8 @@ def _apply_fields(workspace: Workspace, contact: dict, body: dict, own_id: str |
     for name in WRITABLE_FIELDS:
         if name in body:
             contact[name] = body[name]
+    if "unsubscribed_from_emails" in body:  # nullable in requests, a boolean in answers: null is false
+        contact["unsubscribed_from_emails"] = bool(body["unsubscribed_from_emails"])
     contact["role"] = role
     merged = {**contact.get("custom_attributes", {}), **custom_attributes}
     contact["custom_attributes"] = {name: value for name, value in merged.items() if value is not None}

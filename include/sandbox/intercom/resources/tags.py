@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from include.sandbox.intercom.resources.companies import company_by_company_id, live_company
 from include.sandbox.intercom.resources.contacts import live_contact
-from include.sandbox.intercom.server.errors import IntercomError, company_not_found, resource_not_found
+from include.sandbox.intercom.server.errors import (
+    IntercomError,
+    company_not_found,
+    parameter_invalid,
+    resource_not_found,
+)
 from include.sandbox.intercom.server.routing import Call, Reply
 from include.sandbox.intercom.server.workspace import Workspace, now
 
@@ -61,8 +66,32 @@ def _tag_contacts(workspace: Workspace, tag: dict, references: list[dict]) -> li
     return [{"id": contact["id"], "tagged": True} for contact in contacts]
 
 
+# What the items of `companies` and `users` may hold (the branches of the description's `oneOf`).
+REFERENCE_FIELDS = {
+    "companies": {"id": str, "company_id": str, "untag": bool},
+    "users": {"id": str},
+}
+
+
+def _check_references(body: dict) -> None:
+    """A body with `companies` or `users` must be a tag/untag request (lists of objects), not just any
+    `{name}`: with the description's overlapping `oneOf` read as `anyOf`, the schema check alone lets a
+    string or a list of numbers through. Intercom's answer is the operation's documented 400."""
+    for field, keys in REFERENCE_FIELDS.items():
+        if field not in body:
+            continue
+        items = body[field]
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict)
+            and all(key not in item or isinstance(item[key], kind) for key, kind in keys.items())
+            for item in items
+        ):
+            raise parameter_invalid("invalid tag parameters", field)
+
+
 def create_tag(call: Call) -> dict:
     workspace, body = call.workspace, call.body
+    _check_references(body)
     if body.get("id"):
         tag = live_tag(workspace, body["id"])
         clash = workspace.index("tags", "name").first(body["name"].lower())

@@ -143,16 +143,21 @@ class SandboxApp:
         operation = self.contract.operation(route.operation_id) if route.operation_id else None
         raw_body = await _read_body(receive)
         body = None
-        if raw_body and (operation is None or operation.body_validator is not None):
+        if raw_body.strip() and operation is not None and operation.body_validator is not None:
+            _check_json_content_type(scope)
+        if raw_body.strip() and (operation is None or operation.body_validator is not None):
             try:
                 body = orjson.loads(raw_body)
             except orjson.JSONDecodeError:
                 raise IntercomError(400, "bad_request", "The request body is not valid JSON") from None
+        elif operation is not None and operation.body_validator is not None:
+            body = {}  # no body at all reads as an empty object
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         if operation is not None:
             query = operation.parse_query(query, route.messages)
             if operation.body_validator is not None:
-                body = {} if body is None else body
+                if body is None and operation.body_validator.is_valid(None):
+                    body = {}  # a JSON `null` where the schema is `nullable` means no fields, as no body does
                 operation.check_body(body, route.messages)
         call = Call(self.sandbox, params, query, body, request_id, operation, base_url)
         try:
@@ -180,6 +185,18 @@ class SandboxApp:
             response_headers.append((name.lower().encode(), value.encode("latin-1")))
         await send({"type": "http.response.start", "status": reply.status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _check_json_content_type(scope) -> None:
+    """The description defines JSON bodies only: a body declared as something else is refused (a body
+    without any Content-Type is read as JSON)."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-type":
+            media_type = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            if media_type != "application/json":
+                raise IntercomError(
+                    400, "bad_request", "The request body must be JSON (Content-Type: application/json)"
+                )
 
 
 async def _read_body(receive) -> bytes:

@@ -7,7 +7,7 @@ loader's throughput is never bounded by it.
 
 Two schemas in the description use `oneOf` with branches that overlap (every body one branch accepts,
 another accepts too), so read literally they reject every request the operation documents, including
-the description's own examples. Those are read as `anyOf` (see SPEC_READINGS and README.md).
+the description's own examples. Those are given a reading (see SPEC_READINGS and README.md).
 """
 
 from __future__ import annotations
@@ -29,14 +29,28 @@ SPEC_PATH = Path(__file__).resolve().parents[1] / "api.intercom.io.yaml"
 SPEC_URI = "urn:intercom:api.intercom.io.yaml"
 MAX_PER_PAGE = 150  # "the max amount for any API is 150" (Intercom's pagination guide)
 
-# JSON pointers (inside the description) of overlapping `oneOf`s that are read as `anyOf`, with why.
+
+def _one_of_as_any_of(node: dict) -> None:
+    node["anyOf"] = node.pop("oneOf")
+
+
+def _other_type_is_without_options(node: dict) -> None:
+    node["oneOf"][1] = {"title": "other type", "not": {"required": ["options"]}}
+
+
+# JSON pointers (inside the description) of overlapping `oneOf`s, how each is read, and why.
 SPEC_READINGS = {
     "/paths/~1tags/post/requestBody/content/application~1json/schema": (
+        _one_of_as_any_of,
         "create_or_update_tag_request requires only `name`, so it also accepts every tag-companies and "
-        "tag-users body; read literally, the operation's own `company_not_found` example is invalid"
+        "tag-users body; read literally, the operation's own `company_not_found` example is invalid. "
+        "Read as `anyOf` (what `companies` and `users` must hold is checked by the handler, tags.py)",
     ),
     "/components/schemas/update_data_attribute_request": (
-        "the second branch is `{}`, which accepts everything the `options` branch accepts"
+        _other_type_is_without_options,
+        "the second branch (`other type`) is `{}`, which accepts everything the `list attribute` branch "
+        "accepts, and also an `options` that is no list, which the operation's own `too_few_options_in_list` "
+        "example says is a 400 'Options isn't an array'. Read as: a body with `options` is a list attribute",
     ),
 }
 
@@ -46,9 +60,8 @@ def load_document() -> dict:
     """The description as a dict, with the readings above applied (loaded once per process)."""
     with SPEC_PATH.open("rb") as stream:
         document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    for pointer in SPEC_READINGS:
-        node = _resolve_pointer(document, pointer)
-        node["anyOf"] = node.pop("oneOf")
+    for pointer, (reading, _why) in SPEC_READINGS.items():
+        reading(_resolve_pointer(document, pointer))
     return document
 
 
