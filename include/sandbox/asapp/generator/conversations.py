@@ -11,12 +11,14 @@ from enum import StrEnum
 
 from . import attachments, clock, texts
 from .attachments import Attachment
-from .entities import BOT_SENDER_ID, Customer, Queue, Rep
+from .entities import BOT_SENDER_ID, SYSTEM_SENDER_ID, Customer, Queue, Rep, unknown_agent
 from .mess import Mess
 from .randomness import Weighted, hex_id, stream, ulid, uuid4
 from .world import World
 
 ISSUE_ID_BASE = 21_400_001
+ORPHAN_ISSUE_ID_BASE = 29_200_001
+"""issue_id of orphan_uploads rows (+ the index of the conversation they are written beside): no other feed has it."""
 PLATFORMS = Weighted({"web": 55, "ios": 25, "android": 20})
 DEVICES = {"web": Weighted({"desktop": 75, "mobile": 20, "tablet": 5}), "ios": Weighted({"mobile": 90, "tablet": 10}),
            "android": Weighted({"mobile": 92, "tablet": 8})}
@@ -58,6 +60,10 @@ def opening_of(world: World, issue_id: int) -> Opening:
     return Opening.CUSTOMER
 
 
+EXTRA_MESSAGES = (Mess.EMPTY_MESSAGES, Mess.VERY_LONG_MESSAGES, Mess.PADDED_TEXT, Mess.UNKNOWN_SENDER_TYPES)
+"""Message-level kinds written as messages of their own (padded_text also pads the rep's next answer)."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """The conversation's shape, decided up front: what happens in it and which mess it carries."""
@@ -68,6 +74,8 @@ class Plan:
     unusual_upload: bool
     text_mess: Mess | None
     open_at_boundary: bool
+    missing_binary: bool = False
+    extras: tuple[Mess, ...] = ()
 
 
 @dataclass
@@ -76,6 +84,8 @@ class Upload:
     at: int
     attachment: Attachment
     unusual: bool
+    missing: bool = False
+    """missing_attachment_binaries: no binary is written, so getattachmentfile answers 404."""
 
     def file_item(self) -> dict:
         """The journey's uploaded_files_list item (NOTES §4.3), which the file_uploads rows also carry."""
@@ -176,6 +186,10 @@ class Conversation:
     params: Params | None = None
     timestamp_style: str | None = None
     """"spaced" or "naive" when its convos_metadata rows use ASAPP's other timestamp formats."""
+    csat_value: float | str | None = None
+    """bad_attribute_values: what convos_metadata.csat_rating says instead of the survey's rating × 100."""
+    unknown_agent: Rep | None = None
+    """unknown_agents: the agent (in neither reps nor rep_attributes) every assignment goes to."""
     mess: set[Mess] = field(default_factory=set)
 
     @property
@@ -224,6 +238,8 @@ class _Builder:
 
     def __init__(self, world: World, conversation: Conversation, rng: random.Random) -> None:
         self.world, self.c, self.rng = world, conversation, rng
+        self.extra_at: dict[Mess, int] = {}
+        """Pair after which each extra message of the plan is written."""
         self.now = conversation.start
         self.rep: Rep | None = None
         self.uploads = 0
@@ -252,6 +268,8 @@ class _Builder:
             sender_id = self.c.customer.customer_id
         elif sender_type == "bot":
             sender_id = BOT_SENDER_ID
+        elif sender_type == "system":
+            sender_id = SYSTEM_SENDER_ID
         else:
             sender_id = (rep or self.rep).sender_id
         message = Message(
@@ -279,29 +297,56 @@ class _Builder:
     def bot_says(self, kind: str) -> Message:
         return self.say("bot", texts.line(self.rng, kind, self.c.language, self.details), "script")
 
-    def rep_says(self, kind: str) -> Message:
-        return self.say("rep", texts.line(self.rng, kind, self.c.language, self.details), REP_UTTERANCE_TYPES.pick(self.rng))
+    def rep_says(self, kind: str, padded: bool = False) -> Message:
+        text = texts.line(self.rng, kind, self.c.language, self.details)
+        if padded:
+            return self.say("rep", texts.padded(self.rng, text), REP_UTTERANCE_TYPES.pick(self.rng), mess=Mess.PADDED_TEXT)
+        return self.say("rep", text, REP_UTTERANCE_TYPES.pick(self.rng))
+
+    def extras_after_customer(self, pair: int) -> None:
+        """The customer's extra messages planned for this pair: empty, very long, padded."""
+        for kind in (Mess.EMPTY_MESSAGES, Mess.VERY_LONG_MESSAGES, Mess.PADDED_TEXT):
+            if self.extra_at.get(kind) == pair:
+                self.wait(2, 30)
+                if kind is Mess.EMPTY_MESSAGES:
+                    text = texts.empty_text(self.rng)
+                elif kind is Mess.VERY_LONG_MESSAGES:
+                    text = texts.very_long(self.rng)
+                else:
+                    text = texts.padded(self.rng, texts.line(self.rng, "customer_follow", self.c.language, self.details))
+                self.say("customer", text, mess=kind)
+
+    def system_notice(self, pair: int) -> None:
+        if self.extra_at.get(Mess.UNKNOWN_SENDER_TYPES) == pair:
+            self.wait(1, 5)
+            self.say("system", texts.system_line(self.rng, self.details), "script", mess=Mess.UNKNOWN_SENDER_TYPES)
 
     def assign(self, queued_at: int | None) -> None:
-        candidates = [rep for rep in self.world.reps_for(self.c.queue) if rep is not self.rep]
-        self.rep = self.rng.choice(candidates or self.world.reps_for(self.c.queue))
+        if self.c.unknown_agent is not None:
+            self.rep = self.c.unknown_agent
+        else:
+            candidates = [rep for rep in self.world.reps_for(self.c.queue) if rep is not self.rep]
+            self.rep = self.rng.choice(candidates or self.world.reps_for(self.c.queue))
         self.details["rep"] = self.rep.first
         self.c.assignments.append(Assignment(queued_at, self.now, self.rep))
 
-    def upload(self, unusual: bool) -> None:
+    def upload(self, unusual: bool, missing: bool = False) -> None:
         message = self.say("customer", texts.line(self.rng, "customer_upload", self.c.language, self.details))
         upload_rng = stream(self.world.seed, "upload", self.c.issue_id, self.uploads)
         self.uploads += 1
-        message.upload = Upload(uuid4(upload_rng), message.at, attachments.build(upload_rng, unusual), unusual)
+        message.upload = Upload(uuid4(upload_rng), message.at, attachments.build(upload_rng, unusual), unusual, missing)
 
 
 def build(world: World, index: int, start: int, open_at_boundary: bool = False, realtime_only: bool = False,
-          sends_file: bool = False) -> Conversation:
-    """Conversation `index` (0-based over the batch, then the real-time-only ones) starting at `start`."""
-    issue_id = ISSUE_ID_BASE + index
+          sends_file: bool = False, issue_id: int | None = None) -> Conversation:
+    """Conversation `index` (0-based over the batch, then the real-time-only ones) starting at `start`.
+
+    `issue_id` overrides ISSUE_ID_BASE + index (phantom conversations of the file-level mess kinds).
+    """
+    issue_id = ISSUE_ID_BASE + index if issue_id is None else issue_id
     rng = stream(world.seed, "conversation", issue_id)
     if realtime_only:
-        customer_index, new_customer = rng.randrange(world.customers.count), False
+        customer_index, new_customer = world.usable_customer(rng.randrange(world.customers.count)), False
     else:
         customer_index, new_customer = world.customer_for(index, rng)
     customer = world.customers.get(customer_index)
@@ -310,8 +355,11 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
     intent = rng.choice(texts.INTENTS)
     eligible = not (open_at_boundary or realtime_only)
 
-    def picked(kind: Mess) -> bool:
-        return eligible and world.mess.picks(kind, index, world.conversations)
+    def picked(kind: Mess, also=None) -> bool:
+        """Cases picked for a conversation that cannot take them (see World.conversation_blocked) move on."""
+        def blocked(k: int) -> bool:
+            return world.conversation_blocked(k) or (also is not None and also(k))
+        return eligible and world.mess.assigned(kind, index, world.conversations, blocked)
 
     segments = (SEGMENT_OF_INTENT[intent],)
     if picked(Mess.MULTIPLE_COMPANY_SEGMENTS):
@@ -338,16 +386,27 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
     if picked(Mess.ALTERNATE_TIMESTAMPS):
         c.timestamp_style = rng.choice(["spaced", "naive"])
         c.mess.add(Mess.ALTERNATE_TIMESTAMPS)
+    for kind in (Mess.NUMBERS_AS_STRINGS, Mess.ORPHAN_UPLOADS):
+        if picked(kind):
+            c.mess.add(kind)
+    if picked(Mess.UNKNOWN_AGENTS):
+        c.unknown_agent = unknown_agent(world.seed, index, queue, world.batch_start)
     b = _Builder(world, c, rng)
     long = picked(Mess.LONG_CONVERSATIONS) and start + 10 * clock.HOUR < world.batch_end
     unusual_upload = picked(Mess.UNUSUAL_ATTACHMENTS)
+    missing_binary = picked(
+        Mess.MISSING_ATTACHMENT_BINARIES,
+        also=lambda k: world.mess.assigned(Mess.UNUSUAL_ATTACHMENTS, k, world.conversations, world.conversation_blocked),
+    )
     plan = Plan(
         long=long,
         resumed=picked(Mess.RESUMED_CONVERSATIONS) and not long and start + 14 * clock.HOUR < world.batch_end,
-        upload=unusual_upload or rng.random() < 0.03 or sends_file,
+        upload=unusual_upload or missing_binary or rng.random() < 0.03 or sends_file,
         unusual_upload=unusual_upload,
         text_mess=next((kind for kind in (Mess.HTML_LIKE_TEXT, Mess.UNICODE_TEXT) if picked(kind)), None),
         open_at_boundary=open_at_boundary,
+        missing_binary=missing_binary,
+        extras=tuple(kind for kind in EXTRA_MESSAGES if picked(kind)),
     )
     c.mess.update(kind for kind, applies in (
         (Mess.LONG_CONVERSATIONS, plan.long), (Mess.RESUMED_CONVERSATIONS, plan.resumed),
@@ -360,14 +419,31 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
             params["loyalty_tier"] = rng.choice(["bronze", "silver", "gold"])
         c.params = Params(uuid4(rng), world.after(start, rng.randint(200, 900)), params)
 
+    overlong = picked(Mess.OVERLONG_VALUES)
     _open(b, plan)
-    escalated = c.opening is Opening.REP or plan.long or open_at_boundary or rng.random() < 0.82
+    # these kinds need a rep: an unknown one who writes, notes a rep writes, or a rep's padded answer
+    needs_rep = c.unknown_agent is not None or overlong or Mess.PADDED_TEXT in plan.extras
+    escalated = c.opening is Opening.REP or plan.long or open_at_boundary or needs_rep or rng.random() < 0.82
     if escalated:
         _with_rep(b, plan)
     else:
         _bot_only(b, plan)
-    _afterwards(b, escalated, late_csat=picked(Mess.LATE_CSAT), restated=picked(Mess.RESTATED_CONVERSATIONS))
+    if overlong:
+        c.notes = texts.overlong_notes(rng, c.notes)
+    _afterwards(b, escalated, late_csat=picked(Mess.LATE_CSAT), restated=picked(Mess.RESTATED_CONVERSATIONS),
+                bad_csat=picked(Mess.BAD_ATTRIBUTE_VALUES))
+    if overlong and c.ended_at < world.batch_end:
+        c.mess.add(Mess.OVERLONG_VALUES)
     return c
+
+
+def orphan_upload(world: World, c: Conversation, index: int) -> tuple[int, Upload, str]:
+    """An upload beside conversation `index` whose issue_id no other feed has (orphan_uploads):
+    (issue_id, upload, event_uuid of the message that would have carried it)."""
+    rng = stream(world.seed, "orphan-upload", index)
+    at = min(world.after(c.start, rng.randint(1, 50) * clock.SECOND), world.batch_end - 1)
+    upload = Upload(uuid4(rng), at, attachments.build(rng, False), False)
+    return ORPHAN_ISSUE_ID_BASE + index, upload, uuid4(rng)
 
 
 def _open(b: _Builder, plan: Plan) -> None:
@@ -404,24 +480,27 @@ def _with_rep(b: _Builder, plan: Plan) -> None:
     gaps = (3, 12) if plan.long else (8, 90)
     upload_at = rng.randrange(pairs) if plan.upload else None
     unicode_at = rng.randrange(pairs) if plan.text_mess is Mess.UNICODE_TEXT else None
+    b.extra_at = {kind: rng.randrange(pairs) for kind in plan.extras}
     resume_at = rng.randrange(pairs) if plan.resumed else None
     transfer_at = rng.randrange(1, pairs) if pairs >= 3 and rng.random() < 0.08 else None
     pair = 0
     while pair < pairs or (plan.open_at_boundary and b.now < b.world.batch_end + BOUNDARY_TAIL):
         b.wait(*gaps)
         if pair == upload_at:
-            b.upload(plan.unusual_upload)
+            b.upload(plan.unusual_upload, plan.missing_binary)
         elif pair == unicode_at:
             b.say("customer", texts.unicode_line(rng), mess=Mess.UNICODE_TEXT)
         else:
             b.customer("customer_follow")
+        b.extras_after_customer(pair)
         if pair == transfer_at:
             b.wait(20, 120)
             b.assign(b.now)
             b.wait(5, 20)
             b.rep_says("rep_greeting")
         b.wait(*(gaps if plan.long else (10, 120)))
-        b.rep_says("rep_follow")
+        b.rep_says("rep_follow", padded=b.extra_at.get(Mess.PADDED_TEXT) == pair)
+        b.system_notice(pair)
         if rng.random() < 0.05:
             b.wait(2, 20)
             b.say("rep_note", texts.rep_note(rng, b.details), "freehand")
@@ -454,13 +533,16 @@ def _bot_only(b: _Builder, plan: Plan) -> None:
     c, rng = b.c, b.rng
     b.wait(5, 40)
     if plan.upload:
-        b.upload(plan.unusual_upload)
+        b.upload(plan.unusual_upload, plan.missing_binary)
     elif plan.text_mess is Mess.UNICODE_TEXT:
         b.say("customer", texts.unicode_line(rng), mess=Mess.UNICODE_TEXT)
     else:
         b.customer("customer_follow")
+    b.extra_at = {kind: 0 for kind in plan.extras}  # padded_text never comes here: it needs a rep
+    b.extras_after_customer(0)
     b.wait(1, 3)
     b.bot_says("bot_answer")
+    b.system_notice(0)
     if rng.random() < 0.6:
         b.wait(5, 40)
         b.customer("customer_close")
@@ -470,12 +552,12 @@ def _bot_only(b: _Builder, plan: Plan) -> None:
         c.termination = "autoend"
 
 
-def _afterwards(b: _Builder, escalated: bool, late_csat: bool, restated: bool) -> None:
+def _afterwards(b: _Builder, escalated: bool, late_csat: bool, restated: bool, bad_csat: bool = False) -> None:
     """End, survey, structured data and a later edit of the notes, as far as each applies."""
     c, rng, world = b.c, b.rng, b.world
     c.ended_at = b.now
     c.sentiment = SENTIMENTS.pick(rng)
-    if late_csat or rng.random() < 0.3:
+    if late_csat or bad_csat or rng.random() < 0.3:
         late_at = clock.floor(c.ended_at, clock.DAY) + clock.DAY + rng.randint(1 * clock.HOUR, 20 * clock.HOUR)
         if late_csat and late_at < world.batch_end:
             at = world.after(late_at, 0)
@@ -485,6 +567,9 @@ def _afterwards(b: _Builder, escalated: bool, late_csat: bool, restated: bool) -
         rating = RATINGS.pick(rng)
         comment = rng.choice(["Very helpful", "Took too long", "Great service!", None])
         c.survey = Survey(at, rating, comment, rng.randint(1, 5))
+        if bad_csat and at < world.batch_end:
+            c.csat_value = rng.choice(["N/A", rating * 100.0 - 62.5])  # "N/A", or a fraction like 437.5
+            c.mess.add(Mess.BAD_ATTRIBUTE_VALUES)
     if escalated and rng.random() < 0.85:
         at = world.after(c.ended_at, rng.randint(20, 60) * clock.SECOND)
         c.structured = StructuredData(at, ulid(rng, c.start), uuid4(rng))

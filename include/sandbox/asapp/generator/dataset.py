@@ -5,16 +5,19 @@ longer receive rows is completed, so the tree is written in time order and only 
 partitions are ever open.
 """
 
+import dataclasses
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from . import autosummary, clock
-from .conversations import Conversation, Opening, build
-from .entities import derive_company
+from .conversations import ISSUE_ID_BASE, Conversation, Opening, Upload, build, orphan_upload
+from .entities import derive_company, invalid_website
 from .feeds import FEEDS
+from .filemess import FileMess
 from .manifest import SpillList, write_json
 from .mess import Mess
 from .options import Options
@@ -31,8 +34,28 @@ SEGMENTS = Path("_config") / "segments.json"
 ATTACHMENTS = "_attachments"
 CONVERSATION_MESS = (
     Mess.RESTATED_CONVERSATIONS, Mess.LATE_CSAT, Mess.RESUMED_CONVERSATIONS, Mess.MULTIPLE_COMPANY_SEGMENTS,
-    Mess.ALTERNATE_TIMESTAMPS, Mess.LONG_CONVERSATIONS,
+    Mess.ALTERNATE_TIMESTAMPS, Mess.LONG_CONVERSATIONS, Mess.NUMBERS_AS_STRINGS, Mess.OVERLONG_VALUES,
+    Mess.BAD_ATTRIBUTE_VALUES,
 )
+UNPUBLISHED_ISSUE_ID = 29_100_001
+"""issue_id of the phantom conversation in the partition ASAPP never finished (unpublished_partitions)."""
+UNPUBLISHED_FEEDS = ("convos_metadata", "utterances")
+RECORDED_IN = {
+    Mess.RESTATED_CONVERSATIONS: "convos_metadata", Mess.LATE_CSAT: "customer_feedback",
+    Mess.RESUMED_CONVERSATIONS: "utterances", Mess.MULTIPLE_COMPANY_SEGMENTS: "convos_metadata",
+    Mess.ALTERNATE_TIMESTAMPS: "convos_metadata", Mess.LONG_CONVERSATIONS: "utterances",
+    Mess.UNICODE_TEXT: "utterances", Mess.HTML_LIKE_TEXT: "utterances", Mess.UNUSUAL_ATTACHMENTS: "file_uploads",
+    Mess.RESTATED_CUSTOMERS: "customers", Mess.EMAIL_CASE_DUPLICATES: "customers",
+    Mess.AGENTS_WITHOUT_EMAIL: "rep_attributes", Mess.CHANGED_REPS: "reps", Mess.SCHEMA_DRIFT: "utterances",
+    Mess.NUMBERS_AS_STRINGS: "convos_metadata", Mess.INVALID_EMAILS: "customers", Mess.INVALID_WEBSITES: "companies",
+    Mess.COLLIDING_EXTERNAL_IDS: "customers", Mess.OVERLONG_VALUES: "convos_metadata",
+    Mess.BAD_ATTRIBUTE_VALUES: "convos_metadata", Mess.DANGLING_CUSTOMERS: "convos_metadata",
+    Mess.DANGLING_COMPANIES: "customers", Mess.ORPHAN_UPLOADS: "file_uploads",
+    Mess.MISSING_ATTACHMENT_BINARIES: "file_uploads", Mess.EMPTY_MESSAGES: "utterances",
+    Mess.PADDED_TEXT: "utterances", Mess.VERY_LONG_MESSAGES: "utterances", Mess.UNKNOWN_SENDER_TYPES: "utterances",
+    Mess.UNKNOWN_AGENTS: "utterances",
+}
+"""The feed a record-level case shows in: with --without-feed that feed, the case is not listed."""
 
 
 def generate(options: Options) -> dict:
@@ -61,31 +84,40 @@ class _Run:
         self.options = options
         self.out = options.out
         self.world = world = World(options)
+        self.feeds = {name: spec for name, spec in FEEDS.items() if name not in options.without_feeds}
         scratch = self.out / SCRATCH
         scratch.mkdir()
         self.mess_ids = {kind: SpillList(scratch / f"mess-{kind}.jsonl") for kind in Mess}
-        self.files = {feed: SpillList(scratch / f"files-{feed}.jsonl") for feed in FEEDS}
+        self.files = {feed: SpillList(scratch / f"files-{feed}.jsonl") for feed in self.feeds}
         self.continued = SpillList(scratch / "continued.jsonl")
         self.openings = {kind: SpillList(scratch / f"opening-{kind}.jsonl") for kind in Opening
                          if kind is not Opening.CUSTOMER}
         self.rows_written: Counter[str] = Counter()
         self.attachment_files = self.attachment_bytes = 0
+        window = (world.batch_start, world.batch_end)
+        dresser = FileMess(world.mess, world.seed, self.out, self.feeds, window, options.max_rows_per_file,
+                           world.outages, world.realtime_end, self.note)
         self.writer = PartitionWriter(
-            self.out, FEEDS, (world.batch_start, world.batch_end), options.max_rows_per_file, self._file_written
+            self.out, self.feeds, window, options.max_rows_per_file, self._file_written, dresser
         )
         self.rows = RowFactory(world)
         self.realtime = RealtimeLog(world)
         self.realtime_lines = 0
         if world.drift:
-            self.mess_ids[Mess.SCHEMA_DRIFT].append({
+            self.note(Mess.SCHEMA_DRIFT, {
                 "feed": world.drift.feed,
                 "column": world.drift.column,
                 "first_partition": partition_path(world.drift.feed, world.drift.starts_at),
             })
         for outage in world.outages:
-            for feed, spec in FEEDS.items():
+            for feed, spec in self.feeds.items():
                 if spec.sync == "1h":
                     self.mess_ids[Mess.EMPTY_PARTITIONS].append(partition_path(feed, outage))
+
+    def note(self, kind: Mess, case: Any) -> None:
+        """List a mess case in the manifest, unless it would show only in a feed the dataset does not have."""
+        if RECORDED_IN.get(kind, "") not in self.options.without_feeds:
+            self.mess_ids[kind].append(case)
 
     def _file_written(self, feed: str, path: str, rows: int) -> None:
         self.files[feed].append({"path": path, "rows": rows})
@@ -94,7 +126,7 @@ class _Run:
     def emit(self, row: Row, drift_value: str | None = None) -> None:
         """Write a row unless it falls in the real-time window (the batch holds nothing from there)."""
         feed, at, values = row
-        if at >= self.world.batch_end:
+        if at >= self.world.batch_end or feed not in self.feeds:
             return
         drift = self.world.drift
         if drift and feed == drift.feed and at >= drift.starts_at:
@@ -116,6 +148,7 @@ class _Run:
                 self._conversation(build(world, pending.index, pending.at, pending.open_at_boundary))
                 pending = next(starts, None)
         self.writer.complete_before(world.batch_end)
+        self.unpublished()
 
     def _day(self, day: int) -> None:
         """The daily snapshots: reps (and their attributes when new or changed), config, companies."""
@@ -126,16 +159,21 @@ class _Run:
                 for row in self.rows.rep_attributes(rep, day):
                     self.emit(row)
                 if not rep.has_email:
-                    self.mess_ids[Mess.AGENTS_WITHOUT_EMAIL].append(rep.rep_id)
+                    self.note(Mess.AGENTS_WITHOUT_EMAIL, rep.rep_id)
             elif rep.change and rep.change.at == day:
                 for row in self.rows.rep_attributes(rep, day, names=("companygroup",)):
                     self.emit(row)
-                self.mess_ids[Mess.CHANGED_REPS].append(rep.rep_id)
+                self.note(Mess.CHANGED_REPS, rep.rep_id)
         for row in self.rows.structured_data_config(day):
             self.emit(row)
         if first_day:
             for index in range(world.company_count):
-                self.emit(self.rows.company_row(derive_company(world.seed, index, world.batch_start), day))
+                company = derive_company(world.seed, index, world.batch_start)
+                if world.mess.picks(Mess.INVALID_WEBSITES, index, world.company_count):
+                    website = invalid_website(stream(world.seed, "invalid-website", index), company)
+                    company = dataclasses.replace(company, website=website)
+                    self.note(Mess.INVALID_WEBSITES, company.external_id)
+                self.emit(self.rows.company_row(company, day))
 
     def _conversation(self, c: Conversation) -> None:
         for row in self.rows.conversation_rows(c):
@@ -147,20 +185,34 @@ class _Run:
         batch_end = self.world.batch_end
         for kind in CONVERSATION_MESS:
             if kind in c.mess:
-                self.mess_ids[kind].append(c.issue_id)
+                self.note(kind, c.issue_id)
         for message in c.messages:
             if message.mess and message.at < batch_end:
-                self.mess_ids[message.mess].append(message.event_uuid)
+                self.note(message.mess, message.event_uuid)
             if message.upload and message.upload.unusual and message.at < batch_end:
-                self.mess_ids[Mess.UNUSUAL_ATTACHMENTS].append(message.upload.event_id)
+                self.note(Mess.UNUSUAL_ATTACHMENTS, message.upload.event_id)
+        if c.unknown_agent is not None and c.assignments and c.assignments[0].at < batch_end:
+            self.note(Mess.UNKNOWN_AGENTS, c.unknown_agent.rep_id)
+        if Mess.ORPHAN_UPLOADS in c.mess:
+            issue_id, upload, event_uuid = orphan_upload(self.world, c, c.issue_id - ISSUE_ID_BASE)
+            self.emit(self.rows.orphan_upload_row(issue_id, c.customer.customer_id, upload, event_uuid))
+            self._binary(upload)
+            self.note(Mess.ORPHAN_UPLOADS, upload.event_id)
         if self.realtime.add_conversation(c):
             self.continued.append(c.issue_id)
 
     def _new_customer(self, c: Conversation) -> None:
-        world, customer = self.world, c.customer
+        world, customer, customers = self.world, c.customer, self.world.customers
+        if customers.is_dangling(customer.index):
+            self.note(Mess.DANGLING_CUSTOMERS, c.issue_id)  # the conversation's customer is never exported
+            return
         self.emit(self.rows.customer_row(customer, c.start, first_seen=c.start))
-        if world.customers.is_email_twin(customer.index):
-            self.mess_ids[Mess.EMAIL_CASE_DUPLICATES].append([customer.customer_id - 1, customer.customer_id])
+        if customers.is_email_twin(customer.index):
+            self.note(Mess.EMAIL_CASE_DUPLICATES, [customer.customer_id - 1, customer.customer_id])
+        if customers.is_collider(customer.index):
+            self.note(Mess.COLLIDING_EXTERNAL_IDS, [customer.customer_id - 1, customer.customer_id])
+        for kind in customers.kinds(customer.index) & {Mess.INVALID_EMAILS, Mess.DANGLING_COMPANIES}:
+            self.note(kind, customer.customer_id)
         if world.mess.picks(Mess.RESTATED_CUSTOMERS, customer.index, world.customers.count):
             rng = stream(world.seed, "customer-restated-day", customer.index)
             later = clock.floor(c.start, clock.DAY) + rng.randint(1, 2) * clock.DAY + rng.randrange(clock.DAY)
@@ -168,23 +220,54 @@ class _Run:
                 later -= clock.DAY
             if clock.floor(later, clock.DAY) > clock.floor(c.start, clock.DAY) and later < world.batch_end:
                 self.emit(self.rows.customer_row(customer, later, first_seen=c.start, restated=True))
-                self.mess_ids[Mess.RESTATED_CUSTOMERS].append(customer.customer_id)
+                self.note(Mess.RESTATED_CUSTOMERS, customer.customer_id)
 
     def _opening(self, c: Conversation) -> None:
         if c.opening is not Opening.CUSTOMER:
             self.openings[c.opening].append(c.issue_id)
 
     def _attachments(self, c: Conversation) -> None:
-        """Binaries of every upload a batch row or a real-time event mentions."""
-        folder = self.out / ATTACHMENTS
+        """Binaries of every upload a batch row or a real-time event mentions (missing_attachment_binaries aside)."""
         for message in c.messages:
             upload = message.upload
-            if upload is not None and upload.at < self.world.realtime_end:
-                folder.mkdir(exist_ok=True)
-                with open(folder / upload.event_id, "wb") as binary:
-                    binary.writelines(upload.attachment.parts)
-                self.attachment_files += 1
-                self.attachment_bytes += upload.attachment.size
+            if upload is None or upload.at >= self.world.realtime_end:
+                continue
+            if upload.missing and upload.at < self.world.batch_end:
+                self.note(Mess.MISSING_ATTACHMENT_BINARIES, upload.event_id)
+            else:
+                self._binary(upload)
+
+    def _binary(self, upload: Upload) -> None:
+        folder = self.out / ATTACHMENTS
+        folder.mkdir(exist_ok=True)
+        with open(folder / upload.event_id, "wb") as binary:
+            binary.writelines(upload.attachment.parts)
+        self.attachment_files += 1
+        self.attachment_bytes += upload.attachment.size
+
+    def unpublished(self) -> None:
+        """The last day's 23:30 delivery that ASAPP never finished: a phantom conversation and no _SUCCESS."""
+        world = self.world
+        feeds = [feed for feed in UNPUBLISHED_FEEDS if feed in self.feeds]
+        if not world.mess.enabled or not feeds:
+            return
+        half_hour = world.batch_end - 30 * clock.MINUTE
+        at = half_hour + stream(world.seed, "unpublished").randint(60, 600) * clock.SECOND
+        phantom = build(world, world.conversations + world.realtime_only_count, at, realtime_only=True,
+                        issue_id=UNPUBLISHED_ISSUE_ID)
+        lines: dict[str, list[bytes]] = {feed: [] for feed in feeds}
+        drift = world.drift
+        for feed, moment, values in self.rows.conversation_rows(phantom):
+            if feed in lines and half_hour <= moment < world.batch_end:
+                if drift and feed == drift.feed and moment >= drift.starts_at:
+                    values[drift.column] = phantom.language
+                lines[feed].append(orjson.dumps(values) + b"\n")
+        for feed, content in lines.items():
+            relative = partition_path(feed, half_hour).removesuffix("/mi=00") + "/mi=30"
+            folder = self.out / relative
+            folder.mkdir(parents=True)
+            (folder / f"{feed}.jsonl").write_bytes(b"".join(content))
+            self.note(Mess.UNPUBLISHED_PARTITIONS, relative)
 
     # -- real-time window -----------------------------------------------------------------------
 
@@ -196,11 +279,13 @@ class _Run:
             self.realtime.add_conversation(c)
             self._attachments(c)
             self._opening(c)
-            self.mess_ids[Mess.REALTIME_ONLY_CONVERSATIONS].append(c.issue_id)
+            self.note(Mess.REALTIME_ONLY_CONVERSATIONS, c.issue_id)
         for rep in world.roster:
             self.realtime.add_activity(rep)
         self.realtime_lines = self.realtime.write(
-            self.out / REALTIME_LOG, self.mess_ids[Mess.DUPLICATE_DELIVERIES].append
+            self.out / REALTIME_LOG,
+            duplicated=self.mess_ids[Mess.DUPLICATE_DELIVERIES].append,
+            malformed=self.mess_ids[Mess.MALFORMED_EVENTS].append,
         )
 
     # -- manifest -------------------------------------------------------------------------------
@@ -250,7 +335,7 @@ class _Run:
                     "partitions": world.days * (24 if spec.sync == "1h" else 1),
                     "files": self.files[name],
                 }
-                for name, spec in FEEDS.items()
+                for name, spec in self.feeds.items()
             },
             "realtime_continued_issue_ids": self.continued,
             "openings": {kind.value: ids for kind, ids in self.openings.items()},

@@ -5,7 +5,9 @@ from its index on demand (same seed and index, same entity) and never stored.
 """
 
 import dataclasses
+import functools
 import math
+import random
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -61,6 +63,10 @@ REP_ID_BASE = 123_001
 REP_ATTRIBUTE_ID_BASE = 1_200_001
 BOT_SENDER_ID = 100_001
 """utterances.sender_id of the tenant's virtual agent (ASAPP documents none; bots need an id for the key)."""
+SYSTEM_SENDER_ID = 100_000
+"""utterances.sender_id of the platform's own notices (the unknown_sender_types mess kind)."""
+UNKNOWN_REP_ID_BASE = 190_001
+"""rep_id of agents that write but appear in neither reps nor rep_attributes (unknown_agents), + issue index."""
 
 
 def ascii_slug(text: str) -> str:
@@ -189,6 +195,28 @@ def build_roster(seed: int, count: int, company: str, batch_start: int, days: in
     return roster
 
 
+def unknown_agent(seed: int, index: int, queue: Queue, batch_start: int) -> Rep:
+    """An agent who handles conversation `index` but is in neither reps nor rep_attributes (unknown_agents)."""
+    rng = stream(seed, "unknown-agent", index)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    return Rep(
+        index=-1,
+        rep_id=str(UNKNOWN_REP_ID_BASE + index),
+        crm_rep_id=f"{ascii_slug(first)}.{ascii_slug(last)}.contractor",
+        first=first,
+        last=last,
+        external_rep_id=f"{rng.randrange(10**10):010d}",
+        role="representative",
+        jobcode="CSR1",
+        companygroup=queue.lob,
+        max_slot=3,
+        queue_ids=(queue.queue_id,),
+        created_at=batch_start - rng.randint(1, 30) * clock.DAY,
+        has_email=False,
+        change=None,
+    )
+
+
 def _unique(candidate: str, used: set[str]) -> str:
     value, number = candidate, 1
     while value in used:
@@ -231,6 +259,15 @@ def company_external_id(index: int) -> str:
     return f"co_{index + 1:06d}"
 
 
+INVALID_WEBSITES = ("htp:/bad site", "www {root} com", "https://", "http//{domain}", "{domain} (main site)")
+
+
+def invalid_website(rng: random.Random, company: Company) -> str:
+    """A website value no URL parser accepts (invalid_websites)."""
+    root = company.domain.split(".")[0]
+    return rng.choice(INVALID_WEBSITES).format(root=root, domain=company.domain)
+
+
 def derive_company(seed: int, index: int, batch_start: int) -> Company:
     rng = stream(seed, "company", index)
     root, kind, suffix_index = _company_name_parts(index)
@@ -262,6 +299,8 @@ class Customer:
     company_index: int | None
     status: str
     plan: str
+    company_ref: str | None = None
+    """company_external_id as exported: the company's id, or for dangling_companies one that names no company."""
 
     @property
     def name(self) -> str:
@@ -285,11 +324,26 @@ def customer_count(conversations: int) -> int:
     return max(1, math.ceil(conversations * 0.7))
 
 
-class Customers:
-    """Derives customer `index` of the run, always identically, so none has to be remembered."""
+INVALID_EMAILS = ("not-an-email", "{local}@", "{first} {last}@{domain}", "{local}@@{domain}", "{local}@{domain}.")
+"""What people type into an email field: malformed, never deliverable (invalid_emails)."""
 
-    def __init__(self, seed: int, count: int, companies: int, mess: MessPlan) -> None:
+
+class Customers:
+    """Derives customer `index` of the run, always identically, so none has to be remembered.
+
+    The customer-level mess kinds exclude each other (a customer carries at most one of twin,
+    colliding, dangling, invalid email, dangling company; restated customers combine with any),
+    each shifted past the members an earlier kind took, so every kind keeps its cases.
+    """
+
+    def __init__(self, seed: int, count: int, companies: int, mess: MessPlan, conversations: int = 0,
+                 open_at_boundary: int = 0) -> None:
         self.seed, self.count, self.companies, self.mess = seed, count, companies, mess
+        self.conversations, self.open_at_boundary = conversations or count, open_at_boundary
+        # pure functions of the index, asked again and again about the recent (returning) customers
+        for name in ("is_email_twin", "is_collider", "_collision", "is_dangling", "_invalid_email",
+                     "_dangling_company"):
+            setattr(self, name, functools.lru_cache(maxsize=2048)(getattr(self, name)))
 
     def is_email_twin(self, index: int) -> bool:
         """A second account of the previous customer, with the same email in different case."""
@@ -298,6 +352,54 @@ class Customers:
             and self.mess.picks(Mess.EMAIL_CASE_DUPLICATES, index, self.count)
             and not self.mess.picks(Mess.EMAIL_CASE_DUPLICATES, index - 1, self.count)
         )
+
+    def twin_member(self, index: int) -> bool:
+        return self.is_email_twin(index) or self.is_email_twin(index + 1)
+
+    def is_collider(self, index: int) -> bool:
+        """A customer whose external_customer_id repeats that of the customer just before (the keeper)."""
+        return self._collision(index) and not self._collision(index - 1)
+
+    def _collision(self, index: int) -> bool:
+        return index >= 1 and self.mess.assigned(
+            Mess.COLLIDING_EXTERNAL_IDS, index, self.count,
+            lambda k: k < 1 or self.twin_member(k) or self.twin_member(k - 1),
+        )
+
+    def _paired(self, index: int) -> bool:
+        """A member of an email-twin or colliding pair: it takes no other exclusive kind."""
+        return self.twin_member(index) or self.is_collider(index) or self.is_collider(index + 1)
+
+    # The exclusive kinds in precedence order; each is shifted past the members the earlier ones took.
+
+    def is_dangling(self, index: int) -> bool:
+        """A customer used by exactly one conversation and never exported in the customers feed. Never the
+        first customer, nor one brought in by a conversation still open at the boundary."""
+        return self.mess.assigned(Mess.DANGLING_CUSTOMERS, index, self.count, lambda k: (
+            self._paired(k) or k < 1 or self.introducer(k) >= self.conversations - self.open_at_boundary
+        ))
+
+    def _invalid_email(self, index: int) -> bool:
+        return self.mess.assigned(
+            Mess.INVALID_EMAILS, index, self.count, lambda k: self._paired(k) or self.is_dangling(k)
+        )
+
+    def _dangling_company(self, index: int) -> bool:
+        return self.mess.assigned(Mess.DANGLING_COMPANIES, index, self.count, lambda k: (
+            self._paired(k) or self.is_dangling(k) or self._invalid_email(k)
+        ))
+
+    def kinds(self, index: int) -> frozenset[Mess]:
+        """The customer's one exclusive kind, if any (restated_customers combines with anything)."""
+        for kind, test in ((Mess.DANGLING_CUSTOMERS, self.is_dangling), (Mess.INVALID_EMAILS, self._invalid_email),
+                           (Mess.DANGLING_COMPANIES, self._dangling_company)):
+            if test(index):
+                return frozenset({kind})
+        return frozenset()
+
+    def introducer(self, index: int) -> int:
+        """The batch conversation that brings customer `index` in (see World.customer_for)."""
+        return index * self.conversations // self.count
 
     def get(self, index: int) -> Customer:
         if self.is_email_twin(index):
@@ -308,7 +410,24 @@ class Customers:
                 **{**vars(twin), "first": original.first, "last": original.last,
                    "email": f"{'.'.join(part.capitalize() for part in local.split('.'))}@{domain}"}
             )
-        return self._derive(index, needs_email=self.is_email_twin(index + 1))
+        colliding = self.is_collider(index)
+        customer = self._derive(
+            index, needs_email=self.is_email_twin(index + 1) or colliding or self.is_collider(index + 1)
+        )
+        if colliding:
+            return dataclasses.replace(customer, external_id=self._derive(index - 1, needs_email=True).external_id)
+        kinds = self.kinds(index)
+        if Mess.INVALID_EMAILS in kinds:
+            rng = stream(self.seed, "invalid-email", index)
+            local, _, domain = (customer.email or f"{ascii_slug(customer.first)}.{ascii_slug(customer.last)}{index}@"
+                                f"{_MAIL_PROVIDERS[0]}").partition("@")
+            email = rng.choice(INVALID_EMAILS).format(
+                local=local, domain=domain, first=customer.first.lower(), last=customer.last.lower()
+            )
+            return dataclasses.replace(customer, email=email)
+        if Mess.DANGLING_COMPANIES in kinds:
+            return dataclasses.replace(customer, company_ref=company_external_id(MAX_COMPANIES + index))
+        return customer
 
     def _derive(self, index: int, needs_email: bool) -> Customer:
         rng = stream(self.seed, "customer", index)
@@ -334,5 +453,5 @@ class Customers:
             company_index=company_index,
             status=_CUSTOMER_STATUSES.pick(rng),
             plan=_CUSTOMER_PLANS.pick(rng),
+            company_ref=None if company_index is None else company_external_id(company_index),
         )
-

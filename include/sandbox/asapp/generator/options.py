@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from . import clock
+from .feeds import FEEDS
 
 DEFAULT_START = date(2026, 1, 5)
 CONVERSATIONS_PER_DAY = 2000
@@ -28,6 +29,8 @@ class Options:
     max_rows_per_file: int = 50_000
     customer_first: bool = False
     """Every conversation opens with the customer: no virtual-assistant or agent openings."""
+    without_feeds: tuple[str, ...] = ()
+    """Feeds the tenant does not have: the dataset holds nothing of them."""
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -41,6 +44,10 @@ class Options:
             raise ValueError("--max-rows-per-file must be at least 1")
         if not re.fullmatch(r"[a-z][a-z0-9]{1,30}", self.company):
             raise ValueError("--company must be a short lower-case name such as acme")
+        unknown = sorted(set(self.without_feeds) - set(FEEDS))
+        if unknown:
+            raise ValueError(f"--without-feed: no such feed {', '.join(unknown)} (feeds: {', '.join(FEEDS)})")
+        object.__setattr__(self, "without_feeds", tuple(sorted(set(self.without_feeds))))
 
     @property
     def batch_days(self) -> int:
@@ -63,7 +70,8 @@ class Options:
         del values["out"], values["overwrite"]
         # floats as floats whether given as 3 or 3.0, so the manifest's bytes do not depend on the caller
         return {**values, "start": self.start.isoformat(), "days": self.batch_days,
-                "realtime_hours": float(self.realtime_hours), "mess_rate": float(self.mess_rate)}
+                "realtime_hours": float(self.realtime_hours), "mess_rate": float(self.mess_rate),
+                "without_feeds": list(self.without_feeds)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split a partition into gzip parts above this many rows (default 50000)")
     parser.add_argument("--customer-first", action="store_true",
                         help="every conversation opens with the customer (no bot or agent openings)")
+    parser.add_argument("--without-feed", action="append", default=[], metavar="NAME",
+                        help="a feed the tenant does not have: nothing of it is written (repeatable)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace DIR if it holds a previously generated dataset")
 
@@ -101,5 +111,6 @@ def from_arguments(args: argparse.Namespace) -> Options:
         mess_rate=0.0 if args.no_mess else args.mess_rate,
         max_rows_per_file=args.max_rows_per_file,
         customer_first=args.customer_first,
+        without_feeds=tuple(args.without_feed),
         overwrite=args.overwrite,
     )

@@ -190,19 +190,40 @@ class RealtimeLog:
 
     # -- output ---------------------------------------------------------------------------------
 
-    def write(self, path: Path, duplicated) -> int:
-        """Sort by create_time, deliver some events twice (same event_id), write; returns the line count."""
+    def write(self, path: Path, duplicated, malformed) -> int:
+        """Sort by create_time, deliver some events twice (same event_id), add malformed lines after some
+        others, write; returns the line count. duplicated gets event ids, malformed 1-based line numbers."""
         self.events.sort(key=lambda event: (event.create_time, event.order))
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = 0
+        mess = self.world.mess
         with open(path, "wb") as out:
             for position, event in enumerate(self.events):
-                copies = 2 if self.world.mess.picks(Mess.DUPLICATE_DELIVERIES, position, len(self.events)) else 1
+                copies = 2 if mess.picks(Mess.DUPLICATE_DELIVERIES, position, len(self.events)) else 1
                 out.write(event.line * copies)
                 lines += copies
                 if copies == 2:
                     duplicated(event.event_id)
+                if mess.picks(Mess.MALFORMED_EVENTS, position, len(self.events)):
+                    for line in _malformed(event.line, stream(self.world.seed, "malformed-event", position)):
+                        out.write(line)
+                        lines += 1
+                        malformed(lines)
         return lines
+
+
+UNPARSABLE_TIMES = ("yesterday", "2026-13-45T25:61:00.000Z", "", "07/01/2026 24:13")
+
+
+def _malformed(line: bytes, rng) -> list[bytes]:
+    """Three envelopes that are JSON objects but no usable events (malformed_events): one without event_id,
+    one whose meta_data is not an object (a JSON string of it), one with an unparsable create_time."""
+    envelope = orjson.loads(line)
+    without_id = {key: value for key, value in envelope.items() if key != "event_id"}
+    meta_as_text = {**envelope, "meta_data": orjson.dumps(envelope["meta_data"]).decode(), "event_id": uuid4(rng)}
+    bad_time = {**envelope, "meta_data": {**envelope["meta_data"], "create_time": rng.choice(UNPARSABLE_TIMES)},
+                "event_id": uuid4(rng)}
+    return [orjson.dumps(value) + b"\n" for value in (without_id, meta_as_text, bad_time)]
 
 
 def _agent(rep: Rep) -> dict:

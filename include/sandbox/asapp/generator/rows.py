@@ -10,8 +10,9 @@ import orjson
 
 from . import autosummary, clock, texts
 from .conversations import Assignment, Conversation, Message, Survey, Upload
-from .entities import REP_ATTRIBUTE_ID_BASE, Company, Customer, Rep, company_external_id
+from .entities import REP_ATTRIBUTE_ID_BASE, Company, Customer, Rep
 from .feeds import FEEDS
+from .mess import Mess
 from .randomness import stream
 from .world import World
 
@@ -24,6 +25,10 @@ REP_ATTRIBUTES = ("role", "email", "companygroup", "jobcode")
 REP_STATUSES = ("80001", "80001", "80001", "80002", "80003")
 """rep_status codes ASAPP shows (80001) for available, away and offline; mostly available."""
 _TIMESTAMP_STYLES = {None: clock.feed_ts, "spaced": clock.spaced_ts, "naive": clock.naive_ts}
+
+
+def _same(value):
+    return value
 
 
 def _template(feed: str) -> dict:
@@ -45,6 +50,7 @@ class RowFactory:
 
     def conversation_rows(self, c: Conversation) -> Iterator[Row]:
         yield from self._convos_metadata(c)
+        as_text = str if Mess.NUMBERS_AS_STRINGS in c.mess else _same  # numbers_as_strings: ids as JSON strings
         for message in c.messages:
             yield "utterances", message.at, self._row(
                 "utterances",
@@ -52,11 +58,11 @@ class RowFactory:
                 created_ts=clock.feed_ts(message.at),
                 company_subdivision=c.queue.subdivision,
                 company_segments=c.company_segments,
-                sender_id=message.sender_id,
+                sender_id=as_text(message.sender_id),
                 sender_type=message.sender_type,
                 utterance_type=message.utterance_type,
                 utterance=message.text,
-                issue_id=c.issue_id,
+                issue_id=as_text(c.issue_id),
                 sent_to_rep=message.sent_to_rep,
                 company_name=self.tenant,
                 event_uuid=message.event_uuid,
@@ -74,12 +80,13 @@ class RowFactory:
         """One row per 15-minute window with activity, holding the state at the end of that window."""
         ts = _TIMESTAMP_STYLES[c.timestamp_style]
         web = c.platform == "web"
+        as_text = str if Mess.NUMBERS_AS_STRINGS in c.mess else _same
         row = self._row(
             "convos_metadata",
             company_subdivision=c.queue.subdivision,
             company_segments=c.company_segments,
             issue_created_ts=ts(c.start),
-            issue_id=c.issue_id,
+            issue_id=as_text(c.issue_id),
             session_id=c.session_id,
             session_type="asapp-uuid",
             internal_session_id=c.session_id,
@@ -90,7 +97,7 @@ class RowFactory:
             external_session_type="visitID" if web else None,
             external_user_id=c.customer.external_id if c.authenticated else None,
             external_user_type=f"{self.tenant}_CUSTOMER_ACCOUNT_ID" if c.authenticated else None,
-            customer_id=c.customer.customer_id,
+            customer_id=as_text(c.customer.customer_id),
             escalated_to_chat=0,
             platform=c.platform,
             device_type=c.device,
@@ -132,7 +139,7 @@ class RowFactory:
             elif kind == "ended":
                 self._apply_end(row, c, ts)
             elif kind == "survey":
-                row["csat_rating"] = item.rating * 100.0
+                row["csat_rating"] = item.rating * 100.0 if c.csat_value is None else c.csat_value
             elif kind == "notes edited":
                 row["disposition_notes"] = item
             else:
@@ -184,6 +191,19 @@ class RowFactory:
             **upload.file_item(),
             issue_id=c.issue_id,
             customer_id=c.customer.customer_id,
+            sender_type="customer",
+            event_uuid=event_uuid,
+            instance_ts=clock.feed_ts(clock.floor(upload.at, clock.WINDOW)),
+            company_name=self.tenant,
+        )
+
+    def orphan_upload_row(self, issue_id: int, customer_id: int, upload: Upload, event_uuid: str) -> Row:
+        """A file_uploads row of a conversation no other feed has (orphan_uploads); no utterance carried it."""
+        return "file_uploads", upload.at, self._row(
+            "file_uploads",
+            **upload.file_item(),
+            issue_id=issue_id,
+            customer_id=customer_id,
             sender_type="customer",
             event_uuid=event_uuid,
             instance_ts=clock.feed_ts(clock.floor(upload.at, clock.WINDOW)),
@@ -281,7 +301,7 @@ class RowFactory:
             address_country=customer.home[0],
             address_state=customer.home[1],
             address_zipcode=customer.home[2],
-            company_external_id=None if customer.company_index is None else company_external_id(customer.company_index),
+            company_external_id=customer.company_ref,
             first_seen_ts=clock.feed_ts(first_seen),
             last_seen_ts=clock.feed_ts(at),
             attributes=[{"name": "plan", "value": plan}, {"name": "preferred_language", "value": customer.language}],

@@ -205,3 +205,70 @@ def rep_note(rng: random.Random, details: dict) -> str:
 
 def rep_whisper(rng: random.Random, details: dict) -> str:
     return fill(rng.choice(_REP_WHISPERS), details)
+
+
+# -- texts of the message and value mess kinds ---------------------------------------------------
+
+_EMPTY_TEXTS = ["", " ", "   ", "\n", " \t ", "\u00a0"]
+_PADDINGS = ["  {text}", "{text}   ", "\t{text}", "{text}\u00a0", "{text}\n", "\u00a0 {text} \t", " {text}\n\n"]
+_SYSTEM_LINES = [
+    "Conversation transferred to {rep}",
+    "Customer disconnected",
+    "{rep} joined the conversation",
+    "Chat resumed after 10 minutes of inactivity",
+    "Transcript emailed to the customer",
+]
+_LOG_LINES = [
+    "2026-01-05 14:02:{second:02d}.{ms:03d} ERROR [modem] DOCSIS T3 timeout, channel {channel}, SNR {snr} dB",
+    "2026-01-05 14:03:{second:02d}.{ms:03d} WARN  [wan] DHCP renew failed (attempt {attempt}), falling back",
+    "2026-01-05 14:04:{second:02d}.{ms:03d} INFO  [wifi] client a4:{mac}:9c associated on 5 GHz, RSSI -{rssi} dBm",
+    "2026-01-05 14:05:{second:02d}.{ms:03d} ERROR [voice] SIP 503 from sbc-{channel}.{brand}.example, retry in {attempt}s",
+]
+_NOTE_DETAILS = [
+    "Customer explained the issue again in detail and asked for a written summary of every step taken so far.",
+    "Checked the account history for the last six months, including past tickets, credits and plan changes.",
+    "Verified identity with the last four digits and the billing address on file before discussing the account.",
+    "Offered a callback from tier 2 within 48 hours; customer preferred email and confirmed the address on file.",
+    "Escalation reference and case number were shared; customer was told to reply to the email to reopen it.",
+    "Line test passed twice, signal levels normal; advised a modem replacement if drops continue overnight.",
+]
+
+
+def empty_text(rng: random.Random) -> str:
+    """empty_messages: nothing, or only whitespace."""
+    return rng.choice(_EMPTY_TEXTS)
+
+
+def padded(rng: random.Random, text: str) -> str:
+    """padded_text: leading or trailing spaces, a tab, a non-breaking space or a trailing newline."""
+    return rng.choice(_PADDINGS).format(text=text)
+
+
+def system_line(rng: random.Random, details: dict) -> str:
+    return fill(rng.choice(_SYSTEM_LINES), {**details, "rep": details.get("rep") or "An agent"})
+
+
+def very_long(rng: random.Random) -> str:
+    """very_long_messages: a pasted diagnostics log of 20,000 to 60,000 characters."""
+    length = rng.randint(20_000, 60_000)
+    lines = ["Here is the full log from the modem page, sorry it's long:"]
+    total = len(lines[0])
+    while total < length:
+        line = rng.choice(_LOG_LINES).format(
+            second=rng.randrange(60), ms=rng.randrange(1000), channel=rng.randint(1, 32), snr=rng.randint(18, 40),
+            attempt=rng.randint(1, 9), mac=f"{rng.randrange(256):02x}", rssi=rng.randint(40, 90), brand="acme",
+        )
+        lines.append(line)
+        total += len(line) + 1
+    return "\n".join(lines)[:length]
+
+
+def overlong_notes(rng: random.Random, notes: str | None) -> str:
+    """overlong_values: disposition notes of 300 to 560 characters (over Intercom's 255 for a string attribute;
+    a restated conversation adds about 40 more, staying under 600)."""
+    target = rng.randint(300, 560)
+    text = notes or "Follow-up needed"
+    while len(text) < target:
+        text = f"{text}. {rng.choice(_NOTE_DETAILS)}"
+    cut = text[:target]
+    return f"{cut[:-1]}." if cut.endswith(" ") else cut

@@ -6,6 +6,7 @@ order the writer needs to complete partitions as it goes.
 """
 
 import bisect
+import functools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,14 +51,15 @@ class World:
             self.mess,
         )
         self.company_count = entities.company_count(options.conversations)
-        self.customers = Customers(
-            options.seed, entities.customer_count(options.conversations), self.company_count, self.mess
-        )
         self.outages = sorted(self.mess.outage_hours(self.batch_start, self.days))
         self.drift: Drift | None = self.mess.drift(self.batch_start, self.batch_end)
         per_hour = options.conversations / (self.days * 24)
         self.boundary_count = 0 if self.realtime_end == self.batch_end else min(
             options.conversations, MAX_BOUNDARY, max(1, round(per_hour / 4))
+        )
+        self.customers = Customers(
+            options.seed, entities.customer_count(options.conversations), self.company_count, self.mess,
+            conversations=options.conversations, open_at_boundary=self.boundary_count,
         )
         self.supervisors = [rep for rep in self.roster if not rep.queue_ids]
         self._reps_by_queue = {q.queue_id: [rep for rep in self.roster if q.queue_id in rep.queue_ids] for q in self.queues}
@@ -65,6 +67,7 @@ class World:
             language: Weighted({q: q.weight for q in self.queues if q.language == language})
             for language in {q.language for q in self.queues}
         }
+        self.conversation_blocked = functools.lru_cache(maxsize=64)(self.conversation_blocked)
         self.realtime_only_count = 0 if not self.mess.enabled or self.realtime_end == self.batch_end else min(
             MAX_REALTIME_ONLY, max(1, round(per_hour * options.realtime_hours / 4 * options.mess_rate))
         )
@@ -84,11 +87,31 @@ class World:
         appear over the batch, each first seen in the conversation that introduces it; the other
         conversations bring back one of the last few thousand customers.
         """
+        introduced = self.introduces(index)
+        if introduced is not None:
+            return introduced, True
+        introduced_before = -(-index * self.customers.count // self.conversations)
+        return self.usable_customer(introduced_before - 1 - rng.randrange(min(introduced_before, RECENT_CUSTOMERS))), False
+
+    def introduces(self, index: int) -> int | None:
+        """The customer batch conversation `index` brings in, if it is that customer's first conversation."""
         count, n = self.customers.count, self.conversations
         introduced_before = -(-index * count // n)
-        if -(-(index + 1) * count // n) > introduced_before:
-            return introduced_before, True
-        return introduced_before - 1 - rng.randrange(min(introduced_before, RECENT_CUSTOMERS)), False
+        return introduced_before if -(-(index + 1) * count // n) > introduced_before else None
+
+    def usable_customer(self, index: int) -> int:
+        """`index`, or the nearest earlier customer when it is a dangling one (used by its own conversation only)."""
+        while index > 0 and self.customers.is_dangling(index):
+            index -= 1
+        return index
+
+    def conversation_blocked(self, index: int) -> bool:
+        """Batch conversation `index` takes no conversation mess: it is open at the boundary, or it is the one
+        conversation of a dangling customer (quarantined as a whole, so nothing else about it would show)."""
+        if not 0 <= index < self.conversations - self.boundary_count:
+            return True
+        introduced = self.introduces(index)
+        return introduced is not None and self.customers.is_dangling(introduced)
 
     # -- time -----------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ Rows go straight to a hidden `.partial` file in their partition's folder, so mem
 open file buffers, however many rows there are. A partition is completed once nothing earlier than
 its end can still arrive: its file is renamed (or split into gzip parts when it holds more than
 max_rows_per_file rows) and the empty `_SUCCESS` marker written, also for partitions without data.
+A dresser (FileMess) may write a partition's files itself, the way a faulty delivery would.
 """
 
 import gzip
@@ -14,6 +15,7 @@ from typing import BinaryIO
 
 from . import clock
 from .feeds import FeedSpec
+from .filemess import FileMess
 
 SUCCESS_MARKER = "_SUCCESS"
 VERSION, FORMAT = "1", "jsonl"
@@ -50,8 +52,10 @@ class PartitionWriter:
         window: tuple[int, int],
         max_rows_per_file: int,
         on_file: FileListener,
+        dresser: FileMess | None = None,
     ) -> None:
         self.root = root
+        self.dresser = dresser
         self.feeds = feeds
         self.window_start, self.window_end = window
         self.max_rows_per_file = max_rows_per_file
@@ -85,6 +89,13 @@ class PartitionWriter:
         partition = self.open.pop((feed, starts_at), None)
         if partition is not None:
             partition.file.close()
+        dressed = self.dresser and self.dresser.complete(
+            feed, starts_at, partition and partition.path, partition.rows if partition else 0, folder, relative
+        )
+        if dressed is not None:
+            for name, rows in dressed:
+                self.on_file(feed, f"{relative}/{name}", rows)
+        elif partition is not None:
             if partition.rows <= self.max_rows_per_file:
                 name = f"{feed}.{FORMAT}"
                 os.replace(partition.path, folder / name)

@@ -65,7 +65,7 @@ class Sandbox:
         self.bucket = options.bucket or export_bucket_name(self.dataset.company, options.region)
         self.s3 = SandboxS3(options.host, options.s3_port, self.bucket, options.region)
         self.faults = Faults()
-        self.publisher = PartitionPublisher(self.dataset.partitions, self.s3)
+        self.publisher = PartitionPublisher(self.dataset.partitions, self.s3, self.dataset.redeliveries)
         self.events = EventLog.from_file(self.dataset.realtime_log())
         self.attachments = AttachmentCatalog(self.dataset)
         self.push = PushDispatcher(self.events, self.clock)
@@ -73,7 +73,14 @@ class Sandbox:
         self.spike_arrest = SpikeArrest(options.spike_rps)
         self.daily_cap = DailyCap(options.daily_cap, self.clock)
         self.traffic = TrafficStats()
-        self.urls = SignedUrls(options.data, options.url_ttl, self.clock, self.faults)
+        self.urls = SignedUrls(options.data, options.url_ttl, self.clock, self.faults, self._current_file)
+
+    def _current_file(self, relative: str) -> Path:
+        """What a signed URL for a dataset file serves now: a re-delivered file's corrected copy once it is due."""
+        fixed = self.dataset.redeliveries.get(relative)
+        if fixed is not None and self.clock.timestamp() >= fixed.at:
+            return fixed.path
+        return self.options.data / relative
 
     async def refresh(self) -> None:
         """Bring S3, the File Exporter view and push delivery in line with the clock and faults."""

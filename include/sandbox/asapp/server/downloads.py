@@ -2,12 +2,15 @@
 
 The token carries the file's path, media type and name; the HMAC over token and expiry makes it
 tamper-proof, so downloads need no ASAPP headers and no server-side state, like S3 presigned URLs.
-Expiry is checked on the sandbox clock. Files are streamed from disk in chunks.
+Expiry is checked on the sandbox clock. Like a presigned URL, which names a key and not a version,
+a URL serves the file as it is when downloaded (a re-delivered file's new bytes once they are out).
+Files are streamed from disk in chunks.
 """
 
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -29,11 +32,19 @@ def feed_file_media_type(name: str) -> str:
 
 
 class SignedUrls:
-    def __init__(self, root: Path, ttl_seconds: int, clock: SandboxClock, faults: Faults) -> None:
+    def __init__(
+        self,
+        root: Path,
+        ttl_seconds: int,
+        clock: SandboxClock,
+        faults: Faults,
+        current: Callable[[str], Path] | None = None,
+    ) -> None:
         self._root = root.resolve()
         self._ttl = ttl_seconds
         self._clock = clock
         self._faults = faults
+        self._current = current or (lambda relative: self._root / relative)
         self._key = os.urandom(32)
 
     def sign(self, base_url: str, path: Path, media_type: str, name: str) -> str:
@@ -55,7 +66,7 @@ class SignedUrls:
         if int(expires) < self._clock.timestamp():
             raise url_expired()
         target = orjson.loads(b64url_decode(token))
-        return FileResponse(self._root / target["p"], media_type=target["t"], filename=target["n"])
+        return FileResponse(self._current(target["p"]), media_type=target["t"], filename=target["n"])
 
     def _signature(self, token: str, expires: int) -> str:
         return hmac.new(self._key, f"{token}:{expires}".encode(), hashlib.sha256).hexdigest()

@@ -7,6 +7,7 @@ ones, so a position once handed out never changes. Retention is 7 days of the sa
 Duplicates in the log (same event_id) are delivered as they are: delivery is at-least-once.
 """
 
+import logging
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,10 @@ from starlette.routing import Route
 
 from .clock import SandboxClock, parse_instant
 from .encoding import b64url_decode, b64url_encode
-from .errors import bad_request, cursor_expired
+from .errors import ApiError, bad_request, cursor_expired
 from .payloads import query_limit
+
+logger = logging.getLogger(__name__)
 
 FEEDS = ("activity", "journey", "queue")
 ALL = "all"
@@ -61,12 +64,25 @@ class EventLog:
 
     @classmethod
     def from_file(cls, path: Path) -> "EventLog":
+        """The log as delivered: a line that is a JSON object but no usable event (no parsable create_time,
+        meta_data not an object) is still served, as it is, at the time of the line before it."""
         log = cls()
         if path.is_file():
+            parsed = []
             with path.open("rb") as lines:
-                parsed = [
-                    _parse(orjson.loads(line), f"line {n}") for n, line in enumerate(lines, 1) if line.strip()
-                ]
+                for number, line in enumerate(lines, 1):
+                    try:
+                        envelope = orjson.loads(line) if line.strip() else None
+                    except orjson.JSONDecodeError:
+                        envelope = None
+                    if not isinstance(envelope, dict):
+                        logger.warning("%s line %d: not a JSON object, not served", path, number)
+                        continue
+                    try:
+                        parsed.append(_parse(envelope, f"line {number}"))
+                    except ApiError:
+                        moment = parsed[-1][0] if parsed else 0.0
+                        parsed.append((moment, _feed_of(envelope), StoredEvent(_event_type(envelope), orjson.dumps(envelope))))
             for moment, feed, event in sorted(parsed, key=lambda item: item[0]):
                 for name in (feed, ALL) if feed else (ALL,):
                     log.streams[name].times.append(moment)
@@ -114,9 +130,18 @@ def _parse(envelope: Any, where: str) -> tuple[float, str | None, StoredEvent]:
         moment = parse_instant(created).timestamp()
     except (TypeError, ValueError):
         raise bad_request(f"{where}/meta_data/create_time", "must be an ISO-8601 instant") from None
-    name = envelope.get("name") or ""
-    feed = name.removeprefix(NAME_PREFIX) if name.removeprefix(NAME_PREFIX) in FEEDS else None
-    return moment, feed, StoredEvent(envelope.get("event_type"), orjson.dumps(envelope))
+    return moment, _feed_of(envelope), StoredEvent(_event_type(envelope), orjson.dumps(envelope))
+
+
+def _feed_of(envelope: dict[str, Any]) -> str | None:
+    name = envelope.get("name")
+    feed = name.removeprefix(NAME_PREFIX) if isinstance(name, str) else None
+    return feed if feed in FEEDS else None
+
+
+def _event_type(envelope: dict[str, Any]) -> str | None:
+    event_type = envelope.get("event_type")
+    return event_type if isinstance(event_type, str) else None
 
 
 class RealtimeApi:
