@@ -26,6 +26,8 @@ STRING_IDS = ("issue_id", "customer_id", "sender_id")
 """The integer ids numbers_as_strings writes as JSON strings."""
 
 CONFIGURATIONS = {
+    "sixty": {"seed": 7, "conversations": 60},
+    "one_fifty": {"seed": 7, "conversations": 150},
     "moderate": {"seed": 7, "conversations": 600},
     "clean": {"seed": 7, "conversations": 600, "mess_rate": 0.0},
     "split": {"seed": 7, "conversations": 600, "max_rows_per_file": 150},
