@@ -15,6 +15,8 @@ from include.sandbox.intercom.server.routing import Call
 from include.sandbox.intercom.server.workspace import Workspace, now
 
 MAX_CUSTOM_ATTRIBUTES = 250  # per workspace, archived ones excluded (Intercom Help Center)
+# "We only allow custom data attributes of string type to have up to 255 characters" (Intercom Help Center)
+MAX_STRING_VALUE_CHARACTERS = 255
 MODEL_WORDS = {"contact": "people", "company": "company"}
 # The description's response enum has no `datetime` or `options`: Intercom reports them as these.
 RENDERED_DATA_TYPE = {"datetime": "date", "options": "string"}
@@ -96,7 +98,7 @@ def _read_text(data_type: str, text: Any) -> Any:
 
 
 def check_conversation_attributes(workspace: Workspace, values: dict | None) -> dict:
-    """Validate a conversation `custom_attributes` write (Intercom's "Conversation attribute 'x' does not exist")."""
+    """Validate a conversation `custom_attributes` write ("Conversation attribute 'x' does not exist")."""
     if not values:
         return {}
     definitions = _definitions_by_name(workspace, "conversation_attributes", None)
@@ -168,7 +170,14 @@ def _check_value(name: str, data_type: str, options: list | None, value: Any) ->
         )
     if not check(value) or (data_type in ("options", "list") and options and value not in options):
         raise parameter_invalid(
-            f"Custom attribute '{name}' has type {data_type}: the value {value!r} is not {TYPE_NAMES[data_type]}",
+            f"Custom attribute '{name}' has type {data_type}: "
+            f"the value {value!r} is not {TYPE_NAMES[data_type]}",
+            field,
+        )
+    if data_type == "string" and len(value) > MAX_STRING_VALUE_CHARACTERS:
+        raise parameter_invalid(
+            f"Custom attribute '{name}' is {len(value)} characters long: "
+            f"string attributes hold at most {MAX_STRING_VALUE_CHARACTERS}",
             field,
         )
 
@@ -247,7 +256,8 @@ def create_data_attribute(call: Call) -> dict:
     name, model = body["name"], body["model"]
     if not _valid_attribute_name(name):
         raise parameter_invalid(
-            "Your name for this attribute must only contain alphanumeric characters, currency symbols, and hyphens",
+            "Your name for this attribute must only contain alphanumeric characters, "
+            "currency symbols, and hyphens",
             "name",
         )
     for existing_id in workspace.index("data_attributes", "name").ids(name.lower()):

@@ -23,6 +23,12 @@ ROLES = ("user", "lead")
 AVATAR_URL = re.compile(
     r"https://[A-Za-z0-9\-._~%!$&'()*+,;=:@\[\]]+(/[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*)?"
 )
+# One `@`, a local part and a dotted domain, nothing that needs quoting: stricter than RFC 5322 on
+# purpose (a loader must not meet a refusal in Intercom that the sandbox let through).
+EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([^\W_](([^\W_]|-)*[^\W_])?\.)+[^\W\d_]{2,}"
+)
 MAX_MERGE_HOPS = 3
 WRITABLE_FIELDS = (
     "role",
@@ -188,6 +194,9 @@ def _apply_fields(workspace: Workspace, contact: dict, body: dict, own_id: str |
         raise parameter_invalid("role must be one of: user, lead", "role")
     if body.get("email_verified") is not None and not body.get("email"):
         raise parameter_invalid("email_verified must be supplied together with an email", "email_verified")
+    email = body.get("email")
+    if email and not EMAIL.fullmatch(email):  # "" is no email (answers show a contact without one so)
+        raise parameter_invalid(f"'{email}' is not a valid email address", "email")
     avatar = body.get("avatar")
     if avatar and not AVATAR_URL.fullmatch(avatar):
         raise parameter_invalid("avatar must be an https URL of an image", "avatar")
