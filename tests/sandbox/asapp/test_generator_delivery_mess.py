@@ -210,7 +210,7 @@ def test_extra_lines_imitate_a_good_row_of_their_file_and_are_listed_by_line():
             json.loads(line)
         assert line.decode() and any(good.startswith(line) for good in good_lines(root, name)), "a cut-off copy"
     shapes = set()
-    for name, line in listed_lines(root, "non_object_lines"):
+    for _name, line in listed_lines(root, "non_object_lines"):
         value = json.loads(line)
         assert not isinstance(value, dict)
         shapes.add(type(value).__name__)
