@@ -20,7 +20,7 @@ import socket
 import sys
 from pathlib import Path
 
-from include.sandbox.intercom.server.ratelimit import DEFAULT_PER_MINUTE
+from include.sandbox.intercom.server.ratelimit import DEFAULT_PER_MINUTE, DEFAULT_WORKSPACE_PER_MINUTE
 from include.sandbox.intercom.server.settings import (
     DEFAULT_FLUSH_INTERVAL_SECONDS,
     DEFAULT_SEARCH_DELAY_SECONDS,
@@ -42,7 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate-limit-per-minute",
         type=int,
         default=DEFAULT_PER_MINUTE,
-        help="per-token budget, enforced per 10 s window (budget/6); 0 turns limiting off",
+        help="per-token (per-app) budget, enforced per 10 s window (budget/6); 0 turns limiting off",
+    )
+    parser.add_argument(
+        "--workspace-rate-limit-per-minute",
+        type=int,
+        default=None,
+        help="budget of all tokens together, per 10 s window (budget/6); default "
+        f"{DEFAULT_WORKSPACE_PER_MINUTE}, or off when --rate-limit-per-minute is 0; 0 turns it off",
     )
     parser.add_argument(
         "--search-delay",
@@ -60,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between journal fsyncs",
     )
     parser.add_argument("--log-level", default="warning")
+
+
+def _workspace_limit(args: argparse.Namespace) -> int | None:
+    """Unless given, the workspace budget is Intercom's 25,000/min, or off with per-app limiting off (so
+    that `--rate-limit-per-minute 0` still means "no rate limiting", e.g. for benchmarks)."""
+    if args.workspace_rate_limit_per_minute is not None:
+        return args.workspace_rate_limit_per_minute or None
+    return DEFAULT_WORKSPACE_PER_MINUTE if args.rate_limit_per_minute else None
 
 
 def _admins_from(path: Path | None) -> list[dict]:
@@ -80,10 +95,11 @@ def run(args: argparse.Namespace) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    tokens = tuple(args.token or [DEFAULT_TOKEN])
+    tokens = tuple(dict.fromkeys(args.token or [DEFAULT_TOKEN]))  # each token is one private app
     settings = Settings(
         tokens=tokens,
         rate_limit_per_minute=args.rate_limit_per_minute or None,
+        workspace_rate_limit_per_minute=_workspace_limit(args),
         search_delay_seconds=args.search_delay,
         flush_interval_seconds=args.flush_interval,
         admins=_admins_from(args.admins),

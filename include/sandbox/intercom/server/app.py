@@ -95,16 +95,19 @@ class SandboxApp:
         sandbox = self.sandbox
         token = headers.get("authorization", "").removeprefix("Bearer ").strip()
         if token not in sandbox.settings.tokens:
+            sandbox.stats.unauthorized += 1
             raise IntercomError(401, "unauthorized", "Access Token Invalid")
-        allowed, rate_headers = sandbox.limiter.take(token)
+        decision = sandbox.limiter.take(token)
+        sandbox.stats.record(token, decision, sandbox.limiter)
+        rate_headers = decision.headers
         try:
             version = headers.get("intercom-version")
             if version is not None and version not in self.versions:
                 raise IntercomError(
                     400, "intercom_version_invalid", f"Intercom-Version '{version}' is not a valid version"
                 )
-            if not allowed:
-                raise IntercomError(429, "rate_limit_exceeded", sandbox.limiter.exceeded_message())
+            if not decision.allowed:
+                raise IntercomError(429, "rate_limit_exceeded", decision.message)
             faults = sandbox.faults
             if faults.latency_ms:
                 await asyncio.sleep(faults.latency_ms / 1000)
@@ -112,22 +115,23 @@ class SandboxApp:
                 rate_headers = {**rate_headers, "X-RateLimit-Remaining": "0"}
                 raise IntercomError(429, "rate_limit_exceeded", sandbox.limiter.exceeded_message())
             if faults.phase == "before" and await self._inject_failure(
-                faults, receive, send, request_id, rate_headers, body_read=False
+                faults, receive, send, request_id, rate_headers, token, body_read=False
             ):
                 return
             if route is None:
                 raise IntercomError(404, "not_found", "Resource Not Found")
             reply = await self._run(route, params, scope, receive, request_id, base_url)
             if faults.phase == "after" and await self._inject_failure(
-                faults, receive, send, request_id, rate_headers, body_read=True
+                faults, receive, send, request_id, rate_headers, token, body_read=True
             ):
                 return
         except IntercomError as error:
             reply = Reply(error.status, error.body(request_id), error.headers)
+        sandbox.stats.answered(token, reply.status)
         await self._send(send, reply, request_id, rate_headers)
 
     async def _inject_failure(
-        self, faults, receive, send, request_id: str, rate_headers: dict, body_read: bool
+        self, faults, receive, send, request_id: str, rate_headers: dict, token: str, body_read: bool
     ) -> bool:
         if faults.draw("drop"):
             await _drop_connection(receive, send, body_read)
@@ -135,6 +139,7 @@ class SandboxApp:
         if faults.draw("error"):
             status = faults.error_status
             error = IntercomError(status, ERROR_CODES_BY_STATUS.get(status, "server_error"), "Server Error")
+            self.sandbox.stats.answered(token, status)
             await self._send(send, Reply(status, error.body(request_id)), request_id, rate_headers)
             return True
         return False

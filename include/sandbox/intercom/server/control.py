@@ -1,4 +1,5 @@
-"""The sandbox's own control API under /_sandbox/ (no Intercom auth): export, seed, reset, faults, settings.
+"""The sandbox's own control API under /_sandbox/ (no Intercom auth): export, seed, reset, faults,
+settings, traffic statistics.
 
 Tests and the demo use it to look at the whole workspace the way Intercom's API never shows it (every
 part of every conversation, what each tag tags), to start from a non-empty workspace, and to change
@@ -292,6 +293,15 @@ def set_settings(call: Call) -> dict:
     return call.sandbox.settings_view()
 
 
+def get_stats(call: Call) -> dict:
+    return call.sandbox.stats.view(call.sandbox.limiter)
+
+
+def reset_stats(call: Call) -> dict:
+    call.sandbox.stats.reset()
+    return call.sandbox.stats.view(call.sandbox.limiter)
+
+
 def post_admins(call: Call) -> dict:
     admins = (call.body or {}).get("admins")
     if not isinstance(admins, list):
@@ -311,4 +321,6 @@ ROUTES = [
     ("GET", "/_sandbox/settings", None, get_settings),
     ("PUT", "/_sandbox/settings", None, set_settings),
     ("POST", "/_sandbox/admins", None, post_admins),
+    ("GET", "/_sandbox/stats", None, get_stats),
+    ("POST", "/_sandbox/stats/reset", None, reset_stats),
 ]

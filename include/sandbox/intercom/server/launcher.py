@@ -40,16 +40,22 @@ class IntercomSandbox:
     state_file: Path
     process: subprocess.Popen
     log_file: Path
+    tokens: list[str] = field(default_factory=list)  # every accepted token (each one private app)
     _control: httpx.Client = field(repr=False, default=None)
 
     def __post_init__(self):
         self._control = httpx.Client(base_url=self.url, timeout=30.0)
+        self.tokens = self.tokens or [self.token]
 
     @property
     def headers(self) -> dict[str, str]:
         """What an Intercom client sends: bearer token, JSON, API version 2.16."""
+        return self.headers_for(self.token)
+
+    def headers_for(self, token: str) -> dict[str, str]:
+        """The same headers for another of the accepted tokens (another app of the workspace)."""
         return {
-            "Authorization": f"Bearer {self.token}",
+            "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "Intercom-Version": "2.16",
         }
@@ -75,17 +81,32 @@ class IntercomSandbox:
         self._call("POST", "flush")
 
     def set_faults(self, **faults: Any) -> dict:
-        """Replace the injected faults, e.g. set_faults(error_next=2, error_status=503); no arguments clears them."""
+        """Replace the injected faults, e.g. set_faults(error_next=2, error_status=503); none clears them."""
         return self._call("PUT", "faults", faults)
 
     def configure(
-        self, *, rate_limit_per_minute: Any = UNCHANGED, search_delay_seconds: Any = UNCHANGED
+        self,
+        *,
+        rate_limit_per_minute: Any = UNCHANGED,
+        workspace_rate_limit_per_minute: Any = UNCHANGED,
+        search_delay_seconds: Any = UNCHANGED,
     ) -> dict:
-        """Change the rate budget (None or 0: off) and/or the search delay at run time."""
-        given = {"rate_limit_per_minute": rate_limit_per_minute, "search_delay_seconds": search_delay_seconds}
+        """Change the per-token and/or workspace rate budgets (None or 0: off) and/or the search delay."""
+        given = {
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "workspace_rate_limit_per_minute": workspace_rate_limit_per_minute,
+            "search_delay_seconds": search_delay_seconds,
+        }
         return self._call(
             "PUT", "settings", {name: value for name, value in given.items() if value is not UNCHANGED}
         )
+
+    def stats(self) -> dict:
+        """Traffic per token and for the workspace: answers, 429s, what each 10-second window admitted."""
+        return self._call("GET", "stats")
+
+    def reset_stats(self) -> dict:
+        return self._call("POST", "stats/reset")
 
     def add_admins(self, *admins: dict) -> list[dict]:
         """Add teammates ({"name", "email", ...}); Intercom's API cannot create admins."""
@@ -123,24 +144,35 @@ def _command(state_file: Path, options: dict[str, Any]) -> list[str]:
     flags = {
         "token": "--token",
         "rate_limit_per_minute": "--rate-limit-per-minute",
+        "workspace_rate_limit_per_minute": "--workspace-rate-limit-per-minute",
         "search_delay": "--search-delay",
         "admins_file": "--admins",
         "flush_interval": "--flush-interval",
         "log_level": "--log-level",
     }
-    unknown = set(options) - set(flags)
+    unknown = set(options) - set(flags) - {"tokens"}
     if unknown:
         raise TypeError(f"unknown sandbox options: {', '.join(sorted(unknown))}")
+    for token in _tokens(options):
+        command += ["--token", token]
     for name, value in options.items():
-        if value is not None:
+        if name not in ("token", "tokens") and value is not None:
             command += [flags[name], str(value)]
     return command
+
+
+def _tokens(options: dict[str, Any]) -> list[str]:
+    """`token` first, then `tokens`, without repeats (empty: the server's default token)."""
+    given = ([options["token"]] if options.get("token") else []) + list(options.get("tokens") or [])
+    return list(dict.fromkeys(str(token) for token in given))
 
 
 def start_intercom_sandbox(state_file: str | os.PathLike, **options: Any) -> IntercomSandbox:
     """Start a sandbox and wait until it answers; the caller must `stop()` it.
 
-    Options: token, rate_limit_per_minute (0 = off), search_delay (seconds), admins_file,
+    Options: token or tokens=[...] (each token one private app; the first is `token`),
+    rate_limit_per_minute (per token; 0 = off), workspace_rate_limit_per_minute (all tokens together;
+    default 25,000, or off with rate_limit_per_minute=0; 0 = off), search_delay (seconds), admins_file,
     flush_interval (seconds), log_level.
     """
     state_file = Path(state_file)
@@ -167,7 +199,9 @@ def start_intercom_sandbox(state_file: str | os.PathLike, **options: Any) -> Int
         )
     announced = json.loads(first_line)
     process.stdout.close()
-    sandbox = IntercomSandbox(announced["url"], announced["token"], state_file, process, log_file)
+    sandbox = IntercomSandbox(
+        announced["url"], announced["token"], state_file, process, log_file, tokens=_tokens(options)
+    )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while True:
         try:

@@ -18,7 +18,7 @@ from include.sandbox.intercom.resources.admins import add_admins, ensure_owner
 from include.sandbox.intercom.resources.companies import CompanyScroll
 from include.sandbox.intercom.resources.search import SearchIndex
 from include.sandbox.intercom.server.faults import Faults
-from include.sandbox.intercom.server.ratelimit import RateLimiter
+from include.sandbox.intercom.server.ratelimit import RateLimiter, TrafficStats
 from include.sandbox.intercom.server.settings import Settings
 from include.sandbox.intercom.server.store import StateFile
 from include.sandbox.intercom.server.workspace import Workspace
@@ -30,7 +30,8 @@ class Sandbox:
     def __init__(self, state_path: str | Path, settings: Settings):
         self.settings = settings
         self.state = StateFile(state_path)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.workspace_rate_limit_per_minute)
+        self.stats = TrafficStats(settings.tokens)
         self.faults = Faults()
         self.http_client = httpx.AsyncClient()
         self._persist_lock = asyncio.Lock()
@@ -55,20 +56,31 @@ class Sandbox:
         return {
             "rate_limit_per_minute": self.limiter.per_minute,
             "rate_limit_per_window": self.limiter.window_budget,
+            "workspace_rate_limit_per_minute": self.limiter.workspace_per_minute,
+            "workspace_rate_limit_per_window": self.limiter.workspace_window_budget,
+            "tokens": len(self.settings.tokens),
             "search_delay_seconds": self.search_index.delay_seconds,
             "flush_interval_seconds": self.settings.flush_interval_seconds,
         }
 
     def apply_settings(self, changes: dict) -> None:
-        unknown = set(changes) - {"rate_limit_per_minute", "search_delay_seconds"}
+        limits = ("rate_limit_per_minute", "workspace_rate_limit_per_minute")
+        unknown = set(changes) - {*limits, "search_delay_seconds"}
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-        if "rate_limit_per_minute" in changes:
-            per_minute = changes["rate_limit_per_minute"]
-            if per_minute is not None and (not isinstance(per_minute, int) or per_minute < 0):
-                raise ValueError("rate_limit_per_minute must be a non-negative integer or null")
-            self.settings.rate_limit_per_minute = per_minute
-            self.limiter.configure(per_minute)
+        for name in limits:
+            per_minute = changes.get(name)
+            if per_minute is not None and (
+                not isinstance(per_minute, int) or isinstance(per_minute, bool) or per_minute < 0
+            ):
+                raise ValueError(f"{name} must be a non-negative integer or null")
+        if any(name in changes for name in limits):
+            for name in limits:
+                if name in changes:
+                    setattr(self.settings, name, changes[name])
+            self.limiter.configure(
+                self.settings.rate_limit_per_minute, self.settings.workspace_rate_limit_per_minute
+            )
         if "search_delay_seconds" in changes:
             delay = float(changes["search_delay_seconds"])
             if delay < 0:
