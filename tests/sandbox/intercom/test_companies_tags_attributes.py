@@ -36,7 +36,8 @@ def test_data_attribute_names_are_unique_across_models_with_intercoms_message(ap
     again = api.post("/data_attributes", json={"name": name, "model": "contact", "data_type": "integer"})
     assert again.status_code == 400
     assert error_of(again)["message"] == (
-        f"You already have '{name}' in your company data. To save this as new people data, use a different name."
+        f"You already have '{name}' in your company data. "
+        "To save this as new people data, use a different name."
     )
 
 
@@ -45,7 +46,8 @@ def test_data_attribute_names_are_unique_across_models_with_intercoms_message(ap
     [
         (
             {"name": "!nv@l!d n@me", "model": "company", "data_type": "string"},
-            "Your name for this attribute must only contain alphanumeric characters, currency symbols, and hyphens",
+            "Your name for this attribute must only contain alphanumeric characters, "
+            "currency symbols, and hyphens",
         ),
         ({"name": "Mithril", "model": "company", "data_type": "mithril"}, "Data Type isn't an option"),
         (

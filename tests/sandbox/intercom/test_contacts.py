@@ -1,4 +1,5 @@
-"""Contacts: identity rules (409s), custom attribute checks, lifecycle (archive, delete, merge), list and search."""
+"""Contacts: identity rules (409s), custom attribute checks, lifecycle (archive, delete, merge), list,
+search."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Requests Intercom's description rejects are rejected, with Intercom's error envelope and the field at fault.
+"""Requests Intercom's description rejects are rejected, with Intercom's error envelope and the field
+at fault.
 
 (The `api` client also checks, on every exchange of every test, that a request the description
 rejects got a 4xx and that each response matches the description.)

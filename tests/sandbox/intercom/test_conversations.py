@@ -1,4 +1,5 @@
-"""Conversations: importing history (created_at, part order, the 500-part cap), replies, state, tags, files."""
+"""Conversations: importing history (created_at, part order, the 500-part cap), replies, state, tags,
+files."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ PNG_1X1 = base64.b64decode(
 
 
 def populate(api: httpx.Client) -> dict:
-    """A small but complete workspace: attributes, tags, a company with a contact, a conversation with a file."""
+    """A small but complete workspace: attributes, tags, a company with a contact, a conversation with a
+    file."""
     admin_id = api.get("/me").json()["id"]
     api.post("/data_attributes", json={"name": "tier", "model": "contact", "data_type": "string"})
     api.post("/conversations/attributes", json={"name": "Source system", "data_type": "string"})

@@ -67,7 +67,9 @@ def test_two_apps_under_their_own_limits_but_over_the_workspace_one_get_429s_for
     assert refused.json()["errors"] == [
         {
             "code": "rate_limit_exceeded",
-            "message": "Exceeded workspace rate limit of 15 in 10_seconds (shared by all apps of the workspace)",
+            "message": (
+                "Exceeded workspace rate limit of 15 in 10_seconds (shared by all apps of the workspace)"
+            ),
         }
     ]
     # the headers keep describing app two's own window: 10 per window, 5 used, when it ends

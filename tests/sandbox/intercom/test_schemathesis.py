@@ -113,7 +113,7 @@ ERROR_ENVELOPE = Draft4Validator(load_document()["components"]["schemas"]["error
 
 @schemathesis.check
 def undocumented_status_is_an_intercom_error(ctx, response, case) -> None:
-    """The description documents few error statuses; whatever the sandbox answers must be Intercom's envelope."""
+    """The description documents few error statuses: whatever else is answered is Intercom's envelope."""
     if str(response.status_code) in case.operation.responses.status_codes:
         return
     assert response.status_code >= 400, f"undocumented success status {response.status_code}"

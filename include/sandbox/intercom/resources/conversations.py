@@ -32,8 +32,9 @@ from include.sandbox.intercom.server.routing import Call
 from include.sandbox.intercom.server.workspace import Workspace, now
 
 REPLY_SHAPES = (
-    "A reply comes from an admin (type admin, admin_id, message_type comment|note|quick_reply) or from a contact "
-    "(type user, message_type comment, body, and exactly one of intercom_user_id, user_id, email)"
+    "A reply comes from an admin (type admin, admin_id, message_type comment|note|quick_reply) "
+    "or from a contact (type user, message_type comment, body, and exactly one of intercom_user_id, "
+    "user_id, email)"
 )
 MESSAGE_TYPES = {"in_app": "inapp", "email": "email"}
 
@@ -167,7 +168,8 @@ def _message_body_error(body: dict) -> IntercomError | None:
 
 
 def create_message(call: Call) -> dict:
-    """An admin-initiated message; a conversation exists at once only with create_conversation_without_contact_reply."""
+    """An admin-initiated message; a conversation exists at once only with
+    create_conversation_without_contact_reply."""
     workspace, body = call.workspace, call.body
     if body["message_type"] not in MESSAGE_TYPES:
         raise parameter_invalid("The sandbox sends in_app and email messages only", "message_type")

@@ -209,7 +209,8 @@ def _closest_alternative(error: ValidationError) -> ValidationError:
 
 
 def _known_error(message: Any, field: str | None, body: Any) -> IntercomError | None:
-    """A message given as text, as `(code, text)`, or as a function of the body returning an error (or None)."""
+    """A message given as text, as `(code, text)`, or as a function of the body returning an error
+    (or None)."""
     if callable(message):
         return message(body)
     if isinstance(message, tuple):
