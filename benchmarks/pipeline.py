@@ -14,7 +14,6 @@ Datasets, staging and ledger go to a temporary directory removed afterwards unle
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
@@ -58,7 +57,7 @@ class DirectoryFeedSource:
     @contextmanager
     def open(self, file):
         path = self._feed_dir(file.partition.feed) / file.partition.path / file.name
-        with (gzip.open if file.gzipped else open)(path, "rb") as stream:
+        with open(path, "rb") as stream:
             yield stream
 
 

@@ -32,15 +32,29 @@ def say(message: str) -> None:
 
 
 def agent_emails(data: Path) -> list[str]:
+    """The agents' emails in the dataset (its mess included: broken lines are passed over)."""
     emails = set()
-    for path in sorted((data / "rep_attributes").rglob("*.jsonl*")):
+    for path in sorted((data / "rep_attributes").rglob("rep_attributes.jsonl*")):
         opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as rows:
-            emails.update(row["attribute_value"] for row in map(json.loads, rows) if row["attribute_name"] == "email")
+        with opener(path, "rt", encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                try:
+                    row = json.loads(line)
+                    if row["attribute_name"] == "email":
+                        emails.add(row["attribute_value"])
+                except (ValueError, TypeError, KeyError):
+                    continue
     return sorted(emails)
 
 
+def stop_on_signal(signum: int, _frame) -> None:
+    """SIGTERM or a closed terminal (SIGHUP) stops the demo as Ctrl+C does: the sandboxes and Airflow go too."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
     parser = argparse.ArgumentParser(prog="python -m include.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=150)
@@ -92,7 +106,7 @@ def main() -> None:
             progress(state)
             reports = sorted((DEMO / "staging" / "runs").glob("*/report.md"))
             if reports:
-                print("\n" + reports[-1].read_text().split("## Feeds")[0])
+                print("\n" + summary(reports[-1].read_text()))
                 say(f"Full report: {reports[-1]}")
             say(f"The run ended: {state}")
             say(f"Airflow UI: {airflow.url}  (user admin, password {airflow.password})")
@@ -108,10 +122,26 @@ def main() -> None:
                 sys.exit(1)
 
 
+def summary(report: str) -> str:
+    """The report's objects table and the head of its quarantine and field lists: what a person checks first."""
+    sections = report.split("\n## ")
+    kept = [sections[0]]
+    for section in sections[1:]:
+        title = section.split("\n", 1)[0]
+        if title.startswith(("Why the run failed", "Objects", "Quarantined", "Fields left out")):
+            lines = section.splitlines()
+            kept.append("\n".join(lines[:18] + (["…"] if len(lines) > 18 else [])))
+    return "\n## ".join(kept)
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as stop:
+        say(f"Stopped ({stop or 'Ctrl+C'}); Airflow and both sandboxes are stopped too.")
+        sys.exit(130)

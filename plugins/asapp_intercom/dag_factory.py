@@ -15,6 +15,7 @@ from asapp_intercom.domain.config import MigrationConfig, load_configs
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.objects import STEPS
 from asapp_intercom.domain.run_form import RunForm
+from asapp_intercom.operators.base import note_failure, note_retry
 from asapp_intercom.operators.discover import DiscoverAsappOperator, DiscoverIntercomOperator
 from asapp_intercom.operators.extract import ExtractFeedOperator, TimelineOperator
 from asapp_intercom.operators.field_map import (
@@ -30,7 +31,8 @@ from asapp_intercom.operators.transform import PlanOperator, TransformOperator
 from asapp_intercom.operators.validate import ValidateOperator
 from asapp_intercom.sensors.realtime import RealtimeEventsSensor
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
+DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30), "on_retry_callback": note_retry,
+                "on_failure_callback": note_failure}
 
 
 def run_params(defaults: RunForm) -> dict[str, Param]:
@@ -95,7 +97,7 @@ def build_dag(config: MigrationConfig) -> DAG:
             timeline >> proposal
             gate = ApprovalGateOperator(task_id="needs_approval", proposal=proposal.output,
                                         auto_approve=config.approval.mode == "auto")
-            approve = FieldMapApprovalOperator(task_id="approve")
+            approve = FieldMapApprovalOperator(task_id="approve", **common)
             approved = ApprovedFieldMapOperator(task_id="approved", proposal=proposal.output,
                                                 trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, **common)
             gate >> [approve, approved]

@@ -8,7 +8,7 @@ import json
 from contextlib import contextmanager
 
 from asapp_intercom.domain.feeds import FeedFile, Partition
-from asapp_intercom.pipeline.sources import Listing, _listing
+from asapp_intercom.pipeline.sources import FeedUnavailable, Listing, _listing
 
 
 class MemoryFeedSource:
@@ -18,6 +18,8 @@ class MemoryFeedSource:
         self.files: dict[tuple[Partition, str], bytes] = {}
         self.complete: set[Partition] = set()
         self.opened: list[str] = []
+        self.missing: set[str] = set()
+        """Feeds the tenant does not have."""
 
     def add(self, feed: str, partition_path: str, name: str, lines: list, *, complete: bool = True) -> None:
         partition = Partition.parse(feed, partition_path)
@@ -27,6 +29,8 @@ class MemoryFeedSource:
             self.complete.add(partition)
 
     def list(self, feed) -> Listing:
+        if feed in self.missing:
+            raise FeedUnavailable(f"no such feed: {feed}")
         found: dict = {}
         for (partition, name), data in self.files.items():
             if partition.feed == feed:
@@ -39,4 +43,4 @@ class MemoryFeedSource:
     def open(self, file: FeedFile):
         self.opened.append(file.name)
         data = self.files[(file.partition, file.name)]
-        yield gzip.GzipFile(fileobj=io.BytesIO(data)) if file.gzipped else io.BytesIO(data)
+        yield io.BytesIO(data)

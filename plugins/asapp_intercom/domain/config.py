@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.run_form import RunForm
 
 CRON_PRESETS = {
@@ -71,12 +72,23 @@ class AsappSource(Strict):
     company_marker: str
     file_exporter_feeds: tuple[str, ...] = ("autosummary_structured_data",)
     """Feeds read through the File Exporter API instead of the S3 bucket (AI-Services feeds)."""
+    required_feeds: tuple[str, ...] = ("convos_metadata", "utterances", "customers")
+    """Feeds without which there is nothing to migrate: a tenant lacking one stops the run at discovery.
+    Every other feed is optional: one the tenant does not have is reported and the run goes on."""
     realtime: RealtimeConfig = RealtimeConfig()
 
     @field_validator("prefix")
     @classmethod
     def _strip_slashes(cls, value: str) -> str:
         return value.strip("/")
+
+    @field_validator("file_exporter_feeds", "required_feeds")
+    @classmethod
+    def _known_feeds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(FEEDS))
+        if unknown:
+            raise ValueError(f"unknown feed(s) {', '.join(unknown)}; the feeds are {', '.join(FEEDS)}")
+        return value
 
 
 class IntercomTarget(Strict):

@@ -137,6 +137,12 @@ class Partition:
         return datetime.fromisoformat(f"{self.dt}T{self.hr}:{self.mi}:00").replace(tzinfo=UTC)
 
 
+def is_data_file(feed: str, name: str) -> bool:
+    """ASAPP names a feed's data files {feed}.jsonl[.NN][.gz][.enc] (NN: a split part); anything else in a
+    partition (a writer's .tmp, Hadoop's .crc, _SUCCESS) is not data."""
+    return re.fullmatch(rf"{re.escape(feed)}\.jsonl(\.\d{{2}})?(\.gz)?(\.enc)?", name) is not None
+
+
 @dataclass(frozen=True)
 class FeedFile:
     """A data file of a complete partition; `tag` changes when its content does (ETag or size)."""
@@ -148,3 +154,12 @@ class FeedFile:
     @property
     def gzipped(self) -> bool:
         return self.name.endswith(".gz")
+
+    @property
+    def encrypted(self) -> bool:
+        """ASAPP's optional second layer of encryption, which needs the customer's own key."""
+        return self.name.endswith(".enc")
+
+    @property
+    def path(self) -> str:
+        return f"{self.partition.feed}/{self.partition.path}/{self.name}"

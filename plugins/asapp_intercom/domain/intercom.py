@@ -77,11 +77,30 @@ def assignment(admin_id: str, assignee_id: str) -> dict:
 
 
 # Reading back --------------------------------------------------------------------------------
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.I)
+_PARAGRAPH_BREAK = re.compile(r"</p>\s*<p[^>]*>", re.I)
+_WRAPPING_PARAGRAPH = re.compile(r"^\s*<p[^>]*>(.*)</p>\s*$", re.I | re.S)
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+
+
+def visible_text(text: str) -> str:
+    """Text as a reader sees it: runs of spaces shown as one, none at the ends of lines or of the text."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(_SPACES.sub(" ", line).strip() for line in lines).strip("\n")
+
+
+def reader_text(body: str | None) -> str:
+    """What a reader sees of a body Intercom stores as HTML: paragraphs and <br> as new lines, entities decoded."""
+    text = _WRAPPING_PARAGRAPH.sub(r"\1", _PARAGRAPH_BREAK.sub("\n", _LINE_BREAK.sub("\n", body or "")))
+    return visible_text(html.unescape(text))
+
+
 def same_text(body: str | None, text: str) -> bool:
-    """Intercom may wrap a body in <p>; compare what a reader sees."""
-    seen = re.sub(r"^<p>(.*)</p>$", r"\1", (body or "").strip(), flags=re.S)
-    seen = html.unescape(seen.replace("<br>", "\n"))
-    return seen == text
+    """Whether a stored body shows `text`. The one comparison of the product: the loader uses it to find
+    what a dead try posted, validation to compare every part. Bodies sent as plain text (a contact's
+    opening message) may also be stored as they came, so that reading counts too."""
+    wanted = visible_text(text)
+    return reader_text(body) == wanted or visible_text(body or "") == wanted
 
 
 def same_part(candidate: dict, part: dict) -> bool:

@@ -38,6 +38,9 @@ class FeedManifest(Manifest):
 
     feed: str
     channel: str
+    available: bool = True
+    """False when the tenant does not have this (optional) feed: `unavailable` says how ASAPP answered."""
+    unavailable: str = ""
     files_listed: int = 0
     files_staged: int = 0
     files_unchanged: int = 0
@@ -45,6 +48,10 @@ class FeedManifest(Manifest):
     rows_quarantined: int = 0
     partitions_complete: int = 0
     partitions_waiting: list[str] = field(default_factory=list)
+    files_ignored: list[str] = field(default_factory=list)
+    """Files in the feed's partitions that are not its data (a .tmp, a .crc): listed, never read."""
+    files_broken: list[str] = field(default_factory=list)
+    """Files that could not be read to the end (quarantined with the lines read before the break)."""
     checksum: str = ""
 
 
@@ -69,6 +76,8 @@ class ObjectManifest(Manifest):
     source_count: int = 0
     payloads: int = 0
     quarantined: int = 0
+    fields_left_out: int = 0
+    """Fields of this run's payloads Intercom would refuse: left out, and listed in the report."""
     checksum: str = ""
 
 

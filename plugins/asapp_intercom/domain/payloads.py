@@ -2,8 +2,10 @@
 
 Nothing here does I/O, so the rules of the migration (who authors a part, what a conversation
 opens with, how a value becomes an Intercom attribute) are tested without Airflow or a network.
-A record that cannot be expressed in Intercom raises `Unloadable` with the reason, and goes to
-the quarantine instead of the workspace.
+Values Intercom would refuse or store wrongly (a malformed email or website, a string attribute
+over 255 characters, a value that is not of its attribute's type) are left out of the record and
+reported as a `FieldIssue` with what ASAPP had; a record that cannot be expressed in Intercom at
+all raises `Unloadable` with the reason, and goes to the quarantine instead of the workspace.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.domain.run_form import ThreadMode
 from asapp_intercom.domain.times import instant
@@ -22,6 +26,32 @@ from asapp_intercom.domain.times import instant
 
 class Unloadable(ValueError):
     """This record cannot be written to Intercom as it is; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """A field a record is loaded without: what ASAPP had, and why Intercom cannot take it."""
+
+    field: str
+    value: Any
+    reason: str
+
+
+EMAIL_PATTERN = r"[^@\s]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+"""An address Intercom can hold: one @, no space, a domain of dotted labels. The same rule keys contacts in
+the transform's SQL (DuckDB's RE2 reads it alike), so an address that is not one never merges customers."""
+HOSTNAME_PATTERN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+WEBSITE_PATTERN = rf"https?://{HOSTNAME_PATTERN}(?::\d+)?(?:[/?#][^\s]*)?"
+STRING_LIMIT = 255
+"""Intercom keeps at most 255 characters in a string attribute."""
+
+
+def valid_email(value: str | None) -> bool:
+    return bool(value) and re.fullmatch(EMAIL_PATTERN, value) is not None
+
+
+def valid_website(value: str | None) -> bool:
+    return bool(value) and re.fullmatch(WEBSITE_PATTERN, value) is not None
 
 
 def payload_hash(payload: dict) -> str:
@@ -76,42 +106,75 @@ def convert(value: Any, data_type: str, source: str) -> Any:
     raise Unloadable(f"{source}: {str(value)[:60]!r} is not a {data_type}; change the field's type in the map")
 
 
-def source_value(entry: FieldMapping, row: dict, keyed: dict[str, dict[str, Any]]) -> Any:
-    """The value an entry maps, from a row's columns, its raw JSON, or its key/value lists."""
-    source = entry.source
-    match = re.fullmatch(r"[a-z_]+\.(?P<column>[a-z_]+)\[(?P<key>.+)\]", source)
-    if match:
-        return keyed.get(match["column"], {}).get(match["key"])
-    column = source.split(".", 1)[1]
-    if column in row and column != "_raw":
-        return row[column]
-    raw = row.get("_raw")
-    return (json.loads(raw) if isinstance(raw, str) else raw or {}).get(column)
+_KEYED_SOURCE = re.compile(r"[a-z_]+\.(?P<column>[a-z_]+)\[(?P<key>.+)\]")
 
 
-def mapped_attributes(entries: list[FieldMapping], row: dict, keyed: dict[str, dict[str, Any]] | None = None) -> dict:
-    """custom_attributes for the non-core entries of the map that target this object."""
+class _RowValues:
+    """A row's values for the map: its columns, then its raw JSON (parsed once, when first needed)."""
+
+    def __init__(self, row: dict, keyed: dict[str, dict[str, Any]]):
+        self.row, self.keyed, self._raw = row, keyed, None
+
+    def of(self, source: str) -> Any:
+        match = _KEYED_SOURCE.fullmatch(source)
+        if match:
+            return self.keyed.get(match["column"], {}).get(match["key"])
+        column = source.split(".", 1)[1]
+        if column in self.row and column != "_raw":
+            return self.row[column]
+        if self._raw is None:
+            raw = self.row.get("_raw")
+            self._raw = (orjson.loads(raw) if isinstance(raw, str | bytes) else raw) or {}
+        return self._raw.get(column)
+
+
+def mapped_attributes(entries: list[FieldMapping], row: dict, keyed: dict[str, dict[str, Any]] | None = None,
+                      issues: list[FieldIssue] | None = None) -> dict:
+    """custom_attributes for the non-core entries of the map that target this object. A value that is not of
+    its attribute's type, or a string over Intercom's 255 characters, is left out and reported in `issues`."""
     attributes = {}
+    values = _RowValues(row, keyed or {})
     for entry in entries:
         if entry.core or not entry.attribute:
             continue
-        value = convert(source_value(entry, row, keyed or {}), entry.data_type, entry.source)
+        original = values.of(entry.source)
+        try:
+            value = convert(original, entry.data_type, entry.source)
+        except Unloadable as error:
+            _report(issues, f"custom_attributes.{entry.attribute}", original, str(error))
+            continue
+        if isinstance(value, str) and len(value) > STRING_LIMIT:
+            _report(issues, f"custom_attributes.{entry.attribute}", original,
+                    f"{len(value)} characters; Intercom keeps at most {STRING_LIMIT} in a string attribute")
+            continue
         if value is not None:
             attributes[entry.attribute] = value
     return attributes
 
 
+def _report(issues: list[FieldIssue] | None, field_name: str, value: Any, reason: str) -> None:
+    if issues is not None:
+        issues.append(FieldIssue(field_name, value, reason))
+
+
 def _keyed_attributes(row: dict) -> dict[str, Any]:
     items = row.get("attributes")
     if isinstance(items, str):
-        items = json.loads(items)
+        items = orjson.loads(items)
     return {item["name"]: item.get("value") for item in items or [] if isinstance(item, dict) and "name" in item}
 
 
 # Companies ---------------------------------------------------------------------------------
-def company_payload(row: dict, entries: list[FieldMapping]) -> dict:
+def company_payload(row: dict, entries: list[FieldMapping], issues: list[FieldIssue] | None = None) -> dict:
     company_id = row["company_external_id"]
-    website = row.get("website") or (f"https://{row['domain']}" if row.get("domain") else None)
+    website = row.get("website")
+    if website and not valid_website(website):
+        _report(issues, "website", website, "not a web address Intercom can link to (https://host/…); "
+                "the company's domain is used instead where it has one")
+        website = None
+    domain = row.get("domain")
+    if not website and domain and re.fullmatch(HOSTNAME_PATTERN, domain):
+        website = f"https://{domain}"
     payload = {
         "company_id": company_id,
         "name": row.get("name") or company_id,
@@ -120,16 +183,17 @@ def company_payload(row: dict, entries: list[FieldMapping]) -> dict:
         "size": row.get("size"),
         "plan": row.get("plan"),
         "remote_created_at": epoch(row.get("created_ts")),
-        "custom_attributes": mapped_attributes(entries, row, {"attributes": _keyed_attributes(row)}),
+        "custom_attributes": mapped_attributes(entries, row, {"attributes": _keyed_attributes(row)}, issues),
     }
     return {key: value for key, value in payload.items() if value not in (None, {})}
 
 
 # Contacts ----------------------------------------------------------------------------------
 def contact_key(customer: dict) -> str:
-    """Customers whose emails differ only in case are one person, and one Intercom contact."""
+    """Customers whose emails differ only in case are one person, and one Intercom contact; a customer
+    without a usable email is a contact of their own."""
     email = (customer.get("email_address") or "").strip().lower()
-    return f"email:{email}" if email else f"customer:{customer['customer_id']}"
+    return f"email:{email}" if valid_email(email) else f"customer:{customer['customer_id']}"
 
 
 def primary_member(members: list[dict]) -> dict:
@@ -137,22 +201,32 @@ def primary_member(members: list[dict]) -> dict:
     return min(members, key=lambda member: (epoch(member.get("first_seen_ts")) or 0, member["customer_id"]))
 
 
-def contact_payload(members: list[dict], entries: list[FieldMapping]) -> dict:
-    """One contact from the customers sharing an email."""
+def contact_payload(members: list[dict], entries: list[FieldMapping], issues: list[FieldIssue] | None = None,
+                    external_id_owner: str | None = None) -> dict:
+    """One contact from the customers sharing an email. `external_id_owner` names the contact that keeps the
+    primary customer's external id when another, earlier-seen customer already has it."""
     members = sorted(members, key=lambda member: member["customer_id"])
     primary = primary_member(members)
     email = (primary.get("email_address") or "").strip() or None
+    if email and not valid_email(email):
+        _report(issues, "email", email, "not an email address Intercom accepts; the contact keeps its external id")
+        email = None
+    external_id = primary.get("external_customer_id")
+    if external_id and external_id_owner:
+        _report(issues, "external_id", external_id, f"also the external id of the earlier-seen {external_id_owner}; "
+                "Intercom holds each external id once")
+        external_id = None
     payload = {
         "role": "user",
         "email": email,
-        "external_id": primary.get("external_customer_id") or f"asapp-customer-{primary['customer_id']}",
+        "external_id": external_id or f"asapp-customer-{primary['customer_id']}",
         "name": primary.get("name"),
         "phone": primary.get("phone_number"),
         "signed_up_at": epoch(primary.get("first_seen_ts")),
         "last_seen_at": max((epoch(member.get("last_seen_ts")) or 0 for member in members), default=0) or None,
         "custom_attributes": {
             "asapp_customer_id": ",".join(str(member["customer_id"]) for member in members),
-            **mapped_attributes(entries, primary, {"attributes": _keyed_attributes(primary)}),
+            **mapped_attributes(entries, primary, {"attributes": _keyed_attributes(primary)}, issues),
         },
     }
     return {key: value for key, value in payload.items() if value is not None}
@@ -233,7 +307,22 @@ def transcript_part(messages: list[dict], context: ConversationContext) -> dict:
             "text": "ASAPP transcript\n" + "\n".join(lines)}
 
 
-def conversation_payload(row: dict, context: ConversationContext) -> dict:
+def agents_without_admin(row: dict, context: ConversationContext) -> list[dict]:
+    """The ASAPP agents of a conversation (its assignee, and who wrote in it) that have no Intercom admin:
+    its messages carry their names and it stays unassigned, so the report names them."""
+    rep_ids = {str(row["last_rep_id"])} if row.get("last_rep_id") else set()
+    rep_ids |= {str(message.get("sender_id")) for message in row.get("messages") or []
+                if message.get("sender_type") not in {"customer", "bot"} and message.get("sender_id") is not None}
+    unmatched = []
+    for rep_id in sorted(rep_ids):
+        agent = context.agents.get(rep_id)
+        if agent is None or not agent.admin_id:
+            unmatched.append({"rep_id": rep_id, "name": agent.name if agent else None,
+                              "email": agent.email if agent else None})
+    return unmatched
+
+
+def conversation_payload(row: dict, context: ConversationContext, issues: list[FieldIssue] | None = None) -> dict:
     """The conversation's opening message, its parts, attributes, assignee, state and tags."""
     messages = [message for message in row.get("messages") or [] if (message.get("utterance") or "").strip()]
     if not messages:
@@ -254,7 +343,7 @@ def conversation_payload(row: dict, context: ConversationContext) -> dict:
         "structured_data_field_value": {item["field_id"]: item["value"] for item in row.get("structured") or []},
     }
     conversation_entries = [entry for entry in context.entries if entry.target_object == "conversation"]
-    attributes = {"asapp_issue_id": str(row["issue_id"]), **mapped_attributes(conversation_entries, row, keyed)}
+    attributes = {"asapp_issue_id": str(row["issue_id"]), **mapped_attributes(conversation_entries, row, keyed, issues)}
     agent = context.agents.get(str(row.get("last_rep_id")))
     tags = set(parse_segments(row.get("company_segments")))
     for item in row.get("structured") or []:
@@ -264,8 +353,6 @@ def conversation_payload(row: dict, context: ConversationContext) -> dict:
         "parts": replies,
         "custom_attributes": attributes,
         "assignee_admin_id": agent.admin_id if agent else None,
-        "unmatched_agent": None if agent is None or agent.admin_id else {"rep_id": agent.rep_id, "name": agent.name,
-                                                                         "email": agent.email},
         "state": "closed" if row.get("conversation_end_ts") else "open",
         "tags": sorted(tags),
     }

@@ -42,6 +42,11 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
+class AmbiguousWrite(ApiError):
+    """A write sent once (Intercom cannot de-duplicate it) got no clear answer: a 5xx or a lost connection.
+    It may or may not have happened; the caller looks at what the server holds before writing again."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How long to wait before each retry; the last delay repeats until `attempts` runs out."""
@@ -121,7 +126,7 @@ class ApiSession:
 
         `resend=False` is for writes the server cannot de-duplicate (opening a conversation, a reply):
         after a 5xx or a lost connection such a write may have happened, so it is not sent again here;
-        the error goes up, and the caller's recovery (the ledger's intents) finds what was done. Only a
+        `AmbiguousWrite` goes up, and the caller finds out what was done before writing again. Only a
         429 or a connect timeout, which the server never acted on, is retried.
         """
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
@@ -138,7 +143,9 @@ class ApiSession:
                 if not isinstance(error, requests.ConnectionError | requests.Timeout):
                     raise
                 never_arrived = isinstance(error, requests.ConnectTimeout)
-                if server_errors + 1 >= self.retry.attempts or not (resend or never_arrived):
+                if not (resend or never_arrived):
+                    raise AmbiguousWrite(0, "connection_error", without_query(str(error))) from error
+                if server_errors + 1 >= self.retry.attempts:
                     raise ApiError(0, "connection_error", without_query(str(error))) from error
                 wait = self.retry.delay(self.retry.server_error, server_errors)
                 server_errors += 1
@@ -153,7 +160,9 @@ class ApiSession:
             if response.status_code == 429 and rate_limited + 1 < self.retry.attempts:
                 wait = server_wait if server_wait is not None else self.retry.delay(self.retry.rate_limited, rate_limited)
                 rate_limited += 1
-            elif response.status_code >= 500 and resend and server_errors + 1 < self.retry.attempts:
+            elif response.status_code >= 500 and not resend:
+                raise AmbiguousWrite(error.status, error.code, error.message, error.request_id) from None
+            elif response.status_code >= 500 and server_errors + 1 < self.retry.attempts:
                 wait = self.retry.delay(self.retry.server_error, server_errors)
                 server_errors += 1
             else:

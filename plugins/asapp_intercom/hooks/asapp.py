@@ -7,12 +7,11 @@ with a bare session, so those headers never reach a storage host.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
 import requests
@@ -59,6 +58,15 @@ def refused_download(response: requests.Response) -> ApiError:
     return ApiError(response.status_code, f"download-{response.status_code}", "the signed download URL was refused")
 
 
+class DailyCapMemo(Protocol):
+    """Where the tasks of a migration remember that ASAPP's daily cap is spent, so that none of them calls
+    ASAPP again before it resets (ASAPP warns that calling on can get the keys revoked)."""
+
+    def spent_until(self) -> datetime | None: ...
+
+    def note_spent(self, resets_at: datetime) -> None: ...
+
+
 class AsappHook(HttpHook):
     conn_name_attr = "asapp_conn_id"
     default_conn_name = "asapp_default"
@@ -66,8 +74,9 @@ class AsappHook(HttpHook):
     hook_name = "ASAPP"
     default_host = "https://api.asapp.com"
 
-    def __init__(self, asapp_conn_id: str = default_conn_name):
+    def __init__(self, asapp_conn_id: str = default_conn_name, daily_cap: DailyCapMemo | None = None):
         super().__init__(method="POST", http_conn_id=asapp_conn_id)
+        self.daily_cap = daily_cap
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -90,9 +99,21 @@ class AsappHook(HttpHook):
         return ApiSession(requests.Session(), "", retry=RETRY, parse_error=refused_download,
                           is_final=lambda error: error.status == 403)
 
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One call to ASAPP's APIs, never made while the daily cap is known to be spent."""
+        if self.daily_cap is not None and (until := self.daily_cap.spent_until()) and until > datetime.now(UTC):
+            raise DailyCapReached(429, DAILY_CAP_CODE, "Daily limit exceeded (noted by an earlier call; not asked "
+                                  "again)", retry_after=(until - datetime.now(UTC)).total_seconds())
+        try:
+            return self.api.json(method, path, **kwargs)
+        except DailyCapReached as cap:
+            if self.daily_cap is not None:
+                self.daily_cap.note_spent(cap.resets_at)
+            raise
+
     # File Exporter -------------------------------------------------------------------------
     def file_exporter(self, endpoint: str, **body: Any) -> dict:
-        return self.api.json("POST", f"/fileexporter/v1/static/{endpoint}", json=body)
+        return self._call("POST", f"/fileexporter/v1/static/{endpoint}", json=body)
 
     def list_feed_dates(self, feed: str, version: str = "1", fmt: str = "jsonl") -> list[str]:
         return self.file_exporter("listfeeddates", feed=feed, version=version, format=fmt)["dates"]
@@ -116,12 +137,12 @@ class AsappHook(HttpHook):
         return self.file_exporter("getattachmentfile", fileUploadEventId=file_upload_event_id)
 
     @contextmanager
-    def open_url(self, url: str, *, gunzip: bool = False) -> Iterator[IO[bytes]]:
-        """Stream a signed URL's body (optionally un-gzipped) without holding it in memory."""
+    def open_url(self, url: str) -> Iterator[IO[bytes]]:
+        """Stream a signed URL's body (the file as stored) without holding it in memory."""
         response = self.downloads.request("GET", url, stream=True)
         try:
             response.raw.decode_content = True
-            yield gzip.GzipFile(fileobj=response.raw) if gunzip else response.raw
+            yield response.raw
         finally:
             response.close()
 
@@ -133,7 +154,7 @@ class AsappHook(HttpHook):
         """Follow nextCursor through /configuration/v1/{resource}."""
         params: dict[str, Any] = {"limit": 100}
         while True:
-            page = self.api.json("GET", f"/configuration/v1/{resource}", params=params)
+            page = self._call("GET", f"/configuration/v1/{resource}", params=params)
             yield from page.get(key, [])
             cursor = page.get("nextCursor")
             if not cursor:
@@ -150,7 +171,7 @@ class AsappHook(HttpHook):
     def pull_events(self, cursor: str | None, feed: str = "all", limit: int = 500) -> dict:
         """One page of the event stream: {events, nextCursor, hasMore}; 410 when the cursor expired."""
         params = {"feed": feed, "limit": limit, **({"cursor": cursor} if cursor else {})}
-        return self.api.json("GET", "/realtime/v1/events", params=params)
+        return self._call("GET", "/realtime/v1/events", params=params)
 
     async def apeek_events(self, cursor: str | None, feed: str = "all") -> dict:
         """The next page of the event stream, asynchronously, for the trigger (it stores nothing)."""

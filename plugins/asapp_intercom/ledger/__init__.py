@@ -26,13 +26,17 @@ from asapp_intercom.domain.times import instant
 from asapp_intercom.ledger.migrate import upgrade
 from asapp_intercom.ledger.state import LedgerState
 from asapp_intercom.ledger.tables import (
+    answers,
     approvals,
     events,
+    field_issues,
     parts,
     quarantine,
     records,
+    spend,
     staged_files,
     stream_state,
+    task_events,
 )
 
 S = TypeVar("S", bound=LedgerState)
@@ -161,11 +165,13 @@ class Ledger:
             values["progress"] = progress
         self._upsert(records, {"object_type": object_type, "source_id": source_id}, values)
 
-    def mark_unchanged(self, object_type: str, source_id: str, run_id: str) -> None:
+    def mark_unchanged(self, object_type: str, source_ids: list[str], run_id: str) -> None:
+        """This run found these records as Intercom has them: nothing sent, the run noted."""
         with self.engine.begin() as connection:
-            connection.execute(update(records).where(
-                self._key(records, object_type=object_type, source_id=source_id)
-            ).values(action="unchanged", run_id=run_id, updated_at=now()))
+            for start in range(0, len(source_ids), 500):
+                connection.execute(update(records).where(
+                    self._key(records, object_type=object_type), records.c.source_id.in_(source_ids[start:start + 500])
+                ).values(action="unchanged", run_id=run_id, updated_at=now()))
 
     def save_progress(self, object_type: str, source_id: str, **values: Any) -> None:
         """Record conversation progress (the Intercom id as soon as it exists, steps done so far)."""
@@ -211,6 +217,16 @@ class Ledger:
                 quarantine.c.resolved_at.is_(None),
             ).values(resolved_at=now()))
 
+    def resolve_quarantine_of_file(self, object_type: str, path: str) -> None:
+        """Lift what was quarantined or set aside of a file (the file, its lines, their values) when a new
+        version of it arrives."""
+        with self.engine.begin() as connection:
+            for table in (quarantine, field_issues):
+                connection.execute(update(table).where(
+                    self._key(table, object_type=object_type), table.c.resolved_at.is_(None),
+                    (table.c.source_id == path) | table.c.source_id.startswith(f"{path}:", autoescape=True),
+                ).values(resolved_at=now()))
+
     def open_quarantine(self, object_type: str | None = None, run_id: str | None = None) -> list[Row]:
         query = select(quarantine).where(self._key(quarantine), quarantine.c.resolved_at.is_(None))
         if object_type:
@@ -222,6 +238,106 @@ class Ledger:
 
     def quarantined_ids(self, object_type: str) -> set[str]:
         return {row.source_id for row in self.open_quarantine(object_type)}
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """Open quarantine per object type (feed:<name> for lines and files), over the whole migration."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(quarantine.c.object_type, func.count()).where(
+                self._key(quarantine), quarantine.c.resolved_at.is_(None)).group_by(quarantine.c.object_type))
+            return {object_type: count for object_type, count in rows}
+
+    # Fields left out ------------------------------------------------------------------------
+    def note_field_issues(self, object_type: str, issues: Iterable[tuple[str, str, Any, str]], run_id: str) -> None:
+        """(source id, field, value, reason) of fields a record was loaded without."""
+        for source_id, field, value, reason in issues:
+            self._upsert(field_issues, {"object_type": object_type, "source_id": source_id, "field": field},
+                         {"value": None if value is None else str(value), "reason": reason, "run_id": run_id,
+                          "created_at": now(), "resolved_at": None})
+
+    def resolve_field_issues(self, object_type: str, source_ids: Iterable[str],
+                             still: set[tuple[str, str]] = frozenset()) -> None:
+        """Lift the field issues of these records that their latest version no longer has."""
+        ids = list(source_ids)
+        with self.engine.begin() as connection:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                open_rows = connection.execute(select(field_issues.c.source_id, field_issues.c.field).where(
+                    self._key(field_issues, object_type=object_type), field_issues.c.source_id.in_(chunk),
+                    field_issues.c.resolved_at.is_(None))).all()
+                for source_id, field in open_rows:
+                    if (source_id, field) not in still:
+                        connection.execute(update(field_issues).where(self._key(
+                            field_issues, object_type=object_type, source_id=source_id, field=field))
+                            .values(resolved_at=now()))
+
+    def open_field_issues(self, object_type: str | None = None) -> list[Row]:
+        query = select(field_issues).where(self._key(field_issues), field_issues.c.resolved_at.is_(None))
+        if object_type:
+            query = query.where(field_issues.c.object_type == _plain(object_type))
+        with self.engine.connect() as connection:
+            return list(connection.execute(query.order_by(field_issues.c.object_type, field_issues.c.source_id,
+                                                          field_issues.c.field)))
+
+    # What a run's record in Intercom amounts to ---------------------------------------------
+    def record_counts(self, run_id: str | None = None) -> dict[str, dict[str, int]]:
+        """Per object type: records in Intercom (done) and pending; with a run, what that run did to them
+        (the last try's action of every record it touched, so every try of the run counts once)."""
+        counts: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as connection:
+            query = select(records.c.object_type, records.c.state, records.c.action, records.c.origin, func.count()
+                           ).where(self._key(records))
+            if run_id:
+                query = query.where(records.c.run_id == run_id)
+            for object_type, state, action, origin, count in connection.execute(
+                    query.group_by(records.c.object_type, records.c.state, records.c.action, records.c.origin)):
+                tally = counts.setdefault(object_type, {})
+                key = action if run_id and state == "done" else state
+                tally[key] = tally.get(key, 0) + count
+                if state == "done" and origin == "existing":
+                    tally["existing"] = tally.get("existing", 0) + count
+        return counts
+
+    # Answers, task events and spend ---------------------------------------------------------
+    def record_answer(self, run_id: str, task_id: str, chosen_options: list[str], params_input: dict | None,
+                      responded_by: str | None, responded_at: datetime | None) -> None:
+        self._upsert(answers, {"run_id": run_id, "task_id": task_id},
+                     {"chosen_options": chosen_options, "params_input": params_input,
+                      "responded_by": responded_by, "responded_at": responded_at})
+
+    def forget_answer(self, run_id: str, task_id: str) -> None:
+        """An answer that cannot be used (its edits do not apply): the question is asked again."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(answers).where(self._key(answers, run_id=run_id, task_id=task_id)))
+
+    def answer(self, run_id: str, task_id: str) -> Row | None:
+        with self.engine.connect() as connection:
+            return connection.execute(select(answers).where(self._key(answers, run_id=run_id, task_id=task_id))).first()
+
+    def note_task_event(self, run_id: str, task_id: str, map_index: int, try_number: int, kind: str,
+                        message: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(task_events.insert().values(
+                migration_id=self.migration_id, run_id=run_id, task_id=task_id, map_index=map_index,
+                try_number=try_number, kind=kind, message=message[:4000], at=now()))
+
+    def task_events(self, run_id: str) -> list[Row]:
+        with self.engine.connect() as connection:
+            return list(connection.execute(select(task_events).where(self._key(task_events, run_id=run_id))
+                                           .order_by(task_events.c.seq)))
+
+    def note_spend(self, run_id: str, task_id: str, map_index: int, try_number: int, requests: int,
+                   retries: int) -> None:
+        self._upsert(spend, {"run_id": run_id, "task_id": task_id, "map_index": map_index, "try_number": try_number},
+                     {"requests": requests, "retries": retries, "updated_at": now()})
+
+    def spent(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Requests and retries per task over every try of the run (a killed try's as far as it got)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(spend.c.task_id, func.sum(spend.c.requests), func.sum(spend.c.retries),
+                                             func.count()).where(self._key(spend, run_id=run_id))
+                                      .group_by(spend.c.task_id))
+            return {task_id: {"requests": int(requests), "retries": int(retries), "tries": tries}
+                    for task_id, requests, retries, tries in rows}
 
     # Staged files --------------------------------------------------------------------------
     def staged_tags(self, feed: str) -> dict[tuple[str, str], str]:

@@ -42,3 +42,10 @@ class StatesToRestore(LedgerState):
 
     key = "attachments.states_to_restore"
     conversations: dict[str, str] = Field(default_factory=dict)
+
+
+class AsappCapSpent(LedgerState):
+    """ASAPP's daily cap was spent: no task of the migration calls ASAPP before it resets."""
+
+    key = "asapp.daily_cap_spent"
+    resets_at: datetime

@@ -104,3 +104,53 @@ stream_state = Table(
     Column("value", JSON),
     Column("updated_at", DateTime(timezone=True)),
 )
+
+field_issues = Table(
+    "field_issues", metadata,
+    Column("migration_id", String(64), primary_key=True),
+    Column("object_type", String(64), primary_key=True),
+    Column("source_id", String(512), primary_key=True),
+    Column("field", String(255), primary_key=True),
+    Column("value", Text),  # what ASAPP had, so nothing is lost though Intercom got the record without it
+    Column("reason", Text, nullable=False),
+    Column("run_id", String(250)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+answers = Table(
+    "answers", metadata,  # kept as a person gives them, whatever becomes of the task that asked
+    Column("migration_id", String(64), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("chosen_options", JSON, nullable=False),
+    Column("params_input", JSON),
+    Column("responded_by", String(255)),
+    Column("responded_at", DateTime(timezone=True)),
+)
+
+task_events = Table(
+    "task_events", metadata,  # failures and waits of a run's tasks, each try
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("migration_id", String(64), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("task_id", String(250), nullable=False),
+    Column("map_index", Integer, nullable=False),
+    Column("try_number", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),  # failed | retried | waited
+    Column("message", Text, nullable=False),
+    Column("at", DateTime(timezone=True)),
+    Index("task_events_by_run", "migration_id", "run_id"),
+)
+
+spend = Table(
+    "spend", metadata,  # requests each task try sent, written as they are spent
+    Column("migration_id", String(64), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("map_index", Integer, primary_key=True),
+    Column("try_number", Integer, primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Column("retries", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+)

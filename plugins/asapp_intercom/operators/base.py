@@ -57,7 +57,7 @@ class MigrationOperator(BaseOperator):
     def asapp_hook(self) -> AsappHook:
         from asapp_intercom.hooks.asapp import AsappHook
 
-        return AsappHook(self.migration.asapp.conn_id)
+        return AsappHook(self.migration.asapp.conn_id, daily_cap=LedgerCapMemo(self.ledger))
 
     @cached_property
     def intercom_hook(self) -> IntercomHook:
@@ -106,12 +106,60 @@ class MigrationOperator(BaseOperator):
         return (not form.dry_run and set(form.objects) == set(STEPS)
                 and (form.mode is RunMode.full or self.window(context)[0] is not None))
 
-    def wait_for_cap_reset(self, cap: DailyCapReached) -> None:
+    def wait_for_cap_reset(self, context: Context, cap: DailyCapReached) -> None:
         """ASAPP refuses every call until its daily cap resets: wait for it without a worker, then run again."""
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-        self.log.warning("ASAPP's daily request cap is spent; no call until it resets at %s", cap.resets_at)
+        message = f"ASAPP's daily request cap is spent; no call to ASAPP until it resets at {cap.resets_at.isoformat()}"
+        self.log.warning("%s", message)
+        self.note_event(context, "waited", message)
         self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
+
+    def note_event(self, context: Context, kind: str, message: str) -> None:
+        """Something the run's report should tell (a wait, a failure), kept in the ledger under this try."""
+        ti = context["ti"]
+        self.ledger.note_task_event(context["run_id"], ti.task_id, ti.map_index if ti.map_index is not None else -1,
+                                    ti.try_number, kind, message)
+
+
+class LedgerCapMemo:
+    """The migration's ledger remembers ASAPP's spent daily cap for all its tasks (hooks.asapp.DailyCapMemo)."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def spent_until(self) -> datetime | None:
+        from asapp_intercom.ledger.state import AsappCapSpent
+
+        spent = self.ledger.load(AsappCapSpent)
+        return spent.resets_at if spent else None
+
+    def note_spent(self, resets_at: datetime) -> None:
+        from asapp_intercom.ledger.state import AsappCapSpent
+
+        self.ledger.save(AsappCapSpent(resets_at=resets_at))
+
+
+def _note_trouble(context: Context, kind: str) -> None:
+    task = context.get("task")
+    if not isinstance(task, MigrationOperator):
+        return
+    error = context.get("exception")
+    try:
+        task.note_event(context, kind, f"{error.__class__.__name__}: {error}" if error
+                        else "the task's process ended without a result")
+    except Exception:  # the report loses one line; the task's own outcome must not change
+        task.log.exception("Could not note this try's error in the migration's ledger")
+
+
+def note_retry(context: Context) -> None:
+    """on_retry_callback of every task: the try's error goes to the ledger, for the run's report."""
+    _note_trouble(context, "retried")
+
+
+def note_failure(context: Context) -> None:
+    """on_failure_callback of every task: the task's last error goes to the ledger, for the run's report."""
+    _note_trouble(context, "failed")
 
     def selected(self, context: Context, step: str) -> bool:
         return step in self.form(context).objects

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.operators.base import MigrationOperator
@@ -11,15 +12,28 @@ from asapp_intercom.operators.base import MigrationOperator
 class DiscoverAsappOperator(MigrationOperator):
     """Per feed and channel: partitions, files, batch window, rows already read; fields and segments."""
 
-    def execute(self, context: Context) -> dict:
+    def execute(self, context: Context, event: dict | None = None) -> dict:
+        from asapp_intercom.hooks.asapp import DailyCapReached
         from asapp_intercom.pipeline.discover import discover_configuration, discover_feeds
+        from asapp_intercom.pipeline.sources import RequiredFeedMissing
 
-        feeds = discover_feeds({name: self.feed_source(name) for name in FEEDS}, self.ledger)
-        configuration = discover_configuration(self.asapp_hook)
+        try:
+            feeds = discover_feeds({name: self.feed_source(name) for name in FEEDS}, self.ledger,
+                                   self.migration.asapp.required_feeds)
+            configuration = discover_configuration(self.asapp_hook)
+        except DailyCapReached as cap:
+            self.wait_for_cap_reset(context, cap)
+        except RequiredFeedMissing as missing:
+            raise AirflowFailException(str(missing)) from None
         for name, audit in feeds.items():
+            if not audit["available"]:
+                self.log.warning("%-28s %-14s %s; the migration goes on without it", name, audit["channel"],
+                                 audit["unavailable"])
+                continue
             self.log.info("%-28s %-14s %5d partitions %6d files, window %s, %d waiting for _SUCCESS, "
-                          "%d files not read yet", name, audit["channel"], audit["partitions"], audit["files"],
-                          audit["window"], len(audit["waiting_for_success"]), audit["files_not_yet_read"])
+                          "%d files not read yet, %d not data", name, audit["channel"], audit["partitions"],
+                          audit["files"], audit["window"], len(audit["waiting_for_success"]),
+                          audit["files_not_yet_read"], audit["files_ignored"])
         self.log.info("Configuration API: %d structured-data fields, %d segments",
                       len(configuration["structured_data_fields"]), len(configuration["segments"]))
         return {"feeds": feeds, **configuration}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.operators.base import MigrationOperator
@@ -18,12 +19,15 @@ class ExtractFeedOperator(MigrationOperator):
     def execute(self, context: Context, event: dict | None = None) -> dict:
         from asapp_intercom.hooks.asapp import DailyCapReached
         from asapp_intercom.pipeline.extract import extract_feed
+        from asapp_intercom.pipeline.sources import RequiredFeedMissing
 
         try:
             manifest = extract_feed(self.feed_source(self.feed), FEEDS[self.feed], self.staging, self.ledger,
-                                    context["run_id"])
+                                    context["run_id"], required=self.feed in self.migration.asapp.required_feeds)
         except DailyCapReached as cap:
-            self.wait_for_cap_reset(cap)
+            self.wait_for_cap_reset(context, cap)
+        except RequiredFeedMissing as missing:
+            raise AirflowFailException(str(missing)) from None
         return manifest.as_dict()
 
 

@@ -7,6 +7,7 @@ without asking. Only a demo config may approve itself, and it says so in the log
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
@@ -79,8 +80,12 @@ class ApprovalGateOperator(BaseBranchOperator):
         return APPROVE
 
 
-class FieldMapApprovalOperator(HITLOperator):
-    """The human decision, in Airflow's Required Actions: approve the proposed map, edit it, or reject it."""
+class FieldMapApprovalOperator(MigrationOperator, HITLOperator):
+    """The human decision, in Airflow's Required Actions: approve the proposed map, edit it, or reject it.
+
+    An answer is kept in the migration's ledger as it is given (web/answers.py); a try that finds one
+    there, given to an earlier try that Airflow lost it for, uses it instead of asking again.
+    """
 
     def __init__(self, **kwargs):
         kwargs.pop("params", None)  # the run form's params belong to the DAG, not to this form
@@ -97,6 +102,17 @@ class FieldMapApprovalOperator(HITLOperator):
                                        description="Edits to the proposed map, keyed by ASAPP field; {} for none.")},
             **kwargs,
         )
+
+    def execute(self, context: Context):
+        given = self.ledger.answer(context["run_id"], self.task_id)
+        if given is None:
+            return super().execute(context)
+        self.log.warning("%s answered this at %s, and that answer did not reach the earlier try; using it instead "
+                         "of asking again", given.responded_by, given.responded_at)
+        responded_at = given.responded_at if given.responded_at.tzinfo else given.responded_at.replace(tzinfo=UTC)
+        return self.execute_complete(context, {
+            "chosen_options": given.chosen_options, "params_input": given.params_input or {},
+            "responded_at": responded_at, "responded_by_user": {"id": given.responded_by, "name": given.responded_by}})
 
 
 class ApprovedFieldMapOperator(MigrationOperator):
@@ -134,6 +150,7 @@ class ApprovedFieldMapOperator(MigrationOperator):
         try:
             effective = apply_overrides(proposed, overrides)
         except FieldMapError as error:
+            ledger.forget_answer(context["run_id"], APPROVE)  # so that clearing map.approve asks again
             raise AirflowFailException(f"The approved edits cannot be used: {error}. Clear map.approve and "
                                        "answer again.") from None
         entries = [entry.model_dump() for entry in effective]

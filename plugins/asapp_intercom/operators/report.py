@@ -21,6 +21,8 @@ class ReportOperator(MigrationOperator):
         self.loads = loads
 
     def execute(self, context: Context) -> dict:
+        from asapp_intercom.pipeline.report import ledger_view
+
         ti = context["ti"]
         pulled = {name: ti.xcom_pull(task_ids=task_id) for name, task_id in self.inputs.items()}
         # The mapped extract task: a list of task ids always answers a list, even when one feed succeeded.
@@ -30,14 +32,15 @@ class ReportOperator(MigrationOperator):
             manifest = ti.xcom_pull(task_ids=task_id)
             if manifest and not manifest.get("skipped"):
                 loads[manifest["object_type"]] = manifest
-        field_map = pulled["field_map"]
+        run_id = context["run_id"]
+        states = ti.get_task_states(dag_id=context["dag"].dag_id, run_ids=[run_id]).get(run_id, {})
         report = build_report(
-            run_id=context["run_id"], migration_id=self.migration.migration_id, params=dict(context["params"]),
+            run_id=run_id, migration_id=self.migration.migration_id, params=dict(context["params"]),
             extract={manifest["feed"]: manifest for manifest in extracted},
-            field_map=field_map,
+            field_map=pulled["field_map"],
             timeline=pulled["timeline"], transformed=pulled["transformed"], plan=pulled["plan"],
             schema=pulled["schema"], loads=loads,
-            validations=pulled["validation"] or {}, quarantined=self.ledger.open_quarantine(run_id=context["run_id"]))
+            validations=pulled["validation"] or {}, ledger=ledger_view(self.ledger, run_id), task_states=states)
         run_dir = self.staging.run_dir(context["run_id"])
         self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
         self.staging.write_text(run_dir / "report.md", render_markdown(report))

@@ -13,26 +13,37 @@ from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.asapp import AsappHook
 from asapp_intercom.hooks.intercom import IntercomHook
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.pipeline.sources import FeedSource
+from asapp_intercom.pipeline.sources import FeedSource, FeedUnavailable, RequiredFeedMissing
 
 
-def discover_feeds(sources: dict[str, FeedSource], ledger: Ledger) -> dict[str, dict]:
-    audit = {}
+def discover_feeds(sources: dict[str, FeedSource], ledger: Ledger, required: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Per feed: its channel, partitions and files, what is still waiting, and what was already read. A
+    feed the tenant does not have is reported as such, or stops the migration when it is a required one."""
+    audit: dict[str, dict] = {}
     for name in FEEDS:
         source = sources[name]
-        listing = source.list(name)
+        try:
+            listing = source.list(name)
+        except FeedUnavailable as missing:
+            if name in required:
+                raise RequiredFeedMissing(name, missing) from None
+            audit[name] = {"channel": source.channel, "available": False,
+                           "unavailable": f"not available for this tenant ({missing})"}
+            continue
         staged = {(row.partition, row.file_name): row for row in ledger.staged(name)}
         read = [staged.get((file.partition.path, file.name)) for file in listing.files]
         read = [row for row, file in zip(read, listing.files, strict=True) if row is not None and row.tag == file.tag]
         partitions = listing.partitions
         audit[name] = {
             "channel": source.channel,
+            "available": True,
             "partitions": len(partitions),
             "files": len(listing.files),
             "window": [partitions[0].starts_at.isoformat(), partitions[-1].starts_at.isoformat()] if partitions else None,
             "waiting_for_success": [partition.path for partition in listing.incomplete],
             "rows_already_read": sum(row.rows for row in read),
             "files_not_yet_read": len(listing.files) - len(read),
+            "files_ignored": len(listing.ignored),
         }
     return audit
 

@@ -20,6 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from asapp_intercom.domain.events import EVENTS, identity, unusable
 from asapp_intercom.domain.feeds import BIGINT, BOOLEAN, DOUBLE, FEEDS, TIMESTAMP, Partition, arrow_type
 from asapp_intercom.domain.manifests import Timeline
 from asapp_intercom.domain.staged import FILE, LINE, PARTITION, RAW, REALTIME_DIR, REALTIME_FILE, latest_rows
@@ -39,11 +40,12 @@ TIMELINE_FEEDS = ("convos_metadata", "utterances", "customer_feedback", "custome
 class Ingested:
     new: int = 0
     delivered: int = 0
+    quarantined: int = 0
     newest: str | None = None
     cursor_expired: bool = False
 
 
-def pull(hook: AsappHook, ledger: Ledger, feed: str) -> Ingested:
+def pull(hook: AsappHook, ledger: Ledger, feed: str, run_id: str | None = None) -> Ingested:
     """Drain ASAPP's stream from the stored cursor into the log; the cursor moves only after the
     events it covers are stored, so a crash re-reads, never skips. An expired cursor (410) means
     events were lost to the stream: that window must come from the batch feeds, and is recorded."""
@@ -62,7 +64,14 @@ def pull(hook: AsappHook, ledger: Ledger, feed: str) -> Ingested:
             result.cursor_expired, cursor = True, None
             continue
         result.delivered += len(page["events"])
-        result.new += ledger.append_events(page["events"], "pull")
+        usable = []
+        for envelope in page["events"]:
+            if (reason := unusable(envelope)) is None:
+                usable.append(envelope)
+            else:
+                result.quarantined += 1
+                ledger.quarantine(EVENTS, identity(envelope), reason, run_id, {"envelope": envelope})
+        result.new += ledger.append_events(usable, "pull")
         cursor = page["nextCursor"]
         ledger.save(EventCursor(cursor=cursor))
         if not page.get("hasMore"):

@@ -2,12 +2,13 @@
 
 Both answer the same two questions — which files of complete partitions exist, and give me the
 bytes of one — so extraction does not care which channel a feed arrives through. A partition
-counts as complete only once its `_SUCCESS` marker exists.
+counts as complete only once its `_SUCCESS` marker exists, and only the feed's own data files are
+read (a writer's `.tmp` or Hadoop's `.crc` beside them are listed as ignored). A feed the tenant
+does not have at all is `FeedUnavailable`.
 """
 
 from __future__ import annotations
 
-import gzip
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,8 @@ from typing import IO, Protocol
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-from asapp_intercom.domain.feeds import FeedFile, Partition
+from asapp_intercom.domain.feeds import FeedFile, Partition, is_data_file
+from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.asapp import AsappHook
 
 SUCCESS_MARKER = "_SUCCESS"
@@ -28,10 +30,25 @@ class Listing:
 
     files: list[FeedFile] = field(default_factory=list)
     incomplete: list[Partition] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    """Files of complete partitions that are not the feed's data (feed/partition/name)."""
 
     @property
     def partitions(self) -> list[Partition]:
         return sorted({file.partition for file in self.files})
+
+
+class FeedUnavailable(LookupError):
+    """The tenant has no such feed (ASAPP delivers only the feeds of the products a tenant uses)."""
+
+
+class RequiredFeedMissing(RuntimeError):
+    """A feed the migration cannot do without is not delivered for this tenant: the message says what to change."""
+
+    def __init__(self, feed: str, missing: FeedUnavailable):
+        super().__init__(f"feed {feed!r} is not available for this tenant ({missing}). The migration needs it "
+                         f"because asapp.required_feeds names it: ask ASAPP to deliver it, or remove it from "
+                         f"asapp.required_feeds in the migration's config if this tenant has no such feed.")
 
 
 class FeedSource(Protocol):
@@ -39,7 +56,8 @@ class FeedSource(Protocol):
 
     def list(self, feed: str) -> Listing: ...
 
-    def open(self, file: FeedFile) -> IO[bytes]: ...
+    def open(self, file: FeedFile) -> IO[bytes]:
+        """The file's bytes as stored (gzip stays gzip: extraction reads it, and knows where it breaks)."""
 
 
 def _listing(found: dict[Partition, dict[str, str]]) -> Listing:
@@ -49,9 +67,11 @@ def _listing(found: dict[Partition, dict[str, str]]) -> Listing:
         if SUCCESS_MARKER not in names:
             listing.incomplete.append(partition)
             continue
-        listing.files.extend(
-            FeedFile(partition, name, tag) for name, tag in sorted(names.items()) if name != SUCCESS_MARKER
-        )
+        for name, tag in sorted(names.items()):
+            if is_data_file(partition.feed, name):
+                listing.files.append(FeedFile(partition, name, tag))
+            elif name != SUCCESS_MARKER:
+                listing.ignored.append(f"{partition.feed}/{partition.path}/{name}")
     return listing
 
 
@@ -71,11 +91,15 @@ class S3FeedSource:
     def list(self, feed: str) -> Listing:
         found: dict[Partition, dict[str, str]] = defaultdict(dict)
         paginator = self.hook.get_conn().get_paginator("list_objects_v2")
+        objects = 0
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._feed_prefix(feed)):
             for item in page.get("Contents", []):
+                objects += 1
                 partition = Partition.parse(feed, item["Key"])
                 if partition is not None:
                     found[partition][item["Key"].rsplit("/", 1)[-1]] = item["ETag"].strip('"')
+        if not objects:
+            raise FeedUnavailable(f"nothing under s3://{self.bucket}/{self._feed_prefix(feed)}")
         return _listing(found)
 
     @contextmanager
@@ -83,7 +107,7 @@ class S3FeedSource:
         key = f"{self._feed_prefix(file.partition.feed)}{file.partition.path}/{file.name}"
         body = self.hook.get_key(key, self.bucket).get()["Body"]
         try:
-            yield gzip.GzipFile(fileobj=body) if file.gzipped else body
+            yield body
         finally:
             body.close()
 
@@ -98,7 +122,13 @@ class FileExporterFeedSource:
 
     def list(self, feed: str) -> Listing:
         found: dict[Partition, dict[str, str]] = {}
-        for date in self.hook.list_feed_dates(feed):
+        try:
+            dates = self.hook.list_feed_dates(feed)
+        except ApiError as error:
+            if error.status == 404:
+                raise FeedUnavailable(f"ASAPP's File Exporter answered {error}") from None
+            raise
+        for date in dates:
             date = date.removeprefix("dt=")
             for interval in self.hook.list_feed_intervals(feed, date):
                 partition = Partition.parse(feed, f"dt={date}/{interval}")
@@ -113,6 +143,6 @@ class FileExporterFeedSource:
     def open(self, file: FeedFile) -> Iterator[IO[bytes]]:
         partition = file.partition
         url = self.hook.feed_file_url(partition.feed, partition.dt, f"hr={partition.hr}/mi={partition.mi}", file.name)
-        with self.hook.open_url(url, gunzip=file.gzipped) as stream:
+        with self.hook.open_url(url) as stream:
             yield stream
 

@@ -20,9 +20,12 @@ from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
 from asapp_intercom.domain.mapping import custom_attributes
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.domain.payloads import (
+    EMAIL_PATTERN,
     Agent,
     ConversationContext,
+    FieldIssue,
     Unloadable,
+    agents_without_admin,
     attachment_payload,
     company_payload,
     contact_payload,
@@ -39,14 +42,25 @@ from asapp_intercom.pipeline.staging import BATCH_ROWS, PayloadWriter, Staging, 
 log = logging.getLogger(__name__)
 
 
+FIRST_SEEN = "floor(coalesce(epoch(first_seen_ts), 0))::BIGINT, customer_id"
+"""Who speaks for a contact among the customers sharing its email: the earliest seen (payloads.primary_member)."""
+
 ENTITY_VIEWS = f"""
 CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("customers", "customer_id")};
 CREATE OR REPLACE TEMP VIEW company_entities AS {latest_rows("companies", "company_external_id")};
 CREATE OR REPLACE TEMP VIEW customer_keys AS
     SELECT customer_id, company_external_id,
-        CASE WHEN trim(coalesce(email_address, '')) <> '' THEN 'email:' || lower(trim(email_address))
-             ELSE 'customer:' || customer_id END AS contact_key
+        CASE WHEN regexp_full_match(lower(trim(coalesce(email_address, ''))), {sql_literal(EMAIL_PATTERN)})
+             THEN 'email:' || lower(trim(email_address)) ELSE 'customer:' || customer_id END AS contact_key
     FROM customer_entities;
+CREATE OR REPLACE TEMP VIEW external_id_owners AS
+    WITH primaries AS (
+        SELECT * FROM (SELECT k.contact_key, c.customer_id, c.external_customer_id, c.first_seen_ts,
+                              row_number() OVER (PARTITION BY k.contact_key ORDER BY {FIRST_SEEN}) AS n
+                       FROM customer_entities c JOIN customer_keys k USING (customer_id)) WHERE n = 1)
+    SELECT contact_key, external_customer_id,
+           first_value(contact_key) OVER (PARTITION BY external_customer_id ORDER BY {FIRST_SEEN}) AS owner
+    FROM primaries WHERE coalesce(external_customer_id, '') <> '';
 """
 
 
@@ -138,8 +152,10 @@ ORDER BY s.issue_id
 """
 
 CONTACTS_SQL = """
-SELECT k.contact_key, list(c ORDER BY c.customer_id) AS members
+SELECT k.contact_key, list(c ORDER BY c.customer_id) AS members,
+    any_value(CASE WHEN o.owner <> k.contact_key THEN o.owner END) AS external_id_owner
 FROM customer_entities c JOIN customer_keys k USING (customer_id)
+LEFT JOIN external_id_owners o ON o.contact_key = k.contact_key
 WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts)
 GROUP BY k.contact_key ORDER BY k.contact_key
 """
@@ -197,19 +213,47 @@ def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict]:
         yield from batch.to_pylist()
 
 
+class IssueBook:
+    """The fields each record of a batch is loaded without, written to the ledger a batch at a time; a
+    record's issues that its latest version no longer has are lifted."""
+
+    def __init__(self, ledger: Ledger, object_type: str, run_id: str):
+        self.ledger, self.object_type, self.run_id = ledger, object_type, run_id
+        self.seen: list[str] = []
+        self.issues: list[tuple[str, str, object, str]] = []
+        self.total = 0
+
+    def add(self, source_id: str, issues: list[FieldIssue]) -> None:
+        self.seen.append(source_id)
+        self.issues += [(source_id, issue.field, issue.value, issue.reason) for issue in issues]
+        self.total += len(issues)
+        if len(self.seen) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.ledger.resolve_field_issues(self.object_type, self.seen, {(item[0], item[1]) for item in self.issues})
+        self.ledger.note_field_issues(self.object_type, self.issues, self.run_id)
+        self.seen, self.issues = [], []
+
+
 def _build(rows: Iterator[dict], writer: PayloadWriter, ledger: Ledger, run_id: str, object_type: str,
-           source_id: Callable[[dict], str], build: Callable[[dict], tuple[str | None, dict]]) -> None:
+           source_id: Callable[[dict], str], build: Callable[[dict, list[FieldIssue]], tuple[str | None, dict]]) -> None:
     manifest = writer.manifest
+    book = IssueBook(ledger, object_type, run_id)
     for row in rows:
         manifest.source_count += 1
         identity = source_id(row)
+        issues: list[FieldIssue] = []
         try:
-            depends_on, payload = build(row)
+            depends_on, payload = build(row, issues)
         except Unloadable as error:
             manifest.quarantined += 1
             ledger.quarantine(object_type, identity, str(error), run_id)
             continue
         writer.add(identity, depends_on, payload)
+        book.add(identity, issues)
+    book.flush()
+    manifest.fields_left_out = book.total
 
 
 def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, context: ConversationContext,
@@ -236,19 +280,18 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
         company_entries = custom_attributes(context.entries, ObjectType.COMPANY)
         contact_entries = custom_attributes(context.entries, ObjectType.CONTACT)
         write(ObjectType.COMPANY, COMPANIES_SQL, lambda row: row["company_external_id"],
-              lambda row: (None, company_payload(row, company_entries)))
+              lambda row, issues: (None, company_payload(row, company_entries, issues)))
         write(ObjectType.CONTACT, CONTACTS_SQL, lambda row: row["contact_key"],
-              lambda row: (primary_member(row["members"]).get("company_external_id"),
-                           contact_payload(row["members"], contact_entries)))
+              lambda row, issues: (primary_member(row["members"]).get("company_external_id"),
+                                   contact_payload(row["members"], contact_entries, issues, row["external_id_owner"])))
 
         tag_names: set[str] = set()
 
-        def conversation(row: dict) -> tuple[str | None, dict]:
+        def conversation(row: dict, issues: list[FieldIssue]) -> tuple[str | None, dict]:
             if row.get("contact_key") is None:
                 raise Unloadable(f"its customer ({row.get('customer_id')}) is not in the customers feed")
-            payload = conversation_payload(row, context)
-            if payload["unmatched_agent"]:
-                result.unmatched_agents.append(payload["unmatched_agent"])
+            payload = conversation_payload(row, context, issues)
+            result.unmatched_agents += agents_without_admin(row, context)
             if payload["tags"]:
                 tags.manifest.source_count += 1
                 tags.add(str(row["issue_id"]), str(row["issue_id"]), {"tags": payload["tags"]})
@@ -259,7 +302,7 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
             _build(_stream(connection, CONVERSATIONS_SQL), conversations, ledger, run_id, ObjectType.CONVERSATION,
                    lambda row: str(row["issue_id"]), conversation)
         write(ObjectType.ATTACHMENT, ATTACHMENTS_SQL, lambda row: row["file_upload_event_id"],
-              lambda row: (str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)))
+              lambda row, issues: (str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)))
         result.tag_names = sorted(tag_names)
     finally:
         connection.close()

@@ -39,9 +39,9 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
         result: dict[str, Any] = {}
         if realtime.mode == "pull":
             try:
-                result = vars(pull(self.asapp_hook, self.ledger, realtime.feed))
+                result = vars(pull(self.asapp_hook, self.ledger, realtime.feed, context["run_id"]))
             except DailyCapReached as cap:
-                self.wait_for_cap_reset(cap)
+                self.wait_for_cap_reset(context, cap)
         logged, position, newest = self.ledger.event_summary()
         watermark = self.watermark(context)
         summary = {"mode": realtime.mode, **result, "events_logged": logged,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from functools import lru_cache
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from asapp_intercom.domain.config import MigrationConfig, load_configs, migrations_dir
-from asapp_intercom.ledger import Ledger
+from asapp_intercom.domain.config import MigrationConfig
+from asapp_intercom.domain.events import EVENTS, identity, unusable
+from asapp_intercom.web.configs import ledger_of, migration
 
 SIGNATURE_HEADER = "X-Asapp-Signature"
 
@@ -27,10 +27,8 @@ events_app = FastAPI(title="ASAPP real-time events", description=__doc__)
 
 
 def push_migration(migration_id: str) -> MigrationConfig | None:
-    for config in load_configs(migrations_dir()):
-        if config.migration_id == migration_id and config.asapp.realtime.mode == "push":
-            return config
-    return None
+    config = migration(migration_id)
+    return config if config is not None and config.asapp.realtime.mode == "push" else None
 
 
 def shared_secret(conn_id: str) -> str:
@@ -42,11 +40,6 @@ def shared_secret(conn_id: str) -> str:
     return secret
 
 
-@lru_cache(maxsize=32)
-def ledger_of(url: str, migration_id: str) -> Ledger:
-    return Ledger(url, migration_id)
-
-
 def signed(body: bytes, secret: str, signature: str | None) -> bool:
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return signature is not None and hmac.compare_digest(expected, signature)
@@ -56,16 +49,18 @@ def signed(body: bytes, secret: str, signature: str | None) -> bool:
 async def receive_event(migration_id: str, request: Request,
                         x_asapp_signature: str | None = Header(default=None)) -> dict:
     body = await request.body()
-    config = push_migration(migration_id)
+    config = await run_in_threadpool(push_migration, migration_id)
     # An unknown migration is refused like a bad signature, so callers cannot list migrations.
     secret = config and await run_in_threadpool(shared_secret, config.asapp.realtime.webhook_conn_id)
     if not secret or not signed(body, secret, x_asapp_signature):
         raise HTTPException(401, f"missing or wrong {SIGNATURE_HEADER}")
     try:
         envelope = json.loads(body)
-        envelope["event_id"]
-    except (ValueError, KeyError, TypeError):
-        raise HTTPException(400, "the body must be one ASAPP event envelope with an event_id") from None
-    ledger = ledger_of(config.ledger_url(), migration_id)
+    except ValueError:
+        raise HTTPException(400, "the body must be one ASAPP event envelope (JSON)") from None
+    ledger = await run_in_threadpool(ledger_of, config.ledger_url(), migration_id)
+    if (reason := unusable(envelope)) is not None:  # signed by ASAPP, so kept for a person to look at
+        await run_in_threadpool(ledger.quarantine, EVENTS, identity(envelope), reason, "push", {"envelope": envelope})
+        return {"event_id": identity(envelope), "stored": False, "quarantined": reason}
     added = await run_in_threadpool(ledger.append_events, [envelope], "push")
     return {"event_id": envelope["event_id"], "stored": bool(added)}

@@ -10,10 +10,11 @@ from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.domain.payloads import (
     Agent,
     ConversationContext,
+    FieldIssue,
     Unloadable,
+    agents_without_admin,
     attachment_payload,
     company_payload,
-    contact_key,
     contact_payload,
     conversation_payload,
     convert,
@@ -148,14 +149,34 @@ def customer(customer_id: int, email: str | None, first_seen: float, **columns) 
     return {"customer_id": customer_id, "email_address": email, "first_seen_ts": at(first_seen), **columns}
 
 
-def test_emails_differing_only_in_case_are_one_contact():
-    assert contact_key(customer(1, " Ann.Lee@Example.COM ", 0)) == contact_key(customer(2, "ann.lee@example.com", 0))
-    assert contact_key(customer(1, "ann@example.com", 0)) != contact_key(customer(2, "bob@example.com", 0))
+@pytest.mark.parametrize("email", ["not-an-email", "jane.doe@", "jane doe@example.com", "jane@@example.com",
+                                   "@example.com", "jane@example", "jane@exa mple.com"])
+def test_an_email_intercom_would_refuse_is_left_out_and_reported_and_the_contact_keeps_its_external_id(email):
+    issues: list[FieldIssue] = []
+
+    payload = contact_payload([customer(1, email, 0, external_customer_id="CRM-1")], [], issues)
+
+    assert "email" not in payload and payload["external_id"] == "CRM-1"
+    assert issues == [FieldIssue("email", email, "not an email address Intercom accepts; the contact keeps its "
+                                                 "external id")]
 
 
-@pytest.mark.parametrize("email", [None, "", "   "])
-def test_customers_without_email_stay_separate_contacts(email):
-    assert contact_key(customer(1, email, 0)) != contact_key(customer(2, email, 0))
+@pytest.mark.parametrize("email", ["ann@example.com", "Ann.Lee+care@Mail.Example.CO.UK", "o'neil@example.ie"])
+def test_a_valid_email_is_sent_as_is(email):
+    issues: list[FieldIssue] = []
+    assert contact_payload([customer(1, email, 0)], [], issues)["email"] == email
+    assert issues == []
+
+
+def test_an_external_id_an_earlier_seen_customer_holds_is_left_out_for_asapps_id_and_reported():
+    issues: list[FieldIssue] = []
+
+    payload = contact_payload([customer(2, "bo@example.com", 0, external_customer_id="CRM-1")], [], issues,
+                              external_id_owner="email:ann@example.com")
+
+    assert payload["external_id"] == "asapp-customer-2"
+    assert [(issue.field, issue.value) for issue in issues] == [("external_id", "CRM-1")]
+    assert "email:ann@example.com" in issues[0].reason
 
 
 def test_the_earliest_seen_customer_speaks_for_the_contact_and_every_id_is_kept():
@@ -213,6 +234,16 @@ def test_a_raw_json_column_can_be_mapped():
 def test_a_company_without_website_gets_one_from_its_domain():
     payload = company_payload({"company_external_id": "acme-eu", "name": "Acme EU", "domain": "acme.example"}, [])
     assert payload["website"] == "https://acme.example"
+
+
+@pytest.mark.parametrize("website", ["htp:/bad site", "www example com", "https://", "acme.example"])
+def test_a_website_intercom_cannot_link_to_is_replaced_by_the_domains_and_reported(website):
+    issues: list[FieldIssue] = []
+
+    payload = company_payload({"company_external_id": "acme", "website": website, "domain": "acme.example"}, [], issues)
+
+    assert payload["website"] == "https://acme.example"
+    assert [(issue.field, issue.value) for issue in issues] == [("website", website)]
 
 
 def test_a_company_website_is_kept_over_its_domain():
@@ -374,29 +405,52 @@ def test_conversation_attributes_come_from_columns_parameters_answers_and_struct
                           "asapp_param_order_id": "A-77", "asapp_feedback_satisfied": "yes", "asapp_sd_1": "refund"}
 
 
-def test_a_fractional_rating_quarantines_the_conversation_with_the_reason():
+def test_a_fractional_rating_is_left_out_of_the_conversation_and_reported():
     entries = [attribute("convos_metadata.csat_rating", "conversation", "asapp_csat_rating", "integer")]
-    with pytest.raises(Unloadable, match=r"convos_metadata\.csat_rating: '4\.5' is not a integer"):
-        conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"), csat_rating=4.5),
-                             context(entries=entries))
+    issues: list[FieldIssue] = []
+
+    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"), csat_rating=4.5),
+                                   context(entries=entries), issues)
+
+    assert "asapp_csat_rating" not in payload["custom_attributes"]
+    (issue,) = issues
+    assert (issue.field, issue.value) == ("custom_attributes.asapp_csat_rating", 4.5)
+    assert "convos_metadata.csat_rating: '4.5' is not a integer" in issue.reason
+
+
+def test_a_string_attribute_over_255_characters_is_left_out_and_reported_with_the_whole_value():
+    entries = [attribute("convos_metadata.disposition_notes", "conversation", "asapp_disposition_notes")]
+    issues: list[FieldIssue] = []
+    notes = "Customer called about the bill. " * 12
+
+    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"), disposition_notes=notes),
+                                   context(entries=entries), issues)
+
+    assert "asapp_disposition_notes" not in payload["custom_attributes"]
+    assert [(issue.field, issue.value) for issue in issues] == [("custom_attributes.asapp_disposition_notes", notes)]
+    assert "at most 255" in issues[0].reason
 
 
 def test_the_last_agent_with_an_admin_is_the_assignee():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"), last_rep_id="101"),
-                                   context())
-    assert (payload["assignee_admin_id"], payload["unmatched_agent"]) == ("admin-dana", None)
+    row = conversation(message("m1", 0, "customer", "900", "Hello"), last_rep_id="101")
+    assert conversation_payload(row, context())["assignee_admin_id"] == "admin-dana"
+    assert agents_without_admin(row, context()) == []
 
 
 def test_the_last_agent_without_an_admin_leaves_it_unassigned_and_is_reported():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"), last_rep_id="102"),
-                                   context())
-    assert payload["assignee_admin_id"] is None
-    assert payload["unmatched_agent"] == {"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}
+    row = conversation(message("m1", 0, "customer", "900", "Hello"), last_rep_id="102")
+    assert conversation_payload(row, context())["assignee_admin_id"] is None
+    assert agents_without_admin(row, context()) == [{"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}]
+
+
+def test_an_agent_missing_from_the_reps_feed_who_wrote_is_reported_by_id():
+    row = conversation(message("m1", 0, "customer", "900", "Hello"), message("m2", 5, "rep", "555", "Hi"))
+    assert agents_without_admin(row, context()) == [{"rep_id": "555", "name": None, "email": None}]
 
 
 def test_a_conversation_no_agent_handled_is_unassigned_without_a_report():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello")), context())
-    assert (payload["assignee_admin_id"], payload["unmatched_agent"]) == (None, None)
+    row = conversation(message("m1", 0, "customer", "900", "Hello"))
+    assert (conversation_payload(row, context())["assignee_admin_id"], agents_without_admin(row, context())) == (None, [])
 
 
 def test_an_ended_issue_is_closed_and_an_ongoing_one_open():

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 import requests
-from asapp_intercom.hooks.api import ApiError, RetryPolicy, SteadyPace
+from asapp_intercom.hooks.api import AmbiguousWrite, ApiError, RetryPolicy, SteadyPace
 from asapp_intercom.hooks.intercom import IntercomWindowLimiter
 
 from tests.unit.hooks.fakes import T0, FakeSession, api_session, intercom_error, rate_headers, response
@@ -161,3 +161,34 @@ def test_a_connection_error_does_not_use_up_later_windows(clock):
     api.request("GET", "/me")  # the window after that
 
     assert clock.now <= T0 + 20.5
+
+
+@pytest.mark.parametrize("outcome", [intercom_error(503, "service_unavailable", "Server Error"),
+                                     requests.ConnectionError("Connection aborted: RemoteDisconnected"),
+                                     requests.ReadTimeout("read timed out")])
+def test_a_write_sent_once_reports_an_unclear_answer_without_sending_it_again(clock, outcome):
+    session = FakeSession(outcome, response(200, {"id": "never reached"}))
+    api = api_session(session, clock)
+
+    with pytest.raises(AmbiguousWrite):
+        api.json("POST", "/conversations/7/reply", json={"body": "hi"}, resend=False)
+
+    assert len(session.requests) == 1 and clock.sleeps == []
+
+
+def test_a_write_sent_once_is_retried_when_it_never_reached_the_server_or_was_throttled(clock):
+    session = FakeSession(requests.ConnectTimeout("connect timed out"), intercom_error(429, "rate_limit_exceeded"),
+                          response(200, {"id": "part-1"}))
+    api = api_session(session, clock)
+
+    assert api.json("POST", "/conversations/7/reply", json={"body": "hi"}, resend=False) == {"id": "part-1"}
+    assert len(session.requests) == 3
+
+
+def test_a_refusal_of_a_write_sent_once_is_not_unclear(clock):
+    api = api_session(FakeSession(intercom_error(400, "parameter_invalid", "Body is required")), clock)
+
+    with pytest.raises(ApiError) as raised:
+        api.json("POST", "/conversations/7/reply", json={}, resend=False)
+
+    assert not isinstance(raised.value, AmbiguousWrite) and raised.value.status == 400

@@ -1,8 +1,11 @@
+import json
+
 import duckdb
 import pytest
-from asapp_intercom.domain.feeds import FEEDS
+from asapp_intercom.domain.feeds import FEEDS, Partition
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline.extract import extract_feed
+from asapp_intercom.pipeline.sources import RequiredFeedMissing
 from asapp_intercom.pipeline.staging import Staging
 
 from tests.support.feed_files import MemoryFeedSource
@@ -97,3 +100,105 @@ def test_duckdb_keeps_to_the_configured_memory_limit(tmp_path):
         assert connection.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "244.1 MiB"
     finally:
         connection.close()
+
+
+def utterance(issue_id: int, minute: int, text: str = "hello") -> dict:
+    return {"issue_id": issue_id, "created_ts": f"2026-01-05T10:{minute:02d}:00Z", "sender_id": 7,
+            "event_uuid": f"u-{issue_id}-{minute}", "utterance": text}
+
+
+def test_a_truncated_gzip_file_stages_what_it_holds_quarantines_the_file_and_a_redelivery_lifts_it(area):
+    staging, ledger = area
+    source = MemoryFeedSource()
+    lines = [utterance(1, minute, "x" * 200 + str(minute)) for minute in range(40)]
+    source.add("utterances", HOUR_10, "utterances.jsonl.00.gz", lines)
+    whole = source.files[(next(iter(source.files)))]
+    source.files[next(iter(source.files))] = whole[: len(whole) * 6 // 10]  # what a cut upload leaves
+    source.add("utterances", HOUR_11, "utterances.jsonl", [utterance(2, 0)])
+
+    first = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
+
+    assert first.files_broken == [f"utterances/{HOUR_10}/utterances.jsonl.00.gz"]
+    (broken,) = [row for row in ledger.open_quarantine() if row.source_id.endswith(".gz")]
+    assert "cannot be read to its end" in broken.reason and "Compressed file ended" in broken.reason
+    read = broken.detail["lines_read"]
+    assert 0 < read < 40 and first.rows_staged == read + 1  # the complete lines before the break, and the other file
+    assert sorted(staged(staging, "utterances").event_uuid) == sorted(
+        [f"u-1-{minute}" for minute in range(read)] + ["u-2-0"])
+
+    source.add("utterances", HOUR_10, "utterances.jsonl.00.gz", lines)  # ASAPP delivers the file again, whole
+    again = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-2")
+
+    assert (again.files_staged, again.files_broken, again.rows_staged) == (1, [], 40)
+    assert ledger.open_quarantine() == []
+    assert len(staged(staging, "utterances")) == 41
+
+
+def test_a_byte_order_mark_crlf_and_blank_lines_are_read_as_the_data_they_frame(area):
+    staging, ledger = area
+    source = MemoryFeedSource()
+    source.files[(Partition.parse("utterances", HOUR_10), "utterances.jsonl")] = (
+        b"\xef\xbb\xbf" + json.dumps(utterance(1, 0)).encode() + b"\r\n\r\n   \n"
+        + json.dumps(utterance(1, 1)).encode())  # and no newline at the end
+    source.complete.add(Partition.parse("utterances", HOUR_10))
+
+    manifest = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
+
+    assert (manifest.rows_staged, manifest.rows_quarantined) == (2, 0)
+    assert list(staged(staging, "utterances").event_uuid) == ["u-1-0", "u-1-1"]
+
+
+def test_only_the_feeds_own_data_files_are_read(area):
+    staging, ledger = area
+    source = MemoryFeedSource()
+    source.add("utterances", HOUR_10, "utterances.jsonl", [utterance(1, 0)])
+    source.add("utterances", HOUR_10, "utterances.jsonl.tmp", [utterance(99, 0)])
+    source.add("utterances", HOUR_10, ".utterances.jsonl.crc", ["crc"])
+    source.add("utterances", HOUR_10, "_SUCCESS.crc", ["crc"])
+
+    manifest = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
+
+    assert list(staged(staging, "utterances").issue_id) == [1]
+    assert sorted(manifest.files_ignored) == sorted(f"utterances/{HOUR_10}/{name}" for name in
+                                                    ("utterances.jsonl.tmp", ".utterances.jsonl.crc", "_SUCCESS.crc"))
+    assert source.opened == ["utterances.jsonl"]
+
+
+def test_a_doubly_encrypted_file_is_quarantined_unread_with_what_to_ask_asapp(area):
+    staging, ledger = area
+    source = MemoryFeedSource()
+    source.add("utterances", HOUR_10, "utterances.jsonl.gz.enc", ["ciphertext"])
+
+    manifest = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
+
+    (quarantined,) = ledger.open_quarantine()
+    assert quarantined.source_id.endswith("utterances.jsonl.gz.enc") and "encrypt" in quarantined.reason
+    assert (manifest.rows_staged, source.opened) == (0, [])
+
+
+def test_a_value_of_the_wrong_type_outside_the_key_is_set_aside_and_the_row_staged(area):
+    staging, ledger = area
+    source = MemoryFeedSource()
+    source.add("convos_metadata", HOUR_10, "convos_metadata.jsonl", [
+        convo(1, "2026-01-05T10:00:00Z", csat_rating="N/A", conversation_end_ts="2026-01-05T10:09:00Z")])
+
+    manifest = extract_feed(source, FEEDS["convos_metadata"], staging, ledger, "run-1")
+
+    assert (manifest.rows_staged, manifest.rows_quarantined) == (1, 0)
+    row = staged(staging, "convos_metadata").iloc[0]
+    assert row.csat_rating != row.csat_rating and str(row.conversation_end_ts).startswith("2026-01-05 10:09")  # NaN
+    (issue,) = ledger.open_field_issues()
+    assert (issue.field, issue.value, issue.reason) == ("csat_rating", "N/A", "csat_rating: N/A is not a number")
+
+
+def test_an_optional_feed_the_tenant_lacks_is_reported_and_a_required_one_names_the_setting(area):
+    staging, ledger = area
+    source = MemoryFeedSource()
+    source.missing = {"autosummary_structured_data", "utterances"}
+
+    optional = extract_feed(source, FEEDS["autosummary_structured_data"], staging, ledger, "run-1")
+
+    assert (optional.available, optional.files_listed) == (False, 0)
+    assert "no such feed" in optional.unavailable
+    with pytest.raises(RequiredFeedMissing, match="asapp.required_feeds"):
+        extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1", required=True)

@@ -71,14 +71,24 @@ def test_the_trigger_fires_at_its_deadline_when_no_event_comes(stream):
 
 def test_after_the_daily_cap_the_trigger_calls_nothing_until_the_reset(dataset, monkeypatch):
     start, _ = window(dataset)
-    before_midnight = start.replace(hour=23, minute=59, second=56) - timedelta(days=1)
-    with run_asapp_sandbox(dataset, daily_cap=50, clock=before_midnight.isoformat()) as asapp:
+    day_before = start.replace(hour=12, minute=0, second=0) - timedelta(days=1)
+    with run_asapp_sandbox(dataset, daily_cap=50, clock=day_before.isoformat()) as asapp:
         monkeypatch.setenv("AIRFLOW_CONN_ASAPP_STREAM", json.dumps(
             {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id, "password": asapp.api_secret}))
         for _ in range(50):  # spend the day's cap
             httpx.get(f"{asapp.api_url}/realtime/v1/events", params={"feed": "journey"}, headers=asapp.headers)
+        asapp.set_clock(day_before.replace(hour=23, minute=59, second=52))  # a few seconds before ASAPP's midnight
 
-        event = first_event(pull_trigger(None), timeout=30)
+        event = first_event(pull_trigger(None), timeout=40)
 
         assert event == {"status": "events"}  # it went on after ASAPP's midnight reset…
         assert asapp.stats()["rejections"].get("429-02") == 1  # …having made no call after the first refusal
+
+
+def test_revoked_keys_end_the_wait_with_an_error_event(stream):
+    asapp, _ledger = stream
+    asapp.revoke_key()
+
+    event = first_event(pull_trigger(None), timeout=20)
+
+    assert event["status"] == "error" and "401" in event["message"]

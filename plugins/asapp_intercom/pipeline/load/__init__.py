@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.pipeline.load.attachments import AttachmentLoader
-from asapp_intercom.pipeline.load.base import Loader, LoadSettings
+from asapp_intercom.pipeline.load.base import Loader, LoadSettings, TaskTry
 from asapp_intercom.pipeline.load.companies import CompanyLoader
 from asapp_intercom.pipeline.load.contacts import ContactLoader
 from asapp_intercom.pipeline.load.conversations import ConversationLoader
@@ -16,4 +16,4 @@ LOADERS: dict[ObjectType, type[Loader]] = {
     for loader in (CompanyLoader, ContactLoader, ConversationLoader, AttachmentLoader, ConversationTagLoader)
 }
 
-__all__ = ["LOADERS", "LoadSettings", "Loader"]
+__all__ = ["LOADERS", "LoadSettings", "Loader", "TaskTry"]

@@ -36,11 +36,16 @@ class AttachmentLoader(Loader):
         """A contact's reply reopens a closed conversation: put back the state each conversation had."""
         owed = (self.ledger.load(StatesToRestore) or StatesToRestore()).conversations
         for conversation_id, wanted in sorted(owed.items()):
-            if Thread(self.hook, conversation_id).get().get("state") != wanted:
-                self.hook.set_conversation_state(conversation_id, wanted, self.settings.default_admin_id)
-                self.note("conversations closed again after an attachment reopened them")
+            self._restore_state(Thread(self.hook, conversation_id), wanted)
         if owed:
             self.ledger.save(StatesToRestore())
+
+    def _restore_state(self, thread: Thread, wanted: str) -> None:
+        if thread.get().get("state") == wanted:
+            return
+        self.write_once(lambda: self.hook.set_conversation_state(thread.id, wanted, self.settings.default_admin_id),
+                        lambda: thread.latest_if(lambda seen: seen.get("state") == wanted), "a state change")
+        self.note("conversations closed again after an attachment reopened them")
 
     def load(self, row: dict) -> Outcome:
         payload, upload_id = row["payload"], row["source_id"]
@@ -78,7 +83,10 @@ class AttachmentLoader(Loader):
         body = attachment_reply(payload, base64.b64encode(data).decode(), contact.intercom_id if contact else None,
                                 self.settings.default_admin_id)
         self.ledger.begin_part(row["depends_on"], key, self.run_id)
-        made = find_part(self.hook.reply(conversation_id, body), part)
+        thread = Thread(self.hook, conversation_id)
+        made = find_part(self.write_once(lambda: self.hook.reply(conversation_id, body),
+                                         lambda: thread.latest_if(lambda seen: find_part(seen, part) is not None),
+                                         "an attachment"), part)
         part_id = str(made["id"]) if made else ""
         self.ledger.complete_part(row["depends_on"], key, part_id, self.run_id)
         return part_id

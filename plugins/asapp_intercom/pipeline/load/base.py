@@ -7,30 +7,57 @@ created: a 409 tells a contact's id, a company upsert is idempotent by company_i
 is found by its contact and opening time (once Intercom's search has caught up), and a part,
 assignment or state change is checked on the conversation itself, which reads consistently.
 Records Intercom refuses go to the quarantine with its answer; the run goes on.
+
+An unclear answer within a try (a 5xx, a dropped connection) is recovered the same way at once: the
+conversation, which reads consistently, shows whether a reply or a state change landed, and it is
+sent again only if it did not. An unclear answer to opening a conversation can only be settled by
+search, which lags: that record waits until the step's other records are done, then is looked for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from asapp_intercom.domain.manifests import LoadManifest, ObjectManifest
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.domain.payloads import Unloadable
-from asapp_intercom.hooks.api import ApiError
+from asapp_intercom.hooks.api import AmbiguousWrite, ApiError
 from asapp_intercom.hooks.intercom import IntercomHook, refuses_the_record
 from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline.progress import Progress
 from asapp_intercom.pipeline.staging import Staging
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 4
+"""How often a write Intercom cannot de-duplicate is sent after unclear answers, looking each time first."""
+LATER_ROUNDS = 3
+"""How often records whose outcome only eventually consistent search can tell are taken up again."""
+SPEND_EVERY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class Outcome:
     action: str  # created | updated | unchanged
     intercom_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskTry:
+    """The task try a loader runs in: what it spends is written to the ledger under it as it goes."""
+
+    task_id: str
+    map_index: int = -1
+    try_number: int = 1
 
 
 @dataclass
@@ -40,6 +67,15 @@ class LoadSettings:
     concurrency: int = 8
     fetch_attachment: Callable[[str], bytes] | None = None
     """file_upload_event_id → the file's bytes, from ASAPP's File Exporter."""
+    task: TaskTry | None = None
+
+
+class TryLater(Exception):  # noqa: N818 - a signal to come back, not an error
+    """What became of this record's write can be told only later (once Intercom's search has caught up)."""
+
+    def __init__(self, reason: str, ready_at: datetime):
+        super().__init__(reason)
+        self.ready_at = ready_at
 
 
 class Loader:
@@ -76,6 +112,22 @@ class Loader:
     def unchanged(self, row: dict, record) -> bool:
         return record is not None and record.state == "done" and record.payload_hash == row["hash"]
 
+    def write_once(self, send: Callable[[], T], landed: Callable[[], T | None], what: str) -> T:
+        """Send a write Intercom cannot de-duplicate. After an unclear answer, `landed()` looks at what
+        Intercom holds (None: the write did not happen) before it is sent again."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return send()
+            except AmbiguousWrite as unclear:
+                found = landed()
+                if found is not None:
+                    self.note(f"{what} found in Intercom after an unclear answer")
+                    return found
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                log.info("%s: Intercom answered %s and it did not happen; sending it again", what, unclear)
+        raise AssertionError("unreachable")
+
     def run(self, staging: Staging, payloads: ObjectManifest) -> LoadManifest:
         manifest = LoadManifest(self.object_type, source_count=payloads.source_count,
                                 quarantined=payloads.quarantined)
@@ -83,8 +135,11 @@ class Loader:
         calls_before, retries_before = self.hook.api.calls, self.hook.api.retries
         waited_before = self.hook.limiter.waited_seconds
         quarantined_before = self.ledger.quarantined_ids(self.object_type)
+        progress = Progress(log, f"load {self.object_type.step}", payloads.payloads)
         loaded: list[tuple[str, str]] = []
+        later: list[tuple[dict, TryLater]] = []
         lock = threading.Lock()
+        spend = _Spend(self, calls_before, retries_before)
 
         def settle(row: dict, outcome: Outcome | None, reason: str | None) -> None:
             with lock:
@@ -92,15 +147,20 @@ class Loader:
                     manifest.quarantined += 1
                     self.ledger.quarantine(self.object_type, row["source_id"], reason, self.run_id,
                                            {"payload_hash": row["hash"]})
-                    return
-                setattr(manifest, outcome.action, getattr(manifest, outcome.action) + 1)
-                loaded.append((row["source_id"], outcome.intercom_id or ""))
-                if row["source_id"] in quarantined_before:
-                    self.ledger.resolve_quarantine(self.object_type, row["source_id"])
+                else:
+                    setattr(manifest, outcome.action, getattr(manifest, outcome.action) + 1)
+                    loaded.append((row["source_id"], outcome.intercom_id or ""))
+                    if row["source_id"] in quarantined_before:
+                        self.ledger.resolve_quarantine(self.object_type, row["source_id"])
+            progress.advance()
+            spend.maybe_write()
 
         def attempt(row: dict) -> None:
             try:
                 outcome = self.load(row)
+            except TryLater as wait_for:
+                with lock:
+                    later.append((row, wait_for))
             except Unloadable as error:
                 settle(row, None, str(error))
             except ApiError as error:
@@ -110,9 +170,28 @@ class Loader:
             else:
                 settle(row, outcome, None)
 
-        for row, outcome in self._skip_unchanged(staging, payloads.path, attempt):
-            settle(row, outcome, None)
-        self.finish()
+        try:
+            for row, outcome in self._skip_unchanged(staging.read_payloads(payloads.path), attempt):
+                settle(row, outcome, None)
+            for round_number in range(1, LATER_ROUNDS + 1):
+                if not later:
+                    break
+                waiting, later[:] = list(later), []
+                ready_at = max(wait_for.ready_at for _, wait_for in waiting)
+                delay = (ready_at - datetime.now(UTC)).total_seconds()
+                log.info("%d record(s) wait until %s for Intercom's search to tell what became of them (%s); "
+                         "round %d", len(waiting), ready_at, waiting[0][1], round_number)
+                if delay > 0:
+                    time.sleep(delay)
+                for row, outcome in self._skip_unchanged(iter(row for row, _ in waiting), attempt):
+                    settle(row, outcome, None)
+            if later:
+                raise RuntimeError(f"{len(later)} record(s) could not be settled: {later[0][1]}; the next try "
+                                   "finds them through the ledger")
+            self.finish()
+        finally:
+            spend.write()
+        progress.finish()
         manifest.requests = self.hook.api.calls - calls_before
         manifest.retries = self.hook.api.retries - retries_before
         manifest.rate_wait_seconds = round(self.hook.limiter.waited_seconds - waited_before, 3)
@@ -121,7 +200,7 @@ class Loader:
         manifest.checksum = _checksum(loaded)
         return manifest
 
-    def _skip_unchanged(self, staging: Staging, path: str, attempt: Callable[[dict], None]) -> Iterator[tuple]:
+    def _skip_unchanged(self, rows: Iterator[dict], attempt: Callable[[dict], None]) -> Iterator[tuple]:
         """Yield unchanged rows at once; run the rest on a bounded pool of workers."""
         window = self.settings.concurrency * 4
         with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix=f"load-{self.object_type}") as pool:
@@ -130,11 +209,13 @@ class Loader:
 
             def flush() -> Iterator[tuple]:
                 known = self.ledger.records_for(self.object_type, [row["source_id"] for row in batch])
+                unchanged = {row["source_id"] for row in batch if self.unchanged(row, known.get(row["source_id"]))}
+                self.ledger.mark_unchanged(self.object_type, sorted(unchanged), self.run_id)
                 for row in batch:
-                    record = known.get(row["source_id"])
-                    if self.unchanged(row, record):
-                        self.ledger.mark_unchanged(self.object_type, row["source_id"], self.run_id)
-                        yield row, Outcome("unchanged", record.intercom_id)
+                    if row["source_id"] in unchanged:
+                        yield row, Outcome("unchanged", known[row["source_id"]].intercom_id)
+                for row in batch:
+                    if row["source_id"] in unchanged:
                         continue
                     while len(running) >= window:
                         done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -144,13 +225,37 @@ class Loader:
                     running.add(pool.submit(attempt, row))
                 batch.clear()
 
-            for row in staging.read_payloads(path):
+            for row in rows:
                 batch.append(row)
                 if len(batch) >= 500:
                     yield from flush()
             yield from flush()
             for future in running:
                 future.result()
+
+
+class _Spend:
+    """Writes the requests this try has sent to the ledger every few seconds, so the run's report counts
+    them even when the try is killed."""
+
+    def __init__(self, loader: Loader, calls_before: int, retries_before: int):
+        self.loader, self.calls_before, self.retries_before = loader, calls_before, retries_before
+        self.last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def maybe_write(self) -> None:
+        if time.monotonic() - self.last >= SPEND_EVERY_SECONDS:
+            self.write()
+
+    def write(self) -> None:
+        task = self.loader.settings.task
+        if task is None:
+            return
+        with self._lock:
+            self.last = time.monotonic()
+            api = self.loader.hook.api
+            self.loader.ledger.note_spend(self.loader.run_id, task.task_id, task.map_index, task.try_number,
+                                          api.calls - self.calls_before, api.retries - self.retries_before)
 
 
 def _checksum(loaded: list[tuple[str, str]]) -> str:

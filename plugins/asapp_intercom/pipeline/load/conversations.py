@@ -4,14 +4,16 @@ time and by its speaker, then attributes, assignee and state; each step an inten
 from __future__ import annotations
 
 import logging
-import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from asapp_intercom.domain.intercom import admin_message, contact_message, find_part, reply_body, same_text
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.domain.payloads import Unloadable, payload_hash
+from asapp_intercom.domain.times import instant
+from asapp_intercom.hooks.api import AmbiguousWrite
 from asapp_intercom.hooks.intercom import IntercomHook
-from asapp_intercom.pipeline.load.base import Loader, Outcome
+from asapp_intercom.pipeline.load.base import Loader, Outcome, TryLater
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +36,24 @@ class ConversationLoader(Loader):
         conversation_id = record.intercom_id if record is not None else None
         created = record is None or record.state != "done"  # opened by this run, or by a try of it that died
         if conversation_id is None:
-            intent_at = self.ledger.begin(self.object_type, source_id, self.run_id, origin="created")
-            if record is not None:  # a try died after asking Intercom to open it
-                conversation_id = self._find_opened(contact_id, payload["opener"], intent_at)
+            self.ledger.begin(self.object_type, source_id, self.run_id, origin="created")
+            if (opening_at := instant(progress.get("opening_at"))) is not None:
+                # Intercom was asked to open it (by a try that died, or an answer that was lost): only its
+                # search can tell whether it did, and only once it has caught up with that moment.
+                ready_at = opening_at + timedelta(seconds=self.settings.search_consistency_seconds)
+                if datetime.now(UTC) < ready_at:
+                    raise TryLater("Intercom was asked to open it and did not say whether it did", ready_at)
+                conversation_id = self._find_opened(contact_id, payload["opener"])
             if conversation_id is None:
-                conversation_id = self._open(contact_id, payload["opener"])
-            self.ledger.save_progress(self.object_type, source_id, intercom_id=conversation_id)
+                progress["opening_at"] = datetime.now(UTC).isoformat()
+                self.ledger.save_progress(self.object_type, source_id, progress=progress)
+                try:
+                    conversation_id = self._open(contact_id, payload["opener"])
+                except AmbiguousWrite as unclear:
+                    raise TryLater(f"opening it got an unclear answer ({unclear})", datetime.now(UTC) + timedelta(
+                        seconds=self.settings.search_consistency_seconds)) from None
+            progress.pop("opening_at", None)
+            self.ledger.save_progress(self.object_type, source_id, intercom_id=conversation_id, progress=progress)
             self.ledger.complete_part(source_id, payload["opener"]["key"], None, self.run_id)
 
         thread = Thread(self.hook, conversation_id)
@@ -59,13 +73,8 @@ class ConversationLoader(Loader):
             return self.hook.open_conversation(contact_message(contact_id, opener))
         return self.hook.open_admin_conversation(admin_message(contact_id, opener))
 
-    def _find_opened(self, contact_id: str, opener: dict, intent_at: datetime) -> str | None:
-        """Search for the conversation a dead try opened, once search is sure to show it."""
-        ready_at = intent_at.timestamp() + self.settings.search_consistency_seconds
-        if (delay := ready_at - datetime.now(UTC).timestamp()) > 0:
-            log.info("Waiting %.0f s for Intercom search to catch up before looking for a half-opened "
-                     "conversation", delay)
-            time.sleep(delay)
+    def _find_opened(self, contact_id: str, opener: dict) -> str | None:
+        """Search for the conversation Intercom was asked to open (search has caught up with the asking)."""
         # Only by contact: Intercom's date filters may round to the day; time and text are compared here.
         query = {"field": "contact_ids", "operator": "=", "value": contact_id}
         for candidate in self.hook.search_conversations(query):
@@ -93,12 +102,17 @@ class ConversationLoader(Loader):
                 # on record is no longer known, and a try that dies here leaves it to be checked.
                 self.ledger.save_progress(self.object_type, source_id, progress=progress)
             self.ledger.begin_part(source_id, part["key"], self.run_id)
-            conversation = self.hook.reply(thread.id, reply_body(part, contact_id))
+            conversation = self._reply(thread, reply_body(part, contact_id), part, taken)
             thread.update(conversation)
             made = find_part(conversation, part, taken)
             if made:
                 taken.add(str(made["id"]))
             self.ledger.complete_part(source_id, part["key"], str(made["id"]) if made else None, self.run_id)
+
+    def _reply(self, thread: Thread, body: dict, part: dict, taken: set[str]) -> dict:
+        return self.write_once(lambda: self.hook.reply(thread.id, body),
+                               lambda: thread.latest_if(lambda seen: find_part(seen, part, taken) is not None),
+                               "a reply")
 
     def _settle(self, source_id: str, payload: dict, progress: dict, thread: Thread) -> None:
         """Attributes, assignee and state, each recorded as intended before it is done."""
@@ -114,7 +128,10 @@ class ConversationLoader(Loader):
             if not (intended and str(thread.get().get("admin_assignee_id")) == str(assignee)):
                 progress["assigning"] = assignee
                 self.ledger.save_progress(self.object_type, source_id, progress=progress)
-                thread.update(self.hook.assign_conversation(thread.id, self.settings.default_admin_id, assignee))
+                thread.update(self.write_once(
+                    lambda: self.hook.assign_conversation(thread.id, self.settings.default_admin_id, assignee),
+                    lambda: thread.latest_if(lambda seen: str(seen.get("admin_assignee_id")) == str(assignee)),
+                    "an assignment"))
             progress["assignee"] = assignee
             progress.pop("assigning", None)
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
@@ -123,8 +140,10 @@ class ConversationLoader(Loader):
         if progress.get("state") != wanted:
             current = thread.get().get("state")
             if current != wanted:
-                thread.update(self.hook.set_conversation_state(thread.id, wanted,
-                                                               assignee or self.settings.default_admin_id))
+                thread.update(self.write_once(
+                    lambda: self.hook.set_conversation_state(thread.id, wanted,
+                                                             assignee or self.settings.default_admin_id),
+                    lambda: thread.latest_if(lambda seen: seen.get("state") == wanted), "a state change"))
             progress["state"] = wanted
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
 
@@ -141,6 +160,16 @@ class Thread:
         if self._latest is None:
             self._latest = self.hook.get_conversation(self.id)
         return self._latest
+
+    def refresh(self) -> dict:
+        """Read it again (after an unclear answer, the cached copy may not show what happened)."""
+        self._latest = None
+        return self.get()
+
+    def latest_if(self, holds: Callable[[dict], bool]) -> dict | None:
+        """The conversation as Intercom has it now, if it shows what `holds` looks for."""
+        latest = self.refresh()
+        return latest if holds(latest) else None
 
     def update(self, conversation: dict) -> None:
         if conversation and conversation.get("type") == "conversation":

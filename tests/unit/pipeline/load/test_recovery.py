@@ -13,7 +13,7 @@ import re
 import pytest
 from asapp_intercom.domain.manifests import ObjectManifest
 from asapp_intercom.domain.mapping import FieldMapping
-from asapp_intercom.hooks.api import ApiError
+from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.hooks.asapp import AsappHook
 from asapp_intercom.hooks.intercom import IntercomHook
 from asapp_intercom.pipeline.load import LOADERS, LoadSettings
@@ -31,7 +31,7 @@ class Killed(BaseException):
 
 def die_after(hook: IntercomHook, method: str, path: str, nth: int = 1) -> IntercomHook:
     """Make the hook's nth matching call succeed in Intercom, then kill the task."""
-    real, seen = hook.call, itertools.count(1)
+    real, seen = hook._call, itertools.count(1)
 
     def call(verb, endpoint, body=None, params=None, **options):
         answer = real(verb, endpoint, body, params, **options)
@@ -39,7 +39,7 @@ def die_after(hook: IntercomHook, method: str, path: str, nth: int = 1) -> Inter
             raise Killed(f"after {verb} {endpoint}")
         return answer
 
-    hook.call = call
+    hook._call = call
     return hook
 
 
@@ -59,7 +59,7 @@ class Steps:
         ensure_schema(IntercomHook("intercom_test"), entries, [])
 
     def run(self, objects: str, hook: IntercomHook | None = None):
-        loader_class = LOADERS[objects]
+        loader_class = LOADERS[ObjectType.of_step(objects)]
         object_type = loader_class.object_type
         settings = LoadSettings(default_admin_id=self.admin_id, search_consistency_seconds=2, concurrency=1,
                                 fetch_attachment=self._fetch)
@@ -139,19 +139,18 @@ def test_an_attachment_posted_before_a_kill_is_not_posted_twice(steps, expected)
     assert_migrated(steps.migration.intercom.export(), expected, tagged=False)
 
 
-def test_errors_after_intercom_did_the_write_never_duplicate(steps, expected):
-    steps.run("companies")
-    steps.run("contacts")
-    steps.migration.intercom.set_faults(error_share=0.05, error_status=500, phase="after")
-    for _try in range(60):  # the task fails on an unclear answer; Airflow would try it again
-        try:
-            manifest = steps.run("conversations")
-            break
-        except ApiError as error:
-            assert error.status >= 500
-    else:
-        pytest.fail("the step never succeeded")
+def test_unclear_answers_after_intercom_did_the_write_are_settled_within_the_try(steps, expected):
+    """5 % of answers are a 503 and 2 % a dropped connection, after Intercom did the write; 429 bursts too."""
+    steps.migration.intercom.set_faults(error_share=0.05, error_status=503, drop_share=0.02, rate_limit_share=0.02,
+                                        phase="after", seed=11)
+    manifests = {objects: steps.run(objects) for objects in ("companies", "contacts", "conversations", "attachments")}
     steps.migration.intercom.set_faults()
 
-    assert (manifest.balanced, manifest.quarantined) == (True, 0)
-    assert_migrated(steps.migration.intercom.export(), expected, tagged=False)
+    assert all(manifest.balanced and manifest.quarantined == 0 for manifest in manifests.values()), manifests
+    assert sum(manifest.retries for manifest in manifests.values()) > 0  # the faults did happen
+    export = steps.migration.intercom.export()
+    assert_migrated(export, expected, tagged=False)
+    assert_contacts_and_companies(export, expected)
+    files = [attachment["name"] for conversation in export["conversations"] for part in conversation["parts"]
+             for attachment in part.get("attachments") or []]
+    assert len(files) == len(set(files)) == steps.sources["attachment"]

@@ -1,0 +1,43 @@
+"""The migration configs, as the API server's endpoints need them: read again only when a file changed.
+
+The events endpoint takes one POST per real-time event; reading and validating every YAML file on
+each would make ASAPP's delivery wait on the disk. The configs are kept until a file in the
+directory is added, removed or modified.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from asapp_intercom.domain.config import MigrationConfig, load_configs, migrations_dir
+from asapp_intercom.ledger import Ledger
+
+_lock = threading.Lock()
+_cache: dict[str, object] = {"stamp": None, "configs": {}}
+
+
+def _stamp(directory: Path) -> tuple:
+    return tuple(sorted((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in directory.glob("*.y*ml")))
+
+
+def migration(migration_id: str) -> MigrationConfig | None:
+    directory = migrations_dir()
+    stamp = (str(directory), _stamp(directory))
+    with _lock:
+        if _cache["stamp"] != stamp:
+            _cache["configs"] = {config.migration_id: config for config in load_configs(directory)}
+            _cache["stamp"] = stamp
+        return _cache["configs"].get(migration_id)
+
+
+def migration_of_dag(dag_id: str) -> MigrationConfig | None:
+    prefix = "asapp_to_intercom__"
+    return migration(dag_id.removeprefix(prefix)) if dag_id.startswith(prefix) else None
+
+
+@lru_cache(maxsize=32)
+def ledger_of(url: str, migration_id: str) -> Ledger:
+    """One ledger (one connection pool) per migration for the life of the API server."""
+    return Ledger(url, migration_id)
