@@ -90,6 +90,13 @@ def test_segment_patch_changes_only_the_given_parts(api, configuration_spec):
         ({"method": "GET", "url": FIELDS, "params": {"active": "maybe"}}, "/active"),
         ({"method": "POST", "url": FIELDS, "json": {**{"id": "x_bad"}}}, "/id"),
         ({"method": "POST", "url": SEGMENTS_PATH, "json": {"id": "S", "name": "S"}}, "/query"),
+        # drift found by the schemathesis run: null is no array, an id names later paths, bodies are JSON
+        ({"method": "PATCH", "url": f"{SEGMENTS_PATH}/GLOBAL", "json": {"structuredDataFieldIds": None}},
+         "/structuredDataFieldIds"),
+        ({"method": "PATCH", "url": f"{SEGMENTS_PATH}/GLOBAL", "json": {"name": None}}, "/name"),
+        ({"method": "POST", "url": SEGMENTS_PATH, "json": {**SEGMENTS[0], "id": ""}}, "/id"),
+        ({"method": "POST", "url": SEGMENTS_PATH, "content": b'{"id": "X"}', "headers": {"content-type": "text/plain"}},
+         "/"),
     ],
 )
 def test_invalid_requests_name_the_field(api, configuration_spec, request_args, path):
@@ -97,6 +104,14 @@ def test_invalid_requests_name_the_field(api, configuration_spec, request_args, 
     error = assert_asapp_error(response, 400, "400-01")
     assert error["message"].startswith(f"[Path '{path}']")
     configuration_spec.check(response, valid_request=False)
+
+
+def test_the_configuration_can_be_reset_to_the_datasets(sandbox, api):
+    assert api.delete(f"{SEGMENTS_PATH}/GLOBAL").status_code == 200
+    assert api.patch(f"{SEGMENTS_PATH}/BILLING", json={"name": "Changed"}).json()["name"] == "Changed"
+    sandbox.reset_configuration()
+    segments = api.get(SEGMENTS_PATH).json()["segments"]
+    assert segments == sorted(SEGMENTS, key=lambda segment: segment["id"])
 
 
 def test_structured_data_answers_the_latest_generation_on_the_clock(sandbox, api, autosummary_spec):

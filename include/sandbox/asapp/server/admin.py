@@ -31,6 +31,7 @@ class AdminApi:
         push: PushDispatcher,
         attachments: AttachmentCatalog,
         refresh: Callable[[], Awaitable[None]],
+        reset_configuration: Callable[[], None] = lambda: None,
     ) -> None:
         self.clock = clock
         self.faults = faults
@@ -41,6 +42,7 @@ class AdminApi:
         self.push = push
         self.attachments = attachments  # appended events may describe uploads getattachmentfile serves
         self.refresh = refresh  # brings S3, File Exporter and push in line after the clock or faults change
+        self.reset_configuration = reset_configuration
 
     def routes(self) -> list[Route]:
         return [
@@ -51,6 +53,7 @@ class AdminApi:
             Route(f"{BASE}/stats", self.stats, methods=["GET"]),
             Route(BASE + "/keys/{api_id}/{action:str}", self.key_action, methods=["POST"]),
             Route(f"{BASE}/events", self.append_events, methods=["POST"]),
+            Route(f"{BASE}/configuration/reset", self.reset, methods=["POST"]),
             Route(f"{BASE}/push-endpoints", self.list_push_endpoints, methods=["GET"]),
             Route(f"{BASE}/push-endpoints", self.add_push_endpoint, methods=["POST"]),
             Route(BASE + "/push-endpoints/{endpoint_id}", self.remove_push_endpoint, methods=["DELETE"]),
@@ -123,6 +126,11 @@ class AdminApi:
         self.attachments.learn(envelopes)
         self.push.wake()
         return JSONResponse({"appended": appended})
+
+    async def reset(self, request: Request) -> JSONResponse:
+        """Structured-data fields and segments back to the dataset's (create, update, delete forgotten)."""
+        self.reset_configuration()
+        return JSONResponse({"reset": True})
 
     async def list_push_endpoints(self, request: Request) -> JSONResponse:
         return JSONResponse({"endpoints": [endpoint.describe() for endpoint in self.push.endpoints.values()]})

@@ -88,9 +88,10 @@ class Sandbox:
         self.push.wake()
 
     def application(self) -> Starlette:
+        configuration = ConfigurationApi(self.dataset)
         apis = [
             FileExporterApi(self.dataset, self.publisher, self.urls, self.clock, self.faults, self.attachments),
-            ConfigurationApi(self.dataset),
+            configuration,
             AutosummaryApi(self.dataset, self.clock),
             RealtimeApi(self.events, self.clock),
             self.urls,
@@ -104,6 +105,7 @@ class Sandbox:
                 push=self.push,
                 attachments=self.attachments,
                 refresh=self.refresh,
+                reset_configuration=configuration.reset,
             ),
         ]
         gateway = Middleware(

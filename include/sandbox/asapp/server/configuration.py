@@ -85,9 +85,14 @@ def field_from_row(row: dict[str, Any]) -> Item:
 
 class ConfigurationApi:
     def __init__(self, dataset: Dataset) -> None:
-        rows = dataset.latest_rows("structured_data_config")
+        self.dataset = dataset
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the dataset's configuration: what create, update and delete changed is forgotten."""
+        rows = self.dataset.latest_rows("structured_data_config")
         self.fields = Collection([field_from_row(row) for row in rows if row.get("field_id")])
-        self.segments = Collection([segment for segment in dataset.segments() if isinstance(segment, dict)])
+        self.segments = Collection([segment for segment in self.dataset.segments() if isinstance(segment, dict)])
 
     def routes(self) -> list[Route]:
         fields, segments = f"{BASE}/structured-data-fields", f"{BASE}/segments"
@@ -117,7 +122,7 @@ class ConfigurationApi:
 
     async def create_field(self, request: Request) -> JSONResponse:
         body = await read_json_object(request)
-        return JSONResponse(self.fields.create(_structured_data_field(body, field(body, "id", str))), 201)
+        return JSONResponse(self.fields.create(_structured_data_field(body, _identifier(body, "id"))), 201)
 
     async def get_field(self, request: Request) -> JSONResponse:
         return JSONResponse(self.fields.get(request.path_params["item_id"]))
@@ -140,7 +145,7 @@ class ConfigurationApi:
 
     async def create_segment(self, request: Request) -> JSONResponse:
         body = await read_json_object(request)
-        segment = {"id": field(body, "id", str), **_segment_parts(body, required=True)}
+        segment = {"id": _identifier(body, "id"), **_segment_parts(body, required=True)}
         return JSONResponse(self.segments.create(segment), 201)
 
     async def get_segment(self, request: Request) -> JSONResponse:
@@ -148,8 +153,9 @@ class ConfigurationApi:
 
     async def update_segment(self, request: Request) -> JSONResponse:
         body = await read_json_object(request)
+        parts = _segment_parts(body, required=False)  # the body is checked before the id is looked up
         segment = self.segments.get(request.path_params["item_id"])
-        return JSONResponse(self.segments.replace({**segment, **_segment_parts(body, required=False)}))
+        return JSONResponse(self.segments.replace({**segment, **parts}))
 
     async def delete_segment(self, request: Request) -> JSONResponse:
         self.segments.delete(request.path_params["item_id"])
@@ -182,6 +188,14 @@ def _structured_data_field(body: dict[str, Any], field_id: str) -> Item:
             "examples": string_list(field(entity, "examples", list, at="/entity"), "/entity/examples"),
         }
     return item
+
+
+def _identifier(body: dict[str, Any], name: str) -> str:
+    """An id names the item in later paths: it cannot be empty or hold a slash."""
+    value = field(body, name, str)
+    if not value or "/" in value:
+        raise bad_request(f"/{name}", "must be a non-empty identifier without '/'")
+    return value
 
 
 def _segment_parts(body: dict[str, Any], *, required: bool) -> Item:

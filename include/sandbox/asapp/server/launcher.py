@@ -95,6 +95,10 @@ class AsappSandbox:
     def stats(self) -> dict[str, Any]:
         return self._admin("GET", "stats")
 
+    def reset_configuration(self) -> None:
+        """Structured-data fields and segments back to the dataset's."""
+        self._admin("POST", "configuration/reset")
+
     def _admin(self, method: str, path: str, body: Any = None) -> Any:
         content = None if body is None else orjson.dumps(body)
         response = httpx.request(method, f"{self.api_url}/_sim/admin/{path}", content=content, timeout=30)

@@ -12,6 +12,11 @@ _TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", float: "number", 
 
 
 async def read_json(request: Request) -> Any:
+    """The JSON body. A body declared as anything but JSON is refused, whatever it holds (ASAPP's APIs take
+    application/json only); a body sent without a Content-Type is read as JSON."""
+    declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if declared and declared != "application/json" and not declared.endswith("+json"):
+        raise bad_request("/", f"body must be application/json, not {declared}")
     try:
         return orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -27,14 +32,18 @@ async def read_json_object(request: Request, *, optional: bool = False) -> dict[
     return body
 
 
-def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True, default=None, at: str = ""):
-    """One field of a JSON object, type-checked; `at` is the object's own path for error messages."""
+def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True, default=None, at: str = "",
+          nullable: bool = False):
+    """One field of a JSON object, type-checked; `at` is the object's own path for error messages.
+
+    An optional field may be left out; sent as null it is refused like any other wrong type, unless nullable
+    (ASAPP's files declare these fields as plain types: `"structuredDataFieldIds": null` is no array)."""
     value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
+    if value is _MISSING or (value is None and (required or nullable)):
         if required:
             raise bad_request(f"{at}/{name}", "is required")
         return default
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+    if value is None or not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise bad_request(f"{at}/{name}", f"must be of type {_TYPE_NAMES.get(kind, kind.__name__)}")
     return value
 

@@ -84,10 +84,10 @@ class PushDispatcher:
             timeout_ms=_at_least(config, "timeout_ms", 5000, 1),
             retries=_at_least(config, "retries", 3, 0),
             event_list=string_list(
-                body_field(config, "event_list", list, required=False, default=[]), "/event_list"
+                body_field(config, "event_list", list, required=False, default=[], nullable=True), "/event_list"
             ),
-            headers=_headers(body_field(config, "headers", dict, required=False, default={})),
-            hmac_secret=body_field(config, "hmac_secret", str, required=False),
+            headers=_headers(body_field(config, "headers", dict, required=False, default={}, nullable=True)),
+            hmac_secret=body_field(config, "hmac_secret", str, required=False, nullable=True),
             position=self._log.head(self._clock.timestamp()),
         )
         self.endpoints[endpoint.id] = endpoint
@@ -164,7 +164,7 @@ def _url(url: str) -> str:
 
 
 def _at_least(config: dict[str, Any], name: str, default: int, minimum: int) -> int:
-    value = body_field(config, name, int, required=False, default=default)
+    value = body_field(config, name, int, required=False, default=default, nullable=True)
     if value < minimum:
         raise bad_request(f"/{name}", f"must be at least {minimum}")
     return value
