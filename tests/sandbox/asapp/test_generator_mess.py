@@ -12,6 +12,8 @@ from tests.sandbox.asapp.generated import (
     dataset,
     manifest,
     mess_ids,
+    raw_rows,
+    read_lines,
     realtime_events,
     rows,
     rows_with_partition,
@@ -155,10 +157,32 @@ def test_realtime_only_conversations_and_duplicate_deliveries():
     assert {event_id for event_id, count in delivered.items() if count == 2} == set(mess_ids(root, "duplicate_deliveries"))
 
 
-@pytest.mark.parametrize("check", ["texts", "timestamps", "drift", "emails", "conversations", "realtime"])
+@pytest.mark.parametrize("check", ["texts", "timestamps", "drift", "emails", "conversations", "realtime", "files",
+                                   "records"])
 def test_the_clean_dataset_shows_none_of_it(check):
     root = dataset("clean")
-    if check == "texts":
+    if check == "files":
+        names = [p for p in root.rglob("*") if p.is_file()]
+        assert not (root / "_redeliveries").exists()
+        assert all(p.name in ("_SUCCESS", f"{p.parts[len(root.parts)]}.jsonl") for p in names
+                   if p.parts[len(root.parts)] in manifest(root)["feeds"]), "only data files and _SUCCESS"
+        for path in names:
+            if path.name.endswith(".jsonl") and path.parent.name.startswith("mi="):
+                raw = path.read_bytes()
+                assert (path.parent / "_SUCCESS").exists() and raw.endswith(b"\n") and b"\r" not in raw
+                assert all(isinstance(row, dict) for row in read_lines(path)), path
+        assert all(isinstance(e, dict) and "event_id" in e for e in read_lines(root / "_realtime" / "events.jsonl"))
+    elif check == "records":
+        assert all(isinstance(row["issue_id"], int) for row in raw_rows(root, "utterances"))
+        assert all(row["sender_type"] != "system" and row["utterance"].strip() == row["utterance"]
+                   for row in rows(root, "utterances"))
+        customers = {row["customer_id"] for row in rows(root, "customers")}
+        assert {row["customer_id"] for row in rows(root, "convos_metadata")} <= customers
+        assert all(c["website"] in (None, f"https://{c['domain']}") for c in rows(root, "companies"))
+        uploads = {row["file_upload_event_id"] for row in rows(root, "file_uploads")}
+        assert uploads <= {p.name for p in (root / "_attachments").iterdir()}
+        assert len({row["external_customer_id"] for row in rows(root, "customers")}) == len(customers)
+    elif check == "texts":
         texts = [row["utterance"] for row in rows(root, "utterances")]
         assert not any(RIGHT_TO_LEFT.search(t) or EMOJI.search(t) or HTML.search(t) for t in texts)
     elif check == "timestamps":
