@@ -115,6 +115,9 @@ class MigrationOperator(BaseOperator):
         self.note_event(context, "waited", message)
         self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
 
+    def selected(self, context: Context, step: str) -> bool:
+        return step in self.form(context).objects
+
     def note_event(self, context: Context, kind: str, message: str) -> None:
         """Something the run's report should tell (a wait, a failure), kept in the ledger under this try."""
         ti = context["ti"]
@@ -160,6 +163,3 @@ def note_retry(context: Context) -> None:
 def note_failure(context: Context) -> None:
     """on_failure_callback of every task: the task's last error goes to the ledger, for the run's report."""
     _note_trouble(context, "failed")
-
-    def selected(self, context: Context, step: str) -> bool:
-        return step in self.form(context).objects

@@ -165,15 +165,24 @@ SELECT * FROM company_entities WHERE company_external_id IN (SELECT company_exte
 ORDER BY company_external_id
 """
 
-ATTACHMENTS_SQL = """
-SELECT f.*, u.sender_id, k.contact_key,
+def _attachments_sql(scope: Scope) -> str:
+    """The uploads of the conversations in scope, and those whose conversation is in no feed (to quarantine
+    them with that reason; a sample leaves them out)."""
+    orphans_in_scope = "false" if scope.mode is RunMode.sample else _changed(scope, "file_uploads")
+    return f"""
+WITH known_issues AS (SELECT issue_id FROM convos_metadata UNION SELECT issue_id FROM utterances)
+SELECT f.*, u.sender_id, k.contact_key, f.issue_id IN (SELECT issue_id FROM known_issues) AS issue_known,
     CASE WHEN m.conversation_end_ts IS NULL THEN 'open' ELSE 'closed' END AS conversation_state
 FROM file_uploads f
 LEFT JOIN utterances u ON u.event_uuid = f.event_uuid AND u.issue_id = f.issue_id
 LEFT JOIN convos_metadata m ON m.issue_id = f.issue_id
 LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id, f.customer_id)
-WHERE f.issue_id IN (SELECT issue_id FROM scope_issues) ORDER BY f.issue_id, f.file_upload_ts, f.file_upload_event_id
+WHERE f.issue_id IN (SELECT issue_id FROM scope_issues)
+   OR (f.issue_id NOT IN (SELECT issue_id FROM known_issues)
+       AND f.file_upload_event_id IN (SELECT file_upload_event_id FROM file_uploads WHERE {orphans_in_scope}))
+ORDER BY f.issue_id, f.file_upload_ts, f.file_upload_event_id
 """
+
 
 AGENTS_SQL = """
 SELECT r.rep_id, r.name, e.attribute_value AS email FROM reps r
@@ -301,8 +310,12 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
         with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
             _build(_stream(connection, CONVERSATIONS_SQL), conversations, ledger, run_id, ObjectType.CONVERSATION,
                    lambda row: str(row["issue_id"]), conversation)
-        write(ObjectType.ATTACHMENT, ATTACHMENTS_SQL, lambda row: row["file_upload_event_id"],
-              lambda row, issues: (str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)))
+        def attachment(row: dict, issues: list[FieldIssue]) -> tuple[str | None, dict]:
+            if not row["issue_known"]:
+                raise Unloadable(f"its conversation ({row['issue_id']}) is in no feed")
+            return str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)
+
+        write(ObjectType.ATTACHMENT, _attachments_sql(scope), lambda row: row["file_upload_event_id"], attachment)
         result.tag_names = sorted(tag_names)
     finally:
         connection.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asapp_intercom.domain.report import build_report, render_markdown
+from asapp_intercom.domain.report import LedgerView, build_report, render_markdown
 from asapp_intercom.hooks.asapp import AsappHook
 from asapp_intercom.ledger.state import CursorExpiry
 from asapp_intercom.pipeline.realtime import build_timeline, pull, rows_from_events
@@ -45,7 +45,7 @@ def test_the_report_says_which_window_only_the_batch_feeds_cover_after_an_expire
     timeline = build_timeline(Staging(f"file://{tmp_path}/staging"), ledger).as_dict()
     report = build_report(run_id="manual__1", migration_id="stream", params={"mode": "full"}, extract={},
                           field_map=None, transformed=None, timeline=timeline, plan=None, schema=None, loads={},
-                          validations={}, quarantined=[])
+                          validations={}, ledger=LedgerView())
 
     assert timeline["events"] > 0 and timeline["conversations_only_in_events"]  # no batch was staged yet
     last_before = ledger.load(CursorExpiry).model_dump(mode="json")["last_event_before"]
