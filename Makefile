@@ -18,14 +18,16 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-test: install
-	$(BIN)/python -m pytest
+# Two workers (CI has two cores); the end-to-end tests share one Airflow stack on one of them.
+test: install lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 demo: install
 	$(BIN)/python -m include.demo
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Re-resolve the pins into hashed locks (run after changing one): everything for development, and
 # the run-time subset, at the same versions, for the Docker image.

@@ -1,9 +1,9 @@
 """Run the demo migration end to end and leave the Airflow UI open to look around.
 
-    python -m include.demo [--conversations 150] [--port 8080] [--exit]
+    python -m include.demo [--conversations 150] [--port 8080] [--exit] [--home .demo]
 
 Everything lives in .demo/ (wiped at start): the dataset, both sandboxes' state, the Airflow home,
-the migration's staging area, ledger and report.
+the migration's staging area, ledger and report. Ctrl+C, SIGTERM or a closed terminal stop it all.
 """
 
 import argparse
@@ -22,7 +22,6 @@ from include.demo.airflow_stack import ROOT, free_port, run_airflow
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
 from include.sandbox.intercom.server.launcher import run_intercom_sandbox
 
-DEMO = ROOT / ".demo"
 DAG_ID = "asapp_to_intercom__demo"
 BOT = {"name": "ASAPP Bot", "email": "bot@acme-support.example"}
 
@@ -60,10 +59,12 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=150)
     parser.add_argument("--port", type=int, default=8080, help="Airflow UI and API (a free one if taken)")
     parser.add_argument("--exit", action="store_true", help="stop everything once the summary is printed")
+    parser.add_argument("--home", type=Path, default=ROOT / ".demo", help="where everything lives (wiped at start)")
     args = parser.parse_args()
 
-    shutil.rmtree(DEMO, ignore_errors=True)
-    data = DEMO / "asapp-data"
+    home = args.home.resolve()
+    shutil.rmtree(home, ignore_errors=True)
+    data = home / "asapp-data"
     say(f"Generating an ASAPP dataset of {args.conversations} conversations in {data}")
     subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(data), "--seed", "7",
                     "--conversations", str(args.conversations)], check=True, cwd=ROOT)
@@ -71,7 +72,7 @@ def main() -> None:
     window_end = datetime.fromisoformat(json.loads((data / "_manifest.json").read_text())["realtime_window"]["end"])
     # ASAPP's clock: just after the real-time window, when every batch is delivered and every event retained.
     with run_asapp_sandbox(data, daily_cap=1_000_000, clock=(window_end + timedelta(hours=1)).isoformat()) as asapp, \
-            run_intercom_sandbox(DEMO / "intercom-workspace.json") as intercom:
+            run_intercom_sandbox(home / "intercom-workspace.json") as intercom:
         say(f"ASAPP sandbox: API {asapp.api_url}, S3 {asapp.s3_endpoint_url} bucket {asapp.bucket}")
         emails = agent_emails(data)
         teammates = [{"name": email.split("@")[0].replace(".", " ").title(), "email": email}
@@ -87,8 +88,8 @@ def main() -> None:
         }
         port = args.port if _port_free(args.port) else free_port()
         say("Starting Airflow (scheduler, DAG processor, triggerer, API server) on SQLite")
-        with run_airflow(DEMO / "airflow", ROOT / "include/migrations", connections, port=port,
-                         env={"ASAPP_INTERCOM_DEMO_HOME": str(DEMO)}) as airflow:
+        with run_airflow(home / "airflow", ROOT / "include/migrations", connections, port=port,
+                         env={"ASAPP_INTERCOM_DEMO_HOME": str(home)}) as airflow:
             airflow.wait_for_dag(DAG_ID)
             run_id = airflow.trigger(DAG_ID, {"mode": "full"})
             say(f"Triggered {DAG_ID} ({run_id}). The demo config approves its own field map, and its "
@@ -104,7 +105,7 @@ def main() -> None:
 
             state = airflow.wait(DAG_ID, run_id, timeout=900, on_progress=progress)
             progress(state)
-            reports = sorted((DEMO / "staging" / "runs").glob("*/report.md"))
+            reports = sorted((home / "staging" / "runs").glob("*/report.md"))
             if reports:
                 print("\n" + summary(reports[-1].read_text()))
                 say(f"Full report: {reports[-1]}")

@@ -189,6 +189,16 @@ class AirflowStack:
         raise TimeoutError(f"{task_id} answered {answers} time(s) but still {state} after {timeout} s: "
                            f"{self.task_instance(dag_id, run_id, task_id)}\n{self.log_excerpt()}")
 
+    def add_connection(self, conn_id: str, connection: dict) -> None:
+        """Create (or replace) a connection through the REST API, as an operator would in Admin → Connections."""
+        body = {"connection_id": conn_id, **{key: value for key, value in connection.items() if key != "extra"}}
+        if "extra" in connection:
+            body["extra"] = json.dumps(connection["extra"])
+        if self.client.get(f"/connections/{conn_id}").status_code == 200:
+            self.api("PATCH", f"/connections/{conn_id}", json=body)
+        else:
+            self.api("POST", "/connections", accept=frozenset({409}), json=body)
+
     def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
         self.api("POST", f"/dags/{dag_id}/clearTaskInstances", json={
             "dag_run_id": run_id, "task_ids": task_ids, "dry_run": False, "only_failed": False})

@@ -127,7 +127,7 @@ def build_dag(config: MigrationConfig) -> DAG:
                         "validation": validation.task_id},
                 **common)
             validation >> report
-            outcome = RunOutcomeOperator(task_id="outcome", trigger_rule=TriggerRule.ONE_FAILED)
+            outcome = RunOutcomeOperator(task_id="outcome", trigger_rule=TriggerRule.ALL_DONE)
         [task for task in dag.tasks if task is not outcome] >> outcome
     return dag
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.support import oracle
-from tests.support.checks import assert_contacts_and_companies, assert_migrated, by_issue
+from tests.support.checks import assert_migrated, by_issue
 from tests.support.corpus import assert_corpus_outcomes
 
 pytestmark = pytest.mark.airflow

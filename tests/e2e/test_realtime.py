@@ -12,11 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from include.demo.airflow_stack import run_airflow
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
 from include.sandbox.intercom.server.launcher import run_intercom_sandbox
+from tests.e2e.conftest import Stack
 from tests.support import oracle
 from tests.support.checks import assert_contacts_and_companies, assert_migrated
 from tests.support.migrations import BOT_EMAIL, after_the_realtime_window, generate, migration_config
@@ -38,9 +37,9 @@ def teammates(intercom, expected: oracle.Expected) -> None:
 
 
 class Migrations:
-    """Three migrations on one Airflow stack, each with its own ASAPP and Intercom sandboxes."""
+    """Three migrations on the shared Airflow stack, each with its own ASAPP and Intercom sandboxes."""
 
-    def __init__(self, stack: ExitStack, root: Path, dataset: Path):
+    def __init__(self, stack: ExitStack, airflow: Stack, root: Path, dataset: Path):
         today = datetime.now(UTC).date()
         self.future = generate(root / "future", 30, start=(today - timedelta(days=1)).isoformat())
         self.history = dataset
@@ -56,38 +55,21 @@ class Migrations:
         self.expected = {"future": oracle.expected(self.future), "history": oracle.expected(dataset)}
         for name, data in (("live", "future"), ("pushed", "future"), ("backfilled", "history")):
             teammates(self.intercom[name], self.expected[data])
-        migrations = root / "migrations"
-        migrations.mkdir()
-        configs = {
-            "live": migration_config("live", root / "live", asapp={"realtime": {"poll_interval": 2}}),
-            "pushed": migration_config("pushed", root / "pushed", asapp={
-                "realtime": {"mode": "push", "webhook_conn_id": "asapp_webhook", "poll_interval": 2}}),
-            "backfilled": migration_config("backfilled", root / "backfilled", schedule="@daily",
-                                           start_date="2026-01-05"),
-        }
-        connections = {"asapp_webhook": {"conn_type": "generic", "password": SECRET}}
-        for name, asapp in (("live", self.live_asapp), ("pushed", self.pushing_asapp),
-                            ("backfilled", self.history_asapp)):
-            config = configs[name]
-            config["asapp"] |= {"conn_id": f"asapp_{name}", "s3_conn_id": f"asapp_{name}_s3"}
-            config["intercom"] |= {"conn_id": f"intercom_{name}"}
-            (migrations / f"{name}.yaml").write_text(yaml.safe_dump(config))
-            connections |= {
-                f"asapp_{name}": {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id,
-                                  "password": asapp.api_secret},
-                f"asapp_{name}_s3": asapp.aws_connection(),
-                f"intercom_{name}": {"conn_type": "intercom", "host": self.intercom[name].url,
-                                     "password": self.intercom[name].token},
-            }
-        self.airflow = stack.enter_context(run_airflow(root / "airflow", migrations, connections))
-        for name in configs:
-            self.airflow.wait_for_dag(f"asapp_to_intercom__{name}")
+        self.airflow = airflow.airflow
+        airflow.add_migration(migration_config("live", root / "live", asapp={"realtime": {"poll_interval": 2}}),
+                              self.live_asapp, self.intercom["live"])
+        airflow.add_migration(migration_config("pushed", root / "pushed", asapp={
+            "realtime": {"mode": "push", "webhook_conn_id": "asapp_webhook", "poll_interval": 2}}),
+            self.pushing_asapp, self.intercom["pushed"],
+            asapp_webhook={"conn_type": "generic", "password": SECRET})
+        airflow.add_migration(migration_config("backfilled", root / "backfilled", schedule="@daily",
+                                               start_date="2026-01-05"), self.history_asapp, self.intercom["backfilled"])
 
 
 @pytest.fixture(scope="module")
-def migrations(tmp_path_factory, dataset):
-    with ExitStack() as stack:
-        yield Migrations(stack, tmp_path_factory.mktemp("realtime-e2e"), dataset)
+def migrations(tmp_path_factory, dataset, stack):
+    with ExitStack() as sandboxes:
+        yield Migrations(sandboxes, stack, tmp_path_factory.mktemp("realtime-e2e"), dataset)
 
 
 def test_the_sensor_waits_for_events_without_a_worker_and_migrates_them(migrations):

@@ -26,9 +26,9 @@ BOT_EMAIL = "bot@acme-support.example"
 _ids = itertools.count(1)
 
 
-def generate(out: Path, conversations: int, seed: int = 7, start: str | None = None) -> Path:
+def generate(out: Path, conversations: int, seed: int = 7, start: str | None = None, extra: list[str] = ()) -> Path:
     subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(out), "--seed", str(seed),
-                    "--conversations", str(conversations), *(["--start", start] if start else [])],
+                    "--conversations", str(conversations), *(["--start", start] if start else []), *extra],
                    check=True, cwd=ROOT, capture_output=True)
     return out
 
@@ -97,9 +97,7 @@ class Migration:
         return self.dag().test(run_conf=conf)
 
     def report(self, run) -> dict:
-        from asapp_intercom.pipeline.staging import run_key
-
-        return json.loads((self.home / "staging" / "runs" / run_key(run.run_id) / "report.json").read_text())
+        return read_report(self.home, run.run_id)
 
     def ledger(self):
         from asapp_intercom.ledger import Ledger
@@ -109,6 +107,13 @@ class Migration:
     def task_states(self, run) -> dict[str, str]:
         return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
                 for ti in run.get_task_instances()}
+
+
+def read_report(home: Path, run_id: str) -> dict:
+    """The report.json a run of a migration whose staging area is under `home` wrote."""
+    from asapp_intercom.pipeline.staging import run_key
+
+    return json.loads((home / "staging" / "runs" / run_key(run_id) / "report.json").read_text())
 
 
 def migration_config(migration_id: str, home: Path, **overrides) -> dict:

@@ -63,12 +63,14 @@ def build_report(*, run_id: str, migration_id: str, params: dict, extract: dict[
                 "validated": validation.get("matching"), "mismatched": validation.get("mismatched")}
         objects.append(row)
     feeds = {name: _feed(manifest) for name, manifest in extract.items()}
-    failed = sorted(task for task, state in (task_states or {}).items() if state in FAILED)
+    failed = sorted(task for task, state in (task_states or {}).items() if state == "failed")
+    not_run = sorted(task for task, state in (task_states or {}).items() if state == "upstream_failed")
     return {
         "migration_id": migration_id,
         "run_id": run_id,
         "params": params,
         "failed_tasks": [{"task": task, "error": _last_error(task, ledger.events)} for task in failed],
+        "not_run": not_run,
         "events": ledger.events[:MAX_LISTED],
         "field_map": field_map,
         "feeds": feeds,
@@ -132,6 +134,8 @@ def render_markdown(report: dict) -> str:
     if report["failed_tasks"]:
         lines += ["## Why the run failed", ""]
         lines += [f"- `{item['task']}`: {item['error']}" for item in report["failed_tasks"]]
+        if report.get("not_run"):
+            lines.append(f"- not run because of it: {', '.join(f'`{task}`' for task in report['not_run'])}")
         lines.append("")
     if report.get("field_map"):
         approval = report["field_map"]
@@ -199,6 +203,8 @@ def summary_lines(report: dict) -> list[str]:
     lines = [f"Migration {report['migration_id']}, run {report['run_id']}:"]
     for item in report["failed_tasks"]:
         lines.append(f"  FAILED {item['task']}: {item['error']}")
+    if report.get("not_run"):
+        lines.append(f"  not run because of it: {len(report['not_run'])} tasks")
     for row in report["objects"]:
         lines.append(f"  {row['object']:<18} source {row['source']:>7}  in Intercom {row.get('in_intercom') or 0:>7}  "
                      f"created {row.get('created') or 0:>6}  updated {row.get('updated') or 0:>6}  "

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, create_engine, delete, event, func, select, update
+from sqlalchemy import Table, and_, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
@@ -166,11 +166,13 @@ class Ledger:
         self._upsert(records, {"object_type": object_type, "source_id": source_id}, values)
 
     def mark_unchanged(self, object_type: str, source_ids: list[str], run_id: str) -> None:
-        """This run found these records as Intercom has them: nothing sent, the run noted."""
+        """This run found these records as Intercom has them: nothing sent, the run noted. A record an earlier
+        try of this run wrote keeps what that try did, so a run's counts hold over its tries."""
         with self.engine.begin() as connection:
             for start in range(0, len(source_ids), 500):
                 connection.execute(update(records).where(
-                    self._key(records, object_type=object_type), records.c.source_id.in_(source_ids[start:start + 500])
+                    self._key(records, object_type=object_type), records.c.source_id.in_(source_ids[start:start + 500]),
+                    or_(records.c.run_id.is_(None), records.c.run_id != run_id),
                 ).values(action="unchanged", run_id=run_id, updated_at=now()))
 
     def save_progress(self, object_type: str, source_id: str, **values: Any) -> None:

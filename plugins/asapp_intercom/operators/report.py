@@ -7,7 +7,7 @@ import json
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from asapp_intercom.domain.report import build_report, render_markdown, summary_lines
+from asapp_intercom.domain.report import FAILED, build_report, render_markdown, summary_lines
 from asapp_intercom.operators.base import MigrationOperator
 
 
@@ -52,9 +52,14 @@ class ReportOperator(MigrationOperator):
 
 
 class RunOutcomeOperator(BaseOperator):
-    """Fails the run when any task failed: the report runs whatever happens, so it cannot say it alone."""
+    """Fails the run when any task failed: the report runs whatever happens, so it cannot say it alone.
+    It runs last (after the report, whatever happened) and reads the run's task states itself."""
 
     ui_color = "#fde8e8"
 
     def execute(self, context: Context) -> None:
-        raise AirflowFailException("A task of this migration failed; the report says what was done and what was not")
+        run_id = context["run_id"]
+        states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[run_id]).get(run_id, {})
+        failed = sorted(task for task, state in states.items() if state in FAILED and task != self.task_id)
+        if failed:
+            raise AirflowFailException(f"{', '.join(failed)} failed; the report says what was done and what was not")

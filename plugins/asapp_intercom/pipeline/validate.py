@@ -83,10 +83,24 @@ def _compare_thread(expected: list[dict], messages: list[dict], contact_id: str)
     return problems
 
 
-def check_conversation(hook: IntercomHook, intercom_id: str, payload: dict, contact_id: str) -> list[tuple]:
+def thread_of(payload: dict, opened_with: str | None) -> tuple[dict, list[dict]]:
+    """The message a conversation was opened with, and its other messages in time order.
+
+    A conversation keeps the source it was opened with: a message that comes to light after its
+    conversation was migrated (a file ASAPP delivered again, an event late) is posted as a part with
+    its own time, even when it is earlier than that source; Intercom orders parts by their time.
+    """
+    messages = [payload["opener"], *payload["parts"]]
+    opener = next((part for part in messages if part["key"] == opened_with), payload["opener"])
+    return opener, sorted((part for part in messages if part is not opener), key=lambda part: part["created_at"])
+
+
+def check_conversation(hook: IntercomHook, intercom_id: str, payload: dict, contact_id: str,
+                       opened_with: str | None = None) -> list[tuple]:
     actual = hook.get_conversation(intercom_id)
     problems = []
-    opener, source = payload["opener"], actual.get("source") or {}
+    opener, expected = thread_of(payload, opened_with)
+    source = actual.get("source") or {}
     if actual.get("created_at") != opener["created_at"]:
         problems.append(("created_at", opener["created_at"], actual.get("created_at")))
     if not same_text(source.get("body"), opener["text"]) or not _author_matches(opener, source.get("author") or {},
@@ -94,7 +108,6 @@ def check_conversation(hook: IntercomHook, intercom_id: str, payload: dict, cont
         problems.append(("source", opener["text"][:80], (source.get("body") or "")[:80]))
     parts = parts_of(actual)
     total = (actual.get("conversation_parts") or {}).get("total_count", len(parts))
-    expected = sorted(payload["parts"], key=lambda part: part["created_at"])  # stable, as the loader posts them
     # Messages only: attachments are parts of their own (checked on their own), close and assignment too.
     messages = [part for part in parts if part.get("part_type") in {"comment", "note"} and not part.get("attachments")]
     if total >= PART_LIMIT and parts:
@@ -147,7 +160,8 @@ def validate(hook: IntercomHook, ledger: Ledger, staging: Staging, payloads: Obj
                                                        company.intercom_id if company else None)
             if object_type == ObjectType.CONVERSATION:
                 contact = ledger.record(ObjectType.CONTACT, row["depends_on"])
-                return row["source_id"], check_conversation(hook, record.intercom_id, payload, contact.intercom_id)
+                return row["source_id"], check_conversation(hook, record.intercom_id, payload, contact.intercom_id,
+                                                            (record.progress or {}).get("opened_with"))
             if object_type == ObjectType.ATTACHMENT:
                 conversation = ledger.record(ObjectType.CONVERSATION, row["depends_on"])
                 return row["source_id"], check_attachment(hook, conversation.intercom_id, payload)

@@ -94,11 +94,12 @@ def test_the_report_names_the_failed_task_and_its_last_error(ledger):
                                              "extract.feed_3": "success", "report.reconciliation": "running"})
 
     assert report["failed_tasks"] == [
-        {"task": "load.attachments", "error": "no error was recorded: its process ended (or it never ran)"},
         {"task": "load.conversations", "error": "ApiError: 401 unauthorized: Access Token Invalid"}]
+    assert report["not_run"] == ["load.attachments"]
     text = render_markdown(report)
     assert text.index("## Why the run failed") < text.index("## Objects")
     assert "- `load.conversations`: ApiError: 401 unauthorized: Access Token Invalid" in text
+    assert "- not run because of it: `load.attachments`" in text
     assert "| extract.feed | 3 | 1 | waited | ASAPP's daily request cap is spent |" in text
 
 

@@ -49,6 +49,17 @@ def test_records_are_found_in_batches_larger_than_one_query(ledger):
     assert found["co-600"].intercom_id == "ic-600"
 
 
+def test_a_run_counts_what_its_killed_tries_wrote_once_each(ledger):
+    ledger.complete("company", "co-old", intercom_id="ic-0", action="created", payload_hash="h", run_id="run_1")
+    ledger.complete("company", "co-1", intercom_id="ic-1", action="created", payload_hash="h", run_id="run_2")
+    ledger.complete("company", "co-2", intercom_id="ic-2", action="updated", payload_hash="h", run_id="run_2")
+
+    # the retry of a killed try finds all three as Intercom has them
+    ledger.mark_unchanged("company", ["co-old", "co-1", "co-2"], "run_2")
+
+    assert ledger.record_counts("run_2")["company"] == {"created": 1, "updated": 1, "unchanged": 1}
+
+
 def test_an_event_delivered_many_times_at_once_is_stored_once(ledger):
     start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     batch = [envelope(n, start + timedelta(seconds=n)) for n in range(40)]

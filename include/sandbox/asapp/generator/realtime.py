@@ -197,6 +197,8 @@ class RealtimeLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = 0
         mess = self.world.mess
+        journeys = sum(1 for event in self.events if JOURNEY_LINE in event.line)
+        journey = 0
         with open(path, "wb") as out:
             for position, event in enumerate(self.events):
                 copies = 2 if mess.picks(Mess.DUPLICATE_DELIVERIES, position, len(self.events)) else 1
@@ -204,14 +206,19 @@ class RealtimeLog:
                 lines += copies
                 if copies == 2:
                     duplicated(event.event_id)
-                if mess.picks(Mess.MALFORMED_EVENTS, position, len(self.events)):
+                if JOURNEY_LINE not in event.line:
+                    continue
+                # copies of journey events: the stream a migration follows by default
+                if mess.picks(Mess.MALFORMED_EVENTS, journey, journeys):
                     for line in _malformed(event.line, stream(self.world.seed, "malformed-event", position)):
                         out.write(line)
                         lines += 1
                         malformed(lines)
+                journey += 1
         return lines
 
 
+JOURNEY_LINE = b'"name":"com.asapp.event.journey"'
 UNPARSABLE_TIMES = ("yesterday", "2026-13-45T25:61:00.000Z", "", "07/01/2026 24:13")
 
 

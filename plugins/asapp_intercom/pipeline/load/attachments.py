@@ -57,7 +57,8 @@ class AttachmentLoader(Loader):
         state = self.ledger.part_states(row["depends_on"]).get(key)
         if state is not None and state.state == "done":  # posted before; Intercom cannot edit an attachment
             record = self.ledger.record(self.object_type, upload_id)
-            action = "unchanged" if record is not None and record.state == "done" else "created"
+            done = record is not None and record.state == "done"
+            action = (self.done_earlier_in_run(record) or "unchanged") if done else "created"
             self.ledger.complete(self.object_type, upload_id, intercom_id=state.intercom_part_id or "",
                                  action=action, origin="created", payload_hash=row["hash"], run_id=self.run_id)
             return Outcome(action, state.intercom_part_id)

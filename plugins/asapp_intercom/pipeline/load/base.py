@@ -112,6 +112,13 @@ class Loader:
     def unchanged(self, row: dict, record) -> bool:
         return record is not None and record.state == "done" and record.payload_hash == row["hash"]
 
+    def done_earlier_in_run(self, record) -> str | None:
+        """What an earlier try of this run did to the record (created, updated), so a retry that finishes
+        the record's work does not count it as something else."""
+        if record is None or record.state != "done" or record.run_id != self.run_id:
+            return None
+        return record.action if record.action in {"created", "updated"} else None
+
     def write_once(self, send: Callable[[], T], landed: Callable[[], T | None], what: str) -> T:
         """Send a write Intercom cannot de-duplicate. After an unclear answer, `landed()` looks at what
         Intercom holds (None: the write did not happen) before it is sent again."""
@@ -140,6 +147,7 @@ class Loader:
         later: list[tuple[dict, TryLater]] = []
         lock = threading.Lock()
         spend = _Spend(self, calls_before, retries_before)
+        spend.write()  # the try is on record from its start, killed or not
 
         def settle(row: dict, outcome: Outcome | None, reason: str | None) -> None:
             with lock:

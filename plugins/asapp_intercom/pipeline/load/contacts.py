@@ -24,14 +24,15 @@ class ContactLoader(Loader):
         payload = row["payload"]
         record = self.ledger.record(self.object_type, row["source_id"])
         if record is not None and record.state == "done" and record.intercom_id:
-            try:
-                self.hook.update_contact(record.intercom_id, payload)
-            except ApiError as error:
-                if error.status != 404:
-                    raise
-                self.ledger.forget(self.object_type, row["source_id"])  # deleted in Intercom: create it again
-                return self.load(row)
-            contact_id, action = record.intercom_id, "updated"
+            if record.payload_hash != row["hash"]:  # else only its company link is owed
+                try:
+                    self.hook.update_contact(record.intercom_id, payload)
+                except ApiError as error:
+                    if error.status != 404:
+                        raise
+                    self.ledger.forget(self.object_type, row["source_id"])  # deleted in Intercom: create it again
+                    return self.load(row)
+            contact_id, action = record.intercom_id, self.done_earlier_in_run(record) or "updated"
             self.ledger.complete(self.object_type, row["source_id"], intercom_id=contact_id, action=action,
                                  payload_hash=row["hash"], run_id=self.run_id)
         else:

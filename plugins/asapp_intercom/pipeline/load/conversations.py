@@ -53,6 +53,7 @@ class ConversationLoader(Loader):
                     raise TryLater(f"opening it got an unclear answer ({unclear})", datetime.now(UTC) + timedelta(
                         seconds=self.settings.search_consistency_seconds)) from None
             progress.pop("opening_at", None)
+            progress["opened_with"] = payload["opener"]["key"]  # its source for good, whatever comes to light later
             self.ledger.save_progress(self.object_type, source_id, intercom_id=conversation_id, progress=progress)
             self.ledger.complete_part(source_id, payload["opener"]["key"], None, self.run_id)
 

@@ -92,17 +92,24 @@ def test_companies_survive_a_kill(steps, expected, method, path, nth):
     companies = steps.migration.intercom.export()["companies"]
     assert sorted(company["company_id"] for company in companies) == sorted(expected.companies)
     assert {record.origin for record in steps.ledger.iter_records("company")} == {"created"}
+    assert steps.ledger.record_counts("run-companies")["company"] == {"created": len(companies)}
 
 
-def test_a_contact_created_before_a_kill_is_recognised_as_ours(steps, expected):
+@pytest.mark.parametrize("method, path, nth", [
+    ("POST", r"/contacts", 5),  # created, then killed: its 409 says it is ours
+    ("POST", r"/contacts/\w+/companies", 3),  # created and linked to its company, then killed
+])
+def test_a_contact_created_before_a_kill_is_recognised_as_ours(steps, expected, method, path, nth):
     steps.run("companies")
     with pytest.raises(Killed):
-        steps.run("contacts", die_after(IntercomHook("intercom_test"), "POST", r"/contacts", 5))
+        steps.run("contacts", die_after(IntercomHook("intercom_test"), method, path, nth))
     manifest = steps.run("contacts")
 
     assert (manifest.balanced, manifest.quarantined) == (True, steps.quarantined["contact"])
+    contacts = steps.migration.intercom.export()["contacts"]
     assert_contacts_and_companies(steps.migration.intercom.export(), expected)
     assert {record.origin for record in steps.ledger.iter_records("contact")} == {"created"}
+    assert steps.ledger.record_counts("run-contacts")["contact"] == {"created": len(contacts)}  # over both tries
 
 
 @pytest.mark.parametrize("method, path, nth", [

@@ -1,0 +1,48 @@
+"""The schema phase against the Intercom sandbox: attributes made once, whatever became of the answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asapp_intercom.domain.mapping import FieldMapping
+from asapp_intercom.hooks.intercom import IntercomHook
+from asapp_intercom.pipeline.schema import SchemaClash, ensure_schema
+
+ENTRIES = [FieldMapping(source=f"customers.attributes[{name}]", source_type="string", target_object="contact",
+                        target=f"custom_attributes.{name}", data_type="string", confidence=1.0)
+           for name in ("region", "tier", "segment")]
+
+
+@pytest.fixture
+def hook(intercom, monkeypatch) -> IntercomHook:
+    monkeypatch.setenv("AIRFLOW_CONN_INTERCOM_SCHEMA", json.dumps(
+        {"conn_type": "intercom", "host": intercom.url, "password": intercom.token}))
+    return IntercomHook("intercom_schema")
+
+
+@pytest.mark.parametrize("fault", [{"error_next": 2, "error_status": 503}, {"drop_next": 2}])
+def test_attributes_whose_creation_got_no_clear_answer_are_made_once(intercom, hook, fault):
+    intercom.set_faults(**fault, phase="after")
+
+    manifest = ensure_schema(hook, ENTRIES, ["billing"])
+
+    intercom.set_faults()
+    names = [item["name"] for item in intercom.export()["data_attributes"]]
+    assert sorted(names) == ["region", "segment", "tier"]
+    assert sorted(manifest.created) == ["contact.region", "contact.segment", "contact.tier"]
+
+
+def test_running_the_schema_again_matches_what_is_there(intercom, hook):
+    ensure_schema(hook, ENTRIES, [])
+
+    again = ensure_schema(hook, ENTRIES, [])
+
+    assert (again.created, sorted(again.matched)) == ([], ["contact.region", "contact.segment", "contact.tier"])
+
+
+def test_an_attribute_of_another_type_stops_the_schema_with_what_to_change(intercom, hook):
+    intercom.seed({"data_attributes": [{"name": "tier", "model": "contact", "data_type": "integer"}]})
+
+    with pytest.raises(SchemaClash, match="contact.tier exists in Intercom as integer"):
+        ensure_schema(hook, ENTRIES, [])
