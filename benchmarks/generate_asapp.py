@@ -41,26 +41,36 @@ print(json.dumps({
 def measure(out: Path, conversations: int) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(out), str(conversations)],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 20000, 200000])
     parser.add_argument("--keep", type=Path, help="keep the datasets under this directory")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="asapp-benchmark-"))
-    print(f"{'conversations':>13} {'days':>5} {'rows':>11} {'seconds':>8} {'rows/s':>9} {'events':>7} "
-          f"{'MB written':>10} {'of which attachments':>20} {'peak RSS MB':>11}")
+    print(
+        f"{'conversations':>13} {'days':>5} {'rows':>11} {'seconds':>8} {'rows/s':>9} {'events':>7} "
+        f"{'MB written':>10} {'of which attachments':>20} {'peak RSS MB':>11}"
+    )
     try:
         for size in args.sizes:
             out = root / f"conversations-{size}"
             figures = measure(out, size)
-            print(f"{size:>13,} {figures['days']:>5} {figures['rows']:>11,} {figures['seconds']:>8.1f} "
-                  f"{figures['rows'] / figures['seconds']:>9,.0f} {figures['events']:>7,} {figures['written_mb']:>10,.1f} "
-                  f"{figures['attachments_mb']:>20,.1f} {figures['peak_rss_mb']:>11.1f}", flush=True)
+            print(
+                f"{size:>13,} {figures['days']:>5} {figures['rows']:>11,} {figures['seconds']:>8.1f} "
+                f"{figures['rows'] / figures['seconds']:>9,.0f} {figures['events']:>7,} {figures['written_mb']:>10,.1f} "
+                f"{figures['attachments_mb']:>20,.1f} {figures['peak_rss_mb']:>11.1f}",
+                flush=True,
+            )
             if not args.keep:
                 shutil.rmtree(out)
     finally:

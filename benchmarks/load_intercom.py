@@ -39,16 +39,28 @@ def stage_and_transform(data: Path, work: Path, asapp) -> tuple:
 
     staging, ledger = Staging(f"file://{work}/staging"), Ledger(f"sqlite:///{work}/stage.db", "bench")
     for name, feed in FEEDS.items():
-        source = (FileExporterFeedSource(AsappHook("asapp_bench")) if name == "autosummary_structured_data"
-                  else S3FeedSource(S3Hook(aws_conn_id="asapp_bench_s3"), asapp.bucket))
+        source = (
+            FileExporterFeedSource(AsappHook("asapp_bench"))
+            if name == "autosummary_structured_data"
+            else S3FeedSource(S3Hook(aws_conn_id="asapp_bench_s3"), asapp.bucket)
+        )
         extract_feed(source, feed, staging, ledger, "bench")
     entries = propose(discovered_schema({}, profile_staged(staging, ledger)))
     context = ConversationContext(entries=entries, agents={}, default_admin_id="0", bot_admin_id="0")
     return staging, entries, context, ledger
 
 
-def load_once(label: str, staging, entries, context, intercom_url: str, token: str, work: Path,
-              budget: int, concurrency: int) -> None:
+def load_once(
+    label: str,
+    staging,
+    entries,
+    context,
+    intercom_url: str,
+    token: str,
+    work: Path,
+    budget: int,
+    concurrency: int,
+) -> None:
     from asapp_intercom.domain.objects import ObjectType
     from asapp_intercom.domain.run_form import Scope
     from asapp_intercom.hooks.intercom import IntercomHook
@@ -57,15 +69,18 @@ def load_once(label: str, staging, entries, context, intercom_url: str, token: s
     from asapp_intercom.pipeline.schema import ensure_schema
     from asapp_intercom.pipeline.transform import transform
 
-    os.environ["AIRFLOW_CONN_INTERCOM_BENCH"] = json.dumps({"conn_type": "intercom", "host": intercom_url,
-                                                           "password": token})
+    os.environ["AIRFLOW_CONN_INTERCOM_BENCH"] = json.dumps(
+        {"conn_type": "intercom", "host": intercom_url, "password": token}
+    )
     hook = IntercomHook("intercom_bench", requests_per_minute=budget, concurrency=concurrency)
     me = hook.get_me()
     context.default_admin_id = context.bot_admin_id = str(me["id"])
     ledger = Ledger(f"sqlite:///{work}/{label}.db", "bench")
     payloads = transform(staging, ledger, f"bench-{label}", Scope(), context, [])
     ensure_schema(hook, entries, [])
-    settings = LoadSettings(default_admin_id=str(me["id"]), search_consistency_seconds=1, concurrency=concurrency)
+    settings = LoadSettings(
+        default_admin_id=str(me["id"]), search_consistency_seconds=1, concurrency=concurrency
+    )
     started, calls, waited = time.monotonic(), hook.api.calls, hook.limiter.waited_seconds
     for name in ("companies", "contacts", "conversations"):
         loader = LOADERS[ObjectType.of_step(name)](hook, ledger, f"bench-{label}", settings)
@@ -73,34 +88,65 @@ def load_once(label: str, staging, entries, context, intercom_url: str, token: s
         assert manifest.balanced and manifest.quarantined == 0, manifest
     seconds = time.monotonic() - started
     requests = hook.api.calls - calls
-    print(f"{label:<22} {requests:>6} requests in {seconds:6.1f} s = {requests / seconds:7.1f} req/s"
-          f"  (budget {budget}/min = {budget / 60:.0f}/s; retries {hook.api.retries}, "
-          f"waiting for windows {hook.limiter.waited_seconds - waited:.1f} thread-s)", flush=True)
+    print(
+        f"{label:<22} {requests:>6} requests in {seconds:6.1f} s = {requests / seconds:7.1f} req/s"
+        f"  (budget {budget}/min = {budget / 60:.0f}/s; retries {hook.api.retries}, "
+        f"waiting for windows {hook.limiter.waited_seconds - waited:.1f} thread-s)",
+        flush=True,
+    )
 
 
 def main() -> None:
     from include.sandbox.asapp.server.launcher import run_asapp_sandbox
     from include.sandbox.intercom.server.launcher import run_intercom_sandbox
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--conversations", type=int, default=300)
     parser.add_argument("--budget", type=int, default=3000, help="requests per minute for the limited run")
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(work / "data"),
-                    "--conversations", str(args.conversations)], check=True, cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "include.sandbox.asapp",
+            "generate",
+            "--out",
+            str(work / "data"),
+            "--conversations",
+            str(args.conversations),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     end = json.loads((work / "data/_manifest.json").read_text())["realtime_window"]["end"]
     with run_asapp_sandbox(work / "data", daily_cap=10_000_000, clock=end) as asapp:
-        os.environ["AIRFLOW_CONN_ASAPP_BENCH"] = json.dumps({"conn_type": "asapp", "host": asapp.api_url,
-                                                            "login": asapp.api_id, "password": asapp.api_secret})
+        os.environ["AIRFLOW_CONN_ASAPP_BENCH"] = json.dumps(
+            {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id, "password": asapp.api_secret}
+        )
         os.environ["AIRFLOW_CONN_ASAPP_BENCH_S3"] = json.dumps(asapp.aws_connection())
         staging, entries, context, _ledger = stage_and_transform(work / "data", work, asapp)
     for label, limit in (("limits off", 0), (f"budget {args.budget}/min", args.budget)):
-        with run_intercom_sandbox(work / f"{label.replace(' ', '_').replace('/', '_')}.json",
-                                  rate_limit_per_minute=limit, search_delay=0) as intercom:
-            load_once(label.replace(" ", "_").replace("/", "_"), staging, entries, context, intercom.url,
-                      intercom.token, work, limit or 1_000_000, args.concurrency)
+        with run_intercom_sandbox(
+            work / f"{label.replace(' ', '_').replace('/', '_')}.json",
+            rate_limit_per_minute=limit,
+            search_delay=0,
+        ) as intercom:
+            load_once(
+                label.replace(" ", "_").replace("/", "_"),
+                staging,
+                entries,
+                context,
+                intercom.url,
+                intercom.token,
+                work,
+                limit or 1_000_000,
+                args.concurrency,
+            )
 
 
 if __name__ == "__main__":

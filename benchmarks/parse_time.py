@@ -32,24 +32,46 @@ def timed(code: str, environment: dict[str, str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
-    environment = {**os.environ, "AIRFLOW_HOME": tempfile.mkdtemp(prefix="bench-parse-"),
-                   "ASAPP_INTERCOM_MIGRATIONS": str(ROOT / "include" / "migrations"),
-                   "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")])}
+    environment = {
+        **os.environ,
+        "AIRFLOW_HOME": tempfile.mkdtemp(prefix="bench-parse-"),
+        "ASAPP_INTERCOM_MIGRATIONS": str(ROOT / "include" / "migrations"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
+    }
     timed(SDK_ONLY, environment)  # warm the file cache once
     sdk, dag = [], []
     for _ in range(args.runs):
         sdk.append(timed(SDK_ONLY, environment))
         dag.append(timed(DAG_FILE, environment))
-    loaded = {code: set(subprocess.run(
-        [sys.executable, "-c", f"{code}; import sys; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"],
-        check=True, env=environment, capture_output=True, text=True).stdout.split()) for code in (SDK_ONLY, DAG_FILE)}
+    loaded = {
+        code: set(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"{code}; import sys; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))",
+                ],
+                check=True,
+                env=environment,
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+        )
+        for code in (SDK_ONLY, DAG_FILE)
+    }
     added = sorted(loaded[DAG_FILE] - loaded[SDK_ONLY])
     sdk_median, dag_median = statistics.median(sdk), statistics.median(dag)
-    print(f"import airflow.sdk      median {sdk_median:.2f} s  (min {min(sdk):.2f}, max {max(sdk):.2f}) over {args.runs}")
-    print(f"parse the DAG file      median {dag_median:.2f} s  (min {min(dag):.2f}, max {max(dag):.2f}) over {args.runs}")
+    print(
+        f"import airflow.sdk      median {sdk_median:.2f} s  (min {min(sdk):.2f}, max {max(sdk):.2f}) over {args.runs}"
+    )
+    print(
+        f"parse the DAG file      median {dag_median:.2f} s  (min {min(dag):.2f}, max {max(dag):.2f}) over {args.runs}"
+    )
     print(f"ratio                   {dag_median / sdk_median:.2f}  (goal: at most 1.2)")
     print(f"heavy modules the DAG file imports beyond Airflow's own: {', '.join(added) or 'none'}")
 

@@ -76,8 +76,9 @@ def asapp_configuration(dataset: Path) -> dict:
     def every(collection):
         return lambda: collection.page(None, sys.maxsize, lambda item: True)[0]
 
-    return discover_configuration(SimpleNamespace(structured_data_fields=every(api.fields),
-                                                  segments=every(api.segments)))
+    return discover_configuration(
+        SimpleNamespace(structured_data_fields=every(api.fields), segments=every(api.segments))
+    )
 
 
 def peak_rss_mb() -> float:
@@ -113,9 +114,13 @@ def measure(work: Path, conversations: int) -> dict:
 
     asapp = asapp_configuration(dataset)
     entries = apply_overrides(propose(discovered_schema(asapp, profile_staged(staging, ledger))), {})
-    context = ConversationContext(entries=entries, agents={}, default_admin_id=INTERCOM["me"]["id"],
-                                  bot_admin_id=bot_admin_id(INTERCOM, None),
-                                  segment_tags_by_field=segment_tags_by_field(asapp))
+    context = ConversationContext(
+        entries=entries,
+        agents={},
+        default_admin_id=INTERCOM["me"]["id"],
+        bot_admin_id=bot_admin_id(INTERCOM, None),
+        segment_tags_by_field=segment_tags_by_field(asapp),
+    )
     started = time.perf_counter()
     result = transform(staging, ledger, RUN_ID, Scope(), context, INTERCOM["admins"])  # full run, no window
     transform_seconds = time.perf_counter() - started
@@ -135,14 +140,25 @@ def measure(work: Path, conversations: int) -> dict:
 
 
 def run_child(work: Path, conversations: int) -> dict:
-    env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow")}  # Airflow's config stays in the temp directory
-    done = subprocess.run([sys.executable, __file__, "--child", str(work), str(conversations)],
-                          cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(work / "airflow"),
+    }  # Airflow's config stays in the temp directory
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(work), str(conversations)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--keep", type=Path, help="keep datasets, staging and ledgers under this directory")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -151,21 +167,28 @@ def main() -> None:
         print(json.dumps(measure(Path(args.child[0]), int(args.child[1]))))
         return
     root = args.keep or Path(tempfile.mkdtemp(prefix="pipeline-benchmark-"))
-    print(f"{'conversations':>13} {'rows staged':>11} {'extract s':>9} {'rows/s':>8} {'payloads':>9} "
-          f"{'transform s':>11} {'payloads/s':>10} {'staged MB':>9} {'peak RSS MB: extract':>20} {'+ transform':>11}")
+    print(
+        f"{'conversations':>13} {'rows staged':>11} {'extract s':>9} {'rows/s':>8} {'payloads':>9} "
+        f"{'transform s':>11} {'payloads/s':>10} {'staged MB':>9} {'peak RSS MB: extract':>20} {'+ transform':>11}"
+    )
     try:
         for size in args.sizes:
             work = root / f"conversations-{size}"
             work.mkdir(parents=True, exist_ok=True)
             figures = run_child(work, size)
             payloads = sum(figures["payloads"].values())
-            print(f"{size:>13,} {figures['rows']:>11,} {figures['extract_seconds']:>9.1f} "
-                  f"{figures['rows'] / figures['extract_seconds']:>8,.0f} {payloads:>9,} "
-                  f"{figures['transform_seconds']:>11.1f} {payloads / figures['transform_seconds']:>10,.0f} "
-                  f"{figures['staged_mb']:>9,.1f} {figures['extract_rss_mb']:>20.0f} {figures['transform_rss_mb']:>11.0f}",
-                  flush=True)
-            print(f"{'':>13} payloads by object: "
-                  + ", ".join(f"{name} {count:,}" for name, count in figures["payloads"].items()), flush=True)
+            print(
+                f"{size:>13,} {figures['rows']:>11,} {figures['extract_seconds']:>9.1f} "
+                f"{figures['rows'] / figures['extract_seconds']:>8,.0f} {payloads:>9,} "
+                f"{figures['transform_seconds']:>11.1f} {payloads / figures['transform_seconds']:>10,.0f} "
+                f"{figures['staged_mb']:>9,.1f} {figures['extract_rss_mb']:>20.0f} {figures['transform_rss_mb']:>11.0f}",
+                flush=True,
+            )
+            print(
+                f"{'':>13} payloads by object: "
+                + ", ".join(f"{name} {count:,}" for name, count in figures["payloads"].items()),
+                flush=True,
+            )
             if not args.keep:
                 shutil.rmtree(work)
     finally:

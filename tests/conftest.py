@@ -16,14 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 
 _home = Path(tempfile.mkdtemp(prefix="asapp-intercom-airflow-"))
-os.environ.update({
-    "AIRFLOW_HOME": str(_home),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    "ASAPP_INTERCOM_MIGRATIONS": str(_home / "migrations"),
-})
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "ASAPP_INTERCOM_MIGRATIONS": str(_home / "migrations"),
+    }
+)
 (_home / "migrations").mkdir()
 
 
@@ -32,6 +34,7 @@ def airflow_db() -> Path:
     """A migrated metadata database (SQLite) in the session's Airflow home."""
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     return _home
+
 
 pytest_plugins = ["tests.support.migrations"]
 """Datasets, both sandboxes over HTTP and per-test migration configs, for the tests of the package."""

@@ -17,15 +17,22 @@ def pins(path) -> list[str]:
     return [line for line in lines if line]
 
 
-@pytest.mark.parametrize("requirements, lock", [("requirements.txt", "requirements.lock"),
-                                                ("requirements.txt", "requirements-dev.lock"),
-                                                ("requirements-dev.txt", "requirements-dev.lock")])
+@pytest.mark.parametrize(
+    "requirements, lock",
+    [
+        ("requirements.txt", "requirements.lock"),
+        ("requirements.txt", "requirements-dev.lock"),
+        ("requirements-dev.txt", "requirements-dev.lock"),
+    ],
+)
 def test_every_dependency_is_pinned_and_locked(requirements, lock):
     locked = (ROOT / lock).read_text()
     for requirement in pins(ROOT / requirements):
         name, _, version = requirement.partition("==")
         assert version, f"{requirement} is not pinned with =="
-        assert re.search(rf"^{re.escape(name.split('[')[0])}=={re.escape(version)} \\", locked, re.M | re.I), requirement
+        assert re.search(
+            rf"^{re.escape(name.split('[')[0])}=={re.escape(version)} \\", locked, re.M | re.I
+        ), requirement
     assert "--hash=sha256:" in locked
 
 
@@ -34,8 +41,11 @@ def test_the_package_declares_its_run_time_dependencies_only_and_reads_its_versi
 
     from asapp_intercom.provider import get_provider_info
 
-    declared = [requirement.split(";")[0].strip() for requirement in requires("asapp-intercom-migration")
-                if "extra ==" not in requirement]
+    declared = [
+        requirement.split(";")[0].strip()
+        for requirement in requires("asapp-intercom-migration")
+        if "extra ==" not in requirement
+    ]
     assert sorted(declared) == sorted(pins(ROOT / "requirements.txt"))
     assert not any(tool in " ".join(declared) for tool in ("pytest", "moto", "ruff", "schemathesis"))
     assert get_provider_info()["versions"] == [version("asapp-intercom-migration")]
@@ -48,8 +58,13 @@ def test_the_compose_file_is_valid_and_refers_to_what_exists():
     schema = json.loads((SHARED_REFERENCE / "compose" / "compose-spec.json").read_text())
 
     jsonschema.Draft7Validator(schema).validate(compose)  # the schema declares draft-07
-    assert {"postgres", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer"} <= set(compose["services"])
+    assert {
+        "postgres",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    } <= set(compose["services"])
     assert (ROOT / "Dockerfile").exists()
     for service in compose["services"].values():
         for volume in service.get("volumes", []):
@@ -69,12 +84,21 @@ def test_the_dag_folder_imports_one_dag_per_config_with_a_group_per_phase(airflo
     dag = bag.get_dag("asapp_to_intercom__demo")
     groups = {task.task_id.split(".")[0] for task in dag.tasks}
     assert groups == {"discover", "extract", "map", "transform", "schema", "load", "validate", "report"}
-    assert set(dag.params) == {"mode", "sample_size", "objects", "dry_run", "thread_mode", "follow_events_until"}
+    assert set(dag.params) == {
+        "mode",
+        "sample_size",
+        "objects",
+        "dry_run",
+        "thread_mode",
+        "follow_events_until",
+    }
     assert all(dag.params.get_param(name).description for name in dag.params)
 
 
 @pytest.mark.airflow
-def test_a_bad_config_is_an_import_error_naming_the_file_the_field_and_the_reason(airflow_db, tmp_path, monkeypatch):
+def test_a_bad_config_is_an_import_error_naming_the_file_the_field_and_the_reason(
+    airflow_db, tmp_path, monkeypatch
+):
     from airflow.dag_processing.dagbag import DagBag
 
     config = yaml.safe_load((ROOT / "include" / "migrations" / "demo.yaml").read_text())
@@ -98,5 +122,9 @@ def test_the_asapp_and_intercom_connection_types_are_registered_with_their_forms
 
     assert hooks["asapp"].hook_class_name == "asapp_intercom.hooks.asapp.AsappHook"
     assert hooks["intercom"].hook_class_name == "asapp_intercom.hooks.intercom.IntercomHook"
-    assert behaviours["asapp"]["relabeling"] == {"host": "API base URL", "login": "API Id", "password": "API Secret"}
+    assert behaviours["asapp"]["relabeling"] == {
+        "host": "API base URL",
+        "login": "API Id",
+        "password": "API Secret",
+    }
     assert behaviours["intercom"]["relabeling"]["password"] == "Access token"

@@ -54,52 +54,99 @@ def stop_on_signal(signum: int, _frame) -> None:
 def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop_on_signal)
-    parser = argparse.ArgumentParser(prog="python -m include.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m include.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--conversations", type=int, default=150)
     parser.add_argument("--port", type=int, default=8080, help="Airflow UI and API (a free one if taken)")
     parser.add_argument("--exit", action="store_true", help="stop everything once the summary is printed")
-    parser.add_argument("--home", type=Path, default=ROOT / ".demo", help="where everything lives (wiped at start)")
+    parser.add_argument(
+        "--home", type=Path, default=ROOT / ".demo", help="where everything lives (wiped at start)"
+    )
     args = parser.parse_args()
 
     home = args.home.resolve()
     shutil.rmtree(home, ignore_errors=True)
     data = home / "asapp-data"
     say(f"Generating an ASAPP dataset of {args.conversations} conversations in {data}")
-    subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(data), "--seed", "7",
-                    "--conversations", str(args.conversations)], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "include.sandbox.asapp",
+            "generate",
+            "--out",
+            str(data),
+            "--seed",
+            "7",
+            "--conversations",
+            str(args.conversations),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
 
-    window_end = datetime.fromisoformat(json.loads((data / "_manifest.json").read_text())["realtime_window"]["end"])
+    window_end = datetime.fromisoformat(
+        json.loads((data / "_manifest.json").read_text())["realtime_window"]["end"]
+    )
     # ASAPP's clock: just after the real-time window, when every batch is delivered and every event retained.
-    with run_asapp_sandbox(data, daily_cap=1_000_000, clock=(window_end + timedelta(hours=1)).isoformat()) as asapp, \
-            run_intercom_sandbox(home / "intercom-workspace.json") as intercom:
+    with (
+        run_asapp_sandbox(
+            data, daily_cap=1_000_000, clock=(window_end + timedelta(hours=1)).isoformat()
+        ) as asapp,
+        run_intercom_sandbox(home / "intercom-workspace.json") as intercom,
+    ):
         say(f"ASAPP sandbox: API {asapp.api_url}, S3 {asapp.s3_endpoint_url} bucket {asapp.bucket}")
         emails = agent_emails(data)
-        teammates = [{"name": email.split("@")[0].replace(".", " ").title(), "email": email}
-                     for index, email in enumerate(emails) if index % 3]
+        teammates = [
+            {"name": email.split("@")[0].replace(".", " ").title(), "email": email}
+            for index, email in enumerate(emails)
+            if index % 3
+        ]
         intercom.add_admins(BOT, *teammates)
-        say(f"Intercom sandbox: {intercom.url}; {len(teammates)} of {len(emails)} ASAPP agents have an Intercom "
-            "teammate (the others show up in the report)")
+        say(
+            f"Intercom sandbox: {intercom.url}; {len(teammates)} of {len(emails)} ASAPP agents have an Intercom "
+            "teammate (the others show up in the report)"
+        )
         connections = {
-            "asapp_demo": {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id,
-                           "password": asapp.api_secret},
+            "asapp_demo": {
+                "conn_type": "asapp",
+                "host": asapp.api_url,
+                "login": asapp.api_id,
+                "password": asapp.api_secret,
+            },
             "asapp_demo_s3": asapp.aws_connection(),
             "intercom_demo": {"conn_type": "intercom", "host": intercom.url, "password": intercom.token},
         }
         port = args.port if _port_free(args.port) else free_port()
         say("Starting Airflow (scheduler, DAG processor, triggerer, API server) on SQLite")
-        with run_airflow(home / "airflow", ROOT / "include/migrations", connections, port=port,
-                         env={"ASAPP_INTERCOM_DEMO_HOME": str(home)}) as airflow:
+        with run_airflow(
+            home / "airflow",
+            ROOT / "include/migrations",
+            connections,
+            port=port,
+            env={"ASAPP_INTERCOM_DEMO_HOME": str(home)},
+        ) as airflow:
             airflow.wait_for_dag(DAG_ID)
             run_id = airflow.trigger(DAG_ID, {"mode": "full"})
-            say(f"Triggered {DAG_ID} ({run_id}). The demo config approves its own field map, and its "
-                "map.approved log says so; a real config waits for a person in Browse → Required Actions.")
+            say(
+                f"Triggered {DAG_ID} ({run_id}). The demo config approves its own field map, and its "
+                "map.approved log says so; a real config waits for a person in Browse → Required Actions."
+            )
             seen: dict[str, str] = {}
 
             def progress(_run_state: str) -> None:
                 for task, state in airflow.task_states(DAG_ID, run_id).items():
-                    if seen.get(task) != state and state in {"running", "success", "failed", "skipped",
-                                                             "deferred", "awaiting_input"}:
+                    if seen.get(task) != state and state in {
+                        "running",
+                        "success",
+                        "failed",
+                        "skipped",
+                        "deferred",
+                        "awaiting_input",
+                    }:
                         say(f"  {task}: {state}")
                     seen[task] = state
 

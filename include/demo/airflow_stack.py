@@ -27,8 +27,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 FINISHED = {"success", "failed"}
 TASK_DONE = {"success", "failed", "skipped", "upstream_failed"}
-LAUNCH = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); "
-          "os.execv(sys.argv[1], [sys.argv[1], 'standalone'])")
+LAUNCH = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); "
+    "os.execv(sys.argv[1], [sys.argv[1], 'standalone'])"
+)
 
 
 def free_port() -> int:
@@ -59,7 +61,9 @@ def stack_environment(home: Path, port: int, migrations: Path, extra: dict[str, 
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
         "ASAPP_INTERCOM_MIGRATIONS": str(migrations),
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")]),
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),  # for its `airflow` children
+        "PATH": os.pathsep.join(
+            [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+        ),  # for its `airflow` children
         **extra,
     }
 
@@ -77,7 +81,9 @@ class AirflowStack:
         """Run an `airflow` CLI command against this stack (retrying while SQLite is locked)."""
         airflow = str(Path(sys.executable).with_name("airflow"))
         for attempt in range(attempts):
-            done = subprocess.run([airflow, *args], env=self.environment, cwd=ROOT, capture_output=True, text=True)
+            done = subprocess.run(
+                [airflow, *args], env=self.environment, cwd=ROOT, capture_output=True, text=True
+            )
             if done.returncode == 0:
                 return done.stdout
             if "database is locked" not in (done.stdout + done.stderr).lower() or attempt == attempts - 1:
@@ -90,10 +96,16 @@ class AirflowStack:
         return json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
 
     def login(self) -> None:
-        token = httpx.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password},
-                           timeout=30).raise_for_status().json()["access_token"]
-        self.client = httpx.Client(base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {token}"},
-                                   timeout=60)
+        token = (
+            httpx.post(
+                f"{self.url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
+            )
+            .raise_for_status()
+            .json()["access_token"]
+        )
+        self.client = httpx.Client(
+            base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
 
     def api(self, method: str, path: str, *, accept: frozenset[int] = frozenset(), **kwargs) -> dict:
         """One REST call. On SQLite a busy database answers 500/503; reads are asked again, and so is
@@ -122,52 +134,79 @@ class AirflowStack:
     def trigger(self, dag_id: str, conf: dict) -> str:
         """Trigger a run under a run id of our own, so that asking again can never make a second run."""
         run_id = f"manual__{datetime.now(UTC).isoformat()}"
-        self.api("POST", f"/dags/{dag_id}/dagRuns", accept=frozenset({409}),
-                 json={"dag_run_id": run_id, "logical_date": None, "conf": conf})
+        self.api(
+            "POST",
+            f"/dags/{dag_id}/dagRuns",
+            accept=frozenset({409}),
+            json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
+        )
         return run_id
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")["state"]
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        instances = self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
-                             params={"limit": 200})["task_instances"]
-        return {(item["task_id"] if item["map_index"] < 0 else f"{item['task_id']}[{item['map_index']}]"):
-                item["state"] for item in instances}
+        instances = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances", params={"limit": 200}
+        )["task_instances"]
+        return {
+            (item["task_id"] if item["map_index"] < 0 else f"{item['task_id']}[{item['map_index']}]"): item[
+                "state"
+            ]
+            for item in instances
+        }
 
-    def wait(self, dag_id: str, run_id: str, *, until=FINISHED, task: str | None = None, timeout: float = 600,
-             on_progress=None) -> str:
+    def wait(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        until=FINISHED,
+        task: str | None = None,
+        timeout: float = 600,
+        on_progress=None,
+    ) -> str:
         """Until the run (or one task of it) reaches one of the states; returns that state."""
         deadline, last = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            state = (self.task_states(dag_id, run_id).get(task) if task else self.run_state(dag_id, run_id))
+            state = self.task_states(dag_id, run_id).get(task) if task else self.run_state(dag_id, run_id)
             if on_progress:
                 on_progress(state)
             last = state
             if state in until:
                 return state
             if task and self.run_state(dag_id, run_id) in FINISHED:
-                raise RuntimeError(f"run ended before {task} reached {until}: {self.task_states(dag_id, run_id)}")
+                raise RuntimeError(
+                    f"run ended before {task} reached {until}: {self.task_states(dag_id, run_id)}"
+                )
             time.sleep(1)
-        raise TimeoutError(f"{task or 'run'} still {last} after {timeout} s: {self.task_states(dag_id, run_id)}\n"
-                           f"{self.log_excerpt()}")
+        raise TimeoutError(
+            f"{task or 'run'} still {last} after {timeout} s: {self.task_states(dag_id, run_id)}\n"
+            f"{self.log_excerpt()}"
+        )
 
     def log_excerpt(self, lines: int = 40) -> str:
         """The stack's last warnings and errors, so that a failure in CI explains itself."""
         if not self.log_path.exists():
             return ""
-        noteworthy = [line for line in self.log_path.read_text(errors="replace").splitlines()
-                      if any(word in line for word in ("ERROR", "WARNING", "Traceback", "Error:"))]
+        noteworthy = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if any(word in line for word in ("ERROR", "WARNING", "Traceback", "Error:"))
+        ]
         return "\n".join(["last warnings and errors of the stack:", *noteworthy[-lines:]])
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}")
 
     def hitl(self, dag_id: str, run_id: str, task_id: str) -> dict:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails")
+        return self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails"
+        )
 
-    def answer(self, dag_id: str, run_id: str, task_id: str, options: list[str], params: dict,
-               timeout: float = 600) -> str:
+    def answer(
+        self, dag_id: str, run_id: str, task_id: str, options: list[str], params: dict, timeout: float = 600
+    ) -> str:
         """Respond to a human-in-the-loop task as a person would in Required Actions, and wait until the
         task has taken the answer; returns the task's final state.
 
@@ -182,16 +221,25 @@ class AirflowStack:
             if state in TASK_DONE:
                 return state
             if state == "awaiting_input" and not self.hitl(dag_id, run_id, task_id)["response_received"]:
-                self.api("PATCH", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
-                         accept=frozenset({409}), json={"chosen_options": options, "params_input": params})
+                self.api(
+                    "PATCH",
+                    f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/-1/hitlDetails",
+                    accept=frozenset({409}),
+                    json={"chosen_options": options, "params_input": params},
+                )
                 answers += 1
             time.sleep(1)
-        raise TimeoutError(f"{task_id} answered {answers} time(s) but still {state} after {timeout} s: "
-                           f"{self.task_instance(dag_id, run_id, task_id)}\n{self.log_excerpt()}")
+        raise TimeoutError(
+            f"{task_id} answered {answers} time(s) but still {state} after {timeout} s: "
+            f"{self.task_instance(dag_id, run_id, task_id)}\n{self.log_excerpt()}"
+        )
 
     def add_connection(self, conn_id: str, connection: dict) -> None:
         """Create (or replace) a connection through the REST API, as an operator would in Admin → Connections."""
-        body = {"connection_id": conn_id, **{key: value for key, value in connection.items() if key != "extra"}}
+        body = {
+            "connection_id": conn_id,
+            **{key: value for key, value in connection.items() if key != "extra"},
+        }
         if "extra" in connection:
             body["extra"] = json.dumps(connection["extra"])
         if self.client.get(f"/connections/{conn_id}").status_code == 200:
@@ -200,8 +248,11 @@ class AirflowStack:
             self.api("POST", "/connections", accept=frozenset({409}), json=body)
 
     def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
-        self.api("POST", f"/dags/{dag_id}/clearTaskInstances", json={
-            "dag_run_id": run_id, "task_ids": task_ids, "dry_run": False, "only_failed": False})
+        self.api(
+            "POST",
+            f"/dags/{dag_id}/clearTaskInstances",
+            json={"dag_run_id": run_id, "task_ids": task_ids, "dry_run": False, "only_failed": False},
+        )
 
     def stop(self) -> None:
         if self.client is not None:
@@ -218,19 +269,33 @@ class AirflowStack:
 
 
 @contextmanager
-def run_airflow(home: Path, migrations: Path, connections: dict[str, dict], env: dict[str, str] | None = None,
-                port: int | None = None, timeout: float = 180) -> Iterator[AirflowStack]:
+def run_airflow(
+    home: Path,
+    migrations: Path,
+    connections: dict[str, dict],
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    timeout: float = 180,
+) -> Iterator[AirflowStack]:
     """Start `airflow standalone`, wait until its API answers and log in; stop it on exit."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    extra = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection) for conn_id, connection in connections.items()}
+    extra = {
+        f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(connection)
+        for conn_id, connection in connections.items()
+    }
     extra.update(env or {})
     log_path = home / "standalone.log"
     airflow = str(Path(sys.executable).with_name("airflow"))
     environment = stack_environment(home, port, migrations, extra)
     with log_path.open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-c", LAUNCH, airflow], stdout=log, stderr=subprocess.STDOUT,
-                                   env=environment, cwd=ROOT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH, airflow],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            cwd=ROOT,
+        )
     stack = AirflowStack(home, f"http://127.0.0.1:{port}", process, log_path, environment)
     try:
         deadline = time.monotonic() + timeout
@@ -238,8 +303,10 @@ def run_airflow(home: Path, migrations: Path, connections: dict[str, dict], env:
             if process.poll() is not None:
                 raise RuntimeError(f"airflow standalone exited; see {log_path}")
             try:
-                if httpx.get(f"{stack.url}/api/v2/version", timeout=5).status_code in {200, 401, 403} and \
-                        (home / "simple_auth_manager_passwords.json.generated").exists():
+                if (
+                    httpx.get(f"{stack.url}/api/v2/version", timeout=5).status_code in {200, 401, 403}
+                    and (home / "simple_auth_manager_passwords.json.generated").exists()
+                ):
                     break
             except httpx.HTTPError:
                 pass

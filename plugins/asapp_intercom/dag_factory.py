@@ -31,8 +31,12 @@ from asapp_intercom.operators.transform import PlanOperator, TransformOperator
 from asapp_intercom.operators.validate import ValidateOperator
 from asapp_intercom.sensors.realtime import RealtimeEventsSensor
 
-DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(seconds=30), "on_retry_callback": note_retry,
-                "on_failure_callback": note_failure}
+DEFAULT_ARGS = {
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "on_retry_callback": note_retry,
+    "on_failure_callback": note_failure,
+}
 
 
 def run_params(defaults: RunForm) -> dict[str, Param]:
@@ -54,12 +58,18 @@ def run_params(defaults: RunForm) -> dict[str, Param]:
 def _resolve(spec: dict, definitions: dict) -> dict:
     """Pydantic's JSON schema as Airflow's form reads it: references inlined, `X | None` as ["x", "null"]."""
     if "$ref" in spec:
-        spec = {**definitions[spec["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in spec.items() if k != "$ref"}}
+        spec = {
+            **definitions[spec["$ref"].rsplit("/", 1)[-1]],
+            **{k: v for k, v in spec.items() if k != "$ref"},
+        }
     if "anyOf" in spec:
         options = [_resolve(option, definitions) for option in spec["anyOf"]]
         plain = next(option for option in options if option.get("type") != "null")
-        spec = {**{k: v for k, v in spec.items() if k != "anyOf"}, **plain,
-                "type": [plain["type"], "null"] if len(options) > 1 else plain["type"]}
+        spec = {
+            **{k: v for k, v in spec.items() if k != "anyOf"},
+            **plain,
+            "type": [plain["type"], "null"] if len(options) > 1 else plain["type"],
+        }
     if "items" in spec:
         spec["items"] = _resolve(spec["items"], definitions)
     return dict(spec)
@@ -85,47 +95,89 @@ def build_dag(config: MigrationConfig) -> DAG:
             asapp = DiscoverAsappOperator(task_id="asapp", **common)
             intercom = DiscoverIntercomOperator(task_id="intercom", **common)
         with TaskGroup("extract"):
-            extracted = ExtractFeedOperator.partial(task_id="feed", map_index_template="{{ task.feed }}",
-                                                    **common).expand(feed=list(FEEDS))
+            extracted = ExtractFeedOperator.partial(
+                task_id="feed", map_index_template="{{ task.feed }}", **common
+            ).expand(feed=list(FEEDS))
             asapp >> extracted
-            events = RealtimeEventsSensor(task_id="realtime", retries=3, retry_delay=timedelta(seconds=10), **common)
+            events = RealtimeEventsSensor(
+                task_id="realtime", retries=3, retry_delay=timedelta(seconds=10), **common
+            )
             timeline = TimelineOperator(task_id="timeline", **common)
             [extracted, events] >> timeline
         with TaskGroup("map"):
-            proposal = ProposeFieldMapOperator(task_id="propose", extracted=extracted.output, asapp=asapp.output,
-                                               **common)
+            proposal = ProposeFieldMapOperator(
+                task_id="propose", extracted=extracted.output, asapp=asapp.output, **common
+            )
             timeline >> proposal
-            gate = ApprovalGateOperator(task_id="needs_approval", proposal=proposal.output,
-                                        auto_approve=config.approval.mode == "auto")
+            gate = ApprovalGateOperator(
+                task_id="needs_approval",
+                proposal=proposal.output,
+                auto_approve=config.approval.mode == "auto",
+            )
             approve = FieldMapApprovalOperator(task_id="approve", **common)
-            approved = ApprovedFieldMapOperator(task_id="approved", proposal=proposal.output,
-                                                trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, **common)
+            approved = ApprovedFieldMapOperator(
+                task_id="approved",
+                proposal=proposal.output,
+                trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+                **common,
+            )
             gate >> [approve, approved]
             approve >> approved
         with TaskGroup("transform"):
-            transformed = TransformOperator(task_id="payloads", field_map=approved.output, intercom=intercom.output,
-                                            asapp=asapp.output, **common)
+            transformed = TransformOperator(
+                task_id="payloads",
+                field_map=approved.output,
+                intercom=intercom.output,
+                asapp=asapp.output,
+                **common,
+            )
             timeline >> transformed
             planned = PlanOperator(task_id="plan", transformed=transformed.output, **common)
         with TaskGroup("schema"):
-            schema = EnsureSchemaOperator(task_id="attributes_and_tags", field_map=approved.output,
-                                          transformed=transformed.output, asapp=asapp.output, **common)
+            schema = EnsureSchemaOperator(
+                task_id="attributes_and_tags",
+                field_map=approved.output,
+                transformed=transformed.output,
+                asapp=asapp.output,
+                **common,
+            )
             planned >> schema
         with TaskGroup("load"):
-            loads = [LoadOperator(task_id=step, objects=step, transformed=transformed.output,
-                                  schema=schema.output, intercom=intercom.output, **common) for step in STEPS]
+            loads = [
+                LoadOperator(
+                    task_id=step,
+                    objects=step,
+                    transformed=transformed.output,
+                    schema=schema.output,
+                    intercom=intercom.output,
+                    **common,
+                )
+                for step in STEPS
+            ]
             chain(*loads)  # dependency order; a step whose manifest does not balance fails, stopping the next
         with TaskGroup("validate"):
-            validation = ValidateOperator(task_id="read_back", transformed=transformed.output,
-                                          loads=[step.output for step in loads], **common)
+            validation = ValidateOperator(
+                task_id="read_back",
+                transformed=transformed.output,
+                loads=[step.output for step in loads],
+                **common,
+            )
         with TaskGroup("report"):
             report = ReportOperator(
-                task_id="reconciliation", trigger_rule=TriggerRule.ALL_DONE, loads=[step.task_id for step in loads],
+                task_id="reconciliation",
+                trigger_rule=TriggerRule.ALL_DONE,
+                loads=[step.task_id for step in loads],
                 extract=extracted.task_id,
-                inputs={"timeline": timeline.task_id, "field_map": approved.task_id,
-                        "transformed": transformed.task_id, "plan": planned.task_id, "schema": schema.task_id,
-                        "validation": validation.task_id},
-                **common)
+                inputs={
+                    "timeline": timeline.task_id,
+                    "field_map": approved.task_id,
+                    "transformed": transformed.task_id,
+                    "plan": planned.task_id,
+                    "schema": schema.task_id,
+                    "validation": validation.task_id,
+                },
+                **common,
+            )
             validation >> report
             outcome = RunOutcomeOperator(task_id="outcome", trigger_rule=TriggerRule.ALL_DONE)
         [task for task in dag.tasks if task is not outcome] >> outcome

@@ -11,4 +11,6 @@ from asapp_intercom.web.events import events_app
 class AsappIntercomPlugin(AirflowPlugin):
     name = "asapp_intercom"
     fastapi_apps = [{"app": events_app, "url_prefix": "/asapp-intercom", "name": "ASAPP real-time events"}]
-    fastapi_root_middlewares = [{"middleware": RecordAnswers, "name": "Keep answers to migrations' questions"}]
+    fastapi_root_middlewares = [
+        {"middleware": RecordAnswers, "name": "Keep answers to migrations' questions"}
+    ]

@@ -22,8 +22,11 @@ INTERCOM_FORM = {
 
 
 def _provider_form(form: dict) -> dict:
-    return {"hidden-fields": form["hidden_fields"], "relabeling": form["relabeling"],
-            "placeholders": form["placeholders"]}
+    return {
+        "hidden-fields": form["hidden_fields"],
+        "relabeling": form["relabeling"],
+        "placeholders": form["placeholders"],
+    }
 
 
 def get_provider_info() -> dict:

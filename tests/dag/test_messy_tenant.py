@@ -20,11 +20,22 @@ pytestmark = pytest.mark.airflow
 def use_asapp(migration, monkeypatch, sandbox) -> None:
     """Point the migration's connections at another ASAPP sandbox."""
     monkeypatch.setenv("AIRFLOW_CONN_ASAPP_TEST_S3", json.dumps(sandbox.aws_connection()))
-    monkeypatch.setenv("AIRFLOW_CONN_ASAPP_TEST", json.dumps(
-        {"conn_type": "asapp", "host": sandbox.api_url, "login": sandbox.api_id, "password": sandbox.api_secret}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ASAPP_TEST",
+        json.dumps(
+            {
+                "conn_type": "asapp",
+                "host": sandbox.api_url,
+                "login": sandbox.api_id,
+                "password": sandbox.api_secret,
+            }
+        ),
+    )
 
 
-def test_a_broken_file_asapp_delivers_again_is_picked_up_and_lifts_its_quarantine(migration, dataset, monkeypatch):
+def test_a_broken_file_asapp_delivers_again_is_picked_up_and_lifts_its_quarantine(
+    migration, dataset, monkeypatch
+):
     with run_asapp_sandbox(dataset, daily_cap=1_000_000, clock=after_the_realtime_window(dataset)) as asapp:
         use_asapp(migration, monkeypatch, asapp)
         first = migration.run(mode="full")
@@ -43,14 +54,25 @@ def test_a_broken_file_asapp_delivers_again_is_picked_up_and_lifts_its_quarantin
 def _staged_messages(migration) -> list[dict]:
     import duckdb
 
-    return duckdb.sql(f"SELECT event_uuid FROM read_parquet('{migration.home}/staging/raw/utterances/**/*.parquet', "
-                      "union_by_name = true)").df().to_dict("records")
+    return (
+        duckdb.sql(
+            f"SELECT event_uuid FROM read_parquet('{migration.home}/staging/raw/utterances/**/*.parquet', "
+            "union_by_name = true)"
+        )
+        .df()
+        .to_dict("records")
+    )
 
 
 def test_a_tenant_without_an_optional_feed_migrates_and_a_missing_required_one_names_the_setting(
-        migration, monkeypatch, tmp_path_factory):
-    data = generate(tmp_path_factory.mktemp("no-autosummary") / "data", 20, seed=3,
-                    extra=["--without-feed", "autosummary_structured_data", "--without-feed", "customer_feedback"])
+    migration, monkeypatch, tmp_path_factory
+):
+    data = generate(
+        tmp_path_factory.mktemp("no-autosummary") / "data",
+        20,
+        seed=3,
+        extra=["--without-feed", "autosummary_structured_data", "--without-feed", "customer_feedback"],
+    )
     with run_asapp_sandbox(data, daily_cap=1_000_000, clock=after_the_realtime_window(data)) as asapp:
         use_asapp(migration, monkeypatch, asapp)
         run = migration.run(mode="full")
@@ -61,7 +83,12 @@ def test_a_tenant_without_an_optional_feed_migrates_and_a_missing_required_one_n
         assert len(oracle.expected(data).conversations) == len(migration.intercom.export()["conversations"])
 
         config = yaml.safe_load(migration.config_path.read_text())
-        config["asapp"]["required_feeds"] = ["convos_metadata", "utterances", "customers", "customer_feedback"]
+        config["asapp"]["required_feeds"] = [
+            "convos_metadata",
+            "utterances",
+            "customers",
+            "customer_feedback",
+        ]
         migration.config_path.write_text(yaml.safe_dump(config))
         failed = migration.run(mode="full")
 
@@ -76,8 +103,11 @@ def test_read_back_names_a_part_changed_in_intercom_and_a_part_there_twice(migra
     first = migration.run(mode="full")
     assert str(first.state) == "success", migration.task_states(first)
     workspace = migration.intercom.export()
-    changed, doubled = [conversation for conversation in workspace["conversations"]
-                        if len([part for part in conversation["parts"] if part["part_type"] == "comment"]) > 2][:2]
+    changed, doubled = [
+        conversation
+        for conversation in workspace["conversations"]
+        if len([part for part in conversation["parts"] if part["part_type"] == "comment"]) > 2
+    ][:2]
     edited = next(part for part in changed["parts"] if part["part_type"] == "comment")
     edited["body"] = "<p>A teammate edited this after the migration</p>"
     copy = dict(next(part for part in doubled["parts"] if part["part_type"] == "comment"))
@@ -89,10 +119,16 @@ def test_read_back_names_a_part_changed_in_intercom_and_a_part_there_twice(migra
     assert str(again.state) == "failed"
     assert migration.task_states(again)["validate.read_back"] == "failed"
     report = migration.report(again)
-    mismatches = {item["source_id"]: item["problems"] for item in report["validation_mismatches"]["conversation"]}
-    assert set(mismatches) == {changed["custom_attributes"]["asapp_issue_id"],
-                               doubled["custom_attributes"]["asapp_issue_id"]}
-    assert [problem["actual"] for problem in mismatches[changed["custom_attributes"]["asapp_issue_id"]]] == ["missing"]
+    mismatches = {
+        item["source_id"]: item["problems"] for item in report["validation_mismatches"]["conversation"]
+    }
+    assert set(mismatches) == {
+        changed["custom_attributes"]["asapp_issue_id"],
+        doubled["custom_attributes"]["asapp_issue_id"],
+    }
+    assert [problem["actual"] for problem in mismatches[changed["custom_attributes"]["asapp_issue_id"]]] == [
+        "missing"
+    ]
     (twice,) = mismatches[doubled["custom_attributes"]["asapp_issue_id"]]
     assert twice["actual"].startswith("duplicated part")
     assert report["failed_tasks"][0]["task"] == "validate.read_back"

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.airflow
 
 
 def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_reported(
-        migration, expected, dataset):
+    migration, expected, dataset
+):
     run = migration.run(mode="full")
 
     assert str(run.state) == "success", migration.task_states(run)
@@ -29,17 +30,21 @@ def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_ever
     assert conversations["source"] == len(expected.conversations) + len(expected.quarantined_conversations)
     generated = json.loads((dataset / "_manifest.json").read_text())
     assert report["gap"]["conversations_only_in_events"] == [
-        str(issue) for issue in generated["mess"]["realtime_only_conversations"]]
+        str(issue) for issue in generated["mess"]["realtime_only_conversations"]
+    ]
     assert set(report["gap"]["conversations_extended_by_events"]) == {
-        str(issue) for issue in generated["realtime_continued_issue_ids"]}
+        str(issue) for issue in generated["realtime_continued_issue_ids"]
+    }
 
     again = migration.run(mode="full")
 
     assert str(again.state) == "success", migration.task_states(again)
     assert migration.intercom.export()["conversations"] == export["conversations"]
     rows = {row["object"]: row for row in migration.report(again)["objects"]}
-    assert all(row["created"] == row["updated"] == 0 and row["unchanged"] + row["quarantined"] == row["source"]
-               for row in rows.values()), rows
+    assert all(
+        row["created"] == row["updated"] == 0 and row["unchanged"] + row["quarantined"] == row["source"]
+        for row in rows.values()
+    ), rows
     assert all(row["requests"] == 0 for name, row in rows.items() if name != "attachment"), rows
 
 
@@ -53,7 +58,9 @@ def test_a_dry_run_plans_every_request_and_writes_nothing(migration, expected):
     assert states["schema.attributes_and_tags"] == states["load.conversations"] == "skipped"
     plan = migration.report(run)["plan"]
     assert plan["objects"]["conversation"]["create"] == len(expected.conversations)
-    assert plan["requests"] > sum(len(conversation.messages) for conversation in expected.conversations.values())
+    assert plan["requests"] > sum(
+        len(conversation.messages) for conversation in expected.conversations.values()
+    )
 
 
 def test_a_sample_run_migrates_the_sample_with_its_contacts_only(migration, expected):
@@ -70,8 +77,12 @@ def test_a_sample_run_migrates_the_sample_with_its_contacts_only(migration, expe
 
 
 def test_transcript_mode_writes_the_exchange_as_one_note(migration, expected):
-    run = migration.run(mode="sample", sample_size=3, thread_mode="transcript",
-                        objects=["companies", "contacts", "conversations"])
+    run = migration.run(
+        mode="sample",
+        sample_size=3,
+        thread_mode="transcript",
+        objects=["companies", "contacts", "conversations"],
+    )
 
     assert str(run.state) == "success", migration.task_states(run)
     for issue, conversation in by_issue(migration.intercom.export()).items():
@@ -94,15 +105,20 @@ def test_objects_not_selected_are_not_loaded(migration):
 
 
 def test_an_approved_map_is_not_asked_about_again(migration):
-    migration.config_path.write_text(migration.config_path.read_text().replace("mode: auto", "mode: human")
-                                     .replace("demo: true", "demo: false"))
+    migration.config_path.write_text(
+        migration.config_path.read_text()
+        .replace("mode: auto", "mode: human")
+        .replace("demo: true", "demo: false")
+    )
     planned = migration.report(migration.run(mode="full", dry_run=True))["field_map"]
     assert planned["approved_by"] is None
-    migration.ledger().record_approval(planned["proposal_hash"], planned["entries"], "ops@acme",
-                                       datetime.now(UTC), "an-earlier-run")
+    migration.ledger().record_approval(
+        planned["proposal_hash"], planned["entries"], "ops@acme", datetime.now(UTC), "an-earlier-run"
+    )
 
-    run = migration.dag().test(run_conf={"mode": "sample", "sample_size": 2},
-                               mark_success_pattern=r"^map\.approve$")
+    run = migration.dag().test(
+        run_conf={"mode": "sample", "sample_size": 2}, mark_success_pattern=r"^map\.approve$"
+    )
 
     states = migration.task_states(run)
     assert str(run.state) == "success", states
@@ -112,7 +128,9 @@ def test_an_approved_map_is_not_asked_about_again(migration):
 
 
 def test_an_attribute_of_another_type_stops_the_run_before_any_record(migration):
-    migration.intercom.seed({"data_attributes": [{"name": "asapp_status", "model": "contact", "data_type": "integer"}]})
+    migration.intercom.seed(
+        {"data_attributes": [{"name": "asapp_status", "model": "contact", "data_type": "integer"}]}
+    )
 
     run = migration.run(mode="sample", sample_size=2)
 
@@ -127,8 +145,13 @@ def test_an_attribute_of_another_type_stops_the_run_before_any_record(migration)
 def test_the_staging_area_can_live_on_object_storage(migration, asapp):
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=asapp.s3_endpoint_url, region_name=asapp.region,
-                      aws_access_key_id="test", aws_secret_access_key="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=asapp.s3_endpoint_url,
+        region_name=asapp.region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     s3.create_bucket(Bucket="migration-staging")
     config = yaml.safe_load(migration.config_path.read_text())
     config["staging"] = {"path": "s3://asapp_test_s3@migration-staging/acme"}
@@ -138,7 +161,10 @@ def test_the_staging_area_can_live_on_object_storage(migration, asapp):
 
     assert str(run.state) == "success", migration.task_states(run)
     assert len(by_issue(migration.intercom.export())) == 3
-    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="migration-staging")
-            for item in page.get("Contents", [])]
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="migration-staging")
+        for item in page.get("Contents", [])
+    ]
     assert any(key.startswith("acme/raw/utterances/") and key.endswith(".parquet") for key in keys)
     assert any(key.endswith("/report.md") for key in keys)

@@ -32,15 +32,23 @@ class Stack:
     airflow: AirflowStack
     migrations: Path
 
-    def add_migration(self, config: dict, asapp: AsappSandbox, intercom: IntercomSandbox,
-                      **connections: dict) -> str:
+    def add_migration(
+        self, config: dict, asapp: AsappSandbox, intercom: IntercomSandbox, **connections: dict
+    ) -> str:
         """Give the stack a migration config with connections to these sandboxes; returns its DAG id."""
         name = config["migration_id"]
-        config = {**config, "asapp": {**config["asapp"], "conn_id": f"asapp_{name}", "s3_conn_id": f"asapp_{name}_s3"},
-                  "intercom": {**config["intercom"], "conn_id": f"intercom_{name}"}}
+        config = {
+            **config,
+            "asapp": {**config["asapp"], "conn_id": f"asapp_{name}", "s3_conn_id": f"asapp_{name}_s3"},
+            "intercom": {**config["intercom"], "conn_id": f"intercom_{name}"},
+        }
         for conn_id, connection in {
-            f"asapp_{name}": {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id,
-                              "password": asapp.api_secret},
+            f"asapp_{name}": {
+                "conn_type": "asapp",
+                "host": asapp.api_url,
+                "login": asapp.api_id,
+                "password": asapp.api_secret,
+            },
             f"asapp_{name}_s3": asapp.aws_connection(),
             f"intercom_{name}": {"conn_type": "intercom", "host": intercom.url, "password": intercom.token},
             **connections,

@@ -14,15 +14,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 
 def test_an_approved_migration_lands_once_however_often_it_runs(stack, asapp, intercom, expected, tmp_path):
-    dag_id = stack.add_migration(migration_config("approved", tmp_path, demo=False, approval={"mode": "human"}),
-                                 asapp, intercom)
+    dag_id = stack.add_migration(
+        migration_config("approved", tmp_path, demo=False, approval={"mode": "human"}), asapp, intercom
+    )
     airflow = stack.airflow
     run_id = airflow.trigger(dag_id, {"mode": "full"})
 
     airflow.wait(dag_id, run_id, task="map.approve", until={"awaiting_input"}, timeout=600)
     untouched = intercom.export()
-    assert (untouched["companies"], untouched["contacts"], untouched["conversations"],
-            untouched["data_attributes"], untouched["conversation_attributes"]) == ([], [], [], [], [])
+    assert (
+        untouched["companies"],
+        untouched["contacts"],
+        untouched["conversations"],
+        untouched["data_attributes"],
+        untouched["conversation_attributes"],
+    ) == ([], [], [], [], [])
     request = airflow.hitl(dag_id, run_id, "map.approve")
     assert request["options"] == ["Approve", "Reject"]
     assert "convos_metadata.issue_id" in request["body"]

@@ -34,9 +34,14 @@ def processes_under(home: Path) -> list[str]:
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
 def test_the_demo_stopped_by_a_signal_stops_airflow_and_both_sandboxes(tmp_path, stop):
     home = tmp_path / "demo"
-    demo = subprocess.Popen([sys.executable, "-m", "include.demo", "--conversations", "10", "--home", str(home)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # as a terminal would: the demo leads its own session
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "include.demo", "--conversations", "10", "--home", str(home)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )  # as a terminal would: the demo leads its own session
     seen = []
     for line in demo.stdout:
         seen.append(line)

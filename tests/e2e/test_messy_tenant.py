@@ -27,6 +27,7 @@ FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": 
 
 def answer_at_once(airflow: AirflowStack, dag_id: str, run_id: str) -> threading.Thread:
     """A person approving the field map the moment the request appears (Airflow 3.3.2 can lose such an answer)."""
+
     def answer() -> None:
         airflow.wait(dag_id, run_id, task="map.approve", until={"awaiting_input"}, timeout=600)
         airflow.answer(dag_id, run_id, "map.approve", ["Approve"], {"overrides": {}})
@@ -39,19 +40,29 @@ def answer_at_once(airflow: AirflowStack, dag_id: str, run_id: str) -> threading
 def assert_counts_match_intercom(report: dict, export: dict) -> None:
     """The report's counts, over every try, are what Intercom holds: no write went unrecorded or twice."""
     rows = {row["object"]: row for row in report["objects"]}
-    files = [attachment for conversation in export["conversations"] for part in conversation["parts"]
-             for attachment in part.get("attachments") or []]
-    held = {"company": len(export["companies"]), "contact": len(export["contacts"]),
-            "conversation": len(export["conversations"]), "attachment": len(files)}
+    files = [
+        attachment
+        for conversation in export["conversations"]
+        for part in conversation["parts"]
+        for attachment in part.get("attachments") or []
+    ]
+    held = {
+        "company": len(export["companies"]),
+        "contact": len(export["contacts"]),
+        "conversation": len(export["conversations"]),
+        "attachment": len(files),
+    }
     for object_type, count in held.items():
         assert rows[object_type]["created"] == rows[object_type]["in_intercom"] == count, (object_type, rows)
 
 
-def test_a_messy_tenant_on_a_flaky_intercom_ends_green_with_everything_once(stack, asapp, intercom, dataset,
-                                                                               tmp_path):
+def test_a_messy_tenant_on_a_flaky_intercom_ends_green_with_everything_once(
+    stack, asapp, intercom, dataset, tmp_path
+):
     airflow = stack.airflow
-    dag_id = stack.add_migration(migration_config("flaky", tmp_path, demo=False, approval={"mode": "human"}),
-                                 asapp, intercom)
+    dag_id = stack.add_migration(
+        migration_config("flaky", tmp_path, demo=False, approval={"mode": "human"}), asapp, intercom
+    )
     intercom.set_faults(**FLAKY, rate_limit_next=12)  # and a burst of 429s
     run_id = airflow.trigger(dag_id, {"mode": "full"})
     answer_at_once(airflow, dag_id, run_id)
@@ -84,8 +95,11 @@ class Killer:
     error: BaseException | None = None
 
     def count(self, what: str) -> int:
-        table, where = ("parts", "state = 'done'") if what == "part" else ("records", f"object_type = '{what}' "
-                                                                                     "AND state = 'done'")
+        table, where = (
+            ("parts", "state = 'done'")
+            if what == "part"
+            else ("records", f"object_type = '{what}' AND state = 'done'")
+        )
         with sqlite3.connect(f"file:{self.ledger}?mode=ro", uri=True, timeout=30) as connection:
             return connection.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
 
@@ -95,7 +109,10 @@ class Killer:
             instance = self.airflow.task_instance(self.dag_id, self.run_id, task)
             if instance["state"] == "running" and instance.get("pid"):
                 return instance
-            assert instance["state"] not in {"success", "failed", "upstream_failed"}, (task, instance["state"])
+            assert instance["state"] not in {"success", "failed", "upstream_failed"}, (
+                task,
+                instance["state"],
+            )
             time.sleep(0.2)
         raise TimeoutError(f"{task} did not run")
 
@@ -118,15 +135,23 @@ class Killer:
                 os.kill(self.airflow.task_instance(self.dag_id, self.run_id, task)["pid"], signal.SIGKILL)
                 self.killed.append((task, self.count(what)))
                 if task != self.retried_by_airflow:
-                    self.airflow.wait(self.dag_id, self.run_id, task=task, until={"up_for_retry", "failed"},
-                                      timeout=300)
+                    self.airflow.wait(
+                        self.dag_id, self.run_id, task=task, until={"up_for_retry", "failed"}, timeout=300
+                    )
                     self.airflow.clear(self.dag_id, self.run_id, [task])
 
 
-def test_load_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(stack, asapp, intercom, dataset, tmp_path):
+def test_load_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(
+    stack, asapp, intercom, dataset, tmp_path
+):
     airflow = stack.airflow
-    dag_id = stack.add_migration(migration_config("killed", tmp_path, demo=False, approval={"mode": "human"},
-                                                  intercom={"concurrency": 2}), asapp, intercom)
+    dag_id = stack.add_migration(
+        migration_config(
+            "killed", tmp_path, demo=False, approval={"mode": "human"}, intercom={"concurrency": 2}
+        ),
+        asapp,
+        intercom,
+    )
     run_id = airflow.trigger(dag_id, {"mode": "full"})
     answer_at_once(airflow, dag_id, run_id)
     plan = [

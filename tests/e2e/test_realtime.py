@@ -32,8 +32,10 @@ def realtime_window(data: Path) -> tuple[datetime, datetime]:
 
 def teammates(intercom, expected: oracle.Expected) -> None:
     emails = sorted(email for email in expected.rep_emails.values() if email)
-    intercom.add_admins({"name": "ASAPP Bot", "email": BOT_EMAIL},
-                        *({"name": email.split("@")[0], "email": email} for email in emails[::2]))
+    intercom.add_admins(
+        {"name": "ASAPP Bot", "email": BOT_EMAIL},
+        *({"name": email.split("@")[0], "email": email} for email in emails[::2]),
+    )
 
 
 class Migrations:
@@ -44,26 +46,47 @@ class Migrations:
         self.future = generate(root / "future", 30, start=(today - timedelta(days=1)).isoformat())
         self.history = dataset
         start, _ = realtime_window(self.future)
-        self.live_asapp = stack.enter_context(run_asapp_sandbox(
-            self.future, daily_cap=1_000_000, clock=(start + timedelta(hours=2, minutes=5)).isoformat()))
-        self.pushing_asapp = stack.enter_context(run_asapp_sandbox(
-            self.future, daily_cap=1_000_000, clock=(start - timedelta(minutes=5)).isoformat()))
-        self.history_asapp = stack.enter_context(run_asapp_sandbox(
-            dataset, daily_cap=1_000_000, clock=after_the_realtime_window(dataset)))
-        self.intercom = {name: stack.enter_context(run_intercom_sandbox(root / f"{name}.json", search_delay=1))
-                         for name in ("live", "pushed", "backfilled")}
+        self.live_asapp = stack.enter_context(
+            run_asapp_sandbox(
+                self.future, daily_cap=1_000_000, clock=(start + timedelta(hours=2, minutes=5)).isoformat()
+            )
+        )
+        self.pushing_asapp = stack.enter_context(
+            run_asapp_sandbox(
+                self.future, daily_cap=1_000_000, clock=(start - timedelta(minutes=5)).isoformat()
+            )
+        )
+        self.history_asapp = stack.enter_context(
+            run_asapp_sandbox(dataset, daily_cap=1_000_000, clock=after_the_realtime_window(dataset))
+        )
+        self.intercom = {
+            name: stack.enter_context(run_intercom_sandbox(root / f"{name}.json", search_delay=1))
+            for name in ("live", "pushed", "backfilled")
+        }
         self.expected = {"future": oracle.expected(self.future), "history": oracle.expected(dataset)}
         for name, data in (("live", "future"), ("pushed", "future"), ("backfilled", "history")):
             teammates(self.intercom[name], self.expected[data])
         self.airflow = airflow.airflow
-        airflow.add_migration(migration_config("live", root / "live", asapp={"realtime": {"poll_interval": 2}}),
-                              self.live_asapp, self.intercom["live"])
-        airflow.add_migration(migration_config("pushed", root / "pushed", asapp={
-            "realtime": {"mode": "push", "webhook_conn_id": "asapp_webhook", "poll_interval": 2}}),
-            self.pushing_asapp, self.intercom["pushed"],
-            asapp_webhook={"conn_type": "generic", "password": SECRET})
-        airflow.add_migration(migration_config("backfilled", root / "backfilled", schedule="@daily",
-                                               start_date="2026-01-05"), self.history_asapp, self.intercom["backfilled"])
+        airflow.add_migration(
+            migration_config("live", root / "live", asapp={"realtime": {"poll_interval": 2}}),
+            self.live_asapp,
+            self.intercom["live"],
+        )
+        airflow.add_migration(
+            migration_config(
+                "pushed",
+                root / "pushed",
+                asapp={"realtime": {"mode": "push", "webhook_conn_id": "asapp_webhook", "poll_interval": 2}},
+            ),
+            self.pushing_asapp,
+            self.intercom["pushed"],
+            asapp_webhook={"conn_type": "generic", "password": SECRET},
+        )
+        airflow.add_migration(
+            migration_config("backfilled", root / "backfilled", schedule="@daily", start_date="2026-01-05"),
+            self.history_asapp,
+            self.intercom["backfilled"],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +97,15 @@ def migrations(tmp_path_factory, dataset, stack):
 
 def test_the_sensor_waits_for_events_without_a_worker_and_migrates_them(migrations):
     airflow, asapp = migrations.airflow, migrations.live_asapp
-    events = [json.loads(line) for line in (migrations.future / "_realtime/events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (migrations.future / "_realtime/events.jsonl").read_text().splitlines()
+    ]
     messages = [event for event in events if event["event_type"] == "TEXT_MESSAGE"]
     last_message = max(event["meta_data"]["create_time"] for event in messages)
     shown_before = asapp.clock()
-    sent_while_waiting = [event for event in messages
-                          if oracle.instant(event["meta_data"]["create_time"]) > shown_before]
+    sent_while_waiting = [
+        event for event in messages if oracle.instant(event["meta_data"]["create_time"]) > shown_before
+    ]
     assert sent_while_waiting, "the dataset's window must have messages after the clock's starting point"
     run_id = airflow.trigger("asapp_to_intercom__live", {"mode": "full", "follow_events_until": last_message})
 
@@ -88,8 +114,9 @@ def test_the_sensor_waits_for_events_without_a_worker_and_migrates_them(migratio
     assert airflow.task_states("asapp_to_intercom__live", run_id)["extract.realtime"] == "deferred"
     asapp.advance_clock(4 * 3600)  # ASAPP emits the rest of the window's events
 
-    assert airflow.wait("asapp_to_intercom__live", run_id, timeout=900) == "success", \
-        airflow.task_states("asapp_to_intercom__live", run_id)
+    assert airflow.wait("asapp_to_intercom__live", run_id, timeout=900) == "success", airflow.task_states(
+        "asapp_to_intercom__live", run_id
+    )
     export = migrations.intercom["live"].export()
     migrated = assert_migrated(export, migrations.expected["future"])
     assert_contacts_and_companies(export, migrations.expected["future"])
@@ -108,7 +135,9 @@ def test_events_pushed_by_asapp_are_migrated_and_unsigned_posts_refused(migratio
 
     _, end = realtime_window(migrations.future)
     asapp.set_clock(end + timedelta(hours=1))
-    deliveries = len((migrations.future / "_realtime/events.jsonl").read_text().splitlines())  # duplicates too
+    deliveries = len(
+        (migrations.future / "_realtime/events.jsonl").read_text().splitlines()
+    )  # duplicates too
     deadline = time.monotonic() + 300
     while asapp.stats()["push"]["delivered"] < deliveries:
         assert time.monotonic() < deadline, asapp.stats()["push"]
@@ -116,23 +145,42 @@ def test_events_pushed_by_asapp_are_migrated_and_unsigned_posts_refused(migratio
 
     run_id = airflow.trigger("asapp_to_intercom__pushed", {"mode": "full"})
 
-    assert airflow.wait("asapp_to_intercom__pushed", run_id, timeout=900) == "success", \
-        airflow.task_states("asapp_to_intercom__pushed", run_id)
+    assert airflow.wait("asapp_to_intercom__pushed", run_id, timeout=900) == "success", airflow.task_states(
+        "asapp_to_intercom__pushed", run_id
+    )
     assert_migrated(migrations.intercom["pushed"].export(), migrations.expected["future"])
 
 
 def backfill(airflow, dag_id: str, reprocess: str | None = None) -> None:
     """`airflow backfill create` over three daily windows, then wait until its runs are done."""
     try:
-        airflow.cli("backfill", "create", "--dag-id", dag_id, "--from-date", "2026-01-05", "--to-date",
-                    "2026-01-07", "--max-active-runs", "1", *(["--reprocess-behavior", reprocess] if reprocess else []))
+        airflow.cli(
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            "--from-date",
+            "2026-01-05",
+            "--to-date",
+            "2026-01-07",
+            "--max-active-runs",
+            "1",
+            *(["--reprocess-behavior", reprocess] if reprocess else []),
+        )
     except RuntimeError as error:
         # On SQLite an attempt can create the backfill and still fail on a locked database; its retry then
         # finds it running. Accept only that backfill: the same range and reprocess behaviour, not finished.
-        running = [item for item in airflow.api("GET", "/backfills", params={"dag_id": dag_id})["backfills"]
-                   if not item.get("completed_at")]
-        if "Another backfill is running" not in str(error) or not running or \
-                running[0]["reprocess_behavior"] != (reprocess or "none") or running[0]["from_date"][:10] != "2026-01-05":
+        running = [
+            item
+            for item in airflow.api("GET", "/backfills", params={"dag_id": dag_id})["backfills"]
+            if not item.get("completed_at")
+        ]
+        if (
+            "Another backfill is running" not in str(error)
+            or not running
+            or running[0]["reprocess_behavior"] != (reprocess or "none")
+            or running[0]["from_date"][:10] != "2026-01-05"
+        ):
             raise
     deadline = time.monotonic() + 1200
     while True:
@@ -161,6 +209,13 @@ def test_a_backfill_over_three_windows_run_twice_leaves_exactly_the_expected_rec
     assert {run["state"] for run in again} == {"success"}, again
     second = intercom.export()
     for kind in ("companies", "contacts", "conversations", "tags"):
-        changed = {record["id"]: {key: (before.get(key), record.get(key)) for key in record if record.get(key) != before.get(key)}
-                   for record, before in zip(second[kind], first[kind], strict=True) if record != before}
+        changed = {
+            record["id"]: {
+                key: (before.get(key), record.get(key))
+                for key in record
+                if record.get(key) != before.get(key)
+            }
+            for record, before in zip(second[kind], first[kind], strict=True)
+            if record != before
+        }
         assert len(second[kind]) == len(first[kind]) and not changed, (kind, changed)

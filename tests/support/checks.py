@@ -31,11 +31,15 @@ def expected_thread(conversation: oracle.Conversation, expected: oracle.Expected
     return sorted(thread)
 
 
-def assert_migrated(export: dict, expected: oracle.Expected, issues: set[str] | None = None,
-                    tagged: bool = True) -> dict[str, dict]:
+def assert_migrated(
+    export: dict, expected: oracle.Expected, issues: set[str] | None = None, tagged: bool = True
+) -> dict[str, dict]:
     migrated = by_issue(export)
     wanted = issues if issues is not None else set(expected.conversations)
-    assert set(migrated) == wanted, {"missing": sorted(wanted - set(migrated)), "extra": sorted(set(migrated) - wanted)}
+    assert set(migrated) == wanted, {
+        "missing": sorted(wanted - set(migrated)),
+        "extra": sorted(set(migrated) - wanted),
+    }
     admins = {admin["email"].lower(): admin["id"] for admin in export["admins"]}
     contacts = {contact["id"]: contact for contact in export["contacts"]}
     tags = {tag["id"]: tag["name"] for tag in export["tags"]}
@@ -46,19 +50,27 @@ def assert_migrated(export: dict, expected: oracle.Expected, issues: set[str] | 
         assert sorted(thread) == expected_thread(source, expected, set(admins)), f"conversation {issue}"
         assert conversation["state"] == ("closed" if source.closed else "open"), f"conversation {issue} state"
         (contact_id,) = conversation["contact_ids"]
-        assert str(source.customer_id) in contacts[contact_id]["custom_attributes"]["asapp_customer_id"].split(",")
+        assert str(source.customer_id) in contacts[contact_id]["custom_attributes"][
+            "asapp_customer_id"
+        ].split(",")
         rep_email = (expected.rep_emails.get(str(source.last_rep_id)) or "").lower()
         assert conversation["admin_assignee_id"] == admins.get(rep_email), f"conversation {issue} assignee"
         # Intercom tag names are case-insensitive: segment "billing" joins an existing "Billing" tag.
-        assert not tagged or {tags[tag["id"]].lower() for tag in conversation["tags"]} >= {name.lower() for name in source.segments}
+        assert not tagged or {tags[tag["id"]].lower() for tag in conversation["tags"]} >= {
+            name.lower() for name in source.segments
+        }
     return migrated
 
 
 def assert_contacts_and_companies(export: dict, expected: oracle.Expected) -> None:
     companies = {company["id"]: company["company_id"] for company in export["companies"]}
     assert set(companies.values()) == expected.companies
-    keys = [f"email:{contact['email'].lower()}" if contact.get("email")
-            else f"customer:{contact['custom_attributes']['asapp_customer_id']}" for contact in export["contacts"]]
+    keys = [
+        f"email:{contact['email'].lower()}"
+        if contact.get("email")
+        else f"customer:{contact['custom_attributes']['asapp_customer_id']}"
+        for contact in export["contacts"]
+    ]
     assert len(keys) == len(set(keys)), "a contact was created twice"
     for contact, key in zip(export["contacts"], keys, strict=True):
         want = expected.contact_company[key]

@@ -17,8 +17,13 @@ from tests.support.checks import assert_contacts_and_companies, assert_migrated,
 
 PHANTOM_ISSUES = 29_000_000
 """Issue ids from this one on exist only in files that are not data or partitions ASAPP never finished."""
-LINE_KINDS = {"broken_json_lines": "not valid JSON", "non_object_lines": "not a JSON object",
-              "invalid_utf8_lines": "not valid UTF-8", "wrong_type_values": "is not", "missing_key_values": "missing"}
+LINE_KINDS = {
+    "broken_json_lines": "not valid JSON",
+    "non_object_lines": "not a JSON object",
+    "invalid_utf8_lines": "not valid UTF-8",
+    "wrong_type_values": "is not",
+    "missing_key_values": "missing",
+}
 
 
 def manifest(data: Path) -> dict:
@@ -39,7 +44,9 @@ def assert_corpus_outcomes(data: Path, export: dict, report: dict, *, redelivere
     migrated = assert_migrated(export, expected)
     assert_contacts_and_companies(export, expected)
     held = quarantined(report)
-    assert len(report["quarantined"]) == report["quarantined_total"], "the report lists every quarantined item"
+    assert len(report["quarantined"]) == report["quarantined_total"], (
+        "the report lists every quarantined item"
+    )
 
     # Arrives; nothing that is not data, or not yet published, does.
     assert not [issue for issue in migrated if int(issue) >= PHANTOM_ISSUES]
@@ -50,11 +57,15 @@ def assert_corpus_outcomes(data: Path, export: dict, report: dict, *, redelivere
     for kind, reason in LINE_KINDS.items():
         for case in mess[kind]:
             feed = case["path"].split("/", 1)[0]
-            path = "/".join(part for part in case["path"].split("/") if not part.startswith(("version=", "format=")))
+            path = "/".join(
+                part for part in case["path"].split("/") if not part.startswith(("version=", "format="))
+            )
             assert reason in held.get((f"feed:{feed}", f"{path}:{case['line']}"), ""), (kind, case)
     for case in mess["truncated_gzip"]:
         feed = case["path"].split("/", 1)[0]
-        path = "/".join(part for part in case["path"].split("/") if not part.startswith(("version=", "format=")))
+        path = "/".join(
+            part for part in case["path"].split("/") if not part.startswith(("version=", "format="))
+        )
         reason = held.get((f"feed:{feed}", path))
         if redelivered:
             assert reason is None, "the corrected re-delivery lifted the file's quarantine"
@@ -74,14 +85,19 @@ def assert_corpus_outcomes(data: Path, export: dict, report: dict, *, redelivere
     contacts = export["contacts"]
     for customer_id in mess["invalid_emails"]:
         issue = fields[("contact", f"customer:{customer_id}", "email")]
-        contact = next(item for item in contacts
-                       if str(customer_id) in item["custom_attributes"]["asapp_customer_id"].split(","))
+        contact = next(
+            item
+            for item in contacts
+            if str(customer_id) in item["custom_attributes"]["asapp_customer_id"].split(",")
+        )
         assert not contact.get("email") and issue["value"]
     for company_id in mess["invalid_websites"]:
         assert ("company", company_id, "website") in fields
         company = next(item for item in export["companies"] if item["company_id"] == company_id)
         assert company["website"].startswith("https://")
-    customers = oracle.latest(data, "customers", lambda row: oracle._whole_int(row.get("customer_id")), when=None)
+    customers = oracle.latest(
+        data, "customers", lambda row: oracle._whole_int(row.get("customer_id")), when=None
+    )
     for keeper, loser in mess["colliding_external_ids"]:
         issue = fields[("contact", oracle.contact_key(customers[loser]), "external_id")]
         assert issue["value"] == customers[keeper]["external_customer_id"]
@@ -93,14 +109,19 @@ def assert_corpus_outcomes(data: Path, export: dict, report: dict, *, redelivere
         assert "asapp_csat_rating" not in migrated[str(issue_id)]["custom_attributes"]
         assert any("csat_rating" in key[2] for key in fields), "the bad rating is reported"
     for customer_id in mess["dangling_companies"]:
-        contact = next(item for item in contacts
-                       if str(customer_id) in item["custom_attributes"]["asapp_customer_id"].split(","))
+        contact = next(
+            item
+            for item in contacts
+            if str(customer_id) in item["custom_attributes"]["asapp_customer_id"].split(",")
+        )
         assert contact["company_ids"] == []
 
     # Reported as such.
     feeds = report["feeds"]
     assert sum(feed.get("files_ignored") or 0 for feed in feeds.values()) >= len(mess["non_data_files"])
-    assert sum(feed.get("waiting_for_success") or 0 for feed in feeds.values()) >= len(mess["unpublished_partitions"])
+    assert sum(feed.get("waiting_for_success") or 0 for feed in feeds.values()) >= len(
+        mess["unpublished_partitions"]
+    )
     agents = {agent["rep_id"] for agent in report["agents_without_intercom_admin"]}
     assert set(map(str, mess["unknown_agents"])) <= agents
     assert by_issue(export)  # every conversation once

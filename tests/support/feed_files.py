@@ -23,7 +23,9 @@ class MemoryFeedSource:
 
     def add(self, feed: str, partition_path: str, name: str, lines: list, *, complete: bool = True) -> None:
         partition = Partition.parse(feed, partition_path)
-        text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines).encode() + b"\n"
+        text = (
+            "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines).encode() + b"\n"
+        )
         self.files[(partition, name)] = gzip.compress(text, mtime=0) if name.endswith(".gz") else text
         if complete:
             self.complete.add(partition)

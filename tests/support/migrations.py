@@ -26,10 +26,28 @@ BOT_EMAIL = "bot@acme-support.example"
 _ids = itertools.count(1)
 
 
-def generate(out: Path, conversations: int, seed: int = 7, start: str | None = None, extra: list[str] = ()) -> Path:
-    subprocess.run([sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(out), "--seed", str(seed),
-                    "--conversations", str(conversations), *(["--start", start] if start else []), *extra],
-                   check=True, cwd=ROOT, capture_output=True)
+def generate(
+    out: Path, conversations: int, seed: int = 7, start: str | None = None, extra: list[str] = ()
+) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "include.sandbox.asapp",
+            "generate",
+            "--out",
+            str(out),
+            "--seed",
+            str(seed),
+            "--conversations",
+            str(conversations),
+            *(["--start", start] if start else []),
+            *extra,
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     return out
 
 
@@ -57,7 +75,9 @@ def asapp(dataset) -> Iterator[AsappSandbox]:
 
 @pytest.fixture(scope="session")
 def intercom_server(tmp_path_factory) -> Iterator[IntercomSandbox]:
-    with run_intercom_sandbox(tmp_path_factory.mktemp("intercom") / "workspace.json", search_delay=1) as sandbox:
+    with run_intercom_sandbox(
+        tmp_path_factory.mktemp("intercom") / "workspace.json", search_delay=1
+    ) as sandbox:
         yield sandbox
 
 
@@ -66,8 +86,10 @@ def intercom(intercom_server, expected) -> IntercomSandbox:
     """An empty workspace whose teammates are the bot and every other ASAPP agent (the rest have none)."""
     intercom_server.reset()
     emails = sorted(email for email in expected.rep_emails.values() if email)
-    intercom_server.add_admins({"name": "ASAPP Bot", "email": BOT_EMAIL},
-                               *({"name": email.split("@")[0], "email": email} for email in emails[::2]))
+    intercom_server.add_admins(
+        {"name": "ASAPP Bot", "email": BOT_EMAIL},
+        *({"name": email.split("@")[0], "email": email} for email in emails[::2]),
+    )
     return intercom_server
 
 
@@ -105,8 +127,10 @@ class Migration:
         return Ledger(f"sqlite:///{self.home}/ledger.db", self.migration_id)
 
     def task_states(self, run) -> dict[str, str]:
-        return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
-                for ti in run.get_task_instances()}
+        return {
+            ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
+            for ti in run.get_task_instances()
+        }
 
 
 def read_report(home: Path, run_id: str) -> dict:
@@ -122,10 +146,18 @@ def migration_config(migration_id: str, home: Path, **overrides) -> dict:
         "demo": True,
         "start_date": "2026-01-05",
         "schedule": None,
-        "asapp": {"conn_id": "asapp_test", "s3_conn_id": "asapp_test_s3",
-                  "bucket": "asapp-prod-acme-exports-us-east-1", "company_marker": "acme"},
-        "intercom": {"conn_id": "intercom_test", "bot_admin_email": BOT_EMAIL, "search_consistency_seconds": 2,
-                     "concurrency": 8},
+        "asapp": {
+            "conn_id": "asapp_test",
+            "s3_conn_id": "asapp_test_s3",
+            "bucket": "asapp-prod-acme-exports-us-east-1",
+            "company_marker": "acme",
+        },
+        "intercom": {
+            "conn_id": "intercom_test",
+            "bot_admin_email": BOT_EMAIL,
+            "search_consistency_seconds": 2,
+            "concurrency": 8,
+        },
         "staging": {"path": f"file://{home}/staging"},
         "ledger": {"url": f"sqlite:///{home}/ledger.db"},
         "approval": {"mode": "auto"},
@@ -138,10 +170,16 @@ def migration_config(migration_id: str, home: Path, **overrides) -> dict:
 @pytest.fixture
 def migration(airflow_db, asapp, intercom, tmp_path, monkeypatch) -> Iterator[Migration]:
     monkeypatch.setenv("AIRFLOW_CONN_ASAPP_TEST_S3", json.dumps(asapp.aws_connection()))
-    monkeypatch.setenv("AIRFLOW_CONN_ASAPP_TEST", json.dumps(
-        {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id, "password": asapp.api_secret}))
-    monkeypatch.setenv("AIRFLOW_CONN_INTERCOM_TEST", json.dumps(
-        {"conn_type": "intercom", "host": intercom.url, "password": intercom.token}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ASAPP_TEST",
+        json.dumps(
+            {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id, "password": asapp.api_secret}
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_INTERCOM_TEST",
+        json.dumps({"conn_type": "intercom", "host": intercom.url, "password": intercom.token}),
+    )
     migration_id = f"test_{os.getpid()}_{next(_ids)}"
     config_path = Path(os.environ["ASAPP_INTERCOM_MIGRATIONS"]) / f"{migration_id}.yaml"
     config_path.write_text(yaml.safe_dump(migration_config(migration_id, tmp_path)))

@@ -36,7 +36,9 @@ def instant(text) -> datetime | None:
 
 def _whole_int(value) -> int | None:
     try:
-        return int(value) if not isinstance(value, bool) and str(value).strip().lstrip("-").isdigit() else None
+        return (
+            int(value) if not isinstance(value, bool) and str(value).strip().lstrip("-").isdigit() else None
+        )
     except (TypeError, ValueError):
         return None
 
@@ -106,22 +108,38 @@ def journey_state(data: Path) -> dict[int, dict]:
     for line in path.read_text(encoding="utf-8").splitlines():
         event = json.loads(line)
         meta, details = event.get("meta_data"), event.get("details") or {}
-        if (not isinstance(meta, dict) or not event.get("event_id") or instant(meta.get("create_time")) is None
-                or event.get("name") != "com.asapp.event.journey" or not meta.get("issue_id")):
+        if (
+            not isinstance(meta, dict)
+            or not event.get("event_id")
+            or instant(meta.get("create_time")) is None
+            or event.get("name") != "com.asapp.event.journey"
+            or not meta.get("issue_id")
+        ):
             continue  # not a usable event (malformed_events): the pipeline quarantines it
         issue = issues.setdefault(int(meta["issue_id"]), {"metadata": {}, "messages": {}})
         state = issue["metadata"]
         rep_id = (event.get("data") or {}).get("rep_id")
-        state.update({key: value for key, value in {
-            "customer_id": (event.get("data") or {}).get("customer_id"), "last_rep_id": rep_id,
-            "conversation_end_ts": details.get("issue_ended_ts"),
-            "company_segments": "[" + ",".join(meta["company_segments"]) + "]" if meta.get("company_segments") else None,
-        }.items() if value is not None})
+        state.update(
+            {
+                key: value
+                for key, value in {
+                    "customer_id": (event.get("data") or {}).get("customer_id"),
+                    "last_rep_id": rep_id,
+                    "conversation_end_ts": details.get("issue_ended_ts"),
+                    "company_segments": "[" + ",".join(meta["company_segments"]) + "]"
+                    if meta.get("company_segments")
+                    else None,
+                }.items()
+                if value is not None
+            }
+        )
         message = details.get("message")
         if event.get("event_type") == "TEXT_MESSAGE" and message:
             issue["messages"][message["event_uuid"]] = {**message, "utterance": message["text"]}
-    return {issue_id: {"metadata": issue["metadata"], "messages": list(issue["messages"].values())}
-            for issue_id, issue in issues.items()}
+    return {
+        issue_id: {"metadata": issue["metadata"], "messages": list(issue["messages"].values())}
+        for issue_id, issue in issues.items()
+    }
 
 
 @dataclass
@@ -162,9 +180,15 @@ def expected(data: Path, *, redelivered: bool = False) -> Expected:
     utterances = latest(data, "utterances", _utterance_key, redelivered=redelivered)
     customers = latest(data, "customers", lambda row: _whole_int(row.get("customer_id")), when=None)
     companies = latest(data, "companies", lambda row: row.get("company_external_id"), when=None)
-    reps = latest(data, "reps", lambda row: str(row["rep_id"]) if row.get("rep_id") else None, when="created_ts")
-    emails = latest(data, "rep_attributes", lambda row: (str(row.get("rep_id")), row.get("attribute_name")),
-                    when="created_ts")
+    reps = latest(
+        data, "reps", lambda row: str(row["rep_id"]) if row.get("rep_id") else None, when="created_ts"
+    )
+    emails = latest(
+        data,
+        "rep_attributes",
+        lambda row: (str(row.get("rep_id")), row.get("attribute_name")),
+        when="created_ts",
+    )
 
     journeys = journey_state(data)
     for issue_id, journey in journeys.items():
@@ -180,19 +204,33 @@ def expected(data: Path, *, redelivered: bool = False) -> Expected:
         meta = metadata.get(issue_id, {})
         messages = sorted(threads[issue_id], key=lambda item: (item[0], item[1]))
         customer = _whole_int(meta.get("customer_id")) or next(
-            (_whole_int(row["sender_id"]) for _, _, row in messages if row["sender_type"] == "customer"), None)
+            (_whole_int(row["sender_id"]) for _, _, row in messages if row["sender_type"] == "customer"), None
+        )
         visible = [row for _, _, row in messages if row["sender_type"] in {"customer", "bot", "rep"}]
         if customer not in customers or not visible:
             quarantined.add(str(issue_id))
             continue
         conversations[str(issue_id)] = Conversation(
-            str(issue_id), customer, bool(meta.get("conversation_end_ts")),
+            str(issue_id),
+            customer,
+            bool(meta.get("conversation_end_ts")),
             str(meta["last_rep_id"]) if meta.get("last_rep_id") else None,
-            [part.strip() for part in (meta.get("company_segments") or "").strip("[]").split(",") if part.strip()],
-            [(created, row["sender_type"], row["utterance"], str(row.get("sender_id"))) for created, _, row in messages])
+            [
+                part.strip()
+                for part in (meta.get("company_segments") or "").strip("[]").split(",")
+                if part.strip()
+            ],
+            [
+                (created, row["sender_type"], row["utterance"], str(row.get("sender_id")))
+                for created, _, row in messages
+            ],
+        )
     contact_company = {}
-    for customer in sorted(customers.values(), key=lambda row: (instant(row.get("first_seen_ts")) or EARLIEST,
-                                                                 row["customer_id"]), reverse=True):
+    for customer in sorted(
+        customers.values(),
+        key=lambda row: (instant(row.get("first_seen_ts")) or EARLIEST, row["customer_id"]),
+        reverse=True,
+    ):
         company = customer.get("company_external_id")
         contact_company[contact_key(customer)] = company if company in companies else None
     return Expected(
@@ -221,7 +259,9 @@ def thread_of(conversation: dict) -> list[tuple[int, str, str]]:
     """(created_at, author type, text) of the opening message and every comment or note, in order."""
     source = conversation["source"]
     thread = [(conversation["created_at"], source["author"]["type"], reader_text(source["body"]))]
-    thread += [(part["created_at"], part["author"]["type"], reader_text(part["body"]))
-               for part in conversation["parts"]
-               if part["part_type"] in {"comment", "note"} and not part.get("attachments")]
+    thread += [
+        (part["created_at"], part["author"]["type"], reader_text(part["body"]))
+        for part in conversation["parts"]
+        if part["part_type"] in {"comment", "note"} and not part.get("attachments")
+    ]
     return sorted(thread, key=lambda item: item[0])

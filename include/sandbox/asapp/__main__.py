@@ -1,7 +1,7 @@
 """Command line of the ASAPP sandbox: `generate` writes a dataset, `serve` serves one.
 
-    python -m include.sandbox.asapp generate --out DIR --seed 7 --conversations 1000
-    python -m include.sandbox.asapp serve --data DIR --port 8101
+python -m include.sandbox.asapp generate --out DIR --seed 7 --conversations 1000
+python -m include.sandbox.asapp serve --data DIR --port 8101
 """
 
 import argparse

@@ -142,7 +142,9 @@ class MigrationConfig(Strict):
             return None
         cron = CRON_PRESETS.get(value, value)
         if len(cron.split()) != 5:
-            raise ValueError(f"{value!r} is neither a 5-field cron expression nor one of {sorted(CRON_PRESETS)}")
+            raise ValueError(
+                f"{value!r} is neither a 5-field cron expression nor one of {sorted(CRON_PRESETS)}"
+            )
         return cron
 
     @model_validator(mode="after")

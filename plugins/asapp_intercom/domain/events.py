@@ -37,4 +37,7 @@ def identity(envelope: object) -> str:
     """Its event_id; for an envelope without one, a digest of it (quarantined once however often it comes)."""
     if isinstance(envelope, dict) and str(envelope.get("event_id") or "").strip():
         return str(envelope["event_id"])
-    return "envelope:" + hashlib.sha256(json.dumps(envelope, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return (
+        "envelope:"
+        + hashlib.sha256(json.dumps(envelope, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    )

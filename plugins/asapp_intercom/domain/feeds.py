@@ -24,8 +24,16 @@ SQL_TYPES = {
 }
 """Each column type DuckDB stages: (how a refusal names a value that is not one, the field map's type)."""
 
-JSON_TYPES = {"UBIGINT": "integer", "BIGINT": "integer", "DOUBLE": "float", "VARCHAR": "string",
-              "BOOLEAN": "boolean", "ARRAY": "json", "OBJECT": "json", "NULL": "null"}
+JSON_TYPES = {
+    "UBIGINT": "integer",
+    "BIGINT": "integer",
+    "DOUBLE": "float",
+    "VARCHAR": "string",
+    "BOOLEAN": "boolean",
+    "ARRAY": "json",
+    "OBJECT": "json",
+    "NULL": "null",
+}
 """DuckDB's json_type() of an untyped column's values → the field map's type."""
 
 
@@ -33,8 +41,12 @@ def arrow_type(sql_type: str):
     """The Arrow type a staged column of this SQL type has (pyarrow is imported only by those who write)."""
     import pyarrow as pa
 
-    return {BIGINT: pa.int64(), DOUBLE: pa.float64(), TIMESTAMP: pa.timestamp("us", tz="UTC"),
-            BOOLEAN: pa.bool_()}.get(sql_type, pa.string())
+    return {
+        BIGINT: pa.int64(),
+        DOUBLE: pa.float64(),
+        TIMESTAMP: pa.timestamp("us", tz="UTC"),
+        BOOLEAN: pa.bool_(),
+    }.get(sql_type, pa.string())
 
 
 @dataclass(frozen=True)
@@ -58,46 +70,169 @@ def _feed(name, sync, unique_key, latest_by, /, nullable_key=(), **types) -> Fee
     return Feed(name, sync, tuple(unique_key), latest_by, types, tuple(nullable_key))
 
 
-FEEDS: dict[str, Feed] = {feed.name: feed for feed in (
-    _feed("companies", "1d", ["company_name", "company_external_id", "dt"], None,
-          company_external_id=VARCHAR, name=VARCHAR, domain=VARCHAR, website=VARCHAR, industry=VARCHAR,
-          size=BIGINT, plan=VARCHAR, created_ts=TIMESTAMP, company_name=VARCHAR, dt=VARCHAR),
-    _feed("customers", "1d", ["company_name", "customer_id", "dt"], None,
-          customer_id=BIGINT, external_customer_id=VARCHAR, email_address=VARCHAR, name=VARCHAR,
-          phone_number=VARCHAR, company_external_id=VARCHAR, first_seen_ts=TIMESTAMP,
-          last_seen_ts=TIMESTAMP, company_name=VARCHAR, dt=VARCHAR),
-    _feed("reps", "1d", ["rep_id"], "created_ts",
-          rep_id=VARCHAR, name=VARCHAR, crm_rep_id=VARCHAR, created_ts=TIMESTAMP, disabled_time=TIMESTAMP),
-    _feed("rep_attributes", "1d", ["rep_attribute_id", "rep_id", "created_ts"], "created_ts",
-          rep_attribute_id=BIGINT, rep_id=VARCHAR, external_rep_id=VARCHAR, attribute_name=VARCHAR,
-          attribute_value=VARCHAR, created_ts=TIMESTAMP),
-    _feed("convos_metadata", "1h", ["issue_id"], "instance_ts",
-          instance_ts=TIMESTAMP, issue_id=BIGINT, customer_id=BIGINT, issue_created_ts=TIMESTAMP,
-          first_utterance_ts=TIMESTAMP, last_event_ts=TIMESTAMP, conversation_end_ts=TIMESTAMP,
-          first_rep_id=VARCHAR, last_rep_id=VARCHAR, external_rep_id=VARCHAR, company_segments=VARCHAR,
-          disposition_event_type=VARCHAR, csat_rating=DOUBLE),
-    _feed("utterances", "1h", ["created_ts", "issue_id", "sender_id"], "instance_ts", nullable_key=["sender_id"],
-          instance_ts=TIMESTAMP, created_ts=TIMESTAMP, issue_id=BIGINT, sender_id=BIGINT,
-          sender_type=VARCHAR, utterance=VARCHAR, utterance_type=VARCHAR, event_uuid=VARCHAR),
-    _feed("customer_feedback", "1d", ["issue_id", "company_name", "last_rep_id", "question", "instance_ts"],
-          "instance_ts", nullable_key=["last_rep_id"],
-          instance_ts=TIMESTAMP, issue_id=BIGINT, last_rep_id=VARCHAR, question=VARCHAR, answer=VARCHAR,
-          question_category=VARCHAR, ordering=BIGINT, company_name=VARCHAR),
-    _feed("customer_params", "1d", ["event_id", "param_key"], "event_ts",
-          event_id=VARCHAR, event_ts=TIMESTAMP, issue_id=BIGINT, customer_id=BIGINT, param_key=VARCHAR,
-          param_value=VARCHAR),
-    _feed("autosummary_structured_data", "1d",
-          ["company_marker", "conversation_id", "structured_data_id", "structured_data_field_id"], "instance_ts",
-          instance_ts=TIMESTAMP, conversation_id=VARCHAR, external_conversation_id=VARCHAR,
-          structured_data_id=VARCHAR, structured_data_ts=TIMESTAMP, structured_data_field_id=VARCHAR,
-          structured_data_field_name=VARCHAR, structured_data_field_value=VARCHAR, company_marker=VARCHAR),
-    _feed("file_uploads", "1h", ["file_upload_event_id"], "instance_ts",
-          file_upload_event_id=VARCHAR, file_upload_ts=TIMESTAMP, issue_id=BIGINT, customer_id=BIGINT,
-          sender_type=VARCHAR, event_uuid=VARCHAR, file_name=VARCHAR, file_mime_type=VARCHAR,
-          file_size_mb=DOUBLE, instance_ts=TIMESTAMP),
-    _feed("structured_data_config", "1d", ["field_id", "dt"], None,
-          field_id=VARCHAR, name=VARCHAR, type=VARCHAR, category_id=VARCHAR, dt=VARCHAR),
-)}
+FEEDS: dict[str, Feed] = {
+    feed.name: feed
+    for feed in (
+        _feed(
+            "companies",
+            "1d",
+            ["company_name", "company_external_id", "dt"],
+            None,
+            company_external_id=VARCHAR,
+            name=VARCHAR,
+            domain=VARCHAR,
+            website=VARCHAR,
+            industry=VARCHAR,
+            size=BIGINT,
+            plan=VARCHAR,
+            created_ts=TIMESTAMP,
+            company_name=VARCHAR,
+            dt=VARCHAR,
+        ),
+        _feed(
+            "customers",
+            "1d",
+            ["company_name", "customer_id", "dt"],
+            None,
+            customer_id=BIGINT,
+            external_customer_id=VARCHAR,
+            email_address=VARCHAR,
+            name=VARCHAR,
+            phone_number=VARCHAR,
+            company_external_id=VARCHAR,
+            first_seen_ts=TIMESTAMP,
+            last_seen_ts=TIMESTAMP,
+            company_name=VARCHAR,
+            dt=VARCHAR,
+        ),
+        _feed(
+            "reps",
+            "1d",
+            ["rep_id"],
+            "created_ts",
+            rep_id=VARCHAR,
+            name=VARCHAR,
+            crm_rep_id=VARCHAR,
+            created_ts=TIMESTAMP,
+            disabled_time=TIMESTAMP,
+        ),
+        _feed(
+            "rep_attributes",
+            "1d",
+            ["rep_attribute_id", "rep_id", "created_ts"],
+            "created_ts",
+            rep_attribute_id=BIGINT,
+            rep_id=VARCHAR,
+            external_rep_id=VARCHAR,
+            attribute_name=VARCHAR,
+            attribute_value=VARCHAR,
+            created_ts=TIMESTAMP,
+        ),
+        _feed(
+            "convos_metadata",
+            "1h",
+            ["issue_id"],
+            "instance_ts",
+            instance_ts=TIMESTAMP,
+            issue_id=BIGINT,
+            customer_id=BIGINT,
+            issue_created_ts=TIMESTAMP,
+            first_utterance_ts=TIMESTAMP,
+            last_event_ts=TIMESTAMP,
+            conversation_end_ts=TIMESTAMP,
+            first_rep_id=VARCHAR,
+            last_rep_id=VARCHAR,
+            external_rep_id=VARCHAR,
+            company_segments=VARCHAR,
+            disposition_event_type=VARCHAR,
+            csat_rating=DOUBLE,
+        ),
+        _feed(
+            "utterances",
+            "1h",
+            ["created_ts", "issue_id", "sender_id"],
+            "instance_ts",
+            nullable_key=["sender_id"],
+            instance_ts=TIMESTAMP,
+            created_ts=TIMESTAMP,
+            issue_id=BIGINT,
+            sender_id=BIGINT,
+            sender_type=VARCHAR,
+            utterance=VARCHAR,
+            utterance_type=VARCHAR,
+            event_uuid=VARCHAR,
+        ),
+        _feed(
+            "customer_feedback",
+            "1d",
+            ["issue_id", "company_name", "last_rep_id", "question", "instance_ts"],
+            "instance_ts",
+            nullable_key=["last_rep_id"],
+            instance_ts=TIMESTAMP,
+            issue_id=BIGINT,
+            last_rep_id=VARCHAR,
+            question=VARCHAR,
+            answer=VARCHAR,
+            question_category=VARCHAR,
+            ordering=BIGINT,
+            company_name=VARCHAR,
+        ),
+        _feed(
+            "customer_params",
+            "1d",
+            ["event_id", "param_key"],
+            "event_ts",
+            event_id=VARCHAR,
+            event_ts=TIMESTAMP,
+            issue_id=BIGINT,
+            customer_id=BIGINT,
+            param_key=VARCHAR,
+            param_value=VARCHAR,
+        ),
+        _feed(
+            "autosummary_structured_data",
+            "1d",
+            ["company_marker", "conversation_id", "structured_data_id", "structured_data_field_id"],
+            "instance_ts",
+            instance_ts=TIMESTAMP,
+            conversation_id=VARCHAR,
+            external_conversation_id=VARCHAR,
+            structured_data_id=VARCHAR,
+            structured_data_ts=TIMESTAMP,
+            structured_data_field_id=VARCHAR,
+            structured_data_field_name=VARCHAR,
+            structured_data_field_value=VARCHAR,
+            company_marker=VARCHAR,
+        ),
+        _feed(
+            "file_uploads",
+            "1h",
+            ["file_upload_event_id"],
+            "instance_ts",
+            file_upload_event_id=VARCHAR,
+            file_upload_ts=TIMESTAMP,
+            issue_id=BIGINT,
+            customer_id=BIGINT,
+            sender_type=VARCHAR,
+            event_uuid=VARCHAR,
+            file_name=VARCHAR,
+            file_mime_type=VARCHAR,
+            file_size_mb=DOUBLE,
+            instance_ts=TIMESTAMP,
+        ),
+        _feed(
+            "structured_data_config",
+            "1d",
+            ["field_id", "dt"],
+            None,
+            field_id=VARCHAR,
+            name=VARCHAR,
+            type=VARCHAR,
+            category_id=VARCHAR,
+            dt=VARCHAR,
+        ),
+    )
+}
 
 _PARTITION = re.compile(r"dt=(?P<dt>\d{4}-\d{2}-\d{2})/hr=(?P<hr>\d{2})(?:/mi=(?P<mi>\d{2}))?")
 
@@ -125,8 +260,10 @@ class Partition:
     @staticmethod
     def start_sql(column: str) -> str:
         """DuckDB SQL for when the partition named in a `dt=…/hr=…/mi=…` column starts."""
-        return (f"strptime(replace(replace(replace({column}, 'dt=', ''), '/hr=', ' '), '/mi=', ':'), "
-                "'%Y-%m-%d %H:%M')::TIMESTAMPTZ")
+        return (
+            f"strptime(replace(replace(replace({column}, 'dt=', ''), '/hr=', ' '), '/mi=', ':'), "
+            "'%Y-%m-%d %H:%M')::TIMESTAMPTZ"
+        )
 
     @property
     def path(self) -> str:

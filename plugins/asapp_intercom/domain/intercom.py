@@ -10,10 +10,32 @@ from __future__ import annotations
 import html
 import re
 
-CONTACT_FIELDS = ("id", "role", "email", "external_id", "name", "phone", "signed_up_at", "last_seen_at",
-                  "owner_id", "unsubscribed_from_emails", "custom_attributes", "created_at")
-COMPANY_FIELDS = ("id", "company_id", "name", "website", "industry", "size", "plan", "remote_created_at",
-                  "monthly_spend", "custom_attributes")
+CONTACT_FIELDS = (
+    "id",
+    "role",
+    "email",
+    "external_id",
+    "name",
+    "phone",
+    "signed_up_at",
+    "last_seen_at",
+    "owner_id",
+    "unsubscribed_from_emails",
+    "custom_attributes",
+    "created_at",
+)
+COMPANY_FIELDS = (
+    "id",
+    "company_id",
+    "name",
+    "website",
+    "industry",
+    "size",
+    "plan",
+    "remote_created_at",
+    "monthly_spend",
+    "custom_attributes",
+)
 """What is kept of a record that existed before the migration, to restore it on rollback."""
 
 _EXISTING_ID = re.compile(r"id=(\w+)")
@@ -37,34 +59,62 @@ def html_body(text: str) -> str:
 
 def contact_message(contact_id: str, opener: dict) -> dict:
     """POST /conversations: a conversation the contact opened (its body is plain text, by the spec)."""
-    return {"from": {"type": "user", "id": contact_id}, "body": opener["text"], "created_at": opener["created_at"]}
+    return {
+        "from": {"type": "user", "id": contact_id},
+        "body": opener["text"],
+        "created_at": opener["created_at"],
+    }
 
 
 def admin_message(contact_id: str, opener: dict) -> dict:
     """POST /messages: a conversation an agent or bot opened; the spec wants "in_app" and an integer admin id."""
-    return {"message_type": "in_app", "from": {"type": "admin", "id": int(opener["admin_id"])},
-            "to": {"type": "user", "id": contact_id}, "body": html_body(opener["text"]),
-            "created_at": opener["created_at"], "create_conversation_without_contact_reply": True}
+    return {
+        "message_type": "in_app",
+        "from": {"type": "admin", "id": int(opener["admin_id"])},
+        "to": {"type": "user", "id": contact_id},
+        "body": html_body(opener["text"]),
+        "created_at": opener["created_at"],
+        "create_conversation_without_contact_reply": True,
+    }
 
 
 def reply_body(part: dict, contact_id: str) -> dict:
     """POST /conversations/{id}/reply for a message, as the contact or an admin, at its original time."""
     if part["author"] == "contact":
-        return {"message_type": "comment", "type": "user", "intercom_user_id": contact_id,
-                "body": html_body(part["text"]), "created_at": part["created_at"]}
-    return {"message_type": part["message_type"], "type": "admin", "admin_id": part["admin_id"],
-            "body": html_body(part["text"]), "created_at": part["created_at"], "skip_notifications": True}
+        return {
+            "message_type": "comment",
+            "type": "user",
+            "intercom_user_id": contact_id,
+            "body": html_body(part["text"]),
+            "created_at": part["created_at"],
+        }
+    return {
+        "message_type": part["message_type"],
+        "type": "admin",
+        "admin_id": part["admin_id"],
+        "body": html_body(part["text"]),
+        "created_at": part["created_at"],
+        "skip_notifications": True,
+    }
 
 
 def attachment_reply(payload: dict, data_base64: str, contact_id: str | None, default_admin_id: str) -> dict:
     """A reply carrying one re-hosted file, named and typed as ASAPP's upload record states."""
-    body = {"body": html_body(payload["text"]), "created_at": payload["created_at"],
-            "attachment_files": [{"content_type": payload["content_type"], "data": data_base64,
-                                  "name": payload["file_name"]}]}
+    body = {
+        "body": html_body(payload["text"]),
+        "created_at": payload["created_at"],
+        "attachment_files": [
+            {"content_type": payload["content_type"], "data": data_base64, "name": payload["file_name"]}
+        ],
+    }
     if payload["author"] == "contact" and contact_id:
         return body | {"message_type": "comment", "type": "user", "intercom_user_id": contact_id}
-    return body | {"message_type": "comment", "type": "admin", "skip_notifications": True,
-                   "admin_id": payload.get("admin_id") or default_admin_id}
+    return body | {
+        "message_type": "comment",
+        "type": "admin",
+        "skip_notifications": True,
+        "admin_id": payload.get("admin_id") or default_admin_id,
+    }
 
 
 def state_change(wanted: str, admin_id: str) -> dict:
@@ -105,7 +155,9 @@ def same_text(body: str | None, text: str) -> bool:
 
 def same_part(candidate: dict, part: dict) -> bool:
     """Whether a conversation part is what a payload part became: same time, same text."""
-    return candidate.get("created_at") == part["created_at"] and same_text(candidate.get("body"), part["text"])
+    return candidate.get("created_at") == part["created_at"] and same_text(
+        candidate.get("body"), part["text"]
+    )
 
 
 def parts_of(conversation: dict) -> list[dict]:

@@ -81,56 +81,125 @@ def slug(text: str) -> str:
 
 
 def _core(source, source_type, obj, target, data_type, note) -> FieldMapping:
-    return FieldMapping(source=source, source_type=source_type, target_object=obj, target=target,
-                        data_type=data_type, confidence=1.0, core=True, note=note)
+    return FieldMapping(
+        source=source,
+        source_type=source_type,
+        target_object=obj,
+        target=target,
+        data_type=data_type,
+        confidence=1.0,
+        core=True,
+        note=note,
+    )
 
 
 # Fields the migration is built on: identities, relations, the thread itself. Not editable.
 CORE: dict[str, tuple[TargetObject, str, str, str]] = {
-    "companies.company_external_id": ("company", "company_id", "string", "Intercom's upsert key for companies"),
+    "companies.company_external_id": (
+        "company",
+        "company_id",
+        "string",
+        "Intercom's upsert key for companies",
+    ),
     "companies.name": ("company", "name", "string", ""),
     "companies.website": ("company", "website", "string", "when empty, https://<domain> is used"),
-    "companies.domain": ("company", "website", "string", "website derived from the domain when ASAPP has none"),
+    "companies.domain": (
+        "company",
+        "website",
+        "string",
+        "website derived from the domain when ASAPP has none",
+    ),
     "companies.industry": ("company", "industry", "string", ""),
     "companies.size": ("company", "size", "integer", ""),
     "companies.plan": ("company", "plan", "string", ""),
     "companies.created_ts": ("company", "remote_created_at", "datetime", ""),
-    "customers.customer_id": ("contact", "custom_attributes.asapp_customer_id", "string",
-                              "lineage: the ASAPP customer id (several when emails differ only in case)"),
+    "customers.customer_id": (
+        "contact",
+        "custom_attributes.asapp_customer_id",
+        "string",
+        "lineage: the ASAPP customer id (several when emails differ only in case)",
+    ),
     "customers.external_customer_id": ("contact", "external_id", "string", ""),
     "customers.email_address": ("contact", "email", "string", "contacts are matched by email, ignoring case"),
     "customers.name": ("contact", "name", "string", ""),
     "customers.phone_number": ("contact", "phone", "string", ""),
     "customers.first_seen_ts": ("contact", "signed_up_at", "datetime", ""),
     "customers.last_seen_ts": ("contact", "last_seen_at", "datetime", ""),
-    "customers.company_external_id": ("contact", "companies", "relation", "the contact is attached to its company"),
-    "convos_metadata.issue_id": ("conversation", "custom_attributes.asapp_issue_id", "string",
-                                 "lineage: the ASAPP issue id"),
+    "customers.company_external_id": (
+        "contact",
+        "companies",
+        "relation",
+        "the contact is attached to its company",
+    ),
+    "convos_metadata.issue_id": (
+        "conversation",
+        "custom_attributes.asapp_issue_id",
+        "string",
+        "lineage: the ASAPP issue id",
+    ),
     "convos_metadata.customer_id": ("conversation", "contacts", "relation", "the conversation's contact"),
     "convos_metadata.issue_created_ts": ("conversation", "created_at", "datetime", ""),
     "convos_metadata.conversation_end_ts": ("conversation", "state", "string", "closed when the issue ended"),
-    "convos_metadata.last_rep_id": ("conversation", "admin_assignee_id", "relation",
-                                    "agent's email matched to an Intercom admin; unassigned otherwise"),
+    "convos_metadata.last_rep_id": (
+        "conversation",
+        "admin_assignee_id",
+        "relation",
+        "agent's email matched to an Intercom admin; unassigned otherwise",
+    ),
     "convos_metadata.company_segments": ("conversation", "tags", "tag", "each segment becomes a tag"),
-    "utterances.utterance": ("conversation", "conversation_parts.body", "string", "HTML-escaped, never rendered"),
+    "utterances.utterance": (
+        "conversation",
+        "conversation_parts.body",
+        "string",
+        "HTML-escaped, never rendered",
+    ),
     "utterances.created_ts": ("conversation", "conversation_parts.created_at", "datetime", "original time"),
-    "utterances.sender_type": ("conversation", "conversation_parts.author", "relation",
-                               "customer → contact reply; rep → admin comment; bot → bot admin; "
-                               "rep_note/rep_whisper → admin note"),
+    "utterances.sender_type": (
+        "conversation",
+        "conversation_parts.author",
+        "relation",
+        "customer → contact reply; rep → admin comment; bot → bot admin; rep_note/rep_whisper → admin note",
+    ),
     "utterances.sender_id": ("conversation", "conversation_parts.author", "relation", "customer or agent"),
-    "utterances.event_uuid": ("conversation", "conversation_parts.identity", "string",
-                              "identifies the part, so a retry never posts it twice"),
+    "utterances.event_uuid": (
+        "conversation",
+        "conversation_parts.identity",
+        "string",
+        "identifies the part, so a retry never posts it twice",
+    ),
     "utterances.issue_id": ("conversation", "conversation_parts", "relation", ""),
     "reps.rep_id": ("conversation", "admin_assignee_id", "relation", "via the agent's email"),
-    "reps.name": ("conversation", "conversation_parts.author", "string",
-                  "named in the part when the agent has no Intercom admin"),
-    "rep_attributes.attribute_value": ("conversation", "admin_assignee_id", "relation",
-                                       "the agent's email (attribute_name = email) → Intercom admin"),
-    "file_uploads.file_upload_event_id": ("conversation", "conversation_parts.attachments", "relation",
-                                          "binary re-hosted in Intercom"),
+    "reps.name": (
+        "conversation",
+        "conversation_parts.author",
+        "string",
+        "named in the part when the agent has no Intercom admin",
+    ),
+    "rep_attributes.attribute_value": (
+        "conversation",
+        "admin_assignee_id",
+        "relation",
+        "the agent's email (attribute_name = email) → Intercom admin",
+    ),
+    "file_uploads.file_upload_event_id": (
+        "conversation",
+        "conversation_parts.attachments",
+        "relation",
+        "binary re-hosted in Intercom",
+    ),
     "file_uploads.file_name": ("conversation", "conversation_parts.attachments.name", "string", ""),
-    "file_uploads.file_mime_type": ("conversation", "conversation_parts.attachments.content_type", "string", ""),
-    "file_uploads.file_upload_ts": ("conversation", "conversation_parts.created_at", "datetime", "original time"),
+    "file_uploads.file_mime_type": (
+        "conversation",
+        "conversation_parts.attachments.content_type",
+        "string",
+        "",
+    ),
+    "file_uploads.file_upload_ts": (
+        "conversation",
+        "conversation_parts.created_at",
+        "datetime",
+        "original time",
+    ),
     "file_uploads.sender_type": ("conversation", "conversation_parts.author", "relation", ""),
     "file_uploads.issue_id": ("conversation", "conversation_parts", "relation", ""),
 }
@@ -143,16 +212,29 @@ SUGGESTED: dict[str, tuple[TargetObject, str, str, float, bool, str]] = {
     "customers.status": ("contact", "asapp_status", "string", 0.7, False, ""),
     "customers.user_id": ("contact", "asapp_user_id", "string", 0.7, False, ""),
     "customers.external_user_type": ("contact", "asapp_external_user_type", "string", 0.6, False, ""),
-    "convos_metadata.csat_rating": ("conversation", "asapp_csat_rating", "integer", 0.8, True,
-                                    "Intercom's conversation_rating is read-only through the API, and conversation "
-                                    "attributes take no fractions: a fractional rating is quarantined"),
+    "convos_metadata.csat_rating": (
+        "conversation",
+        "asapp_csat_rating",
+        "integer",
+        0.8,
+        True,
+        "Intercom's conversation_rating is read-only through the API, and conversation "
+        "attributes take no fractions: a fractional rating is quarantined",
+    ),
     "convos_metadata.sentiment_valence": ("conversation", "asapp_sentiment", "string", 0.8, False, ""),
     "convos_metadata.platform": ("conversation", "asapp_platform", "string", 0.8, False, ""),
     "convos_metadata.device_type": ("conversation", "asapp_device_type", "string", 0.8, False, ""),
     "convos_metadata.issue_queue_name": ("conversation", "asapp_queue", "string", 0.8, False, ""),
     "convos_metadata.company_subdivision": ("conversation", "asapp_subdivision", "string", 0.7, False, ""),
     "convos_metadata.disposition_event_type": ("conversation", "asapp_disposition", "string", 0.8, False, ""),
-    "convos_metadata.disposition_notes": ("conversation", "asapp_disposition_notes", "string", 0.8, False, ""),
+    "convos_metadata.disposition_notes": (
+        "conversation",
+        "asapp_disposition_notes",
+        "string",
+        0.8,
+        False,
+        "",
+    ),
     "convos_metadata.termination_event_type": ("conversation", "asapp_ended_by", "string", 0.7, False, ""),
     "convos_metadata.language_code": ("conversation", "asapp_language", "string", 0.8, False, ""),
 }
@@ -160,7 +242,9 @@ SUGGESTED: dict[str, tuple[TargetObject, str, str, float, bool, str]] = {
 NOT_MIGRATED_NOTES = {
     "company_name": "the ASAPP tenant, the same on every row",
     "company_marker": "the ASAPP tenant, the same on every row",
-    "dt": "partition date", "hr": "partition hour", "instance_ts": "export window of the row",
+    "dt": "partition date",
+    "hr": "partition hour",
+    "instance_ts": "export window of the row",
 }
 
 
@@ -169,11 +253,25 @@ def _source_type(feed: str, column: str, seen: str) -> str:
     return SQL_TYPES[declared][1] if declared else JSON_TYPES.get(seen, "string")
 
 
-def _keyed(source: str, obj: TargetObject, attribute: str, data_type: str, confidence: float,
-           note: str, lossy: bool = False) -> FieldMapping:
-    return FieldMapping(source=source, source_type="string", target_object=obj,
-                        target=f"custom_attributes.{attribute}", data_type=data_type, confidence=confidence,
-                        lossy=lossy, note=note)
+def _keyed(
+    source: str,
+    obj: TargetObject,
+    attribute: str,
+    data_type: str,
+    confidence: float,
+    note: str,
+    lossy: bool = False,
+) -> FieldMapping:
+    return FieldMapping(
+        source=source,
+        source_type="string",
+        target_object=obj,
+        target=f"custom_attributes.{attribute}",
+        data_type=data_type,
+        confidence=confidence,
+        lossy=lossy,
+        note=note,
+    )
 
 
 def propose(schema: DiscoveredSchema) -> list[FieldMapping]:
@@ -189,10 +287,25 @@ def propose(schema: DiscoveredSchema) -> list[FieldMapping]:
                 entries.append(_core(source, source_type, obj, target, data_type, note))
             elif source in SUGGESTED:
                 obj, attribute, data_type, confidence, lossy, note = SUGGESTED[source]
-                entries.append(FieldMapping(source=source, source_type=source_type, target_object=obj,
-                                            target=f"custom_attributes.{attribute}", data_type=data_type,
-                                            confidence=confidence, lossy=lossy, note=note))
-            elif column in {"attributes", "param_key", "param_value", "answer", "structured_data_field_value"}:
+                entries.append(
+                    FieldMapping(
+                        source=source,
+                        source_type=source_type,
+                        target_object=obj,
+                        target=f"custom_attributes.{attribute}",
+                        data_type=data_type,
+                        confidence=confidence,
+                        lossy=lossy,
+                        note=note,
+                    )
+                )
+            elif column in {
+                "attributes",
+                "param_key",
+                "param_value",
+                "answer",
+                "structured_data_field_value",
+            }:
                 continue  # expanded per key below
             else:
                 first = schema.first_seen.get(feed, {}).get(column)
@@ -200,28 +313,75 @@ def propose(schema: DiscoveredSchema) -> list[FieldMapping]:
                 note = NOT_MIGRATED_NOTES.get(column, "no Intercom equivalent proposed; map it to keep it")
                 if drift:
                     note = f"new column, first seen in {first}; not migrated unless you map it"
-                entries.append(FieldMapping(source=source, source_type=source_type,
-                                            confidence=0.2 if drift else 0.5, note=note))
-    entries += [_keyed(f"customers.attributes[{name}]", "contact", slug(name), "string", 0.7,
-                       "customer metadata attribute") for name in sorted(schema.customer_attributes)]
-    entries += [_keyed(f"companies.attributes[{name}]", "company", slug(name), "string", 0.7,
-                       "company metadata attribute") for name in sorted(schema.company_attributes)]
-    entries += [_keyed(f"customer_params.param_value[{key}]", "conversation", f"asapp_param_{slug(key)}",
-                       "string", 0.6, "client-sent parameter") for key in sorted(schema.param_keys)]
-    entries += [_keyed(f"customer_feedback.answer[{question}]", "conversation", f"asapp_feedback_{slug(question)}",
-                       "string", 0.7, "survey answer (latest)") for question in sorted(schema.feedback_questions)]
+                entries.append(
+                    FieldMapping(
+                        source=source, source_type=source_type, confidence=0.2 if drift else 0.5, note=note
+                    )
+                )
+    entries += [
+        _keyed(
+            f"customers.attributes[{name}]",
+            "contact",
+            slug(name),
+            "string",
+            0.7,
+            "customer metadata attribute",
+        )
+        for name in sorted(schema.customer_attributes)
+    ]
+    entries += [
+        _keyed(
+            f"companies.attributes[{name}]",
+            "company",
+            slug(name),
+            "string",
+            0.7,
+            "company metadata attribute",
+        )
+        for name in sorted(schema.company_attributes)
+    ]
+    entries += [
+        _keyed(
+            f"customer_params.param_value[{key}]",
+            "conversation",
+            f"asapp_param_{slug(key)}",
+            "string",
+            0.6,
+            "client-sent parameter",
+        )
+        for key in sorted(schema.param_keys)
+    ]
+    entries += [
+        _keyed(
+            f"customer_feedback.answer[{question}]",
+            "conversation",
+            f"asapp_feedback_{slug(question)}",
+            "string",
+            0.7,
+            "survey answer (latest)",
+        )
+        for question in sorted(schema.feedback_questions)
+    ]
     for spec in sorted(schema.structured_fields, key=lambda item: item["id"]):
         kind = "a Yes/No answer" if spec.get("type") == "QUESTION" else "an extracted entity"
-        entries.append(_keyed(
-            f"autosummary_structured_data.structured_data_field_value[{spec['id']}]", "conversation",
-            f"asapp_sd_{slug(spec['id'])}", "string", 0.8,
-            f"AI Summary structured data, {kind}: {spec.get('name') or spec['id']}"))
+        entries.append(
+            _keyed(
+                f"autosummary_structured_data.structured_data_field_value[{spec['id']}]",
+                "conversation",
+                f"asapp_sd_{slug(spec['id'])}",
+                "string",
+                0.8,
+                f"AI Summary structured data, {kind}: {spec.get('name') or spec['id']}",
+            )
+        )
     return _unique_attribute_names(entries)
 
 
 def _unique_attribute_names(entries: list[FieldMapping]) -> list[FieldMapping]:
     """Two fields whose names slug alike ("Plan Tier", "plan_tier") get plan_tier and plan_tier_2."""
-    taken = {(entry.target_object, entry.attribute.lower()) for entry in entries if entry.core and entry.attribute}
+    taken = {
+        (entry.target_object, entry.attribute.lower()) for entry in entries if entry.core and entry.attribute
+    }
     unique = []
     for entry in entries:
         if entry.core or not entry.attribute:
@@ -232,7 +392,11 @@ def _unique_attribute_names(entries: list[FieldMapping]) -> list[FieldMapping]:
             number += 1
             name = f"{entry.attribute}_{number}"
         taken.add((entry.target_object, name.lower()))
-        unique.append(entry if name == entry.attribute else entry.model_copy(update={"target": f"custom_attributes.{name}"}))
+        unique.append(
+            entry
+            if name == entry.attribute
+            else entry.model_copy(update={"target": f"custom_attributes.{name}"})
+        )
     return unique
 
 
@@ -248,14 +412,18 @@ def apply_overrides(entries: list[FieldMapping], overrides: dict[str, dict]) -> 
             raise FieldMapError(f"{source}: a core field of the migration cannot be edited")
         unknown = set(change) - {"target", "data_type", "target_object"}
         if unknown:
-            raise FieldMapError(f"{source}: only target, data_type and target_object can be edited, not {sorted(unknown)}")
+            raise FieldMapError(
+                f"{source}: only target, data_type and target_object can be edited, not {sorted(unknown)}"
+            )
         values = entry.model_dump() | change | {"confidence": 1.0, "note": (entry.note + " (edited)").strip()}
         if values.get("target") is None:
             values.update(target_object=None, data_type=None)
         try:
             edited[source] = FieldMapping.model_validate(values)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(map(str, issue['loc']))}: {issue['msg']}" for issue in error.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, issue['loc']))}: {issue['msg']}" for issue in error.errors()
+            )
             raise FieldMapError(f"{source}: {problems}") from None
     result = list(edited.values())
     validate(result)
@@ -265,8 +433,11 @@ def apply_overrides(entries: list[FieldMapping], overrides: dict[str, dict]) -> 
 def validate(entries: Iterable[FieldMapping]) -> None:
     """Refuse maps Intercom would refuse: bad names, types an object cannot hold, one name used twice."""
     entries = list(entries)
-    seen: dict[tuple[str, str], str] = {(entry.target_object, entry.attribute.lower()): entry.source
-                                        for entry in entries if entry.core and entry.attribute}
+    seen: dict[tuple[str, str], str] = {
+        (entry.target_object, entry.attribute.lower()): entry.source
+        for entry in entries
+        if entry.core and entry.attribute
+    }
     for entry in entries:
         attribute = entry.attribute
         if entry.target is None or entry.core:
@@ -276,11 +447,15 @@ def validate(entries: Iterable[FieldMapping]) -> None:
         if entry.target_object not in CUSTOM_TYPES:
             raise FieldMapError(f"{entry.source}: target_object must be one of {sorted(CUSTOM_TYPES)}")
         if not ATTRIBUTE_NAME.match(attribute):
-            raise FieldMapError(f"{entry.source}: attribute name {attribute!r} may only hold letters, digits, "
-                                "spaces, underscores, hyphens and currency symbols")
+            raise FieldMapError(
+                f"{entry.source}: attribute name {attribute!r} may only hold letters, digits, "
+                "spaces, underscores, hyphens and currency symbols"
+            )
         if entry.data_type not in CUSTOM_TYPES[entry.target_object]:
-            raise FieldMapError(f"{entry.source}: {entry.target_object} attributes cannot be of type "
-                                f"{entry.data_type!r} (allowed: {', '.join(sorted(CUSTOM_TYPES[entry.target_object]))})")
+            raise FieldMapError(
+                f"{entry.source}: {entry.target_object} attributes cannot be of type "
+                f"{entry.data_type!r} (allowed: {', '.join(sorted(CUSTOM_TYPES[entry.target_object]))})"
+            )
         key = (entry.target_object, attribute.lower())
         if key in seen:
             raise FieldMapError(f"{entry.source}: attribute {attribute!r} is also the target of {seen[key]}")
@@ -304,6 +479,8 @@ def to_markdown(entries: list[FieldMapping]) -> str:
         target = f"{entry.target_object}.{entry.target}" if entry.target else "*not migrated*"
         flags = " ".join(flag for flag, on in (("core", entry.core), ("LOSSY", entry.lossy)) if on)
         note = " ".join(part for part in (flags, entry.note) if part).replace("|", "/")
-        lines.append(f"| `{entry.source}` ({entry.source_type}) | {target} | {entry.data_type or ''} "
-                     f"| {entry.confidence:.1f} | {note} |")
+        lines.append(
+            f"| `{entry.source}` ({entry.source_type}) | {target} | {entry.data_type or ''} "
+            f"| {entry.confidence:.1f} | {note} |"
+        )
     return "\n".join(lines)

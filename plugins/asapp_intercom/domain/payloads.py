@@ -55,7 +55,9 @@ def valid_website(value: str | None) -> bool:
 
 
 def payload_hash(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
 
 
 def epoch(value: Any) -> int | None:
@@ -100,10 +102,16 @@ def convert(value: Any, data_type: str, source: str) -> Any:
         if data_type == "datetime":
             return epoch(value)
         if data_type == "date":
-            return (value if isinstance(value, datetime) else datetime.fromisoformat(str(value))).date().isoformat()
+            return (
+                (value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+                .date()
+                .isoformat()
+            )
     except (TypeError, ValueError):
         pass
-    raise Unloadable(f"{source}: {str(value)[:60]!r} is not a {data_type}; change the field's type in the map")
+    raise Unloadable(
+        f"{source}: {str(value)[:60]!r} is not a {data_type}; change the field's type in the map"
+    )
 
 
 _KEYED_SOURCE = re.compile(r"[a-z_]+\.(?P<column>[a-z_]+)\[(?P<key>.+)\]")
@@ -128,8 +136,12 @@ class _RowValues:
         return self._raw.get(column)
 
 
-def mapped_attributes(entries: list[FieldMapping], row: dict, keyed: dict[str, dict[str, Any]] | None = None,
-                      issues: list[FieldIssue] | None = None) -> dict:
+def mapped_attributes(
+    entries: list[FieldMapping],
+    row: dict,
+    keyed: dict[str, dict[str, Any]] | None = None,
+    issues: list[FieldIssue] | None = None,
+) -> dict:
     """custom_attributes for the non-core entries of the map that target this object. A value that is not of
     its attribute's type, or a string over Intercom's 255 characters, is left out and reported in `issues`."""
     attributes = {}
@@ -144,8 +156,12 @@ def mapped_attributes(entries: list[FieldMapping], row: dict, keyed: dict[str, d
             _report(issues, f"custom_attributes.{entry.attribute}", original, str(error))
             continue
         if isinstance(value, str) and len(value) > STRING_LIMIT:
-            _report(issues, f"custom_attributes.{entry.attribute}", original,
-                    f"{len(value)} characters; Intercom keeps at most {STRING_LIMIT} in a string attribute")
+            _report(
+                issues,
+                f"custom_attributes.{entry.attribute}",
+                original,
+                f"{len(value)} characters; Intercom keeps at most {STRING_LIMIT} in a string attribute",
+            )
             continue
         if value is not None:
             attributes[entry.attribute] = value
@@ -161,7 +177,9 @@ def _keyed_attributes(row: dict) -> dict[str, Any]:
     items = row.get("attributes")
     if isinstance(items, str):
         items = orjson.loads(items)
-    return {item["name"]: item.get("value") for item in items or [] if isinstance(item, dict) and "name" in item}
+    return {
+        item["name"]: item.get("value") for item in items or [] if isinstance(item, dict) and "name" in item
+    }
 
 
 # Companies ---------------------------------------------------------------------------------
@@ -169,8 +187,13 @@ def company_payload(row: dict, entries: list[FieldMapping], issues: list[FieldIs
     company_id = row["company_external_id"]
     website = row.get("website")
     if website and not valid_website(website):
-        _report(issues, "website", website, "not a web address Intercom can link to (https://host/…); "
-                "the company's domain is used instead where it has one")
+        _report(
+            issues,
+            "website",
+            website,
+            "not a web address Intercom can link to (https://host/…); "
+            "the company's domain is used instead where it has one",
+        )
         website = None
     domain = row.get("domain")
     if not website and domain and re.fullmatch(HOSTNAME_PATTERN, domain):
@@ -201,20 +224,31 @@ def primary_member(members: list[dict]) -> dict:
     return min(members, key=lambda member: (epoch(member.get("first_seen_ts")) or 0, member["customer_id"]))
 
 
-def contact_payload(members: list[dict], entries: list[FieldMapping], issues: list[FieldIssue] | None = None,
-                    external_id_owner: str | None = None) -> dict:
+def contact_payload(
+    members: list[dict],
+    entries: list[FieldMapping],
+    issues: list[FieldIssue] | None = None,
+    external_id_owner: str | None = None,
+) -> dict:
     """One contact from the customers sharing an email. `external_id_owner` names the contact that keeps the
     primary customer's external id when another, earlier-seen customer already has it."""
     members = sorted(members, key=lambda member: member["customer_id"])
     primary = primary_member(members)
     email = (primary.get("email_address") or "").strip() or None
     if email and not valid_email(email):
-        _report(issues, "email", email, "not an email address Intercom accepts; the contact keeps its external id")
+        _report(
+            issues, "email", email, "not an email address Intercom accepts; the contact keeps its external id"
+        )
         email = None
     external_id = primary.get("external_customer_id")
     if external_id and external_id_owner:
-        _report(issues, "external_id", external_id, f"also the external id of the earlier-seen {external_id_owner}; "
-                "Intercom holds each external id once")
+        _report(
+            issues,
+            "external_id",
+            external_id,
+            f"also the external id of the earlier-seen {external_id_owner}; "
+            "Intercom holds each external id once",
+        )
         external_id = None
     payload = {
         "role": "user",
@@ -223,7 +257,8 @@ def contact_payload(members: list[dict], entries: list[FieldMapping], issues: li
         "name": primary.get("name"),
         "phone": primary.get("phone_number"),
         "signed_up_at": epoch(primary.get("first_seen_ts")),
-        "last_seen_at": max((epoch(member.get("last_seen_ts")) or 0 for member in members), default=0) or None,
+        "last_seen_at": max((epoch(member.get("last_seen_ts")) or 0 for member in members), default=0)
+        or None,
         "custom_attributes": {
             "asapp_customer_id": ",".join(str(member["customer_id"]) for member in members),
             **mapped_attributes(entries, primary, {"attributes": _keyed_attributes(primary)}, issues),
@@ -254,8 +289,13 @@ class ConversationContext:
     """Structured-data field id → tags of the ASAPP segments that field belongs to."""
 
 
-SPEAKER_LABELS = {"customer": "Customer", "bot": "Bot", "rep": "Agent", "rep_note": "Agent note",
-                  "rep_whisper": "Agent whisper"}
+SPEAKER_LABELS = {
+    "customer": "Customer",
+    "bot": "Bot",
+    "rep": "Agent",
+    "rep_note": "Agent note",
+    "rep_whisper": "Agent whisper",
+}
 
 
 def _author(message: dict, context: ConversationContext) -> tuple[str, str | None, str | None]:
@@ -268,7 +308,7 @@ def _author(message: dict, context: ConversationContext) -> tuple[str, str | Non
     agent = context.agents.get(str(message.get("sender_id")))
     if agent and agent.admin_id:
         return "admin", agent.admin_id, None
-    label = (agent.name if agent and agent.name else f"ASAPP agent {message.get('sender_id')}")
+    label = agent.name if agent and agent.name else f"ASAPP agent {message.get('sender_id')}"
     if sender not in SPEAKER_LABELS:
         label = f"{label}, {sender}"
     return "admin", context.default_admin_id, label
@@ -302,27 +342,42 @@ def transcript_part(messages: list[dict], context: ConversationContext) -> dict:
         stamp = datetime.fromtimestamp(epoch(message["created_ts"]), tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(f"[{stamp} UTC] {speaker}: {message['utterance']}")
     last = messages[-1]
-    return {"key": f"transcript:{last['key']}", "created_at": epoch(last["created_ts"]), "author": "admin",
-            "admin_id": context.default_admin_id, "message_type": "note",
-            "text": "ASAPP transcript\n" + "\n".join(lines)}
+    return {
+        "key": f"transcript:{last['key']}",
+        "created_at": epoch(last["created_ts"]),
+        "author": "admin",
+        "admin_id": context.default_admin_id,
+        "message_type": "note",
+        "text": "ASAPP transcript\n" + "\n".join(lines),
+    }
 
 
 def agents_without_admin(row: dict, context: ConversationContext) -> list[dict]:
     """The ASAPP agents of a conversation (its assignee, and who wrote in it) that have no Intercom admin:
     its messages carry their names and it stays unassigned, so the report names them."""
     rep_ids = {str(row["last_rep_id"])} if row.get("last_rep_id") else set()
-    rep_ids |= {str(message.get("sender_id")) for message in row.get("messages") or []
-                if message.get("sender_type") not in {"customer", "bot"} and message.get("sender_id") is not None}
+    rep_ids |= {
+        str(message.get("sender_id"))
+        for message in row.get("messages") or []
+        if message.get("sender_type") not in {"customer", "bot"} and message.get("sender_id") is not None
+    }
     unmatched = []
     for rep_id in sorted(rep_ids):
         agent = context.agents.get(rep_id)
         if agent is None or not agent.admin_id:
-            unmatched.append({"rep_id": rep_id, "name": agent.name if agent else None,
-                              "email": agent.email if agent else None})
+            unmatched.append(
+                {
+                    "rep_id": rep_id,
+                    "name": agent.name if agent else None,
+                    "email": agent.email if agent else None,
+                }
+            )
     return unmatched
 
 
-def conversation_payload(row: dict, context: ConversationContext, issues: list[FieldIssue] | None = None) -> dict:
+def conversation_payload(
+    row: dict, context: ConversationContext, issues: list[FieldIssue] | None = None
+) -> dict:
     """The conversation's opening message, its parts, attributes, assignee, state and tags."""
     messages = [message for message in row.get("messages") or [] if (message.get("utterance") or "").strip()]
     if not messages:
@@ -330,7 +385,9 @@ def conversation_payload(row: dict, context: ConversationContext, issues: list[F
     parts = [message_part(message, context) for message in messages]
     visible = [part for part in parts if part["message_type"] == "comment"]
     if not visible:
-        raise Unloadable("conversation has only internal notes; Intercom cannot open a conversation with a note")
+        raise Unloadable(
+            "conversation has only internal notes; Intercom cannot open a conversation with a note"
+        )
     opener = visible[0]
     if context.thread_mode is ThreadMode.transcript:
         replies = [transcript_part(messages, context)] if len(messages) > 1 else []
@@ -340,10 +397,15 @@ def conversation_payload(row: dict, context: ConversationContext, issues: list[F
     keyed = {
         "param_value": {item["param_key"]: item["param_value"] for item in row.get("params") or []},
         "answer": {item["question"]: item["answer"] for item in row.get("feedback") or []},
-        "structured_data_field_value": {item["field_id"]: item["value"] for item in row.get("structured") or []},
+        "structured_data_field_value": {
+            item["field_id"]: item["value"] for item in row.get("structured") or []
+        },
     }
     conversation_entries = [entry for entry in context.entries if entry.target_object == "conversation"]
-    attributes = {"asapp_issue_id": str(row["issue_id"]), **mapped_attributes(conversation_entries, row, keyed, issues)}
+    attributes = {
+        "asapp_issue_id": str(row["issue_id"]),
+        **mapped_attributes(conversation_entries, row, keyed, issues),
+    }
     agent = context.agents.get(str(row.get("last_rep_id")))
     tags = set(parse_segments(row.get("company_segments")))
     for item in row.get("structured") or []:
@@ -359,8 +421,9 @@ def conversation_payload(row: dict, context: ConversationContext, issues: list[F
 
 
 def attachment_payload(row: dict, contact: str | None, context: ConversationContext) -> dict:
-    kind, admin_id, label = _author({"sender_type": row.get("sender_type"), "sender_id": row.get("sender_id")},
-                                    context)
+    kind, admin_id, label = _author(
+        {"sender_type": row.get("sender_type"), "sender_id": row.get("sender_id")}, context
+    )
     return {
         "contact": contact,
         "text": f"[{label}] {row['file_name']}" if label else row["file_name"],

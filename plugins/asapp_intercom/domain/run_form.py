@@ -35,22 +35,50 @@ Step = Literal[STEPS]
 class RunForm(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
-    mode: RunMode = Field(RunMode.full, title="Mode", description=(
-        "sample: a few conversations with their contacts and companies, to try the map; "
-        "full: everything in the feeds."))
-    sample_size: int = Field(100, ge=1, title="Sample size", description="Conversations to migrate in sample mode.")
-    objects: tuple[Step, ...] = Field(STEPS, min_length=1, title="Objects", description=(
-        "What to migrate. Each object needs the ones before it in this list to be migrated already "
-        "(in this or an earlier run)."))
-    dry_run: bool = Field(False, title="Dry run", description=(
-        "Discover, extract, map and plan (requests and ETA), but write nothing to Intercom and ask for "
-        "no approval."))
-    thread_mode: ThreadMode = Field(ThreadMode.parts, title="Thread mode", description=(
-        "parts: every message becomes a part with its original time and speaker; transcript: one internal "
-        "note holding the whole exchange."))
-    follow_events_until: datetime | None = Field(None, title="Follow events until", description=(
-        "Keep following ASAPP's real-time events, without holding a worker, until one at or after this "
-        "moment arrives (or it passes by the config's grace period). Empty: take the events there are now."))
+    mode: RunMode = Field(
+        RunMode.full,
+        title="Mode",
+        description=(
+            "sample: a few conversations with their contacts and companies, to try the map; "
+            "full: everything in the feeds."
+        ),
+    )
+    sample_size: int = Field(
+        100, ge=1, title="Sample size", description="Conversations to migrate in sample mode."
+    )
+    objects: tuple[Step, ...] = Field(
+        STEPS,
+        min_length=1,
+        title="Objects",
+        description=(
+            "What to migrate. Each object needs the ones before it in this list to be migrated already "
+            "(in this or an earlier run)."
+        ),
+    )
+    dry_run: bool = Field(
+        False,
+        title="Dry run",
+        description=(
+            "Discover, extract, map and plan (requests and ETA), but write nothing to Intercom and ask for "
+            "no approval."
+        ),
+    )
+    thread_mode: ThreadMode = Field(
+        ThreadMode.parts,
+        title="Thread mode",
+        description=(
+            "parts: every message becomes a part with its original time and speaker; transcript: one internal "
+            "note holding the whole exchange."
+        ),
+    )
+    follow_events_until: datetime | None = Field(
+        None,
+        title="Follow events until",
+        description=(
+            "Keep following ASAPP's real-time events, without holding a worker, until one at or after this "
+            "moment arrives (or it passes by the config's grace period). Empty: take the events there are now."
+        ),
+    )
 
     @field_validator("follow_events_until", mode="before")
     @classmethod

@@ -21,15 +21,19 @@ REALTIME_DIR = "realtime"
 def latest_rows(source: str, partition_by: str, latest_by: str | None = None) -> str:
     """ASAPP's rule: per key, the latest logical time wins, then the latest delivery (partition, file, line)."""
     first = f'"{latest_by}" DESC NULLS LAST, ' if latest_by else ""
-    return (f"SELECT * FROM {source} QUALIFY row_number() OVER "
-            f"(PARTITION BY {partition_by} ORDER BY {first}{PARTITION} DESC, {FILE} DESC, {LINE} DESC) = 1")
+    return (
+        f"SELECT * FROM {source} QUALIFY row_number() OVER "
+        f"(PARTITION BY {partition_by} ORDER BY {first}{PARTITION} DESC, {FILE} DESC, {LINE} DESC) = 1"
+    )
 
 
 def no_rows(feed: Feed) -> str:
     """A relation with the feed's staged columns and no row, for a feed nothing was staged of yet."""
     columns = ", ".join(f'NULL::{sql_type} AS "{name}"' for name, sql_type in feed.types.items())
-    return (f"(SELECT {columns}, NULL::VARCHAR AS {RAW}, NULL::BIGINT AS {LINE}, "
-            f"NULL::VARCHAR AS {PARTITION}, NULL::VARCHAR AS {FILE} WHERE false)")
+    return (
+        f"(SELECT {columns}, NULL::VARCHAR AS {RAW}, NULL::BIGINT AS {LINE}, "
+        f"NULL::VARCHAR AS {PARTITION}, NULL::VARCHAR AS {FILE} WHERE false)"
+    )
 
 
 def feed_view(feed: Feed, source: str) -> str:

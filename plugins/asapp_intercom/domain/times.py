@@ -8,5 +8,7 @@ from datetime import UTC, datetime
 def instant(value: str | datetime | None) -> datetime | None:
     if value is None or value == "":
         return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    moment = (
+        value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -77,8 +77,12 @@ class RateLimiter:
 class SteadyPace(RateLimiter):
     """At most `per_second` calls, evenly spaced, across all threads sharing it."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.interval = 1.0 / per_second
         self.clock = clock
         self.sleep = sleep
@@ -158,7 +162,11 @@ class ApiSession:
             if self.is_final(error):
                 raise error
             if response.status_code == 429 and rate_limited + 1 < self.retry.attempts:
-                wait = server_wait if server_wait is not None else self.retry.delay(self.retry.rate_limited, rate_limited)
+                wait = (
+                    server_wait
+                    if server_wait is not None
+                    else self.retry.delay(self.retry.rate_limited, rate_limited)
+                )
                 rate_limited += 1
             elif response.status_code >= 500 and not resend:
                 raise AmbiguousWrite(error.status, error.code, error.message, error.request_id) from None

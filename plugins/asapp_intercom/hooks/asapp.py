@@ -55,7 +55,9 @@ def parse_asapp_error(response: requests.Response | httpx.Response) -> ApiError:
 
 def refused_download(response: requests.Response) -> ApiError:
     """A storage host's error body can quote request signatures and key ids: keep only the status."""
-    return ApiError(response.status_code, f"download-{response.status_code}", "the signed download URL was refused")
+    return ApiError(
+        response.status_code, f"download-{response.status_code}", "the signed download URL was refused"
+    )
 
 
 class DailyCapMemo(Protocol):
@@ -84,26 +86,47 @@ class AsappHook(HttpHook):
 
     def _configure_session_from_auth(self, session: requests.Session, connection) -> requests.Session:
         if not (connection.login and connection.password):
-            raise ValueError(f"Connection {self.http_conn_id!r} needs the API Id (login) and API Secret (password)")
+            raise ValueError(
+                f"Connection {self.http_conn_id!r} needs the API Id (login) and API Secret (password)"
+            )
         session.auth = None
         session.headers.update({"asapp-api-id": connection.login, "asapp-api-secret": connection.password})
         return session
 
     @cached_property
     def api(self) -> ApiSession:
-        return ApiSession(self.get_conn(), self.base_url, retry=RETRY, parse_error=parse_asapp_error,
-                          is_final=lambda error: error.code in FINAL_CODES, limiter=SteadyPace(PACE_PER_SECOND))
+        return ApiSession(
+            self.get_conn(),
+            self.base_url,
+            retry=RETRY,
+            parse_error=parse_asapp_error,
+            is_final=lambda error: error.code in FINAL_CODES,
+            limiter=SteadyPace(PACE_PER_SECOND),
+        )
 
     @cached_property
     def downloads(self) -> ApiSession:
-        return ApiSession(requests.Session(), "", retry=RETRY, parse_error=refused_download,
-                          is_final=lambda error: error.status == 403)
+        return ApiSession(
+            requests.Session(),
+            "",
+            retry=RETRY,
+            parse_error=refused_download,
+            is_final=lambda error: error.status == 403,
+        )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One call to ASAPP's APIs, never made while the daily cap is known to be spent."""
-        if self.daily_cap is not None and (until := self.daily_cap.spent_until()) and until > datetime.now(UTC):
-            raise DailyCapReached(429, DAILY_CAP_CODE, "Daily limit exceeded (noted by an earlier call; not asked "
-                                  "again)", retry_after=(until - datetime.now(UTC)).total_seconds())
+        if (
+            self.daily_cap is not None
+            and (until := self.daily_cap.spent_until())
+            and until > datetime.now(UTC)
+        ):
+            raise DailyCapReached(
+                429,
+                DAILY_CAP_CODE,
+                "Daily limit exceeded (noted by an earlier call; not asked again)",
+                retry_after=(until - datetime.now(UTC)).total_seconds(),
+            )
         try:
             return self.api.json(method, path, **kwargs)
         except DailyCapReached as cap:
@@ -122,15 +145,26 @@ class AsappHook(HttpHook):
         answer = self.file_exporter("listfeedintervals", feed=feed, version=version, format=fmt, date=date)
         return answer["intervals"]
 
-    def list_feed_files(self, feed: str, date: str, interval: str, version: str = "1", fmt: str = "jsonl") -> list[str]:
-        answer = self.file_exporter("listfeedfiles", feed=feed, version=version, format=fmt, date=date,
-                                    interval=interval)
+    def list_feed_files(
+        self, feed: str, date: str, interval: str, version: str = "1", fmt: str = "jsonl"
+    ) -> list[str]:
+        answer = self.file_exporter(
+            "listfeedfiles", feed=feed, version=version, format=fmt, date=date, interval=interval
+        )
         return answer["files"]
 
-    def feed_file_url(self, feed: str, date: str, interval: str, file_name: str, version: str = "1",
-                      fmt: str = "jsonl") -> str:
-        return self.file_exporter("getfeedfile", feed=feed, version=version, format=fmt, date=date,
-                                  interval=interval, fileName=file_name)["url"]
+    def feed_file_url(
+        self, feed: str, date: str, interval: str, file_name: str, version: str = "1", fmt: str = "jsonl"
+    ) -> str:
+        return self.file_exporter(
+            "getfeedfile",
+            feed=feed,
+            version=version,
+            format=fmt,
+            date=date,
+            interval=interval,
+            fileName=file_name,
+        )["url"]
 
     def attachment_url(self, file_upload_event_id: str) -> dict:
         """{fileUploadEventId, fileName, mimeType, url} for an attachment's binary."""

@@ -111,8 +111,12 @@ def parse_intercom_error(response: requests.Response) -> ApiError:
     try:
         body = response.json()
         first = body["errors"][0]
-        return ApiError(response.status_code, first.get("code", "unknown"), first.get("message", ""),
-                        body.get("request_id"))
+        return ApiError(
+            response.status_code,
+            first.get("code", "unknown"),
+            first.get("message", ""),
+            body.get("request_id"),
+        )
     except (ValueError, KeyError, IndexError, TypeError):
         return ApiError(response.status_code, "http_error", response.text[:300] or response.reason)
 
@@ -148,21 +152,31 @@ class IntercomHook(HttpHook):
         if not connection.password:
             raise ValueError(f"Connection {self.http_conn_id!r} has no access token (password)")
         session.auth = None
-        session.headers.update({
-            "Authorization": f"Bearer {connection.password}",
-            "Intercom-Version": INTERCOM_VERSION,
-            "Accept": "application/json",
-        })
+        session.headers.update(
+            {
+                "Authorization": f"Bearer {connection.password}",
+                "Intercom-Version": INTERCOM_VERSION,
+                "Accept": "application/json",
+            }
+        )
         return session
 
     @cached_property
     def api(self) -> ApiSession:
         session = self.get_conn()
-        return ApiSession(session, self.base_url, retry=RETRY, parse_error=parse_intercom_error,
-                          limiter=self.limiter)
+        return ApiSession(
+            session, self.base_url, retry=RETRY, parse_error=parse_intercom_error, limiter=self.limiter
+        )
 
-    def _call(self, method: str, path: str, body: dict | None = None, params: dict | None = None, *,
-              resend: bool = True) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        params: dict | None = None,
+        *,
+        resend: bool = True,
+    ) -> Any:
         """One API call. `resend=False` for writes Intercom cannot de-duplicate (see ApiSession.request)."""
         return self.api.json(method, path, json=body, params=params, resend=resend)
 
@@ -285,17 +299,21 @@ class IntercomHook(HttpHook):
 
     def assign_conversation(self, conversation_id: str, admin_id: str, assignee_id: str) -> dict:
         """POST /conversations/{id}/parts, an assignment; returns the conversation. Sent once."""
-        return self._call("POST", f"/conversations/{conversation_id}/parts", assignment(admin_id, assignee_id),
-                          resend=False)
+        return self._call(
+            "POST", f"/conversations/{conversation_id}/parts", assignment(admin_id, assignee_id), resend=False
+        )
 
     def set_conversation_state(self, conversation_id: str, state: str, admin_id: str) -> dict:
         """POST /conversations/{id}/parts, a close or open; returns the conversation. Sent once."""
-        return self._call("POST", f"/conversations/{conversation_id}/parts", state_change(state, admin_id),
-                          resend=False)
+        return self._call(
+            "POST", f"/conversations/{conversation_id}/parts", state_change(state, admin_id), resend=False
+        )
 
     def tag_conversation(self, conversation_id: str, tag_id: str, admin_id: str) -> dict:
         """POST /conversations/{id}/tags; tagging twice is a no-op."""
-        return self._call("POST", f"/conversations/{conversation_id}/tags", {"id": tag_id, "admin_id": admin_id})
+        return self._call(
+            "POST", f"/conversations/{conversation_id}/tags", {"id": tag_id, "admin_id": admin_id}
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         try:

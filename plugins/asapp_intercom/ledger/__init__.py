@@ -77,8 +77,12 @@ def _insert_new(connection: Connection, table: Table, values: dict[str, Any], un
     offers ON CONFLICT, so concurrent deliveries of one event (two API server workers) store it once."""
     insert_if_absent = INSERT_IF_ABSENT.get(connection.dialect.name)
     if insert_if_absent is not None:
-        statement = (insert_if_absent(table).values(**values).on_conflict_do_nothing(index_elements=unique)
-                     .returning(*(table.c[name] for name in unique)))
+        statement = (
+            insert_if_absent(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=unique)
+            .returning(*(table.c[name] for name in unique))
+        )
         return len(connection.execute(statement).all())
     if connection.execute(select(table).where(*(table.c[name] == values[name] for name in unique))).first():
         return 0
@@ -98,8 +102,10 @@ class Ledger:
         self.engine.dispose()
 
     def _key(self, table: Table, **columns: Any):
-        return and_(table.c.migration_id == self.migration_id,
-                    *(table.c[name] == _plain(value) for name, value in columns.items()))
+        return and_(
+            table.c.migration_id == self.migration_id,
+            *(table.c[name] == _plain(value) for name, value in columns.items()),
+        )
 
     def _upsert(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
         keys = {name: _plain(value) for name, value in keys.items()}
@@ -121,9 +127,12 @@ class Ledger:
         ids = list(source_ids)
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                rows = connection.execute(select(records).where(
-                    self._key(records, object_type=object_type), records.c.source_id.in_(chunk)))
+                chunk = ids[start : start + 500]
+                rows = connection.execute(
+                    select(records).where(
+                        self._key(records, object_type=object_type), records.c.source_id.in_(chunk)
+                    )
+                )
                 found.update({row.source_id: row for row in rows})
         return found
 
@@ -134,8 +143,15 @@ class Ledger:
         with self.engine.connect() as connection:
             yield from connection.execute(query.order_by(records.c.object_type, records.c.source_id))
 
-    def begin(self, object_type: str, source_id: str, run_id: str, *, origin: str | None = None,
-              previous_state: dict | None = None) -> datetime:
+    def begin(
+        self,
+        object_type: str,
+        source_id: str,
+        run_id: str,
+        *,
+        origin: str | None = None,
+        previous_state: dict | None = None,
+    ) -> datetime:
         """Write the intent before the side effect; returns when the first, unfinished, intent was made.
 
         A record already pending keeps its first intent time: recovery compares it with what
@@ -144,7 +160,12 @@ class Ledger:
         key = {"object_type": object_type, "source_id": source_id}
         current = self.record(object_type, source_id)
         intent_at = current.intent_at if current is not None and current.state == "pending" else now()
-        values: dict[str, Any] = {"state": "pending", "run_id": run_id, "intent_at": intent_at, "updated_at": now()}
+        values: dict[str, Any] = {
+            "state": "pending",
+            "run_id": run_id,
+            "intent_at": intent_at,
+            "updated_at": now(),
+        }
         if origin is not None:
             values["origin"] = origin
         if previous_state is not None:
@@ -152,11 +173,27 @@ class Ledger:
         self._upsert(records, key, values)
         return intent_at.replace(tzinfo=UTC) if intent_at.tzinfo is None else intent_at
 
-    def complete(self, object_type: str, source_id: str, *, intercom_id: str, action: str, payload_hash: str,
-                 run_id: str, origin: str | None = None, previous_state: dict | None = None,
-                 progress: dict | None = None) -> None:
-        values: dict[str, Any] = {"intercom_id": intercom_id, "state": "done", "action": action,
-                                  "payload_hash": payload_hash, "run_id": run_id, "updated_at": now()}
+    def complete(
+        self,
+        object_type: str,
+        source_id: str,
+        *,
+        intercom_id: str,
+        action: str,
+        payload_hash: str,
+        run_id: str,
+        origin: str | None = None,
+        previous_state: dict | None = None,
+        progress: dict | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "intercom_id": intercom_id,
+            "state": "done",
+            "action": action,
+            "payload_hash": payload_hash,
+            "run_id": run_id,
+            "updated_at": now(),
+        }
         if origin is not None:
             values["origin"] = origin
         if previous_state is not None:
@@ -170,64 +207,93 @@ class Ledger:
         try of this run wrote keeps what that try did, so a run's counts hold over its tries."""
         with self.engine.begin() as connection:
             for start in range(0, len(source_ids), 500):
-                connection.execute(update(records).where(
-                    self._key(records, object_type=object_type), records.c.source_id.in_(source_ids[start:start + 500]),
-                    or_(records.c.run_id.is_(None), records.c.run_id != run_id),
-                ).values(action="unchanged", run_id=run_id, updated_at=now()))
+                connection.execute(
+                    update(records)
+                    .where(
+                        self._key(records, object_type=object_type),
+                        records.c.source_id.in_(source_ids[start : start + 500]),
+                        or_(records.c.run_id.is_(None), records.c.run_id != run_id),
+                    )
+                    .values(action="unchanged", run_id=run_id, updated_at=now())
+                )
 
     def save_progress(self, object_type: str, source_id: str, **values: Any) -> None:
         """Record conversation progress (the Intercom id as soon as it exists, steps done so far)."""
         with self.engine.begin() as connection:
-            connection.execute(update(records).where(
-                self._key(records, object_type=object_type, source_id=source_id)
-            ).values(updated_at=now(), **values))
+            connection.execute(
+                update(records)
+                .where(self._key(records, object_type=object_type, source_id=source_id))
+                .values(updated_at=now(), **values)
+            )
 
     def forget(self, object_type: str, source_id: str) -> None:
         with self.engine.begin() as connection:
-            connection.execute(delete(records).where(
-                self._key(records, object_type=object_type, source_id=source_id)))
+            connection.execute(
+                delete(records).where(self._key(records, object_type=object_type, source_id=source_id))
+            )
             if object_type == "conversation":
                 connection.execute(delete(parts).where(self._key(parts, conversation_source_id=source_id)))
 
     # Conversation parts --------------------------------------------------------------------
     def part_states(self, conversation_source_id: str) -> dict[str, Row]:
         with self.engine.connect() as connection:
-            rows = connection.execute(select(parts).where(
-                self._key(parts, conversation_source_id=conversation_source_id)))
+            rows = connection.execute(
+                select(parts).where(self._key(parts, conversation_source_id=conversation_source_id))
+            )
             return {row.part_key: row for row in rows}
 
     def begin_part(self, conversation_source_id: str, part_key: str, run_id: str) -> None:
-        self._upsert(parts, {"conversation_source_id": conversation_source_id, "part_key": part_key},
-                     {"state": "pending", "run_id": run_id, "intent_at": now()})
+        self._upsert(
+            parts,
+            {"conversation_source_id": conversation_source_id, "part_key": part_key},
+            {"state": "pending", "run_id": run_id, "intent_at": now()},
+        )
 
-    def complete_part(self, conversation_source_id: str, part_key: str, intercom_part_id: str | None,
-                      run_id: str) -> None:
-        self._upsert(parts, {"conversation_source_id": conversation_source_id, "part_key": part_key},
-                     {"state": "done", "intercom_part_id": intercom_part_id, "run_id": run_id})
+    def complete_part(
+        self, conversation_source_id: str, part_key: str, intercom_part_id: str | None, run_id: str
+    ) -> None:
+        self._upsert(
+            parts,
+            {"conversation_source_id": conversation_source_id, "part_key": part_key},
+            {"state": "done", "intercom_part_id": intercom_part_id, "run_id": run_id},
+        )
 
     # Quarantine ----------------------------------------------------------------------------
-    def quarantine(self, object_type: str, source_id: str, reason: str, run_id: str,
-                   detail: dict | None = None) -> None:
-        self._upsert(quarantine, {"object_type": object_type, "source_id": str(source_id)},
-                     {"reason": reason, "detail": detail, "run_id": run_id, "created_at": now(),
-                      "resolved_at": None})
+    def quarantine(
+        self, object_type: str, source_id: str, reason: str, run_id: str, detail: dict | None = None
+    ) -> None:
+        self._upsert(
+            quarantine,
+            {"object_type": object_type, "source_id": str(source_id)},
+            {"reason": reason, "detail": detail, "run_id": run_id, "created_at": now(), "resolved_at": None},
+        )
 
     def resolve_quarantine(self, object_type: str, source_id: str) -> None:
         with self.engine.begin() as connection:
-            connection.execute(update(quarantine).where(
-                self._key(quarantine, object_type=object_type, source_id=str(source_id)),
-                quarantine.c.resolved_at.is_(None),
-            ).values(resolved_at=now()))
+            connection.execute(
+                update(quarantine)
+                .where(
+                    self._key(quarantine, object_type=object_type, source_id=str(source_id)),
+                    quarantine.c.resolved_at.is_(None),
+                )
+                .values(resolved_at=now())
+            )
 
     def resolve_quarantine_of_file(self, object_type: str, path: str) -> None:
         """Lift what was quarantined or set aside of a file (the file, its lines, their values) when a new
         version of it arrives."""
         with self.engine.begin() as connection:
             for table in (quarantine, field_issues):
-                connection.execute(update(table).where(
-                    self._key(table, object_type=object_type), table.c.resolved_at.is_(None),
-                    (table.c.source_id == path) | table.c.source_id.startswith(f"{path}:", autoescape=True),
-                ).values(resolved_at=now()))
+                connection.execute(
+                    update(table)
+                    .where(
+                        self._key(table, object_type=object_type),
+                        table.c.resolved_at.is_(None),
+                        (table.c.source_id == path)
+                        | table.c.source_id.startswith(f"{path}:", autoescape=True),
+                    )
+                    .values(resolved_at=now())
+                )
 
     def open_quarantine(self, object_type: str | None = None, run_id: str | None = None) -> list[Row]:
         query = select(quarantine).where(self._key(quarantine), quarantine.c.resolved_at.is_(None))
@@ -244,41 +310,68 @@ class Ledger:
     def quarantine_counts(self) -> dict[str, int]:
         """Open quarantine per object type (feed:<name> for lines and files), over the whole migration."""
         with self.engine.connect() as connection:
-            rows = connection.execute(select(quarantine.c.object_type, func.count()).where(
-                self._key(quarantine), quarantine.c.resolved_at.is_(None)).group_by(quarantine.c.object_type))
+            rows = connection.execute(
+                select(quarantine.c.object_type, func.count())
+                .where(self._key(quarantine), quarantine.c.resolved_at.is_(None))
+                .group_by(quarantine.c.object_type)
+            )
             return {object_type: count for object_type, count in rows}
 
     # Fields left out ------------------------------------------------------------------------
-    def note_field_issues(self, object_type: str, issues: Iterable[tuple[str, str, Any, str]], run_id: str) -> None:
+    def note_field_issues(
+        self, object_type: str, issues: Iterable[tuple[str, str, Any, str]], run_id: str
+    ) -> None:
         """(source id, field, value, reason) of fields a record was loaded without."""
         for source_id, field, value, reason in issues:
-            self._upsert(field_issues, {"object_type": object_type, "source_id": source_id, "field": field},
-                         {"value": None if value is None else str(value), "reason": reason, "run_id": run_id,
-                          "created_at": now(), "resolved_at": None})
+            self._upsert(
+                field_issues,
+                {"object_type": object_type, "source_id": source_id, "field": field},
+                {
+                    "value": None if value is None else str(value),
+                    "reason": reason,
+                    "run_id": run_id,
+                    "created_at": now(),
+                    "resolved_at": None,
+                },
+            )
 
-    def resolve_field_issues(self, object_type: str, source_ids: Iterable[str],
-                             still: set[tuple[str, str]] = frozenset()) -> None:
+    def resolve_field_issues(
+        self, object_type: str, source_ids: Iterable[str], still: set[tuple[str, str]] = frozenset()
+    ) -> None:
         """Lift the field issues of these records that their latest version no longer has."""
         ids = list(source_ids)
         with self.engine.begin() as connection:
             for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                open_rows = connection.execute(select(field_issues.c.source_id, field_issues.c.field).where(
-                    self._key(field_issues, object_type=object_type), field_issues.c.source_id.in_(chunk),
-                    field_issues.c.resolved_at.is_(None))).all()
+                chunk = ids[start : start + 500]
+                open_rows = connection.execute(
+                    select(field_issues.c.source_id, field_issues.c.field).where(
+                        self._key(field_issues, object_type=object_type),
+                        field_issues.c.source_id.in_(chunk),
+                        field_issues.c.resolved_at.is_(None),
+                    )
+                ).all()
                 for source_id, field in open_rows:
                     if (source_id, field) not in still:
-                        connection.execute(update(field_issues).where(self._key(
-                            field_issues, object_type=object_type, source_id=source_id, field=field))
-                            .values(resolved_at=now()))
+                        connection.execute(
+                            update(field_issues)
+                            .where(
+                                self._key(
+                                    field_issues, object_type=object_type, source_id=source_id, field=field
+                                )
+                            )
+                            .values(resolved_at=now())
+                        )
 
     def open_field_issues(self, object_type: str | None = None) -> list[Row]:
         query = select(field_issues).where(self._key(field_issues), field_issues.c.resolved_at.is_(None))
         if object_type:
             query = query.where(field_issues.c.object_type == _plain(object_type))
         with self.engine.connect() as connection:
-            return list(connection.execute(query.order_by(field_issues.c.object_type, field_issues.c.source_id,
-                                                          field_issues.c.field)))
+            return list(
+                connection.execute(
+                    query.order_by(field_issues.c.object_type, field_issues.c.source_id, field_issues.c.field)
+                )
+            )
 
     # What a run's record in Intercom amounts to ---------------------------------------------
     def record_counts(self, run_id: str | None = None) -> dict[str, dict[str, int]]:
@@ -286,12 +379,14 @@ class Ledger:
         (the last try's action of every record it touched, so every try of the run counts once)."""
         counts: dict[str, dict[str, int]] = {}
         with self.engine.connect() as connection:
-            query = select(records.c.object_type, records.c.state, records.c.action, records.c.origin, func.count()
-                           ).where(self._key(records))
+            query = select(
+                records.c.object_type, records.c.state, records.c.action, records.c.origin, func.count()
+            ).where(self._key(records))
             if run_id:
                 query = query.where(records.c.run_id == run_id)
             for object_type, state, action, origin, count in connection.execute(
-                    query.group_by(records.c.object_type, records.c.state, records.c.action, records.c.origin)):
+                query.group_by(records.c.object_type, records.c.state, records.c.action, records.c.origin)
+            ):
                 tally = counts.setdefault(object_type, {})
                 key = action if run_id and state == "done" else state
                 tally[key] = tally.get(key, 0) + count
@@ -300,11 +395,25 @@ class Ledger:
         return counts
 
     # Answers, task events and spend ---------------------------------------------------------
-    def record_answer(self, run_id: str, task_id: str, chosen_options: list[str], params_input: dict | None,
-                      responded_by: str | None, responded_at: datetime | None) -> None:
-        self._upsert(answers, {"run_id": run_id, "task_id": task_id},
-                     {"chosen_options": chosen_options, "params_input": params_input,
-                      "responded_by": responded_by, "responded_at": responded_at})
+    def record_answer(
+        self,
+        run_id: str,
+        task_id: str,
+        chosen_options: list[str],
+        params_input: dict | None,
+        responded_by: str | None,
+        responded_at: datetime | None,
+    ) -> None:
+        self._upsert(
+            answers,
+            {"run_id": run_id, "task_id": task_id},
+            {
+                "chosen_options": chosen_options,
+                "params_input": params_input,
+                "responded_by": responded_by,
+                "responded_at": responded_at,
+            },
+        )
 
     def forget_answer(self, run_id: str, task_id: str) -> None:
         """An answer that cannot be used (its edits do not apply): the question is asked again."""
@@ -313,33 +422,58 @@ class Ledger:
 
     def answer(self, run_id: str, task_id: str) -> Row | None:
         with self.engine.connect() as connection:
-            return connection.execute(select(answers).where(self._key(answers, run_id=run_id, task_id=task_id))).first()
+            return connection.execute(
+                select(answers).where(self._key(answers, run_id=run_id, task_id=task_id))
+            ).first()
 
-    def note_task_event(self, run_id: str, task_id: str, map_index: int, try_number: int, kind: str,
-                        message: str) -> None:
+    def note_task_event(
+        self, run_id: str, task_id: str, map_index: int, try_number: int, kind: str, message: str
+    ) -> None:
         with self.engine.begin() as connection:
-            connection.execute(task_events.insert().values(
-                migration_id=self.migration_id, run_id=run_id, task_id=task_id, map_index=map_index,
-                try_number=try_number, kind=kind, message=message[:4000], at=now()))
+            connection.execute(
+                task_events.insert().values(
+                    migration_id=self.migration_id,
+                    run_id=run_id,
+                    task_id=task_id,
+                    map_index=map_index,
+                    try_number=try_number,
+                    kind=kind,
+                    message=message[:4000],
+                    at=now(),
+                )
+            )
 
     def task_events(self, run_id: str) -> list[Row]:
         with self.engine.connect() as connection:
-            return list(connection.execute(select(task_events).where(self._key(task_events, run_id=run_id))
-                                           .order_by(task_events.c.seq)))
+            return list(
+                connection.execute(
+                    select(task_events)
+                    .where(self._key(task_events, run_id=run_id))
+                    .order_by(task_events.c.seq)
+                )
+            )
 
-    def note_spend(self, run_id: str, task_id: str, map_index: int, try_number: int, requests: int,
-                   retries: int) -> None:
-        self._upsert(spend, {"run_id": run_id, "task_id": task_id, "map_index": map_index, "try_number": try_number},
-                     {"requests": requests, "retries": retries, "updated_at": now()})
+    def note_spend(
+        self, run_id: str, task_id: str, map_index: int, try_number: int, requests: int, retries: int
+    ) -> None:
+        self._upsert(
+            spend,
+            {"run_id": run_id, "task_id": task_id, "map_index": map_index, "try_number": try_number},
+            {"requests": requests, "retries": retries, "updated_at": now()},
+        )
 
     def spent(self, run_id: str) -> dict[str, dict[str, int]]:
         """Requests and retries per task over every try of the run (a killed try's as far as it got)."""
         with self.engine.connect() as connection:
-            rows = connection.execute(select(spend.c.task_id, func.sum(spend.c.requests), func.sum(spend.c.retries),
-                                             func.count()).where(self._key(spend, run_id=run_id))
-                                      .group_by(spend.c.task_id))
-            return {task_id: {"requests": int(requests), "retries": int(retries), "tries": tries}
-                    for task_id, requests, retries, tries in rows}
+            rows = connection.execute(
+                select(spend.c.task_id, func.sum(spend.c.requests), func.sum(spend.c.retries), func.count())
+                .where(self._key(spend, run_id=run_id))
+                .group_by(spend.c.task_id)
+            )
+            return {
+                task_id: {"requests": int(requests), "retries": int(retries), "tries": tries}
+                for task_id, requests, retries, tries in rows
+            }
 
     # Staged files --------------------------------------------------------------------------
     def staged_tags(self, feed: str) -> dict[tuple[str, str], str]:
@@ -347,16 +481,40 @@ class Ledger:
             rows = connection.execute(select(staged_files).where(self._key(staged_files, feed=feed)))
             return {(row.partition, row.file_name): row.tag for row in rows}
 
-    def note_staged(self, feed: str, partition: str, file_name: str, *, tag: str, rows: int, quarantined: int,
-                    channel: str, columns: dict[str, str]) -> None:
-        self._upsert(staged_files, {"feed": feed, "partition": partition, "file_name": file_name},
-                     {"tag": tag, "rows": rows, "quarantined": quarantined, "channel": channel,
-                      "columns": columns, "staged_at": now()})
+    def note_staged(
+        self,
+        feed: str,
+        partition: str,
+        file_name: str,
+        *,
+        tag: str,
+        rows: int,
+        quarantined: int,
+        channel: str,
+        columns: dict[str, str],
+    ) -> None:
+        self._upsert(
+            staged_files,
+            {"feed": feed, "partition": partition, "file_name": file_name},
+            {
+                "tag": tag,
+                "rows": rows,
+                "quarantined": quarantined,
+                "channel": channel,
+                "columns": columns,
+                "staged_at": now(),
+            },
+        )
 
     def staged(self, feed: str) -> list[Row]:
         with self.engine.connect() as connection:
-            return list(connection.execute(select(staged_files).where(self._key(staged_files, feed=feed))
-                                           .order_by(staged_files.c.partition, staged_files.c.file_name)))
+            return list(
+                connection.execute(
+                    select(staged_files)
+                    .where(self._key(staged_files, feed=feed))
+                    .order_by(staged_files.c.partition, staged_files.c.file_name)
+                )
+            )
 
     # Real-time events ----------------------------------------------------------------------
     def append_events(self, envelopes: Iterable[dict], source: str) -> int:
@@ -366,43 +524,74 @@ class Ledger:
             for envelope in envelopes:
                 meta = envelope.get("meta_data") or {}
                 values = {
-                    "migration_id": self.migration_id, "event_id": str(envelope["event_id"]),
-                    "create_time": instant(meta.get("create_time")), "feed": envelope.get("name"),
-                    "event_type": envelope.get("event_type"), "issue_id": meta.get("issue_id"),
-                    "envelope": envelope, "source": source, "received_at": now(),
+                    "migration_id": self.migration_id,
+                    "event_id": str(envelope["event_id"]),
+                    "create_time": instant(meta.get("create_time")),
+                    "feed": envelope.get("name"),
+                    "event_type": envelope.get("event_type"),
+                    "issue_id": meta.get("issue_id"),
+                    "envelope": envelope,
+                    "source": source,
+                    "received_at": now(),
                 }
                 added += _insert_new(connection, events, values, ["migration_id", "event_id"])
         return added
 
     def events_after(self, seq: int, limit: int = 1000) -> list[Row]:
         with self.engine.connect() as connection:
-            return list(connection.execute(select(events).where(self._key(events), events.c.seq > seq)
-                                           .order_by(events.c.seq).limit(limit)))
+            return list(
+                connection.execute(
+                    select(events)
+                    .where(self._key(events), events.c.seq > seq)
+                    .order_by(events.c.seq)
+                    .limit(limit)
+                )
+            )
 
     def event_summary(self) -> tuple[int, int, datetime | None]:
         """(events logged, highest seq, newest create_time)."""
         with self.engine.connect() as connection:
-            count, top, newest = connection.execute(select(
-                func.count(), func.coalesce(func.max(events.c.seq), 0), func.max(events.c.create_time))
-                .where(self._key(events))).one()
-            return count, top, newest.replace(tzinfo=UTC) if newest is not None and newest.tzinfo is None else newest
+            count, top, newest = connection.execute(
+                select(
+                    func.count(), func.coalesce(func.max(events.c.seq), 0), func.max(events.c.create_time)
+                ).where(self._key(events))
+            ).one()
+            return (
+                count,
+                top,
+                newest.replace(tzinfo=UTC) if newest is not None and newest.tzinfo is None else newest,
+            )
 
     # Approvals and small state -------------------------------------------------------------
     def approval(self, map_hash: str) -> Row | None:
         with self.engine.connect() as connection:
-            return connection.execute(select(approvals).where(self._key(approvals, map_hash=map_hash))).first()
+            return connection.execute(
+                select(approvals).where(self._key(approvals, map_hash=map_hash))
+            ).first()
 
-    def record_approval(self, map_hash: str, field_map: list[dict], approved_by: str, approved_at: datetime,
-                        run_id: str) -> None:
-        self._upsert(approvals, {"map_hash": map_hash},
-                     {"field_map": field_map, "approved_by": approved_by, "approved_at": approved_at,
-                      "run_id": run_id})
+    def record_approval(
+        self, map_hash: str, field_map: list[dict], approved_by: str, approved_at: datetime, run_id: str
+    ) -> None:
+        self._upsert(
+            approvals,
+            {"map_hash": map_hash},
+            {
+                "field_map": field_map,
+                "approved_by": approved_by,
+                "approved_at": approved_at,
+                "run_id": run_id,
+            },
+        )
 
     def load(self, kind: type[S]) -> S | None:
         """The stored state of that kind, or None when there is none yet."""
         with self.engine.connect() as connection:
-            row = connection.execute(select(stream_state.c.value).where(self._key(stream_state, key=kind.key))).first()
+            row = connection.execute(
+                select(stream_state.c.value).where(self._key(stream_state, key=kind.key))
+            ).first()
             return None if row is None or row.value is None else kind.model_validate(row.value)
 
     def save(self, value: LedgerState) -> None:
-        self._upsert(stream_state, {"key": value.key}, {"value": value.model_dump(mode="json"), "updated_at": now()})
+        self._upsert(
+            stream_state, {"key": value.key}, {"value": value.model_dump(mode="json"), "updated_at": now()}
+        )

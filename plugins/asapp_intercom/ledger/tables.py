@@ -18,7 +18,8 @@ from sqlalchemy import (
 metadata = MetaData()
 
 records = Table(
-    "records", metadata,
+    "records",
+    metadata,
     Column("migration_id", String(64), primary_key=True),
     Column("object_type", String(32), primary_key=True),
     Column("source_id", String(255), primary_key=True),
@@ -36,7 +37,8 @@ records = Table(
 )
 
 parts = Table(
-    "parts", metadata,
+    "parts",
+    metadata,
     Column("migration_id", String(64), primary_key=True),
     Column("conversation_source_id", String(255), primary_key=True),
     Column("part_key", String(255), primary_key=True),
@@ -47,7 +49,8 @@ parts = Table(
 )
 
 quarantine = Table(
-    "quarantine", metadata,
+    "quarantine",
+    metadata,
     Column("migration_id", String(64), primary_key=True),
     Column("object_type", String(64), primary_key=True),
     Column("source_id", String(512), primary_key=True),
@@ -59,7 +62,8 @@ quarantine = Table(
 )
 
 staged_files = Table(
-    "staged_files", metadata,
+    "staged_files",
+    metadata,
     Column("migration_id", String(64), primary_key=True),
     Column("feed", String(64), primary_key=True),
     Column("partition", String(64), primary_key=True),
@@ -73,7 +77,8 @@ staged_files = Table(
 )
 
 approvals = Table(
-    "approvals", metadata,
+    "approvals",
+    metadata,
     Column("migration_id", String(64), primary_key=True),
     Column("map_hash", String(64), primary_key=True),
     Column("field_map", JSON, nullable=False),
@@ -83,7 +88,8 @@ approvals = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),  # arrival order, what followers track
     Column("migration_id", String(64), nullable=False),
     Column("event_id", String(64), nullable=False),
@@ -98,7 +104,8 @@ events = Table(
 )
 
 stream_state = Table(
-    "state", metadata,
+    "state",
+    metadata,
     Column("migration_id", String(64), primary_key=True),
     Column("key", String(128), primary_key=True),
     Column("value", JSON),
@@ -106,7 +113,8 @@ stream_state = Table(
 )
 
 field_issues = Table(
-    "field_issues", metadata,
+    "field_issues",
+    metadata,
     Column("migration_id", String(64), primary_key=True),
     Column("object_type", String(64), primary_key=True),
     Column("source_id", String(512), primary_key=True),
@@ -119,7 +127,8 @@ field_issues = Table(
 )
 
 answers = Table(
-    "answers", metadata,  # kept as a person gives them, whatever becomes of the task that asked
+    "answers",
+    metadata,  # kept as a person gives them, whatever becomes of the task that asked
     Column("migration_id", String(64), primary_key=True),
     Column("run_id", String(250), primary_key=True),
     Column("task_id", String(250), primary_key=True),
@@ -130,7 +139,8 @@ answers = Table(
 )
 
 task_events = Table(
-    "task_events", metadata,  # failures and waits of a run's tasks, each try
+    "task_events",
+    metadata,  # failures and waits of a run's tasks, each try
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("migration_id", String(64), nullable=False),
     Column("run_id", String(250), nullable=False),
@@ -144,7 +154,8 @@ task_events = Table(
 )
 
 spend = Table(
-    "spend", metadata,  # requests each task try sent, written as they are spent
+    "spend",
+    metadata,  # requests each task try sent, written as they are spent
     Column("migration_id", String(64), primary_key=True),
     Column("run_id", String(250), primary_key=True),
     Column("task_id", String(250), primary_key=True),

@@ -64,8 +64,9 @@ class MigrationOperator(BaseOperator):
         from asapp_intercom.hooks.intercom import IntercomHook
 
         target = self.migration.intercom
-        return IntercomHook(target.conn_id, requests_per_minute=target.requests_per_minute,
-                            concurrency=target.concurrency)
+        return IntercomHook(
+            target.conn_id, requests_per_minute=target.requests_per_minute, concurrency=target.concurrency
+        )
 
     def feed_source(self, feed: str) -> FeedSource:
         from asapp_intercom.pipeline.sources import FileExporterFeedSource, S3FeedSource
@@ -97,14 +98,23 @@ class MigrationOperator(BaseOperator):
         form = self.form(context)
         since, until = self.window(context)
         mark = self.ledger.load(DeltaMark) or DeltaMark()
-        return Scope(mode=RunMode.full if since else form.mode, sample_size=form.sample_size, since=since,
-                     until=until, staged_after=mark.staged_at, events_after=mark.event_seq)
+        return Scope(
+            mode=RunMode.full if since else form.mode,
+            sample_size=form.sample_size,
+            since=since,
+            until=until,
+            staged_after=mark.staged_at,
+            events_after=mark.event_seq,
+        )
 
     def covers_everything(self, context: Context) -> bool:
         """A run that migrated all it was meant to: every object, not a sample, not a dry run."""
         form = self.form(context)
-        return (not form.dry_run and set(form.objects) == set(STEPS)
-                and (form.mode is RunMode.full or self.window(context)[0] is not None))
+        return (
+            not form.dry_run
+            and set(form.objects) == set(STEPS)
+            and (form.mode is RunMode.full or self.window(context)[0] is not None)
+        )
 
     def wait_for_cap_reset(self, context: Context, cap: DailyCapReached) -> None:
         """ASAPP refuses every call until its daily cap resets: wait for it without a worker, then run again."""
@@ -121,8 +131,14 @@ class MigrationOperator(BaseOperator):
     def note_event(self, context: Context, kind: str, message: str) -> None:
         """Something the run's report should tell (a wait, a failure), kept in the ledger under this try."""
         ti = context["ti"]
-        self.ledger.note_task_event(context["run_id"], ti.task_id, ti.map_index if ti.map_index is not None else -1,
-                                    ti.try_number, kind, message)
+        self.ledger.note_task_event(
+            context["run_id"],
+            ti.task_id,
+            ti.map_index if ti.map_index is not None else -1,
+            ti.try_number,
+            kind,
+            message,
+        )
 
 
 class LedgerCapMemo:
@@ -149,8 +165,11 @@ def _note_trouble(context: Context, kind: str) -> None:
         return
     error = context.get("exception")
     try:
-        task.note_event(context, kind, f"{error.__class__.__name__}: {error}" if error
-                        else "the task's process ended without a result")
+        task.note_event(
+            context,
+            kind,
+            f"{error.__class__.__name__}: {error}" if error else "the task's process ended without a result",
+        )
     except Exception:  # the report loses one line; the task's own outcome must not change
         task.log.exception("Could not note this try's error in the migration's ledger")
 

@@ -18,8 +18,11 @@ class DiscoverAsappOperator(MigrationOperator):
         from asapp_intercom.pipeline.sources import RequiredFeedMissing
 
         try:
-            feeds = discover_feeds({name: self.feed_source(name) for name in FEEDS}, self.ledger,
-                                   self.migration.asapp.required_feeds)
+            feeds = discover_feeds(
+                {name: self.feed_source(name) for name in FEEDS},
+                self.ledger,
+                self.migration.asapp.required_feeds,
+            )
             configuration = discover_configuration(self.asapp_hook)
         except DailyCapReached as cap:
             self.wait_for_cap_reset(context, cap)
@@ -27,15 +30,30 @@ class DiscoverAsappOperator(MigrationOperator):
             raise AirflowFailException(str(missing)) from None
         for name, audit in feeds.items():
             if not audit["available"]:
-                self.log.warning("%-28s %-14s %s; the migration goes on without it", name, audit["channel"],
-                                 audit["unavailable"])
+                self.log.warning(
+                    "%-28s %-14s %s; the migration goes on without it",
+                    name,
+                    audit["channel"],
+                    audit["unavailable"],
+                )
                 continue
-            self.log.info("%-28s %-14s %5d partitions %6d files, window %s, %d waiting for _SUCCESS, "
-                          "%d files not read yet, %d not data", name, audit["channel"], audit["partitions"],
-                          audit["files"], audit["window"], len(audit["waiting_for_success"]),
-                          audit["files_not_yet_read"], audit["files_ignored"])
-        self.log.info("Configuration API: %d structured-data fields, %d segments",
-                      len(configuration["structured_data_fields"]), len(configuration["segments"]))
+            self.log.info(
+                "%-28s %-14s %5d partitions %6d files, window %s, %d waiting for _SUCCESS, "
+                "%d files not read yet, %d not data",
+                name,
+                audit["channel"],
+                audit["partitions"],
+                audit["files"],
+                audit["window"],
+                len(audit["waiting_for_success"]),
+                audit["files_not_yet_read"],
+                audit["files_ignored"],
+            )
+        self.log.info(
+            "Configuration API: %d structured-data fields, %d segments",
+            len(configuration["structured_data_fields"]),
+            len(configuration["segments"]),
+        )
         return {"feeds": feeds, **configuration}
 
 
@@ -46,9 +64,15 @@ class DiscoverIntercomOperator(MigrationOperator):
         from asapp_intercom.pipeline.discover import discover_intercom
 
         workspace = discover_intercom(self.intercom_hook)
-        self.log.info("Intercom workspace %s as %s: %d admins, %s contacts, %s conversations, %d tags, "
-                      "custom attributes %s", workspace["me"]["workspace"], workspace["me"]["email"],
-                      len(workspace["admins"]), workspace["counts"]["contacts"], workspace["counts"]["conversations"],
-                      len(workspace["tags"]),
-                      {model: len(items) for model, items in workspace["data_attributes"].items()})
+        self.log.info(
+            "Intercom workspace %s as %s: %d admins, %s contacts, %s conversations, %d tags, "
+            "custom attributes %s",
+            workspace["me"]["workspace"],
+            workspace["me"]["email"],
+            len(workspace["admins"]),
+            workspace["counts"]["contacts"],
+            workspace["counts"]["conversations"],
+            len(workspace["tags"]),
+            {model: len(items) for model, items in workspace["data_attributes"].items()},
+        )
         return workspace

@@ -22,8 +22,14 @@ class ExtractFeedOperator(MigrationOperator):
         from asapp_intercom.pipeline.sources import RequiredFeedMissing
 
         try:
-            manifest = extract_feed(self.feed_source(self.feed), FEEDS[self.feed], self.staging, self.ledger,
-                                    context["run_id"], required=self.feed in self.migration.asapp.required_feeds)
+            manifest = extract_feed(
+                self.feed_source(self.feed),
+                FEEDS[self.feed],
+                self.staging,
+                self.ledger,
+                context["run_id"],
+                required=self.feed in self.migration.asapp.required_feeds,
+            )
         except DailyCapReached as cap:
             self.wait_for_cap_reset(context, cap)
         except RequiredFeedMissing as missing:
@@ -40,8 +46,13 @@ class TimelineOperator(MigrationOperator):
         from asapp_intercom.pipeline.realtime import build_timeline
 
         timeline = build_timeline(self.staging, self.ledger)
-        self.log.info("Timeline: %d events; %d conversations only in events, %d extended by events, %d messages "
-                      "only in events%s", timeline.events, len(timeline.conversations_only_in_events),
-                      len(timeline.conversations_extended_by_events), timeline.messages_only_in_events,
-                      f"; the event cursor expired: {timeline.cursor_expired}" if timeline.cursor_expired else "")
+        self.log.info(
+            "Timeline: %d events; %d conversations only in events, %d extended by events, %d messages "
+            "only in events%s",
+            timeline.events,
+            len(timeline.conversations_only_in_events),
+            len(timeline.conversations_extended_by_events),
+            timeline.messages_only_in_events,
+            f"; the event cursor expired: {timeline.cursor_expired}" if timeline.cursor_expired else "",
+        )
         return timeline.as_dict()

@@ -34,9 +34,14 @@ def discovered_schema(asapp: dict, profile: dict) -> DiscoveredSchema:
     fields = {item["id"]: {"type": "ENTITY", **item} for item in profile["structured_fields"]}
     fields.update({item["id"]: item for item in asapp.get("structured_data_fields", [])})
     return DiscoveredSchema(
-        columns=profile["columns"], first_seen=profile["first_seen"], param_keys=profile["param_keys"],
-        customer_attributes=profile["customer_attributes"], company_attributes=profile["company_attributes"],
-        feedback_questions=profile["feedback_questions"], structured_fields=list(fields.values()))
+        columns=profile["columns"],
+        first_seen=profile["first_seen"],
+        param_keys=profile["param_keys"],
+        customer_attributes=profile["customer_attributes"],
+        company_attributes=profile["company_attributes"],
+        feedback_questions=profile["feedback_questions"],
+        structured_fields=list(fields.values()),
+    )
 
 
 class ProposeFieldMapOperator(MigrationOperator):
@@ -53,15 +58,26 @@ class ProposeFieldMapOperator(MigrationOperator):
         from asapp_intercom.pipeline.profile import profile_staged
 
         profile = profile_staged(self.staging, self.ledger)
-        self.log.info("Staged feeds: %s", {manifest["feed"]: manifest["rows_staged"] for manifest in self.extracted})
+        self.log.info(
+            "Staged feeds: %s", {manifest["feed"]: manifest["rows_staged"] for manifest in self.extracted}
+        )
         entries = propose(discovered_schema(self.asapp, profile))
         digest = map_hash(entries)
         stored = self.ledger.approval(digest)
-        self.log.info("Proposed field map %s: %d fields, %d mapped, %d lossy; %s", digest[:12], len(entries),
-                      sum(1 for entry in entries if entry.target), sum(1 for entry in entries if entry.lossy),
-                      f"approved earlier by {stored.approved_by}" if stored else "not approved yet")
-        return {"hash": digest, "entries": [entry.model_dump() for entry in entries],
-                "markdown": to_markdown(entries), "approved": stored is not None}
+        self.log.info(
+            "Proposed field map %s: %d fields, %d mapped, %d lossy; %s",
+            digest[:12],
+            len(entries),
+            sum(1 for entry in entries if entry.target),
+            sum(1 for entry in entries if entry.lossy),
+            f"approved earlier by {stored.approved_by}" if stored else "not approved yet",
+        )
+        return {
+            "hash": digest,
+            "entries": [entry.model_dump() for entry in entries],
+            "markdown": to_markdown(entries),
+            "approved": stored is not None,
+        }
 
 
 class ApprovalGateOperator(BaseBranchOperator):
@@ -91,15 +107,23 @@ class FieldMapApprovalOperator(MigrationOperator, HITLOperator):
         kwargs.pop("params", None)  # the run form's params belong to the DAG, not to this form
         super().__init__(
             subject="Approve the ASAPP → Intercom field map",
-            body=("Nothing has been written to Intercom yet. Review where each ASAPP field goes.\n\n"
-                  "To change an entry, fill *overrides* with JSON keyed by the ASAPP field, e.g. "
-                  '`{"convos_metadata.platform": {"target": "custom_attributes.channel"}, '
-                  '"customers.status": {"target": null}}` (`target`, `data_type`, `target_object` can change; '
-                  "core fields cannot). Then choose Approve.\n\n"
-                  f"{{{{ ti.xcom_pull(task_ids='{PROPOSE}')['markdown'] }}}}"),
+            body=(
+                "Nothing has been written to Intercom yet. Review where each ASAPP field goes.\n\n"
+                "To change an entry, fill *overrides* with JSON keyed by the ASAPP field, e.g. "
+                '`{"convos_metadata.platform": {"target": "custom_attributes.channel"}, '
+                '"customers.status": {"target": null}}` (`target`, `data_type`, `target_object` can change; '
+                "core fields cannot). Then choose Approve.\n\n"
+                f"{{{{ ti.xcom_pull(task_ids='{PROPOSE}')['markdown'] }}}}"
+            ),
             options=["Approve", "Reject"],
-            params={"overrides": Param({}, type="object", title="Overrides",
-                                       description="Edits to the proposed map, keyed by ASAPP field; {} for none.")},
+            params={
+                "overrides": Param(
+                    {},
+                    type="object",
+                    title="Overrides",
+                    description="Edits to the proposed map, keyed by ASAPP field; {} for none.",
+                )
+            },
             **kwargs,
         )
 
@@ -107,12 +131,24 @@ class FieldMapApprovalOperator(MigrationOperator, HITLOperator):
         given = self.ledger.answer(context["run_id"], self.task_id)
         if given is None:
             return super().execute(context)
-        self.log.warning("%s answered this at %s, and that answer did not reach the earlier try; using it instead "
-                         "of asking again", given.responded_by, given.responded_at)
-        responded_at = given.responded_at if given.responded_at.tzinfo else given.responded_at.replace(tzinfo=UTC)
-        return self.execute_complete(context, {
-            "chosen_options": given.chosen_options, "params_input": given.params_input or {},
-            "responded_at": responded_at, "responded_by_user": {"id": given.responded_by, "name": given.responded_by}})
+        self.log.warning(
+            "%s answered this at %s, and that answer did not reach the earlier try; using it instead "
+            "of asking again",
+            given.responded_by,
+            given.responded_at,
+        )
+        responded_at = (
+            given.responded_at if given.responded_at.tzinfo else given.responded_at.replace(tzinfo=UTC)
+        )
+        return self.execute_complete(
+            context,
+            {
+                "chosen_options": given.chosen_options,
+                "params_input": given.params_input or {},
+                "responded_at": responded_at,
+                "responded_by_user": {"id": given.responded_by, "name": given.responded_by},
+            },
+        )
 
 
 class ApprovedFieldMapOperator(MigrationOperator):
@@ -128,8 +164,12 @@ class ApprovedFieldMapOperator(MigrationOperator):
         proposal, ledger = self.proposal, self.ledger
         proposed = [FieldMapping.model_validate(entry) for entry in proposal["entries"]]
         if (stored := ledger.approval(proposal["hash"])) is not None:
-            self.log.info("Field map %s was approved by %s at %s; not asking again", proposal["hash"][:12],
-                          stored.approved_by, stored.approved_at)
+            self.log.info(
+                "Field map %s was approved by %s at %s; not asking again",
+                proposal["hash"][:12],
+                stored.approved_by,
+                stored.approved_at,
+            )
             return self._result(stored.field_map, stored.approved_by, stored.approved_at.isoformat())
         if context["params"]["dry_run"]:
             self.log.info("Dry run: the proposed map is used unapproved; nothing will be written to Intercom")
@@ -138,28 +178,43 @@ class ApprovedFieldMapOperator(MigrationOperator):
         if answer is None:
             if self.migration.approval.mode != "auto":
                 raise AirflowFailException("No approval answer was found for the field map")
-            self.log.warning("Field map auto-approved WITHOUT a person: allowed only because %s is a demo config "
-                             "(demo: true, approval.mode: auto)", self.migration.migration_id)
+            self.log.warning(
+                "Field map auto-approved WITHOUT a person: allowed only because %s is a demo config "
+                "(demo: true, approval.mode: auto)",
+                self.migration.migration_id,
+            )
             who, when, overrides = "auto-approval (demo config)", context["dag_run"].run_after.isoformat(), {}
         else:
             user = answer.get("responded_by_user") or {}
             who, when = user.get("name") or user.get("id") or "unknown", str(answer.get("responded_at"))
             if "Approve" not in answer["chosen_options"]:
-                raise AirflowSkipException(f"The field map was rejected by {who}; nothing was written to Intercom")
+                raise AirflowSkipException(
+                    f"The field map was rejected by {who}; nothing was written to Intercom"
+                )
             overrides = (answer.get("params_input") or {}).get("overrides") or {}
         try:
             effective = apply_overrides(proposed, overrides)
         except FieldMapError as error:
             ledger.forget_answer(context["run_id"], APPROVE)  # so that clearing map.approve asks again
-            raise AirflowFailException(f"The approved edits cannot be used: {error}. Clear map.approve and "
-                                       "answer again.") from None
+            raise AirflowFailException(
+                f"The approved edits cannot be used: {error}. Clear map.approve and answer again."
+            ) from None
         entries = [entry.model_dump() for entry in effective]
         ledger.record_approval(proposal["hash"], entries, who, instant(when), context["run_id"])
-        self.log.info("Field map %s approved by %s at %s with %d edit(s)", proposal["hash"][:12], who, when,
-                      len(overrides))
+        self.log.info(
+            "Field map %s approved by %s at %s with %d edit(s)",
+            proposal["hash"][:12],
+            who,
+            when,
+            len(overrides),
+        )
         return self._result(entries, who, when)
 
     def _result(self, entries: list[dict], who: str | None, when: str | None) -> dict:
-        return {"entries": entries, "hash": map_hash(FieldMapping.model_validate(entry) for entry in entries),
-                "proposal_hash": self.proposal["hash"], "approved_by": who, "approved_at": when}
-
+        return {
+            "entries": entries,
+            "hash": map_hash(FieldMapping.model_validate(entry) for entry in entries),
+            "proposal_hash": self.proposal["hash"],
+            "approved_by": who,
+            "approved_at": when,
+        }

@@ -34,23 +34,37 @@ class LoadOperator(MigrationOperator):
             return {"object_type": str(object_type), "skipped": "not selected", "balanced": True}
         target = self.migration.intercom
         ti = context["ti"]
-        settings = LoadSettings(default_admin_id=self.intercom["me"]["id"],
-                                search_consistency_seconds=target.search_consistency_seconds,
-                                concurrency=target.concurrency, fetch_attachment=self._fetch_attachment,
-                                task=TaskTry(ti.task_id, ti.map_index if ti.map_index is not None else -1,
-                                             ti.try_number))
+        settings = LoadSettings(
+            default_admin_id=self.intercom["me"]["id"],
+            search_consistency_seconds=target.search_consistency_seconds,
+            concurrency=target.concurrency,
+            fetch_attachment=self._fetch_attachment,
+            task=TaskTry(ti.task_id, ti.map_index if ti.map_index is not None else -1, ti.try_number),
+        )
         extra = {"tag_ids": self.schema["tag_ids"]} if object_type is ObjectType.CONVERSATION_TAGS else {}
         loader = LOADERS[object_type](self.intercom_hook, self.ledger, context["run_id"], settings, **extra)
         try:
-            manifest = loader.run(self.staging, ObjectManifest.from_dict(self.transformed["objects"][object_type]))
+            manifest = loader.run(
+                self.staging, ObjectManifest.from_dict(self.transformed["objects"][object_type])
+            )
         except DailyCapReached as cap:
             self.wait_for_cap_reset(context, cap)
         result = manifest.as_dict()
-        self.log.info("%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
-                      "(%d retried, %.1f s waiting for the rate limit) in %.1f s %s", self.objects,
-                      manifest.source_count, manifest.created, manifest.updated, manifest.unchanged,
-                      manifest.quarantined, manifest.requests, manifest.retries, manifest.rate_wait_seconds,
-                      manifest.seconds, manifest.notes or "")
+        self.log.info(
+            "%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
+            "(%d retried, %.1f s waiting for the rate limit) in %.1f s %s",
+            self.objects,
+            manifest.source_count,
+            manifest.created,
+            manifest.updated,
+            manifest.unchanged,
+            manifest.quarantined,
+            manifest.requests,
+            manifest.retries,
+            manifest.rate_wait_seconds,
+            manifest.seconds,
+            manifest.notes or "",
+        )
         if not manifest.balanced:
             context["ti"].xcom_push(key="return_value", value=result)
             raise AirflowFailException(f"{self.objects} does not balance: {result}")

@@ -35,20 +35,31 @@ class ReportOperator(MigrationOperator):
         run_id = context["run_id"]
         states = ti.get_task_states(dag_id=context["dag"].dag_id, run_ids=[run_id]).get(run_id, {})
         report = build_report(
-            run_id=run_id, migration_id=self.migration.migration_id, params=dict(context["params"]),
+            run_id=run_id,
+            migration_id=self.migration.migration_id,
+            params=dict(context["params"]),
             extract={manifest["feed"]: manifest for manifest in extracted},
             field_map=pulled["field_map"],
-            timeline=pulled["timeline"], transformed=pulled["transformed"], plan=pulled["plan"],
-            schema=pulled["schema"], loads=loads,
-            validations=pulled["validation"] or {}, ledger=ledger_view(self.ledger, run_id), task_states=states)
+            timeline=pulled["timeline"],
+            transformed=pulled["transformed"],
+            plan=pulled["plan"],
+            schema=pulled["schema"],
+            loads=loads,
+            validations=pulled["validation"] or {},
+            ledger=ledger_view(self.ledger, run_id),
+            task_states=states,
+        )
         run_dir = self.staging.run_dir(context["run_id"])
         self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
         self.staging.write_text(run_dir / "report.md", render_markdown(report))
         for line in summary_lines(report):
             self.log.info("%s", line)
         self.log.info("Report: %s/report.md (and report.json)", run_dir)
-        return {"report": str(run_dir / "report.md"), "objects": report["objects"],
-                "quarantined": report["quarantined_total"]}
+        return {
+            "report": str(run_dir / "report.md"),
+            "objects": report["objects"],
+            "quarantined": report["quarantined_total"],
+        }
 
 
 class RunOutcomeOperator(BaseOperator):
@@ -62,4 +73,6 @@ class RunOutcomeOperator(BaseOperator):
         states = context["ti"].get_task_states(dag_id=context["dag"].dag_id, run_ids=[run_id]).get(run_id, {})
         failed = sorted(task for task, state in states.items() if state in FAILED and task != self.task_id)
         if failed:
-            raise AirflowFailException(f"{', '.join(failed)} failed; the report says what was done and what was not")
+            raise AirflowFailException(
+                f"{', '.join(failed)} failed; the report says what was done and what was not"
+            )

@@ -34,6 +34,10 @@ class EnsureSchemaOperator(MigrationOperator):
             manifest = ensure_schema(self.intercom_hook, entries, tags)
         except SchemaClash as clash:
             raise AirflowFailException(str(clash)) from None
-        self.log.info("Attributes created: %s; matched existing: %s; %d tags ready", manifest.created or "none",
-                      manifest.matched or "none", len(manifest.tag_ids))
+        self.log.info(
+            "Attributes created: %s; matched existing: %s; %d tags ready",
+            manifest.created or "none",
+            manifest.matched or "none",
+            len(manifest.tag_ids),
+        )
         return manifest.as_dict()

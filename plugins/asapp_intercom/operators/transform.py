@@ -44,9 +44,15 @@ class TransformOperator(MigrationOperator):
         from asapp_intercom.pipeline.transform import transform
 
         form, scope = self.form(context), self.scope(context)
-        self.log.info("Scope: %s%s", scope.mode.value,
-                      f" of the window [{scope.since}, {scope.until})" if scope.windowed
-                      else f" ({scope.sample_size} conversations)" if scope.mode.value == "sample" else "")
+        self.log.info(
+            "Scope: %s%s",
+            scope.mode.value,
+            f" of the window [{scope.since}, {scope.until})"
+            if scope.windowed
+            else f" ({scope.sample_size} conversations)"
+            if scope.mode.value == "sample"
+            else "",
+        )
         conversation_context = ConversationContext(
             entries=[FieldMapping.model_validate(entry) for entry in self.field_map["entries"]],
             agents={},
@@ -55,8 +61,9 @@ class TransformOperator(MigrationOperator):
             thread_mode=form.thread_mode,
             segment_tags_by_field=segment_tags_by_field(self.asapp),
         )
-        manifest = transform(self.staging, self.ledger, context["run_id"], scope, conversation_context,
-                             self.intercom["admins"])
+        manifest = transform(
+            self.staging, self.ledger, context["run_id"], scope, conversation_context, self.intercom["admins"]
+        )
         return manifest.as_dict()
 
 
@@ -72,13 +79,27 @@ class PlanOperator(MigrationOperator):
     def execute(self, context: Context) -> dict:
         from asapp_intercom.pipeline.plan import plan
 
-        planned = plan(self.staging, self.ledger, TransformManifest.from_dict(self.transformed),
-                       self.migration.intercom.requests_per_minute)
+        planned = plan(
+            self.staging,
+            self.ledger,
+            TransformManifest.from_dict(self.transformed),
+            self.migration.intercom.requests_per_minute,
+        )
         for object_type, counts in planned["objects"].items():
-            self.log.info("%-18s create %6d  update %6d  unchanged %6d  quarantined %5d  requests %7d",
-                          object_type, counts["create"], counts["update"], counts["unchanged"],
-                          counts["quarantined"], counts["requests"])
-        self.log.info("%d requests: about %.1f minutes at %d requests/minute%s", planned["requests"],
-                      planned["eta_minutes"], planned["requests_per_minute"],
-                      " (dry run: nothing will be sent)" if self.form(context).dry_run else "")
+            self.log.info(
+                "%-18s create %6d  update %6d  unchanged %6d  quarantined %5d  requests %7d",
+                object_type,
+                counts["create"],
+                counts["update"],
+                counts["unchanged"],
+                counts["quarantined"],
+                counts["requests"],
+            )
+        self.log.info(
+            "%d requests: about %.1f minutes at %d requests/minute%s",
+            planned["requests"],
+            planned["eta_minutes"],
+            planned["requests_per_minute"],
+            " (dry run: nothing will be sent)" if self.form(context).dry_run else "",
+        )
         return planned

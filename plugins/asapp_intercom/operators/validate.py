@@ -28,16 +28,27 @@ class ValidateOperator(MigrationOperator):
             if load.get("skipped"):
                 continue
             object_type = load["object_type"]
-            manifest = validate(self.intercom_hook, self.ledger, self.staging,
-                                ObjectManifest.from_dict(self.transformed["objects"][object_type]),
-                                self.migration.intercom.concurrency)
+            manifest = validate(
+                self.intercom_hook,
+                self.ledger,
+                self.staging,
+                ObjectManifest.from_dict(self.transformed["objects"][object_type]),
+                self.migration.intercom.concurrency,
+            )
             results[object_type] = manifest.as_dict()
-            self.log.info("%s: %d read back, %d match, %d differ", object_type, manifest.checked,
-                          manifest.matching, manifest.mismatched)
+            self.log.info(
+                "%s: %d read back, %d match, %d differ",
+                object_type,
+                manifest.checked,
+                manifest.matching,
+                manifest.mismatched,
+            )
         differing = {name: result["mismatched"] for name, result in results.items() if result["mismatched"]}
         if differing:
             context["ti"].xcom_push(key="return_value", value=results)
             raise AirflowFailException(f"Read-back found differences {differing}; the report lists them")
-        if self.covers_everything(context):  # what arrived up to here is migrated: later delta runs start from it
+        if self.covers_everything(
+            context
+        ):  # what arrived up to here is migrated: later delta runs start from it
             self.ledger.save(DeltaMark.model_validate(self.transformed["delta_mark"]))
         return results

@@ -16,7 +16,9 @@ from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline.sources import FeedSource, FeedUnavailable, RequiredFeedMissing
 
 
-def discover_feeds(sources: dict[str, FeedSource], ledger: Ledger, required: tuple[str, ...] = ()) -> dict[str, dict]:
+def discover_feeds(
+    sources: dict[str, FeedSource], ledger: Ledger, required: tuple[str, ...] = ()
+) -> dict[str, dict]:
     """Per feed: its channel, partitions and files, what is still waiting, and what was already read. A
     feed the tenant does not have is reported as such, or stops the migration when it is a required one."""
     audit: dict[str, dict] = {}
@@ -27,19 +29,28 @@ def discover_feeds(sources: dict[str, FeedSource], ledger: Ledger, required: tup
         except FeedUnavailable as missing:
             if name in required:
                 raise RequiredFeedMissing(name, missing) from None
-            audit[name] = {"channel": source.channel, "available": False,
-                           "unavailable": f"not available for this tenant ({missing})"}
+            audit[name] = {
+                "channel": source.channel,
+                "available": False,
+                "unavailable": f"not available for this tenant ({missing})",
+            }
             continue
         staged = {(row.partition, row.file_name): row for row in ledger.staged(name)}
         read = [staged.get((file.partition.path, file.name)) for file in listing.files]
-        read = [row for row, file in zip(read, listing.files, strict=True) if row is not None and row.tag == file.tag]
+        read = [
+            row
+            for row, file in zip(read, listing.files, strict=True)
+            if row is not None and row.tag == file.tag
+        ]
         partitions = listing.partitions
         audit[name] = {
             "channel": source.channel,
             "available": True,
             "partitions": len(partitions),
             "files": len(listing.files),
-            "window": [partitions[0].starts_at.isoformat(), partitions[-1].starts_at.isoformat()] if partitions else None,
+            "window": [partitions[0].starts_at.isoformat(), partitions[-1].starts_at.isoformat()]
+            if partitions
+            else None,
             "waiting_for_success": [partition.path for partition in listing.incomplete],
             "rows_already_read": sum(row.rows for row in read),
             "files_not_yet_read": len(listing.files) - len(read),
@@ -50,10 +61,25 @@ def discover_feeds(sources: dict[str, FeedSource], ledger: Ledger, required: tup
 
 def discover_configuration(hook: AsappHook) -> dict:
     """Structured-data fields and segments, through ASAPP's configuration API."""
-    fields = [{"id": item["id"], "name": item.get("name"), "type": item.get("type"), "active": item.get("active"),
-               "segment_ids": item.get("segmentIds") or []} for item in hook.structured_data_fields()]
-    segments = [{"id": item["id"], "name": item.get("name"), "query": (item.get("query") or {}).get("raw"),
-                 "field_ids": item.get("structuredDataFieldIds") or []} for item in hook.segments()]
+    fields = [
+        {
+            "id": item["id"],
+            "name": item.get("name"),
+            "type": item.get("type"),
+            "active": item.get("active"),
+            "segment_ids": item.get("segmentIds") or [],
+        }
+        for item in hook.structured_data_fields()
+    ]
+    segments = [
+        {
+            "id": item["id"],
+            "name": item.get("name"),
+            "query": (item.get("query") or {}).get("raw"),
+            "field_ids": item.get("structuredDataFieldIds") or [],
+        }
+        for item in hook.segments()
+    ]
     return {"structured_data_fields": fields, "segments": segments}
 
 
@@ -67,15 +93,28 @@ def _total(hook: IntercomHook, resource: str) -> int | None:
 def discover_intercom(hook: IntercomHook) -> dict:
     me = hook.get_me()
     admins = hook.list_admins()
-    attributes = {model: [{"name": item["name"], "data_type": item.get("data_type"),
-                           "custom": item.get("custom", model == "conversation")}
-                          for item in hook.list_data_attributes(model)]
-                  for model in ("contact", "company", "conversation")}
+    attributes = {
+        model: [
+            {
+                "name": item["name"],
+                "data_type": item.get("data_type"),
+                "custom": item.get("custom", model == "conversation"),
+            }
+            for item in hook.list_data_attributes(model)
+        ]
+        for model in ("contact", "company", "conversation")
+    }
     return {
-        "me": {"id": str(me["id"]), "email": me.get("email"), "name": me.get("name"),
-               "workspace": (me.get("app") or {}).get("name")},
-        "admins": [{"id": str(admin["id"]), "email": admin.get("email"), "name": admin.get("name")}
-                   for admin in admins],
+        "me": {
+            "id": str(me["id"]),
+            "email": me.get("email"),
+            "name": me.get("name"),
+            "workspace": (me.get("app") or {}).get("name"),
+        },
+        "admins": [
+            {"id": str(admin["id"]), "email": admin.get("email"), "name": admin.get("name")}
+            for admin in admins
+        ],
         "data_attributes": attributes,
         "tags": [{"id": str(tag["id"]), "name": tag["name"]} for tag in hook.list_tags()],
         "counts": {"contacts": _total(hook, "contacts"), "conversations": _total(hook, "conversations")},

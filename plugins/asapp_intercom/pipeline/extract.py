@@ -95,7 +95,9 @@ def _line_batches(stream: IO[bytes], gzipped: bool, reading: Reading) -> Iterato
             try:
                 texts.append(raw.decode("utf-8"))
             except UnicodeDecodeError as error:
-                reading.undecodable.append((number, f"not valid UTF-8 ({error.reason} at byte {error.start})"))
+                reading.undecodable.append(
+                    (number, f"not valid UTF-8 ({error.reason} at byte {error.start})")
+                )
                 continue
             numbers.append(number)
             if len(numbers) == LINE_BATCH:
@@ -127,8 +129,10 @@ def typed_rows_sql(feed: Feed) -> str:
             if in_key:
                 problems.append(f"CASE WHEN {wrong} THEN {reason} END")
             else:
-                bad_values.append(f"CASE WHEN {wrong} THEN struct_pack(field := {sql_literal(name)}, value := {raw}, "
-                                  f"reason := {reason}) END")
+                bad_values.append(
+                    f"CASE WHEN {wrong} THEN struct_pack(field := {sql_literal(name)}, value := {raw}, "
+                    f"reason := {reason}) END"
+                )
         if in_key and name not in feed.nullable_key:
             problems.append(f"CASE WHEN {raw} IS NULL THEN '{name}: missing (part of the unique key)' END")
     set_aside = f"list_filter([{', '.join(bad_values)}], lambda x: x IS NOT NULL)" if bad_values else "[]"
@@ -157,13 +161,26 @@ COLUMNS_SQL = f"""
 """
 
 
-def stage_file(connection: duckdb.DuckDBPyConnection, source: FeedSource, file: FeedFile, feed: Feed,
-               staging: Staging, ledger: Ledger, run_id: str) -> tuple[int, int, dict[str, str], bool]:
+def stage_file(
+    connection: duckdb.DuckDBPyConnection,
+    source: FeedSource,
+    file: FeedFile,
+    feed: Feed,
+    staging: Staging,
+    ledger: Ledger,
+    run_id: str,
+) -> tuple[int, int, dict[str, str], bool]:
     """Stage one file; returns (rows staged, rows quarantined, {column: JSON type} seen in it, read whole)."""
     kind = f"feed:{feed.name}"
     if file.encrypted:
-        ledger.quarantine(kind, file.path, "doubly encrypted (.enc): the migration does not hold the key; ask "
-                          "ASAPP to deliver this feed with encryption at rest only", run_id, {"file": file.path})
+        ledger.quarantine(
+            kind,
+            file.path,
+            "doubly encrypted (.enc): the migration does not hold the key; ask "
+            "ASAPP to deliver this feed with encryption at rest only",
+            run_id,
+            {"file": file.path},
+        )
         return 0, 0, {}, False
     reading = Reading()
     with source.open(file) as stream:
@@ -178,29 +195,50 @@ def stage_file(connection: duckdb.DuckDBPyConnection, source: FeedSource, file: 
                   FROM staged WHERE _problem IS NULL ORDER BY {LINE})
             TO {sql_literal(str(local))} (FORMAT parquet, COMPRESSION zstd)""")
     rows = connection.execute("SELECT count(*) FROM staged WHERE _problem IS NULL").fetchone()[0]
-    bad = connection.execute(f"SELECT {LINE}, {RAW}, _problem FROM staged WHERE _problem IS NOT NULL").fetchall()
+    bad = connection.execute(
+        f"SELECT {LINE}, {RAW}, _problem FROM staged WHERE _problem IS NOT NULL"
+    ).fetchall()
     columns = {key: (kind or "NULL") for key, kind in connection.execute(COLUMNS_SQL).fetchall()}
-    set_aside = connection.execute(f"SELECT {LINE}, unnest(_bad_values) FROM staged WHERE _problem IS NULL "
-                                   "AND len(_bad_values) > 0").fetchall()
+    set_aside = connection.execute(
+        f"SELECT {LINE}, unnest(_bad_values) FROM staged WHERE _problem IS NULL AND len(_bad_values) > 0"
+    ).fetchall()
     connection.execute("DROP TABLE staged")
-    ledger.note_field_issues(kind, [(f"{file.path}:{line}", value["field"], value["value"], value["reason"])
-                                    for line, value in set_aside], run_id)
+    ledger.note_field_issues(
+        kind,
+        [
+            (f"{file.path}:{line}", value["field"], value["value"], value["reason"])
+            for line, value in set_aside
+        ],
+        run_id,
+    )
     problems = [(line, raw, problem) for line, raw, problem in bad]
     problems += [(line, None, reason) for line, reason in reading.undecodable]
     for line, raw, problem in problems:
-        ledger.quarantine(kind, f"{file.path}:{line}", problem, run_id, {"file": file.path, "line": line, "raw": raw})
+        ledger.quarantine(
+            kind, f"{file.path}:{line}", problem, run_id, {"file": file.path, "line": line, "raw": raw}
+        )
     if reading.broken:
         complete = reading.lines_read
-        ledger.quarantine(kind, file.path, f"the file cannot be read to its end ({reading.broken}) after {complete} "
-                          "lines; those lines are staged, the rest waits for ASAPP to deliver the file again",
-                          run_id, {"file": file.path, "lines_read": complete})
-        log.warning("%s: unreadable after %d lines (%s); staged what came before, quarantined the file",
-                    file.path, complete, reading.broken)
+        ledger.quarantine(
+            kind,
+            file.path,
+            f"the file cannot be read to its end ({reading.broken}) after {complete} "
+            "lines; those lines are staged, the rest waits for ASAPP to deliver the file again",
+            run_id,
+            {"file": file.path, "lines_read": complete},
+        )
+        log.warning(
+            "%s: unreadable after %d lines (%s); staged what came before, quarantined the file",
+            file.path,
+            complete,
+            reading.broken,
+        )
     return rows, len(problems), columns, reading.broken is None
 
 
-def extract_feed(source: FeedSource, feed: Feed, staging: Staging, ledger: Ledger, run_id: str,
-                 required: bool = False) -> FeedManifest:
+def extract_feed(
+    source: FeedSource, feed: Feed, staging: Staging, ledger: Ledger, run_id: str, required: bool = False
+) -> FeedManifest:
     """Stage every new or changed file of the feed's complete partitions, whatever their window: a
     partition completes hours after its window ends, and a delta run picks up what arrived since."""
     manifest = FeedManifest(feed.name, source.channel)
@@ -218,18 +256,33 @@ def extract_feed(source: FeedSource, feed: Feed, staging: Staging, ledger: Ledge
     manifest.files_ignored = listing.ignored
     already = ledger.staged_tags(feed.name)
     digest = hashlib.sha256()
-    connection = staging.connect()  # one for the feed: opening one per file cost a third of a small file's time
+    connection = (
+        staging.connect()
+    )  # one for the feed: opening one per file cost a third of a small file's time
     try:
         for file in listing.files:
             digest.update(f"{file.partition.path}/{file.name}:{file.tag}\n".encode())
-            if already.get((file.partition.path, file.name)) == file.tag and staging.exists(staging.raw_file(file)):
+            if already.get((file.partition.path, file.name)) == file.tag and staging.exists(
+                staging.raw_file(file)
+            ):
                 manifest.files_unchanged += 1
                 continue
-            if (file.partition.path, file.name) in already:  # a re-delivery: the earlier version's problems go
+            if (
+                file.partition.path,
+                file.name,
+            ) in already:  # a re-delivery: the earlier version's problems go
                 ledger.resolve_quarantine_of_file(f"feed:{feed.name}", file.path)
             rows, bad, columns, whole = stage_file(connection, source, file, feed, staging, ledger, run_id)
-            ledger.note_staged(feed.name, file.partition.path, file.name, tag=file.tag, rows=rows,
-                               quarantined=bad, channel=source.channel, columns=columns)
+            ledger.note_staged(
+                feed.name,
+                file.partition.path,
+                file.name,
+                tag=file.tag,
+                rows=rows,
+                quarantined=bad,
+                channel=source.channel,
+                columns=columns,
+            )
             manifest.files_staged += 1
             manifest.rows_staged += rows
             manifest.rows_quarantined += bad
@@ -239,12 +292,28 @@ def extract_feed(source: FeedSource, feed: Feed, staging: Staging, ledger: Ledge
         connection.close()
     manifest.checksum = digest.hexdigest()
     if manifest.partitions_waiting:
-        log.warning("%s: %d partition(s) have no _SUCCESS yet and were left for a later run: %s", feed.name,
-                    len(manifest.partitions_waiting), ", ".join(manifest.partitions_waiting[:10]))
+        log.warning(
+            "%s: %d partition(s) have no _SUCCESS yet and were left for a later run: %s",
+            feed.name,
+            len(manifest.partitions_waiting),
+            ", ".join(manifest.partitions_waiting[:10]),
+        )
     if manifest.files_ignored:
-        log.info("%s: %d file(s) that are not the feed's data were left alone: %s", feed.name,
-                 len(manifest.files_ignored), ", ".join(manifest.files_ignored[:10]))
-    log.info("%s via %s: %d files listed, %d staged (%d rows, %d quarantined, %d broken), %d unchanged", feed.name,
-             source.channel, manifest.files_listed, manifest.files_staged, manifest.rows_staged,
-             manifest.rows_quarantined, len(manifest.files_broken), manifest.files_unchanged)
+        log.info(
+            "%s: %d file(s) that are not the feed's data were left alone: %s",
+            feed.name,
+            len(manifest.files_ignored),
+            ", ".join(manifest.files_ignored[:10]),
+        )
+    log.info(
+        "%s via %s: %d files listed, %d staged (%d rows, %d quarantined, %d broken), %d unchanged",
+        feed.name,
+        source.channel,
+        manifest.files_listed,
+        manifest.files_staged,
+        manifest.rows_staged,
+        manifest.rows_quarantined,
+        len(manifest.files_broken),
+        manifest.files_unchanged,
+    )
     return manifest

@@ -42,15 +42,28 @@ def _count(staging: Staging, ledger: Ledger, object_type: str, manifest: ObjectM
                 continue
             new = record is None or record.intercom_id is None
             counts["create" if new else "update"] += 1
-            done = set() if new or object_type != ObjectType.CONVERSATION else {
-                key for key, state in ledger.part_states(row["source_id"]).items() if state.state == "done"}
+            done = (
+                set()
+                if new or object_type != ObjectType.CONVERSATION
+                else {
+                    key
+                    for key, state in ledger.part_states(row["source_id"]).items()
+                    if state.state == "done"
+                }
+            )
             counts["requests"] += _requests(object_type, row["payload"], new, done)
     return counts
 
 
 def plan(staging: Staging, ledger: Ledger, transformed: TransformManifest, requests_per_minute: int) -> dict:
-    objects = {object_type: _count(staging, ledger, object_type, manifest)
-               for object_type, manifest in transformed.objects.items()}
+    objects = {
+        object_type: _count(staging, ledger, object_type, manifest)
+        for object_type, manifest in transformed.objects.items()
+    }
     total = sum(counts["requests"] for counts in objects.values())
-    return {"objects": objects, "requests": total, "requests_per_minute": requests_per_minute,
-            "eta_minutes": round(total / requests_per_minute, 1)}
+    return {
+        "objects": objects,
+        "requests": total,
+        "requests_per_minute": requests_per_minute,
+        "eta_minutes": round(total / requests_per_minute, 1),
+    }

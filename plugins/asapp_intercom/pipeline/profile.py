@@ -30,13 +30,17 @@ def profile_staged(staging: Staging, ledger: Ledger) -> dict:
     connection = staging.connect()
     try:
         staging.create_feed_views(connection)
-        dynamic = {key: sorted(value for (value,) in connection.execute(sql).fetchall() if value)
-                   for key, sql in DYNAMIC_KEYS_SQL.items()}
+        dynamic = {
+            key: sorted(value for (value,) in connection.execute(sql).fetchall() if value)
+            for key, sql in DYNAMIC_KEYS_SQL.items()
+        }
         dynamic["structured_fields"] = [
-            {"id": field_id, "name": name} for field_id, name in connection.execute(
+            {"id": field_id, "name": name}
+            for field_id, name in connection.execute(
                 "SELECT structured_data_field_id, any_value(structured_data_field_name) FROM "
-                "autosummary_structured_data WHERE structured_data_field_id IS NOT NULL GROUP BY 1 ORDER BY 1")
-            .fetchall()]
+                "autosummary_structured_data WHERE structured_data_field_id IS NOT NULL GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        ]
     finally:
         connection.close()
     return {"columns": columns, "first_seen": first_seen, **dynamic}

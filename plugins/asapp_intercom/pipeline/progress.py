@@ -13,9 +13,24 @@ from collections.abc import Callable
 
 
 class Progress:
-    def __init__(self, log: logging.Logger, what: str, total: int | None, *, unit: str = "records",
-                 every: float = 30.0, clock: Callable[[], float] = time.monotonic):
-        self.log, self.what, self.total, self.unit, self.every, self.clock = log, what, total, unit, every, clock
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        total: int | None,
+        *,
+        unit: str = "records",
+        every: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.log, self.what, self.total, self.unit, self.every, self.clock = (
+            log,
+            what,
+            total,
+            unit,
+            every,
+            clock,
+        )
         self.done = 0
         self.started = self.last = clock()
         self._lock = threading.Lock()
@@ -35,8 +50,10 @@ class Progress:
         if self.total:
             left = max(self.total - self.done, 0)
             eta = f", about {_duration(left / rate)} left" if rate > 0 else ""
-            return (f"{self.what}: {self.done:,} of {self.total:,} {self.unit} ({100 * self.done / self.total:.1f} %), "
-                    f"{rate:,.1f}/s{eta}")
+            return (
+                f"{self.what}: {self.done:,} of {self.total:,} {self.unit} ({100 * self.done / self.total:.1f} %), "
+                f"{rate:,.1f}/s{eta}"
+            )
         return f"{self.what}: {self.done:,} {self.unit}, {rate:,.1f}/s"
 
     def finish(self) -> None:

@@ -59,8 +59,11 @@ def pull(hook: AsappHook, ledger: Ledger, feed: str, run_id: str | None = None) 
                 raise
             _, _, newest = ledger.event_summary()
             ledger.save(CursorExpiry(noticed_at=datetime.now(UTC), last_event_before=newest))
-            log.warning("ASAPP's event cursor expired; restarting from the oldest retained event. Events between "
-                        "%s and it reach the migration through the batch feeds only.", newest)
+            log.warning(
+                "ASAPP's event cursor expired; restarting from the oldest retained event. Events between "
+                "%s and it reach the migration through the batch feeds only.",
+                newest,
+            )
             result.cursor_expired, cursor = True, None
             continue
         result.delivered += len(page["events"])
@@ -97,8 +100,13 @@ def _row(feed: str, values: dict, created: datetime, seq: int) -> dict:
         elif typed[column] is not None:
             typed[column] = str(typed[column])
     raw = {key: value for key, value in values.items() if value is not None}
-    return {**typed, RAW: orjson.dumps(raw).decode(), LINE: seq, PARTITION: Partition.of_moment(feed, created).path,
-            FILE: REALTIME_FILE}
+    return {
+        **typed,
+        RAW: orjson.dumps(raw).decode(),
+        LINE: seq,
+        PARTITION: Partition.of_moment(feed, created).path,
+        FILE: REALTIME_FILE,
+    }
 
 
 def rows_from_events(events: list[dict]) -> dict[str, list[dict]]:
@@ -109,54 +117,119 @@ def rows_from_events(events: list[dict]) -> dict[str, list[dict]]:
     for seq, envelope in events:
         if envelope.get("name") != "com.asapp.event.journey":
             continue
-        meta, data, details = envelope.get("meta_data") or {}, envelope.get("data") or {}, envelope.get("details") or {}
+        meta, data, details = (
+            envelope.get("meta_data") or {},
+            envelope.get("data") or {},
+            envelope.get("details") or {},
+        )
         issue_id, created = meta.get("issue_id"), instant(meta.get("create_time"))
         if not issue_id or created is None:
             continue
         issue = state.setdefault(issue_id, {"issue_id": issue_id, "seq": seq})
         segments = meta.get("company_segments")
-        issue.update({key: value for key, value in {
-            "instance_ts": meta["create_time"], "customer_id": data.get("customer_id"),
-            "issue_created_ts": details.get("issue_start_ts"), "conversation_end_ts": details.get("issue_ended_ts"),
-            "last_rep_id": data.get("rep_id") or data.get("agent_id"), "external_rep_id": data.get("external_agent_id"),
-            "company_segments": f"[{','.join(segments)}]" if segments else None,
-            "company_subdivision": meta.get("company_subdivision"), "company_name": meta.get("company_id"),
-            "issue_queue_id": data.get("queue_id"), "issue_queue_name": data.get("queue_name"),
-            "platform": (meta.get("client_type") or "").lower() or None,
-        }.items() if value is not None})
+        issue.update(
+            {
+                key: value
+                for key, value in {
+                    "instance_ts": meta["create_time"],
+                    "customer_id": data.get("customer_id"),
+                    "issue_created_ts": details.get("issue_start_ts"),
+                    "conversation_end_ts": details.get("issue_ended_ts"),
+                    "last_rep_id": data.get("rep_id") or data.get("agent_id"),
+                    "external_rep_id": data.get("external_agent_id"),
+                    "company_segments": f"[{','.join(segments)}]" if segments else None,
+                    "company_subdivision": meta.get("company_subdivision"),
+                    "company_name": meta.get("company_id"),
+                    "issue_queue_id": data.get("queue_id"),
+                    "issue_queue_name": data.get("queue_name"),
+                    "platform": (meta.get("client_type") or "").lower() or None,
+                }.items()
+                if value is not None
+            }
+        )
         issue["seq"], issue["created"] = seq, created
         message = details.get("message")
         if envelope.get("event_type") == "TEXT_MESSAGE" and message:
-            rows["utterances"].append(_row("utterances", {
-                "instance_ts": meta["create_time"], "created_ts": message.get("created_ts"), "issue_id": issue_id,
-                "sender_id": message.get("sender_id"), "sender_type": message.get("sender_type"),
-                "utterance_type": message.get("utterance_type"), "utterance": message.get("text"),
-                "event_uuid": message.get("event_uuid")}, created, seq))
+            rows["utterances"].append(
+                _row(
+                    "utterances",
+                    {
+                        "instance_ts": meta["create_time"],
+                        "created_ts": message.get("created_ts"),
+                        "issue_id": issue_id,
+                        "sender_id": message.get("sender_id"),
+                        "sender_type": message.get("sender_type"),
+                        "utterance_type": message.get("utterance_type"),
+                        "utterance": message.get("text"),
+                        "event_uuid": message.get("event_uuid"),
+                    },
+                    created,
+                    seq,
+                )
+            )
         for answer in details.get("survey_responses") or []:
-            rows["customer_feedback"].append(_row("customer_feedback", {
-                "instance_ts": details.get("survey_submit_ts") or meta["create_time"], "issue_id": issue_id,
-                "last_rep_id": issue.get("last_rep_id"), "company_name": meta.get("company_id"), **answer},
-                created, seq))
+            rows["customer_feedback"].append(
+                _row(
+                    "customer_feedback",
+                    {
+                        "instance_ts": details.get("survey_submit_ts") or meta["create_time"],
+                        "issue_id": issue_id,
+                        "last_rep_id": issue.get("last_rep_id"),
+                        "company_name": meta.get("company_id"),
+                        **answer,
+                    },
+                    created,
+                    seq,
+                )
+            )
         for upload in details.get("uploaded_files_list") or []:
-            rows["file_uploads"].append(_row("file_uploads", {
-                "instance_ts": meta["create_time"], "issue_id": issue_id, "customer_id": data.get("customer_id"),
-                "sender_type": "customer", **upload}, created, seq))
-        issue["params"] = {details[f"customer_params_key_name_{n:02d}"]: details.get(f"customer_params_field_{n:02d}")
-                           for n in range(1, 11) if details.get(f"customer_params_key_name_{n:02d}")} or issue.get("params")
+            rows["file_uploads"].append(
+                _row(
+                    "file_uploads",
+                    {
+                        "instance_ts": meta["create_time"],
+                        "issue_id": issue_id,
+                        "customer_id": data.get("customer_id"),
+                        "sender_type": "customer",
+                        **upload,
+                    },
+                    created,
+                    seq,
+                )
+            )
+        issue["params"] = {
+            details[f"customer_params_key_name_{n:02d}"]: details.get(f"customer_params_field_{n:02d}")
+            for n in range(1, 11)
+            if details.get(f"customer_params_key_name_{n:02d}")
+        } or issue.get("params")
     for issue_id, issue in state.items():
         created, seq = issue.pop("created"), issue.pop("seq")
         params = issue.pop("params", None) or {}
         rows["convos_metadata"].append(_row("convos_metadata", issue, created, seq))
-        rows["customer_params"] += [_row("customer_params", {
-            "event_id": f"journey-{issue_id}", "event_ts": issue["instance_ts"], "issue_id": issue_id,
-            "customer_id": issue.get("customer_id"), "param_key": key, "param_value": value}, created, seq)
-            for key, value in params.items()]
+        rows["customer_params"] += [
+            _row(
+                "customer_params",
+                {
+                    "event_id": f"journey-{issue_id}",
+                    "event_ts": issue["instance_ts"],
+                    "issue_id": issue_id,
+                    "customer_id": issue.get("customer_id"),
+                    "param_key": key,
+                    "param_value": value,
+                },
+                created,
+                seq,
+            )
+            for key, value in params.items()
+        ]
     return rows
 
 
 def _schema(feed: str) -> pa.Schema:
-    return pa.schema([(column, arrow_type(kind)) for column, kind in FEEDS[feed].types.items()] + [
-        (RAW, pa.string()), (LINE, pa.int64()), (PARTITION, pa.string()), (FILE, pa.string())])
+    return pa.schema(
+        [(column, arrow_type(kind)) for column, kind in FEEDS[feed].types.items()]
+        + [(RAW, pa.string()), (LINE, pa.int64()), (PARTITION, pa.string()), (FILE, pa.string())]
+    )
 
 
 BATCH_ONLY = "read_parquet({glob}, union_by_name = true)"
@@ -207,7 +280,9 @@ def _carry_batch_state(connection, staging: Staging, events: pa.Table) -> pa.Tab
     if batch is None or events.num_rows == 0:
         return events
     connection.register("event_rows", events)
-    columns = ", ".join(f'coalesce(e."{name}", b."{name}") AS "{name}"' for name in FEEDS["convos_metadata"].types)
+    columns = ", ".join(
+        f'coalesce(e."{name}", b."{name}") AS "{name}"' for name in FEEDS["convos_metadata"].types
+    )
     merged = connection.sql(f"""
         WITH latest AS ({latest_rows(batch, "issue_id", "instance_ts")})
         SELECT {columns}, CASE WHEN b.{RAW} IS NULL THEN e.{RAW} ELSE json_merge_patch(b.{RAW}, e.{RAW})::VARCHAR END
@@ -218,17 +293,28 @@ def _carry_batch_state(connection, staging: Staging, events: pa.Table) -> pa.Tab
 
 
 def _gap(connection, staging: Staging, timeline: Timeline) -> None:
-    events_of = {feed: sql_literal(staging.ref(staging.raw_feed(feed) / REALTIME_DIR / "events.parquet"))
-                 for feed in ("convos_metadata", "utterances")}
+    events_of = {
+        feed: sql_literal(staging.ref(staging.raw_feed(feed) / REALTIME_DIR / "events.parquet"))
+        for feed in ("convos_metadata", "utterances")
+    }
     batch_convos, batch_messages = _batch(staging, "convos_metadata"), _batch(staging, "utterances")
-    known_issues = f"SELECT issue_id FROM {batch_convos}" if batch_convos else "SELECT NULL::BIGINT WHERE false"
-    known_messages = (f"SELECT created_ts, issue_id FROM {batch_messages}" if batch_messages
-                      else "SELECT NULL::TIMESTAMPTZ, NULL::BIGINT WHERE false")
-    timeline.conversations_only_in_events = [str(issue) for (issue,) in connection.sql(
-        f"SELECT DISTINCT issue_id FROM read_parquet({events_of['convos_metadata']}) "
-        f"WHERE issue_id NOT IN ({known_issues}) ORDER BY 1").fetchall()]
+    known_issues = (
+        f"SELECT issue_id FROM {batch_convos}" if batch_convos else "SELECT NULL::BIGINT WHERE false"
+    )
+    known_messages = (
+        f"SELECT created_ts, issue_id FROM {batch_messages}"
+        if batch_messages
+        else "SELECT NULL::TIMESTAMPTZ, NULL::BIGINT WHERE false"
+    )
+    timeline.conversations_only_in_events = [
+        str(issue)
+        for (issue,) in connection.sql(
+            f"SELECT DISTINCT issue_id FROM read_parquet({events_of['convos_metadata']}) "
+            f"WHERE issue_id NOT IN ({known_issues}) ORDER BY 1"
+        ).fetchall()
+    ]
     extra = connection.sql(f"""
-        SELECT issue_id, count(*) FROM read_parquet({events_of['utterances']}) e
+        SELECT issue_id, count(*) FROM read_parquet({events_of["utterances"]}) e
         WHERE NOT EXISTS (SELECT 1 FROM ({known_messages}) b(created_ts, issue_id)
                           WHERE b.created_ts = e.created_ts AND b.issue_id = e.issue_id)
         GROUP BY issue_id ORDER BY issue_id""").fetchall()

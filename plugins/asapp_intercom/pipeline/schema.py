@@ -29,7 +29,9 @@ def _create(hook: IntercomHook, model: str, entry: FieldMapping) -> None:
     """Create the attribute; after an answer that leaves it unknown whether it exists, look, then try again."""
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
-            hook.create_data_attribute(model, entry.attribute, entry.data_type, f"Migrated from ASAPP {entry.source}")
+            hook.create_data_attribute(
+                model, entry.attribute, entry.data_type, f"Migrated from ASAPP {entry.source}"
+            )
             return
         except ApiError as error:
             taken = error.status == 400 and "already have" in error.message.lower()
@@ -52,12 +54,16 @@ def ensure_attributes(hook: IntercomHook, entries: list[FieldMapping], manifest:
                 manifest.created.append(label)
                 continue
             if found.get("archived"):
-                raise SchemaClash(f"{label} exists in Intercom but is archived: unarchive it, or map "
-                                  f"{entry.source} to another name")
+                raise SchemaClash(
+                    f"{label} exists in Intercom but is archived: unarchive it, or map "
+                    f"{entry.source} to another name"
+                )
             if found.get("data_type") != entry.data_type:
-                raise SchemaClash(f"{label} exists in Intercom as {found.get('data_type')}, but the map sends "
-                                  f"{entry.source} as {entry.data_type}: Intercom cannot change an attribute's "
-                                  "type, so change the type or the name in the map")
+                raise SchemaClash(
+                    f"{label} exists in Intercom as {found.get('data_type')}, but the map sends "
+                    f"{entry.source} as {entry.data_type}: Intercom cannot change an attribute's "
+                    "type, so change the type or the name in the map"
+                )
             manifest.matched.append(label)
 
 

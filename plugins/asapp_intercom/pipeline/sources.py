@@ -46,9 +46,11 @@ class RequiredFeedMissing(RuntimeError):
     """A feed the migration cannot do without is not delivered for this tenant: the message says what to change."""
 
     def __init__(self, feed: str, missing: FeedUnavailable):
-        super().__init__(f"feed {feed!r} is not available for this tenant ({missing}). The migration needs it "
-                         f"because asapp.required_feeds names it: ask ASAPP to deliver it, or remove it from "
-                         f"asapp.required_feeds in the migration's config if this tenant has no such feed.")
+        super().__init__(
+            f"feed {feed!r} is not available for this tenant ({missing}). The migration needs it "
+            f"because asapp.required_feeds names it: ask ASAPP to deliver it, or remove it from "
+            f"asapp.required_feeds in the migration's config if this tenant has no such feed."
+        )
 
 
 class FeedSource(Protocol):
@@ -142,7 +144,8 @@ class FileExporterFeedSource:
     @contextmanager
     def open(self, file: FeedFile) -> Iterator[IO[bytes]]:
         partition = file.partition
-        url = self.hook.feed_file_url(partition.feed, partition.dt, f"hr={partition.hr}/mi={partition.mi}", file.name)
+        url = self.hook.feed_file_url(
+            partition.feed, partition.dt, f"hr={partition.hr}/mi={partition.mi}", file.name
+        )
         with self.hook.open_url(url) as stream:
             yield stream
-

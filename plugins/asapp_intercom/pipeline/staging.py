@@ -33,12 +33,14 @@ from asapp_intercom.domain.staged import feed_view, no_rows
 log = logging.getLogger(__name__)
 
 LOCAL_PROTOCOLS = {"file", "local"}
-PAYLOAD_SCHEMA = pa.schema([
-    ("source_id", pa.string()),
-    ("depends_on", pa.string()),
-    ("payload", pa.string()),
-    ("hash", pa.string()),
-])
+PAYLOAD_SCHEMA = pa.schema(
+    [
+        ("source_id", pa.string()),
+        ("depends_on", pa.string()),
+        ("payload", pa.string()),
+        ("hash", pa.string()),
+    ]
+)
 BATCH_ROWS = 2_000
 
 
@@ -167,6 +169,11 @@ class PayloadWriter:
         if failure[0] is None:
             self._flush()
             self.manifest.checksum = self.digest.hexdigest()
-            log.info("%s: %d in scope, %d payloads, %d quarantined", self.manifest.object_type,
-                     self.manifest.source_count, self.manifest.payloads, self.manifest.quarantined)
+            log.info(
+                "%s: %d in scope, %d payloads, %d quarantined",
+                self.manifest.object_type,
+                self.manifest.source_count,
+                self.manifest.payloads,
+                self.manifest.quarantined,
+            )
         self._open.__exit__(*failure)

@@ -69,23 +69,34 @@ def _changed(scope: Scope, feed: str) -> str:
     if not scope.windowed:
         return "true"
     starts = Partition.start_sql(PARTITION)
-    return (f"(({starts} >= {sql_literal(scope.since.isoformat())}::TIMESTAMPTZ AND "
-            f"{starts} < {sql_literal(scope.until.isoformat())}::TIMESTAMPTZ) "
-            f"OR ({PARTITION}, {FILE}) IN (SELECT partition, file FROM fresh_files WHERE feed = {sql_literal(feed)}) "
-            f"OR ({FILE} = {sql_literal(REALTIME_FILE)} AND {LINE} > {int(scope.events_after)}))")
+    return (
+        f"(({starts} >= {sql_literal(scope.since.isoformat())}::TIMESTAMPTZ AND "
+        f"{starts} < {sql_literal(scope.until.isoformat())}::TIMESTAMPTZ) "
+        f"OR ({PARTITION}, {FILE}) IN (SELECT partition, file FROM fresh_files WHERE feed = {sql_literal(feed)}) "
+        f"OR ({FILE} = {sql_literal(REALTIME_FILE)} AND {LINE} > {int(scope.events_after)}))"
+    )
 
 
 def _scope_sql(scope: Scope) -> str:
     """Temp tables scope_issues, scope_contacts, scope_companies for the run."""
     all_issues = """SELECT issue_id FROM convos_metadata UNION SELECT issue_id FROM utterances"""
     if scope.mode is RunMode.sample:
-        issues = (f"SELECT issue_id FROM ({all_issues}) ORDER BY md5(issue_id::VARCHAR) "
-                  f"LIMIT {int(scope.sample_size)}")
+        issues = (
+            f"SELECT issue_id FROM ({all_issues}) ORDER BY md5(issue_id::VARCHAR) "
+            f"LIMIT {int(scope.sample_size)}"
+        )
     elif scope.windowed:
-        issues = " UNION ".join(f"SELECT {column} FROM {feed} WHERE {_changed(scope, feed)}" for feed, column in (
-            ("convos_metadata", "issue_id"), ("utterances", "issue_id"), ("customer_feedback", "issue_id"),
-            ("customer_params", "issue_id"), ("file_uploads", "issue_id"),
-            ("autosummary_structured_data", "TRY_CAST(external_conversation_id AS BIGINT)")))
+        issues = " UNION ".join(
+            f"SELECT {column} FROM {feed} WHERE {_changed(scope, feed)}"
+            for feed, column in (
+                ("convos_metadata", "issue_id"),
+                ("utterances", "issue_id"),
+                ("customer_feedback", "issue_id"),
+                ("customer_params", "issue_id"),
+                ("file_uploads", "issue_id"),
+                ("autosummary_structured_data", "TRY_CAST(external_conversation_id AS BIGINT)"),
+            )
+        )
     else:
         issues = all_issues
     issue_customers = """SELECT customer_id FROM convos_metadata WHERE issue_id IN (SELECT issue_id FROM scope_issues)
@@ -94,7 +105,9 @@ def _scope_sql(scope: Scope) -> str:
     if scope.mode is RunMode.sample:
         customers = issue_customers
     elif scope.windowed:
-        customers = f"{issue_customers} UNION SELECT customer_id FROM customers WHERE {_changed(scope, 'customers')}"
+        customers = (
+            f"{issue_customers} UNION SELECT customer_id FROM customers WHERE {_changed(scope, 'customers')}"
+        )
     else:
         customers = "SELECT customer_id FROM customer_entities"
     contact_companies = """SELECT company_external_id FROM customer_keys
@@ -102,8 +115,10 @@ def _scope_sql(scope: Scope) -> str:
     if scope.mode is RunMode.sample:
         companies = contact_companies
     elif scope.windowed:
-        companies = (f"{contact_companies} UNION SELECT company_external_id FROM companies "
-                     f"WHERE {_changed(scope, 'companies')}")
+        companies = (
+            f"{contact_companies} UNION SELECT company_external_id FROM companies "
+            f"WHERE {_changed(scope, 'companies')}"
+        )
     else:
         companies = "SELECT company_external_id FROM company_entities"
     return f"""
@@ -165,6 +180,7 @@ SELECT * FROM company_entities WHERE company_external_id IN (SELECT company_exte
 ORDER BY company_external_id
 """
 
+
 def _attachments_sql(scope: Scope) -> str:
     """The uploads of the conversations in scope, and those whose conversation is in no feed (to quarantine
     them with that reason; a sample leaves them out)."""
@@ -201,18 +217,29 @@ def _register_fresh_files(connection: duckdb.DuckDBPyConnection, ledger: Ledger,
             newest = max(newest, staged_at) if newest else staged_at
             if scope.staged_after is None or staged_at > scope.staged_after:
                 fresh.append((feed, row.partition, row.file_name))
-    connection.register("fresh_files", pa.table(
-        {name: [item[index] for item in fresh] for index, name in enumerate(("feed", "partition", "file"))},
-        schema=pa.schema([("feed", pa.string()), ("partition", pa.string()), ("file", pa.string())])))
+    connection.register(
+        "fresh_files",
+        pa.table(
+            {
+                name: [item[index] for item in fresh]
+                for index, name in enumerate(("feed", "partition", "file"))
+            },
+            schema=pa.schema([("feed", pa.string()), ("partition", pa.string()), ("file", pa.string())]),
+        ),
+    )
     return DeltaMark(staged_at=newest, event_seq=ledger.event_summary()[1]).model_dump(mode="json")
 
 
 def agents_directory(connection: duckdb.DuckDBPyConnection, admins: list[dict]) -> dict[str, Agent]:
     """Every ASAPP agent with the Intercom admin whose email matches theirs, if any."""
-    by_email = {(admin.get("email") or "").lower(): str(admin["id"]) for admin in admins if admin.get("email")}
+    by_email = {
+        (admin.get("email") or "").lower(): str(admin["id"]) for admin in admins if admin.get("email")
+    }
     agents = {}
     for rep_id, name, email in connection.execute(AGENTS_SQL).fetchall():
-        agents[str(rep_id)] = Agent(str(rep_id), name, email, by_email.get((email or "").lower()) if email else None)
+        agents[str(rep_id)] = Agent(
+            str(rep_id), name, email, by_email.get((email or "").lower()) if email else None
+        )
     return agents
 
 
@@ -240,13 +267,22 @@ class IssueBook:
             self.flush()
 
     def flush(self) -> None:
-        self.ledger.resolve_field_issues(self.object_type, self.seen, {(item[0], item[1]) for item in self.issues})
+        self.ledger.resolve_field_issues(
+            self.object_type, self.seen, {(item[0], item[1]) for item in self.issues}
+        )
         self.ledger.note_field_issues(self.object_type, self.issues, self.run_id)
         self.seen, self.issues = [], []
 
 
-def _build(rows: Iterator[dict], writer: PayloadWriter, ledger: Ledger, run_id: str, object_type: str,
-           source_id: Callable[[dict], str], build: Callable[[dict, list[FieldIssue]], tuple[str | None, dict]]) -> None:
+def _build(
+    rows: Iterator[dict],
+    writer: PayloadWriter,
+    ledger: Ledger,
+    run_id: str,
+    object_type: str,
+    source_id: Callable[[dict], str],
+    build: Callable[[dict, list[FieldIssue]], tuple[str | None, dict]],
+) -> None:
     manifest = writer.manifest
     book = IssueBook(ledger, object_type, run_id)
     for row in rows:
@@ -265,8 +301,14 @@ def _build(rows: Iterator[dict], writer: PayloadWriter, ledger: Ledger, run_id: 
     manifest.fields_left_out = book.total
 
 
-def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, context: ConversationContext,
-              admins: list[dict]) -> TransformManifest:
+def transform(
+    staging: Staging,
+    ledger: Ledger,
+    run_id: str,
+    scope: Scope,
+    context: ConversationContext,
+    admins: list[dict],
+) -> TransformManifest:
     """Write companies, contacts, conversations and attachments payloads for the run's scope."""
     result = TransformManifest()
     connection = staging.connect()
@@ -288,11 +330,21 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
 
         company_entries = custom_attributes(context.entries, ObjectType.COMPANY)
         contact_entries = custom_attributes(context.entries, ObjectType.CONTACT)
-        write(ObjectType.COMPANY, COMPANIES_SQL, lambda row: row["company_external_id"],
-              lambda row, issues: (None, company_payload(row, company_entries, issues)))
-        write(ObjectType.CONTACT, CONTACTS_SQL, lambda row: row["contact_key"],
-              lambda row, issues: (primary_member(row["members"]).get("company_external_id"),
-                                   contact_payload(row["members"], contact_entries, issues, row["external_id_owner"])))
+        write(
+            ObjectType.COMPANY,
+            COMPANIES_SQL,
+            lambda row: row["company_external_id"],
+            lambda row, issues: (None, company_payload(row, company_entries, issues)),
+        )
+        write(
+            ObjectType.CONTACT,
+            CONTACTS_SQL,
+            lambda row: row["contact_key"],
+            lambda row, issues: (
+                primary_member(row["members"]).get("company_external_id"),
+                contact_payload(row["members"], contact_entries, issues, row["external_id_owner"]),
+            ),
+        )
 
         tag_names: set[str] = set()
 
@@ -308,18 +360,32 @@ def transform(staging: Staging, ledger: Ledger, run_id: str, scope: Scope, conte
             return row["contact_key"], payload
 
         with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
-            _build(_stream(connection, CONVERSATIONS_SQL), conversations, ledger, run_id, ObjectType.CONVERSATION,
-                   lambda row: str(row["issue_id"]), conversation)
+            _build(
+                _stream(connection, CONVERSATIONS_SQL),
+                conversations,
+                ledger,
+                run_id,
+                ObjectType.CONVERSATION,
+                lambda row: str(row["issue_id"]),
+                conversation,
+            )
+
         def attachment(row: dict, issues: list[FieldIssue]) -> tuple[str | None, dict]:
             if not row["issue_known"]:
                 raise Unloadable(f"its conversation ({row['issue_id']}) is in no feed")
             return str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)
 
-        write(ObjectType.ATTACHMENT, _attachments_sql(scope), lambda row: row["file_upload_event_id"], attachment)
+        write(
+            ObjectType.ATTACHMENT,
+            _attachments_sql(scope),
+            lambda row: row["file_upload_event_id"],
+            attachment,
+        )
         result.tag_names = sorted(tag_names)
     finally:
         connection.close()
-    result.unmatched_agents = sorted({agent["rep_id"]: agent for agent in result.unmatched_agents}.values(),
-                                     key=lambda agent: agent["rep_id"])
+    result.unmatched_agents = sorted(
+        {agent["rep_id"]: agent for agent in result.unmatched_agents}.values(),
+        key=lambda agent: agent["rep_id"],
+    )
     return result
-

@@ -29,7 +29,9 @@ def _compare(expected: dict, actual: dict, fields: tuple[str, ...]) -> Iterator[
             yield name, expected[name], actual.get(name)
     for name, value in (expected.get("custom_attributes") or {}).items():
         found = (actual.get("custom_attributes") or {}).get(name)
-        if found != value and not (isinstance(value, float) and isinstance(found, int | float) and abs(found - value) < 1e-9):
+        if found != value and not (
+            isinstance(value, float) and isinstance(found, int | float) and abs(found - value) < 1e-9
+        ):
             yield f"custom_attributes.{name}", value, found
 
 
@@ -37,14 +39,20 @@ def check_company(hook: IntercomHook, intercom_id: str, payload: dict) -> list[t
     actual = hook.get_company(intercom_id)
     if isinstance(actual.get("plan"), dict):  # Intercom answers the plan as {type, id, name}
         actual["plan"] = actual["plan"].get("name")
-    return list(_compare(payload, actual, ("company_id", "name", "website", "industry", "size", "plan",
-                                           "remote_created_at")))
+    return list(
+        _compare(
+            payload,
+            actual,
+            ("company_id", "name", "website", "industry", "size", "plan", "remote_created_at"),
+        )
+    )
 
 
 def check_contact(hook: IntercomHook, intercom_id: str, payload: dict, company_id: str | None) -> list[tuple]:
     actual = hook.get_contact(intercom_id)
-    problems = list(_compare(payload, actual, ("role", "external_id", "name", "phone", "signed_up_at",
-                                               "last_seen_at")))
+    problems = list(
+        _compare(payload, actual, ("role", "external_id", "name", "phone", "signed_up_at", "last_seen_at"))
+    )
     if (payload.get("email") or "").lower() != (actual.get("email") or "").lower():
         problems.append(("email", payload.get("email"), actual.get("email")))
     if company_id:
@@ -65,21 +73,37 @@ def _compare_thread(expected: list[dict], messages: list[dict], contact_id: str)
     Other parts (a teammate's reply written in Intercom since) are not the migration's and are left alone."""
     problems, matched, position = [], set(), 0
     for part in expected:
-        index = next((i for i in range(position, len(messages)) if i not in matched and same_part(messages[i], part)),
-                     None)
+        index = next(
+            (i for i in range(position, len(messages)) if i not in matched and same_part(messages[i], part)),
+            None,
+        )
         if index is None:
-            elsewhere = any(i not in matched and same_part(message, part) for i, message in enumerate(messages))
-            problems.append((f"part {part['key']}", f"{part['created_at']}: {part['text'][:60]}",
-                             "out of order" if elsewhere else "missing"))
+            elsewhere = any(
+                i not in matched and same_part(message, part) for i, message in enumerate(messages)
+            )
+            problems.append(
+                (
+                    f"part {part['key']}",
+                    f"{part['created_at']}: {part['text'][:60]}",
+                    "out of order" if elsewhere else "missing",
+                )
+            )
             continue
         matched.add(index)
         if not _author_matches(part, messages[index].get("author") or {}, contact_id):
-            problems.append((f"part {part['key']} author", part.get("admin_id") or "contact",
-                             messages[index].get("author")))
+            problems.append(
+                (
+                    f"part {part['key']} author",
+                    part.get("admin_id") or "contact",
+                    messages[index].get("author"),
+                )
+            )
         position = index + 1
     for index, message in enumerate(messages):
         if index not in matched and any(same_part(message, part) for part in expected):
-            problems.append((f"part {message.get('id')}", "once", f"duplicated part: {(message.get('body') or '')[:60]}"))
+            problems.append(
+                (f"part {message.get('id')}", "once", f"duplicated part: {(message.get('body') or '')[:60]}")
+            )
     return problems
 
 
@@ -92,24 +116,30 @@ def thread_of(payload: dict, opened_with: str | None) -> tuple[dict, list[dict]]
     """
     messages = [payload["opener"], *payload["parts"]]
     opener = next((part for part in messages if part["key"] == opened_with), payload["opener"])
-    return opener, sorted((part for part in messages if part is not opener), key=lambda part: part["created_at"])
+    return opener, sorted(
+        (part for part in messages if part is not opener), key=lambda part: part["created_at"]
+    )
 
 
-def check_conversation(hook: IntercomHook, intercom_id: str, payload: dict, contact_id: str,
-                       opened_with: str | None = None) -> list[tuple]:
+def check_conversation(
+    hook: IntercomHook, intercom_id: str, payload: dict, contact_id: str, opened_with: str | None = None
+) -> list[tuple]:
     actual = hook.get_conversation(intercom_id)
     problems = []
     opener, expected = thread_of(payload, opened_with)
     source = actual.get("source") or {}
     if actual.get("created_at") != opener["created_at"]:
         problems.append(("created_at", opener["created_at"], actual.get("created_at")))
-    if not same_text(source.get("body"), opener["text"]) or not _author_matches(opener, source.get("author") or {},
-                                                                                  contact_id):
+    if not same_text(source.get("body"), opener["text"]) or not _author_matches(
+        opener, source.get("author") or {}, contact_id
+    ):
         problems.append(("source", opener["text"][:80], (source.get("body") or "")[:80]))
     parts = parts_of(actual)
     total = (actual.get("conversation_parts") or {}).get("total_count", len(parts))
     # Messages only: attachments are parts of their own (checked on their own), close and assignment too.
-    messages = [part for part in parts if part.get("part_type") in {"comment", "note"} and not part.get("attachments")]
+    messages = [
+        part for part in parts if part.get("part_type") in {"comment", "note"} and not part.get("attachments")
+    ]
     if total >= PART_LIMIT and parts:
         if total < len(expected):  # only the newest 500 are returned; the count still covers them all
             problems.append(("conversation_parts.total_count", f">= {len(expected)}", total))
@@ -118,7 +148,9 @@ def check_conversation(hook: IntercomHook, intercom_id: str, payload: dict, cont
     problems += _compare_thread(expected, messages, contact_id)
     if actual.get("state") != payload["state"]:
         problems.append(("state", payload["state"], actual.get("state")))
-    if payload["assignee_admin_id"] and str(actual.get("admin_assignee_id")) != str(payload["assignee_admin_id"]):
+    if payload["assignee_admin_id"] and str(actual.get("admin_assignee_id")) != str(
+        payload["assignee_admin_id"]
+    ):
         problems.append(("admin_assignee_id", payload["assignee_admin_id"], actual.get("admin_assignee_id")))
     problems += [item for item in _compare({"custom_attributes": payload["custom_attributes"]}, actual, ())]
     return problems
@@ -140,8 +172,9 @@ def check_tags(hook: IntercomHook, intercom_id: str, payload: dict) -> list[tupl
     return [("tags", missing, sorted(names))] if missing else []
 
 
-def validate(hook: IntercomHook, ledger: Ledger, staging: Staging, payloads: ObjectManifest,
-             concurrency: int = 8) -> ValidationManifest:
+def validate(
+    hook: IntercomHook, ledger: Ledger, staging: Staging, payloads: ObjectManifest, concurrency: int = 8
+) -> ValidationManifest:
     """Check every record of the run's payload file that the ledger says is in Intercom."""
     manifest = ValidationManifest(payloads.object_type)
     object_type = payloads.object_type
@@ -156,19 +189,27 @@ def validate(hook: IntercomHook, ledger: Ledger, staging: Staging, payloads: Obj
                 return row["source_id"], check_company(hook, record.intercom_id, payload)
             if object_type == ObjectType.CONTACT:
                 company = ledger.record(ObjectType.COMPANY, row["depends_on"]) if row["depends_on"] else None
-                return row["source_id"], check_contact(hook, record.intercom_id, payload,
-                                                       company.intercom_id if company else None)
+                return row["source_id"], check_contact(
+                    hook, record.intercom_id, payload, company.intercom_id if company else None
+                )
             if object_type == ObjectType.CONVERSATION:
                 contact = ledger.record(ObjectType.CONTACT, row["depends_on"])
-                return row["source_id"], check_conversation(hook, record.intercom_id, payload, contact.intercom_id,
-                                                            (record.progress or {}).get("opened_with"))
+                return row["source_id"], check_conversation(
+                    hook,
+                    record.intercom_id,
+                    payload,
+                    contact.intercom_id,
+                    (record.progress or {}).get("opened_with"),
+                )
             if object_type == ObjectType.ATTACHMENT:
                 conversation = ledger.record(ObjectType.CONVERSATION, row["depends_on"])
                 return row["source_id"], check_attachment(hook, conversation.intercom_id, payload)
             if object_type == ObjectType.CONVERSATION_TAGS:
                 return row["source_id"], check_tags(hook, record.intercom_id, payload)
         except ApiError as error:
-            return row["source_id"], [("read back", "a record", f"{error.status} {error.code}: {error.message}")]
+            return row["source_id"], [
+                ("read back", "a record", f"{error.status} {error.code}: {error.message}")
+            ]
         return None
 
     with ThreadPoolExecutor(concurrency, thread_name_prefix="validate") as pool:
@@ -182,8 +223,13 @@ def validate(hook: IntercomHook, ledger: Ledger, staging: Staging, payloads: Obj
                 continue
             manifest.mismatched += 1
             if len(manifest.mismatches) < MAX_LISTED:
-                manifest.mismatches.append({"source_id": source_id, "problems": [
-                    {"field": name, "expected": str(expected)[:200], "actual": str(actual)[:200]}
-                    for name, expected, actual in problems]})
+                manifest.mismatches.append(
+                    {
+                        "source_id": source_id,
+                        "problems": [
+                            {"field": name, "expected": str(expected)[:200], "actual": str(actual)[:200]}
+                            for name, expected, actual in problems
+                        ],
+                    }
+                )
     return manifest
-

@@ -44,16 +44,23 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
                 self.wait_for_cap_reset(context, cap)
         logged, position, newest = self.ledger.event_summary()
         watermark = self.watermark(context)
-        summary = {"mode": realtime.mode, **result, "events_logged": logged,
-                   "newest_event": newest.isoformat() if newest else None,
-                   "watermark": watermark.isoformat() if watermark else None}
+        summary = {
+            "mode": realtime.mode,
+            **result,
+            "events_logged": logged,
+            "newest_event": newest.isoformat() if newest else None,
+            "watermark": watermark.isoformat() if watermark else None,
+        }
         self.log.info("Real-time events (%s): %s", realtime.mode, summary)
         if watermark is None or (newest is not None and newest >= watermark):
             return summary
         deadline = watermark + timedelta(seconds=realtime.grace_seconds)
         if datetime.now(UTC) >= deadline:
-            self.log.info("The watermark %s plus %s s of grace has passed; going on with what arrived",
-                          watermark, realtime.grace_seconds)
+            self.log.info(
+                "The watermark %s plus %s s of grace has passed; going on with what arrived",
+                watermark,
+                realtime.grace_seconds,
+            )
             return summary
         self._defer(deadline, position)
         return None
@@ -70,10 +77,17 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
 
         realtime = self.migration.asapp.realtime
         pulling = realtime.mode == "pull"
-        self.defer(method_name="execute_complete", trigger=RealtimeEventsTrigger(
-            mode=realtime.mode, feed=realtime.feed, poll_interval=realtime.poll_interval,
-            asapp_conn_id=self.migration.asapp.conn_id if pulling else None,
-            cursor=(self.ledger.load(EventCursor) or EventCursor()).cursor if pulling else None,
-            ledger_url=None if pulling else self.migration.ledger_url(),
-            migration_id=None if pulling else self.migration.migration_id,
-            log_position=position, deadline=deadline.isoformat()))
+        self.defer(
+            method_name="execute_complete",
+            trigger=RealtimeEventsTrigger(
+                mode=realtime.mode,
+                feed=realtime.feed,
+                poll_interval=realtime.poll_interval,
+                asapp_conn_id=self.migration.asapp.conn_id if pulling else None,
+                cursor=(self.ledger.load(EventCursor) or EventCursor()).cursor if pulling else None,
+                ledger_url=None if pulling else self.migration.ledger_url(),
+                migration_id=None if pulling else self.migration.migration_id,
+                log_position=position,
+                deadline=deadline.isoformat(),
+            ),
+        )

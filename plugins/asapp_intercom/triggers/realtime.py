@@ -28,9 +28,19 @@ MAX_CONSECUTIVE_FAILURES = 10
 
 
 class RealtimeEventsTrigger(BaseTrigger):
-    def __init__(self, *, mode: str, feed: str, poll_interval: float, asapp_conn_id: str | None = None,
-                 cursor: str | None = None, ledger_url: str | None = None, migration_id: str | None = None,
-                 log_position: int = 0, deadline: str | None = None):
+    def __init__(
+        self,
+        *,
+        mode: str,
+        feed: str,
+        poll_interval: float,
+        asapp_conn_id: str | None = None,
+        cursor: str | None = None,
+        ledger_url: str | None = None,
+        migration_id: str | None = None,
+        log_position: int = 0,
+        deadline: str | None = None,
+    ):
         super().__init__()
         self.mode = mode
         self.feed = feed
@@ -44,9 +54,15 @@ class RealtimeEventsTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return "asapp_intercom.triggers.realtime.RealtimeEventsTrigger", {
-            "mode": self.mode, "feed": self.feed, "poll_interval": self.poll_interval,
-            "asapp_conn_id": self.asapp_conn_id, "cursor": self.cursor, "ledger_url": self.ledger_url,
-            "migration_id": self.migration_id, "log_position": self.log_position, "deadline": self.deadline,
+            "mode": self.mode,
+            "feed": self.feed,
+            "poll_interval": self.poll_interval,
+            "asapp_conn_id": self.asapp_conn_id,
+            "cursor": self.cursor,
+            "ledger_url": self.ledger_url,
+            "migration_id": self.migration_id,
+            "log_position": self.log_position,
+            "deadline": self.deadline,
         }
 
     @cached_property
@@ -54,7 +70,11 @@ class RealtimeEventsTrigger(BaseTrigger):
         return AsappHook(self.asapp_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        ledger = await asyncio.to_thread(Ledger, self.ledger_url, self.migration_id) if self.mode == "push" else None
+        ledger = (
+            await asyncio.to_thread(Ledger, self.ledger_url, self.migration_id)
+            if self.mode == "push"
+            else None
+        )
         try:
             async for event in self._watch(ledger):
                 yield event
@@ -88,13 +108,14 @@ class RealtimeEventsTrigger(BaseTrigger):
                 failures += 1
                 self.log.warning("Looking for events failed (%s); trying again", error)
             if failures >= MAX_CONSECUTIVE_FAILURES:
-                yield TriggerEvent({"status": "error",
-                                    "message": f"looking for events failed {failures} times in a row"})
+                yield TriggerEvent(
+                    {"status": "error", "message": f"looking for events failed {failures} times in a row"}
+                )
                 return
             if self.deadline and datetime.now(UTC) >= datetime.fromisoformat(self.deadline):
                 yield TriggerEvent({"status": "deadline"})
                 return
-            await asyncio.sleep(min(self.poll_interval * 2 ** failures, MAX_BACKOFF_SECONDS))
+            await asyncio.sleep(min(self.poll_interval * 2**failures, MAX_BACKOFF_SECONDS))
 
     async def _has_new_events(self, ledger: Ledger | None) -> bool:
         if ledger is None:

@@ -22,8 +22,10 @@ from asapp_intercom.web.configs import ledger_of, migration_of_dag
 
 log = logging.getLogger(__name__)
 
-ANSWER_PATH = re.compile(r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/(?P<run_id>[^/]+)/taskInstances/"
-                         r"(?P<task_id>[^/]+)/(?P<map_index>-?\d+)/hitlDetails$")
+ANSWER_PATH = re.compile(
+    r"/api/v2/dags/(?P<dag_id>[^/]+)/dagRuns/(?P<run_id>[^/]+)/taskInstances/"
+    r"(?P<task_id>[^/]+)/(?P<map_index>-?\d+)/hitlDetails$"
+)
 
 
 class RecordAnswers:
@@ -63,5 +65,10 @@ def _record(match: re.Match, response: dict) -> None:
     config = migration_of_dag(match["dag_id"])
     who = response.get("responded_by") or {}
     ledger_of(config.ledger_url(), config.migration_id).record_answer(
-        match["run_id"], match["task_id"], response["chosen_options"], response.get("params_input") or {},
-        who.get("name") or who.get("id"), datetime.fromisoformat(response["responded_at"]))
+        match["run_id"],
+        match["task_id"],
+        response["chosen_options"],
+        response.get("params_input") or {},
+        who.get("name") or who.get("id"),
+        datetime.fromisoformat(response["responded_at"]),
+    )

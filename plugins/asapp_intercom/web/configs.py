@@ -19,7 +19,9 @@ _cache: dict[str, object] = {"stamp": None, "configs": {}}
 
 
 def _stamp(directory: Path) -> tuple:
-    return tuple(sorted((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in directory.glob("*.y*ml")))
+    return tuple(
+        sorted((path.name, path.stat().st_mtime_ns, path.stat().st_size) for path in directory.glob("*.y*ml"))
+    )
 
 
 def migration(migration_id: str) -> MigrationConfig | None:

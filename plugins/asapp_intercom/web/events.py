@@ -46,8 +46,9 @@ def signed(body: bytes, secret: str, signature: str | None) -> bool:
 
 
 @events_app.post("/events/{migration_id}")
-async def receive_event(migration_id: str, request: Request,
-                        x_asapp_signature: str | None = Header(default=None)) -> dict:
+async def receive_event(
+    migration_id: str, request: Request, x_asapp_signature: str | None = Header(default=None)
+) -> dict:
     body = await request.body()
     config = await run_in_threadpool(push_migration, migration_id)
     # An unknown migration is refused like a bad signature, so callers cannot list migrations.
@@ -60,7 +61,9 @@ async def receive_event(migration_id: str, request: Request,
         raise HTTPException(400, "the body must be one ASAPP event envelope (JSON)") from None
     ledger = await run_in_threadpool(ledger_of, config.ledger_url(), migration_id)
     if (reason := unusable(envelope)) is not None:  # signed by ASAPP, so kept for a person to look at
-        await run_in_threadpool(ledger.quarantine, EVENTS, identity(envelope), reason, "push", {"envelope": envelope})
+        await run_in_threadpool(
+            ledger.quarantine, EVENTS, identity(envelope), reason, "push", {"envelope": envelope}
+        )
         return {"event_id": identity(envelope), "stored": False, "quarantined": reason}
     added = await run_in_threadpool(ledger.append_events, [envelope], "push")
     return {"event_id": envelope["event_id"], "stored": bool(added)}

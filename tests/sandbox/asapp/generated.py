@@ -20,8 +20,14 @@ from pathlib import Path
 from include.sandbox.asapp.generator import Options, generate
 
 BOM = b"\xef\xbb\xbf"
-LINE_KINDS = ("broken_json_lines", "non_object_lines", "invalid_utf8_lines", "wrong_type_values", "missing_key_values",
-              "duplicate_rows")
+LINE_KINDS = (
+    "broken_json_lines",
+    "non_object_lines",
+    "invalid_utf8_lines",
+    "wrong_type_values",
+    "missing_key_values",
+    "duplicate_rows",
+)
 STRING_IDS = ("issue_id", "customer_id", "sender_id")
 """The integer ids numbers_as_strings writes as JSON strings."""
 
@@ -68,13 +74,18 @@ def read_lines(path: Path) -> list[dict]:
 
 def is_data_file(path: Path, feed: str) -> bool:
     """{feed}.jsonl or {feed}.jsonl.NN.gz in a partition ASAPP finished (it has _SUCCESS)."""
-    return bool(re.fullmatch(rf"{feed}\.jsonl(\.\d{{2}}\.gz)?", path.name)) and (path.parent / "_SUCCESS").exists()
+    return (
+        bool(re.fullmatch(rf"{feed}\.jsonl(\.\d{{2}}\.gz)?", path.name))
+        and (path.parent / "_SUCCESS").exists()
+    )
 
 
 def data_files(root: Path, feed: str) -> list[Path]:
     """The feed's data files in partition order (split parts in their numbered order); files that are not the
     feed's data (non_data_files) and unfinished partitions (unpublished_partitions) are left out."""
-    return sorted(path for path in (root / feed).rglob(f"{feed}.jsonl*") if path.is_file() and is_data_file(path, feed))
+    return sorted(
+        path for path in (root / feed).rglob(f"{feed}.jsonl*") if path.is_file() and is_data_file(path, feed)
+    )
 
 
 def partition_of(path: Path) -> str:
@@ -98,7 +109,9 @@ def read_rows(root: Path, path: Path) -> list[dict]:
     relative = path.relative_to(root).as_posix()
     if relative in {case["path"] for case in manifest(root)["mess"]["truncated_gzip"]}:
         path = root / "_redeliveries" / relative
-    return rows_in(root, relative, gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes())
+    return rows_in(
+        root, relative, gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    )
 
 
 def rows_in(root: Path, relative: str, raw: bytes) -> list[dict]:
@@ -108,13 +121,17 @@ def rows_in(root: Path, relative: str, raw: bytes) -> list[dict]:
     mess = manifest(root)["mess"]
     if relative in mess["utf8_bom"]:
         assert raw.startswith(BOM), relative
-        raw = raw[len(BOM):]
+        raw = raw[len(BOM) :]
     lines = raw.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
     else:
         assert relative in mess["blank_lines"], f"{relative}: the last line has no newline"
-    crlf, blank, skip = relative in mess["crlf_line_endings"], relative in mess["blank_lines"], extra_lines(root).get(relative, ())
+    crlf, blank, skip = (
+        relative in mess["crlf_line_endings"],
+        relative in mess["blank_lines"],
+        extra_lines(root).get(relative, ()),
+    )
     rows = []
     for number, line in enumerate(lines, start=1):
         if number in skip:
@@ -152,7 +169,10 @@ def raw_rows(root: Path, feed: str) -> list[dict]:
 def _as_numbers(root: Path, feed: str, row: dict) -> dict:
     if feed in ("utterances", "convos_metadata") and isinstance(row.get("issue_id"), str):
         assert int(row["issue_id"]) in _numbers_as_strings(root), row["issue_id"]
-        return {key: int(value) if key in STRING_IDS and isinstance(value, str) else value for key, value in row.items()}
+        return {
+            key: int(value) if key in STRING_IDS and isinstance(value, str) else value
+            for key, value in row.items()
+        }
     return row
 
 
@@ -165,7 +185,9 @@ def _numbers_as_strings(root: Path) -> frozenset[int]:
 def realtime_events(root: Path) -> list[dict]:
     """The real-time log's events, the malformed_events lines left out."""
     malformed = set(mess_ids(root, "malformed_events"))
-    return [event for number, event in enumerate(raw_realtime_events(root), start=1) if number not in malformed]
+    return [
+        event for number, event in enumerate(raw_realtime_events(root), start=1) if number not in malformed
+    ]
 
 
 @functools.cache

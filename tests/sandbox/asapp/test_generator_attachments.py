@@ -16,9 +16,9 @@ def png_dimensions(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     position, idat, chunks = 8, b"", []
     while position < len(data):
-        (length,) = struct.unpack(">I", data[position:position + 4])
-        kind, body = data[position + 4:position + 8], data[position + 8:position + 8 + length]
-        (crc,) = struct.unpack(">I", data[position + 8 + length:position + 12 + length])
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
         assert zlib.crc32(kind + body) == crc, kind
         chunks.append(kind)
         idat += body if kind == b"IDAT" else b""
@@ -36,10 +36,10 @@ def jpeg_dimensions(data: bytes) -> tuple[int, int]:
     while True:
         assert data[position] == 0xFF
         marker = data[position + 1]
-        (length,) = struct.unpack(">H", data[position + 2:position + 4])
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
         markers.append(marker)
         if marker == 0xC0:
-            height, width = struct.unpack(">HH", data[position + 5:position + 9])
+            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
             size = (width, height)
         position += 2 + length
         if marker == 0xDA:
@@ -53,13 +53,13 @@ def jpeg_dimensions(data: bytes) -> tuple[int, int]:
 def check_pdf(data: bytes) -> None:
     assert data.startswith(b"%PDF-1.") and data.rstrip().endswith(b"%%EOF")
     (start,) = re.findall(rb"startxref\n(\d+)\n", data)
-    assert data[int(start):].startswith(b"xref\n")
-    offsets = [int(o) for o in re.findall(rb"(\d{10}) 00000 n", data[int(start):])]
+    assert data[int(start) :].startswith(b"xref\n")
+    offsets = [int(o) for o in re.findall(rb"(\d{10}) 00000 n", data[int(start) :])]
     for number, offset in enumerate(offsets, start=1):
         assert data[offset:].startswith(b"%d 0 obj" % number)
     (length,) = re.findall(rb"/Length (\d+) >>\nstream\n", data)
     stream_start = data.index(b"stream\n") + len(b"stream\n")
-    assert data[stream_start + int(length):].startswith(b"\nendstream")
+    assert data[stream_start + int(length) :].startswith(b"\nendstream")
 
 
 def check_content(mime_type: str, data: bytes, width, height) -> None:
@@ -81,7 +81,11 @@ def uploads(root) -> list[dict]:
     """Every upload the batch or the real-time window mentions."""
     items = list(rows(root, "file_uploads"))
     for event in realtime_events(root):
-        items += event["details"].get("uploaded_files_list", []) if event["event_type"] == "FILE_UPLOAD_DETECTED" else []
+        items += (
+            event["details"].get("uploaded_files_list", [])
+            if event["event_type"] == "FILE_UPLOAD_DETECTED"
+            else []
+        )
     return items
 
 
@@ -101,7 +105,9 @@ def test_binaries_match_their_declared_type_size_and_dimensions():
             continue
         data = (root / "_attachments" / item["file_upload_event_id"]).read_bytes()
         assert item["file_size_mb"] == pytest.approx(len(data) / 1024 / 1024, abs=0.00006)
-        check_content(item["file_mime_type"], data, item.get("file_image_width"), item.get("file_image_height"))
+        check_content(
+            item["file_mime_type"], data, item.get("file_image_width"), item.get("file_image_height")
+        )
 
 
 def test_uploads_come_in_several_types_and_sizes_from_kilobytes_to_megabytes():
@@ -111,4 +117,8 @@ def test_uploads_come_in_several_types_and_sizes_from_kilobytes_to_megabytes():
     sizes = sorted(item["file_size_mb"] for item in items)
     assert sizes[0] < 0.05 and sizes[-1] >= 1
     unusual = set(mess_ids(root, "unusual_attachments"))
-    assert all(item["file_size_mb"] >= 1 for item in rows(root, "file_uploads") if item["file_upload_event_id"] in unusual)
+    assert all(
+        item["file_size_mb"] >= 1
+        for item in rows(root, "file_uploads")
+        if item["file_upload_event_id"] in unusual
+    )

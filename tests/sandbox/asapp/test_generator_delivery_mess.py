@@ -24,10 +24,23 @@ from tests.sandbox.asapp.generated import (
     rows,
 )
 
-FILE_KINDS = ("truncated_gzip", "non_data_files", "utf8_bom", "crlf_line_endings", "blank_lines", "empty_data_files",
-              "unpublished_partitions")
-LINE_KINDS = ("broken_json_lines", "non_object_lines", "invalid_utf8_lines", "wrong_type_values", "missing_key_values",
-              "duplicate_rows")
+FILE_KINDS = (
+    "truncated_gzip",
+    "non_data_files",
+    "utf8_bom",
+    "crlf_line_endings",
+    "blank_lines",
+    "empty_data_files",
+    "unpublished_partitions",
+)
+LINE_KINDS = (
+    "broken_json_lines",
+    "non_object_lines",
+    "invalid_utf8_lines",
+    "wrong_type_values",
+    "missing_key_values",
+    "duplicate_rows",
+)
 HOURLY = ("convos_metadata", "utterances", "file_uploads")
 
 
@@ -67,12 +80,15 @@ def test_one_utterances_part_from_the_middle_of_the_window_is_cut_and_its_comple
     root = dataset("moderate")
     (case,) = mess_ids(root, "truncated_gzip")
     path = root / case["path"]
-    assert re.fullmatch(r"utterances/version=1/format=jsonl/dt=[\d-]+/hr=\d\d/mi=00/utterances\.jsonl\.00\.gz",
-                        case["path"])
+    assert re.fullmatch(
+        r"utterances/version=1/format=jsonl/dt=[\d-]+/hr=\d\d/mi=00/utterances\.jsonl\.00\.gz", case["path"]
+    )
     assert sorted(p.name for p in path.parent.iterdir()) == ["_SUCCESS", "utterances.jsonl.00.gz"]
     window = manifest(root)["batch_window"]
     start, end = (datetime.fromisoformat(window[key]) for key in ("start", "end"))
-    hour = datetime.fromisoformat(re.search(r"dt=([\d-]+)/hr=(\d\d)", case["path"]).expand(r"\1T\2:00:00+00:00"))
+    hour = datetime.fromisoformat(
+        re.search(r"dt=([\d-]+)/hr=(\d\d)", case["path"]).expand(r"\1T\2:00:00+00:00")
+    )
     assert start + (end - start) / 2 <= hour < end, "from the middle of the batch window"
 
     with pytest.raises(EOFError, match="Compressed file ended before the end-of-stream marker was reached"):
@@ -85,7 +101,9 @@ def test_one_utterances_part_from_the_middle_of_the_window_is_cut_and_its_comple
     readable = zlib.decompressobj(wbits=31).decompress(path.read_bytes())
     assert case["rows_readable"] == readable.count(b"\n") < case["rows"]
     assert readable.startswith(b"".join(lines[: case["rows_readable"]]))
-    assert case["unreadable_event_uuids"] == [json.loads(line)["event_uuid"] for line in lines[case["rows_readable"]:]]
+    assert case["unreadable_event_uuids"] == [
+        json.loads(line)["event_uuid"] for line in lines[case["rows_readable"] :]
+    ]
     realtime_end = datetime.fromisoformat(manifest(root)["realtime_window"]["end"])
     assert datetime.fromisoformat(case["redelivered_at"]) == realtime_end + timedelta(hours=2)
     listed = {f["path"]: f["rows"] for f in manifest(root)["feeds"]["utterances"]["files"]}
@@ -114,8 +132,9 @@ def test_stray_files_sit_beside_the_data_of_finished_partitions():
         data = (directory / f"{feed}.jsonl").read_bytes()
         crc = (directory / f".{feed}.jsonl.crc").read_bytes()
         assert crc[:8] == b"crc\x00" + struct.pack(">i", 512)
-        assert [struct.unpack(">I", crc[i:i + 4])[0] for i in range(8, len(crc), 4)] == [
-            zlib.crc32(data[i:i + 512]) for i in range(0, len(data), 512)]
+        assert [struct.unpack(">I", crc[i : i + 4])[0] for i in range(8, len(crc), 4)] == [
+            zlib.crc32(data[i : i + 512]) for i in range(0, len(data), 512)
+        ]
         assert (directory / "_SUCCESS.crc").read_bytes() == b"crc\x00" + struct.pack(">i", 512)
     assert not phantoms & issue_ids_everywhere(root), "phantom conversations are referenced by no feed"
 
@@ -167,7 +186,10 @@ def test_empty_data_files_are_zero_bytes_in_finished_hourly_partitions():
 def test_the_last_half_hour_of_the_window_was_never_finished():
     root = dataset("moderate")
     last_day = (datetime.fromisoformat(manifest(root)["batch_window"]["end"]) - timedelta(days=1)).date()
-    expected = [f"{feed}/version=1/format=jsonl/dt={last_day}/hr=23/mi=30" for feed in ("convos_metadata", "utterances")]
+    expected = [
+        f"{feed}/version=1/format=jsonl/dt={last_day}/hr=23/mi=30"
+        for feed in ("convos_metadata", "utterances")
+    ]
     assert mess_ids(root, "unpublished_partitions") == expected
     customers = {row["customer_id"] for row in rows(root, "customers")}
     phantom = set()
@@ -190,7 +212,9 @@ def test_the_last_half_hour_of_the_window_was_never_finished():
 def good_lines(root: Path, name: str) -> set[bytes]:
     """The file's lines that are not extra (as bytes without their newline)."""
     extra = extra_lines(root).get(name, frozenset())
-    return {line for number, line in enumerate((root / name).read_bytes().split(b"\n"), 1) if number not in extra}
+    return {
+        line for number, line in enumerate((root / name).read_bytes().split(b"\n"), 1) if number not in extra
+    }
 
 
 def listed_lines(root: Path, kind: str) -> list[tuple[str, bytes]]:
@@ -208,7 +232,9 @@ def test_extra_lines_imitate_a_good_row_of_their_file_and_are_listed_by_line():
     for name, line in listed_lines(root, "broken_json_lines"):
         with pytest.raises(json.JSONDecodeError):
             json.loads(line)
-        assert line.decode() and any(good.startswith(line) for good in good_lines(root, name)), "a cut-off copy"
+        assert line.decode() and any(good.startswith(line) for good in good_lines(root, name)), (
+            "a cut-off copy"
+        )
     shapes = set()
     for _name, line in listed_lines(root, "non_object_lines"):
         value = json.loads(line)
@@ -219,11 +245,15 @@ def test_extra_lines_imitate_a_good_row_of_their_file_and_are_listed_by_line():
         with pytest.raises(UnicodeDecodeError):
             line.decode("utf-8")
         text = line.decode("latin-1")
-        assert not text.isascii() and text.encode() in good_lines(root, name), "a good row, encoded in Latin-1"
+        assert not text.isascii() and text.encode() in good_lines(root, name), (
+            "a good row, encoded in Latin-1"
+        )
     columns = set()
     for name, line in listed_lines(root, "wrong_type_values"):
         row = json.loads(line)
-        column, value = ("issue_id", "n/a") if name.startswith("convos_metadata") else ("created_ts", "yesterday")
+        column, value = (
+            ("issue_id", "n/a") if name.startswith("convos_metadata") else ("created_ts", "yesterday")
+        )
         assert row[column] == value
         columns.add(column)
         assert any({**json.loads(good), column: value} == row for good in good_lines(root, name) if good)
@@ -232,12 +262,18 @@ def test_extra_lines_imitate_a_good_row_of_their_file_and_are_listed_by_line():
         row = json.loads(line)
         column = "issue_id" if name.startswith("convos_metadata") else "created_ts"
         assert row.get(column) is None
-        assert any({k: v for k, v in json.loads(good).items() if k != column} == {k: v for k, v in row.items() if k != column}
-                   for good in good_lines(root, name) if good)
+        assert any(
+            {k: v for k, v in json.loads(good).items() if k != column}
+            == {k: v for k, v in row.items() if k != column}
+            for good in good_lines(root, name)
+            if good
+        )
     for case in mess_ids(root, "duplicate_rows"):
         lines = (root / case["path"]).read_bytes().split(b"\n")
         copy = lines[case["line"] - 1]
-        assert copy in lines[: case["line"] - 1] and isinstance(json.loads(copy), dict), "byte-identical, earlier"
+        assert copy in lines[: case["line"] - 1] and isinstance(json.loads(copy), dict), (
+            "byte-identical, earlier"
+        )
 
 
 def test_no_good_row_is_lost_and_extra_lines_are_not_counted_as_rows():

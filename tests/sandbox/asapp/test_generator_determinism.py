@@ -21,9 +21,27 @@ def fingerprint(root: Path) -> dict[str, str]:
 
 def test_the_same_arguments_produce_identical_files(tmp_path):
     first = fingerprint(generate_into(tmp_path / "first", **ARGUMENTS))
-    command = [sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(tmp_path / "second"),
-               "--seed", "11", "--conversations", "150", "--realtime-hours", "3"]
-    subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, env={"PYTHONHASHSEED": "123", "TZ": "Asia/Tokyo"})
+    command = [
+        sys.executable,
+        "-m",
+        "include.sandbox.asapp",
+        "generate",
+        "--out",
+        str(tmp_path / "second"),
+        "--seed",
+        "11",
+        "--conversations",
+        "150",
+        "--realtime-hours",
+        "3",
+    ]
+    subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        env={"PYTHONHASHSEED": "123", "TZ": "Asia/Tokyo"},
+    )
     assert fingerprint(tmp_path / "second") == first
     assert len(first) > 100
     assert all(manifest(tmp_path / "first")["openings"].values()), "bot and rep openings are compared too"

@@ -24,7 +24,9 @@ from tests.sandbox.asapp.generated import (
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-OTHER_FILES = re.compile(rf"_manifest\.json|_realtime/events\.jsonl|_config/segments\.json|_attachments/{UUID}")
+OTHER_FILES = re.compile(
+    rf"_manifest\.json|_realtime/events\.jsonl|_config/segments\.json|_attachments/{UUID}"
+)
 ROW_TIME = {  # the column whose time decides a row's partition
     "convos_metadata": "instance_ts",
     "utterances": "created_ts",
@@ -48,7 +50,9 @@ def test_every_file_is_a_partition_file_or_one_of_the_named_extras():
     strays = {f for f in all_files(root) if not PARTITION_FILE.fullmatch(f) and not OTHER_FILES.fullmatch(f)}
     redelivered = {f"_redeliveries/{case['path']}" for case in mess_ids(root, "truncated_gzip")}
     assert strays == set(mess_ids(root, "non_data_files")) | redelivered, "only the listed extras"
-    assert {PARTITION_FILE.fullmatch(f)["feed"] for f in all_files(root) if PARTITION_FILE.fullmatch(f)} == set(FEEDS)
+    assert {
+        PARTITION_FILE.fullmatch(f)["feed"] for f in all_files(root) if PARTITION_FILE.fullmatch(f)
+    } == set(FEEDS)
 
 
 def test_every_hour_or_day_of_the_batch_window_is_a_finished_partition():
@@ -62,12 +66,17 @@ def test_every_hour_or_day_of_the_batch_window_is_a_finished_partition():
         while moment < end:
             expected.append(f"dt={moment:%Y-%m-%d}/hr={moment:%H}/mi=00")
             moment += step
-        found = sorted(str(p.parent.relative_to(root / feed / "version=1/format=jsonl")) for p in (root / feed).rglob("_SUCCESS"))
+        found = sorted(
+            str(p.parent.relative_to(root / feed / "version=1/format=jsonl"))
+            for p in (root / feed).rglob("_SUCCESS")
+        )
         assert found == expected, feed
         assert all(p.stat().st_size == 0 for p in (root / feed).rglob("_SUCCESS"))
         partitions = {str(p.parent.relative_to(root)) for p in (root / feed).rglob("*") if p.is_file()}
         unfinished = {p for p in partitions if not (root / p / "_SUCCESS").is_file()}
-        assert unfinished == {p for p in mess_ids(root, "unpublished_partitions") if p.startswith(f"{feed}/")}, feed
+        assert unfinished == {
+            p for p in mess_ids(root, "unpublished_partitions") if p.startswith(f"{feed}/")
+        }, feed
 
 
 def test_rows_sit_in_the_partition_of_their_time():
@@ -76,7 +85,11 @@ def test_rows_sit_in_the_partition_of_their_time():
         spec = FEEDS[feed]
         for partition, row in rows_with_partition(root, feed):
             value = row[column]
-            at = datetime.fromisoformat(value) if len(value) > 10 else datetime.fromisoformat(value).replace(tzinfo=UTC)
+            at = (
+                datetime.fromisoformat(value)
+                if len(value) > 10
+                else datetime.fromisoformat(value).replace(tzinfo=UTC)
+            )
             hour = f"{at:%H}" if spec.sync == "1h" else "00"
             assert partition == f"dt={at:%Y-%m-%d}/hr={hour}/mi=00", (feed, row)
 
@@ -123,9 +136,14 @@ def test_partitions_over_the_row_limit_are_split_into_numbered_gzip_parts():
 def test_gzip_parts_decompress_to_the_rows_of_the_partition():
     split = dataset("split")
     truncated = {case["path"] for case in mess_ids(split, "truncated_gzip")}
-    part = next(p for p in sorted(split.glob("*/version=1/format=jsonl/*/*/*/*.jsonl.00.gz"))
-                if str(p.relative_to(split)) not in truncated)
-    assert gzip.decompress(part.read_bytes()).count(b"\n") == manifest(split)["arguments"]["max_rows_per_file"]
+    part = next(
+        p
+        for p in sorted(split.glob("*/version=1/format=jsonl/*/*/*/*.jsonl.00.gz"))
+        if str(p.relative_to(split)) not in truncated
+    )
+    assert (
+        gzip.decompress(part.read_bytes()).count(b"\n") == manifest(split)["arguments"]["max_rows_per_file"]
+    )
 
 
 def test_default_days_scale_with_size_and_start_on_the_documented_day(tmp_path):
@@ -137,8 +155,24 @@ def test_default_days_scale_with_size_and_start_on_the_documented_day(tmp_path):
 
 
 def test_the_documented_command_writes_a_dataset_and_refuses_to_clobber_another_directory(tmp_path):
-    command = [sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(tmp_path / "out"),
-               "--seed", "3", "--conversations", "40", "--company", "globex", "--days", "1", "--realtime-hours", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "include.sandbox.asapp",
+        "generate",
+        "--out",
+        str(tmp_path / "out"),
+        "--seed",
+        "3",
+        "--conversations",
+        "40",
+        "--company",
+        "globex",
+        "--days",
+        "1",
+        "--realtime-hours",
+        "2",
+    ]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert "wrote" in done.stdout
     written = manifest(tmp_path / "out")
@@ -148,11 +182,23 @@ def test_the_documented_command_writes_a_dataset_and_refuses_to_clobber_another_
     subprocess.run([*command, "--overwrite"], cwd=REPO_ROOT, capture_output=True, check=True)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("not a dataset")
-    refused = subprocess.run([*command[:5], str(tmp_path / "other"), "--overwrite"], cwd=REPO_ROOT, capture_output=True)
+    refused = subprocess.run(
+        [*command[:5], str(tmp_path / "other"), "--overwrite"], cwd=REPO_ROOT, capture_output=True
+    )
     assert refused.returncode != 0 and (tmp_path / "other" / "keep.txt").exists()
 
 
-@pytest.mark.parametrize("arguments", [["--conversations", "0"], ["--company", "Not A Name"], ["--days", "0"]])
+@pytest.mark.parametrize(
+    "arguments", [["--conversations", "0"], ["--company", "Not A Name"], ["--days", "0"]]
+)
 def test_invalid_arguments_are_refused(tmp_path, arguments):
-    command = [sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(tmp_path / "x"), *arguments]
+    command = [
+        sys.executable,
+        "-m",
+        "include.sandbox.asapp",
+        "generate",
+        "--out",
+        str(tmp_path / "x"),
+        *arguments,
+    ]
     assert subprocess.run(command, cwd=REPO_ROOT, capture_output=True).returncode != 0

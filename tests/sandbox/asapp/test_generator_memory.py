@@ -22,7 +22,11 @@ print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
 
 def peak_memory(out: Path, conversations: int) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(out), str(conversations)], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, str(out), str(conversations)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout)
 

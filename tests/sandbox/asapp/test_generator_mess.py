@@ -33,7 +33,9 @@ def by_issue(root, feed) -> dict[int, list[dict]]:
 
 def test_every_kind_is_present_at_default_rates():
     root = dataset("moderate")
-    assert {kind: bool(ids) for kind, ids in manifest(root)["mess"].items()} == {kind.value: True for kind in Mess}
+    assert {kind: bool(ids) for kind, ids in manifest(root)["mess"].items()} == {
+        kind.value: True for kind in Mess
+    }
 
 
 def test_no_kind_is_present_with_no_mess():
@@ -46,7 +48,9 @@ def test_restated_conversations_change_after_they_ended():
     root = dataset("moderate")
     metadata = by_issue(root, "convos_metadata")
     for issue in mess_ids(root, "restated_conversations"):
-        ended = sorted((r for r in metadata[issue] if r["conversation_end_ts"]), key=lambda r: r["instance_ts"])
+        ended = sorted(
+            (r for r in metadata[issue] if r["conversation_end_ts"]), key=lambda r: r["instance_ts"]
+        )
         assert len(ended) >= 2 and ended[-1]["disposition_notes"] != ended[0]["disposition_notes"], issue
 
 
@@ -57,11 +61,15 @@ def test_late_csat_arrives_in_the_next_days_partitions():
     for partition, row in rows_with_partition(root, "customer_feedback"):
         feedback[row["issue_id"]].add(partition[3:13])
     for issue in mess_ids(root, "late_csat"):
-        end_day = datetime.fromisoformat(next(r["conversation_end_ts"] for r in metadata[issue] if r["conversation_end_ts"]))
-        later = (end_day.date().toordinal() + 1)
+        end_day = datetime.fromisoformat(
+            next(r["conversation_end_ts"] for r in metadata[issue] if r["conversation_end_ts"])
+        )
+        later = end_day.date().toordinal() + 1
         assert {datetime.fromisoformat(d).date().toordinal() for d in feedback[issue]} == {later}
         rated = [r for r in metadata[issue] if r["csat_rating"] is not None]
-        assert rated and all(datetime.fromisoformat(r["instance_ts"]).date().toordinal() == later for r in rated)
+        assert rated and all(
+            datetime.fromisoformat(r["instance_ts"]).date().toordinal() == later for r in rated
+        )
 
 
 def test_resumed_conversations_span_several_hourly_partitions_with_a_long_pause():
@@ -78,7 +86,11 @@ def test_multiple_company_segments_and_long_conversations():
     segments = {row["issue_id"]: row["company_segments"] for row in rows(root, "convos_metadata")}
     for issue in mess_ids(root, "multiple_company_segments"):
         assert re.fullmatch(r"\[[a-z]+(,[a-z]+)+\]", segments[issue])
-    assert all(re.fullmatch(r"\[[a-z]+\]", s) for i, s in segments.items() if i not in mess_ids(root, "multiple_company_segments"))
+    assert all(
+        re.fullmatch(r"\[[a-z]+\]", s)
+        for i, s in segments.items()
+        if i not in mess_ids(root, "multiple_company_segments")
+    )
     counts = Counter(row["issue_id"] for row in rows(root, "utterances"))
     assert all(counts[issue] >= 1000 for issue in mess_ids(root, "long_conversations"))
 
@@ -128,14 +140,22 @@ def test_empty_partitions_hold_only_the_success_marker():
     root = dataset("moderate")
     for partition in mess_ids(root, "empty_partitions"):
         assert sorted(p.name for p in (root / partition).iterdir()) == ["_SUCCESS"]
-    assert {p.split("/")[0] for p in mess_ids(root, "empty_partitions")} == {"convos_metadata", "utterances", "file_uploads"}
+    assert {p.split("/")[0] for p in mess_ids(root, "empty_partitions")} == {
+        "convos_metadata",
+        "utterances",
+        "file_uploads",
+    }
 
 
 def test_schema_drift_adds_a_column_to_later_partitions_only():
     root = dataset("moderate")
     (drift,) = mess_ids(root, "schema_drift")
-    with_column = {partition for partition, row in rows_with_partition(root, drift["feed"]) if drift["column"] in row}
-    without = {partition for partition, row in rows_with_partition(root, drift["feed"]) if drift["column"] not in row}
+    with_column = {
+        partition for partition, row in rows_with_partition(root, drift["feed"]) if drift["column"] in row
+    }
+    without = {
+        partition for partition, row in rows_with_partition(root, drift["feed"]) if drift["column"] not in row
+    }
     assert with_column and without
     first = drift["first_partition"].split("/format=jsonl/")[1]
     assert min(with_column) == first and max(without) < first
@@ -154,28 +174,38 @@ def test_realtime_only_conversations_and_duplicate_deliveries():
         assert issue not in batch_issues and journeys[issue][0]["event_type"] == "ISSUE_CREATED"
         assert {e["data"]["customer_id"] for e in journeys[issue]} <= customers
     delivered = Counter(event["event_id"] for event in events)
-    assert {event_id for event_id, count in delivered.items() if count == 2} == set(mess_ids(root, "duplicate_deliveries"))
+    assert {event_id for event_id, count in delivered.items() if count == 2} == set(
+        mess_ids(root, "duplicate_deliveries")
+    )
 
 
-@pytest.mark.parametrize("check", ["texts", "timestamps", "drift", "emails", "conversations", "realtime", "files",
-                                   "records"])
+@pytest.mark.parametrize(
+    "check", ["texts", "timestamps", "drift", "emails", "conversations", "realtime", "files", "records"]
+)
 def test_the_clean_dataset_shows_none_of_it(check):
     root = dataset("clean")
     if check == "files":
         names = [p for p in root.rglob("*") if p.is_file()]
         assert not (root / "_redeliveries").exists()
-        assert all(p.name in ("_SUCCESS", f"{p.parts[len(root.parts)]}.jsonl") for p in names
-                   if p.parts[len(root.parts)] in manifest(root)["feeds"]), "only data files and _SUCCESS"
+        assert all(
+            p.name in ("_SUCCESS", f"{p.parts[len(root.parts)]}.jsonl")
+            for p in names
+            if p.parts[len(root.parts)] in manifest(root)["feeds"]
+        ), "only data files and _SUCCESS"
         for path in names:
             if path.name.endswith(".jsonl") and path.parent.name.startswith("mi="):
                 raw = path.read_bytes()
                 assert (path.parent / "_SUCCESS").exists() and raw.endswith(b"\n") and b"\r" not in raw
                 assert all(isinstance(row, dict) for row in read_lines(path)), path
-        assert all(isinstance(e, dict) and "event_id" in e for e in read_lines(root / "_realtime" / "events.jsonl"))
+        assert all(
+            isinstance(e, dict) and "event_id" in e for e in read_lines(root / "_realtime" / "events.jsonl")
+        )
     elif check == "records":
         assert all(isinstance(row["issue_id"], int) for row in raw_rows(root, "utterances"))
-        assert all(row["sender_type"] != "system" and row["utterance"].strip() == row["utterance"]
-                   for row in rows(root, "utterances"))
+        assert all(
+            row["sender_type"] != "system" and row["utterance"].strip() == row["utterance"]
+            for row in rows(root, "utterances")
+        )
         customers = {row["customer_id"] for row in rows(root, "customers")}
         assert {row["customer_id"] for row in rows(root, "convos_metadata")} <= customers
         assert all(c["website"] in (None, f"https://{c['domain']}") for c in rows(root, "companies"))
@@ -205,4 +235,6 @@ def test_the_clean_dataset_shows_none_of_it(check):
         events = realtime_events(root)
         assert len({e["event_id"] for e in events}) == len(events)
         batch_issues = {row["issue_id"] for row in rows(root, "convos_metadata")}
-        assert {int(e["meta_data"]["issue_id"]) for e in events if "issue_id" in e["meta_data"]} <= batch_issues
+        assert {
+            int(e["meta_data"]["issue_id"]) for e in events if "issue_id" in e["meta_data"]
+        } <= batch_issues

@@ -24,15 +24,20 @@ def messages_by_issue(root: Path) -> dict[int, list[dict]]:
     merged: dict[int, dict[str, dict]] = defaultdict(dict)
     for row in rows(root, "utterances"):
         merged[row["issue_id"]][row["event_uuid"]] = {
-            "at": instant(row["created_ts"]), "sender_type": row["sender_type"], "sender_id": row["sender_id"],
-            "sent_to_rep": row["sent_to_rep"], "source": "batch",
+            "at": instant(row["created_ts"]),
+            "sender_type": row["sender_type"],
+            "sender_id": row["sender_id"],
+            "sent_to_rep": row["sent_to_rep"],
+            "source": "batch",
         }
     for event in realtime_events(root):
         if event["event_type"] == "TEXT_MESSAGE":
             message = event["details"]["message"]
             merged[int(event["meta_data"]["issue_id"])][message["event_uuid"]] = {
-                "at": instant(message["created_ts"]), "sender_type": message["sender_type"],
-                "sender_id": message["sender_id"], "source": "realtime",
+                "at": instant(message["created_ts"]),
+                "sender_type": message["sender_type"],
+                "sender_id": message["sender_id"],
+                "source": "realtime",
             }
     return {issue: sorted(by_uuid.values(), key=lambda m: m["at"]) for issue, by_uuid in merged.items()}
 
@@ -67,7 +72,8 @@ def test_the_realtime_log_shows_the_openings_of_conversations_that_start_there()
             first_text[issue] = event["details"]["message"]["sender_type"]
     realtime_only = mess_ids(root, "realtime_only_conversations")
     assert {first_text[issue] for issue in realtime_only} == {"customer", "bot", "rep"}, (
-        "this dataset's real-time-only conversations show every opening")
+        "this dataset's real-time-only conversations show every opening"
+    )
     for issue in realtime_only:
         assert first_text[issue] == listed.get(issue, "customer"), issue
 
@@ -86,15 +92,19 @@ def test_a_rep_who_writes_first_is_assigned_from_the_start_without_a_queue():
     rep_first = manifest(root)["openings"]["rep_first"]
     for issue in rep_first:
         opener, *later = conversations[issue]
-        assert all(m["sent_to_rep"] for m in later if m["sender_type"] == "customer" and m["source"] == "batch")
+        assert all(
+            m["sent_to_rep"] for m in later if m["sender_type"] == "customer" and m["source"] == "batch"
+        )
         if issue in latest:
             metadata = latest[issue]
             assert str(opener["sender_id"]) == metadata["first_rep_id"] and metadata["escalated_to_chat"] == 1
             assert instant(metadata["assigned_to_rep_time"]) <= opener["at"]
-            assert instant(metadata["first_utterance_ts"]) > opener["at"], "first_utterance_* is the customer's"
+            assert instant(metadata["first_utterance_ts"]) > opener["at"], (
+                "first_utterance_* is the customer's"
+            )
         elif journeys[issue]:
-            assert "QUEUED" not in journeys[issue][:journeys[issue].index("TEXT_MESSAGE")]
-            assert "ASSIGNED" in journeys[issue][:journeys[issue].index("TEXT_MESSAGE")]
+            assert "QUEUED" not in journeys[issue][: journeys[issue].index("TEXT_MESSAGE")]
+            assert "ASSIGNED" in journeys[issue][: journeys[issue].index("TEXT_MESSAGE")]
     assert any(issue in latest for issue in rep_first)
 
 
@@ -123,8 +133,19 @@ def test_openings_are_traffic_not_mess_so_no_mess_keeps_them():
 
 def test_customer_first_makes_every_conversation_open_with_the_customer(tmp_path):
     out = tmp_path / "customer-first"
-    command = [sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(out),
-               "--conversations", "120", "--realtime-hours", "2", "--customer-first"]
+    command = [
+        sys.executable,
+        "-m",
+        "include.sandbox.asapp",
+        "generate",
+        "--out",
+        str(out),
+        "--conversations",
+        "120",
+        "--realtime-hours",
+        "2",
+        "--customer-first",
+    ]
     subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
     written = manifest(out)
     assert written["arguments"]["customer_first"] is True

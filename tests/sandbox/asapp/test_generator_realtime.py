@@ -36,7 +36,9 @@ def test_envelopes_are_well_formed_sorted_and_inside_the_window():
     events = realtime_events(root)
     window = manifest(root)["realtime_window"]
     start, end = instant(window["start"]), instant(window["end"])
-    assert len(events) == manifest(root)["realtime"]["lines"] - len(manifest(root)["mess"]["malformed_events"])
+    assert len(events) == manifest(root)["realtime"]["lines"] - len(
+        manifest(root)["mess"]["malformed_events"]
+    )
     create_times = [event["meta_data"]["create_time"] for event in events]
     assert create_times == sorted(create_times)
     for event in events:
@@ -45,7 +47,10 @@ def test_envelopes_are_well_formed_sorted_and_inside_the_window():
         assert event["name"] in ("com.asapp.event.journey", "com.asapp.event.activity")
         meta = event["meta_data"]
         assert EVENT_TS.fullmatch(meta["create_time"]) and EVENT_TS.fullmatch(meta["event_time"])
-        assert start <= instant(meta["event_time"]) <= instant(meta["create_time"]) and instant(meta["event_time"]) < end
+        assert (
+            start <= instant(meta["event_time"]) <= instant(meta["create_time"])
+            and instant(meta["event_time"]) < end
+        )
         assert meta["company_id"] == "acme"
         assert re.fullmatch(r"[0-9a-f-]{36}", event["event_id"])
         assert not contains_null(event), "ASAPP omits null fields"
@@ -70,10 +75,14 @@ def test_text_messages_carry_the_message_extension_and_continue_open_conversatio
         assert message["created_ts"] == event["meta_data"]["event_time"]
         issue = int(event["meta_data"]["issue_id"])
         if issue in latest:
-            assert latest[issue]["conversation_end_ts"] is None, "only conversations open at the boundary continue"
+            assert latest[issue]["conversation_end_ts"] is None, (
+                "only conversations open at the boundary continue"
+            )
             continued.add(issue)
     assert continued and continued <= set(manifest(root)["realtime_continued_issue_ids"])
-    assert all("message" not in e["details"] for e in realtime_events(root) if e["event_type"] != "TEXT_MESSAGE")
+    assert all(
+        "message" not in e["details"] for e in realtime_events(root) if e["event_type"] != "TEXT_MESSAGE"
+    )
 
 
 def test_journey_details_accumulate_per_issue():
@@ -102,7 +111,9 @@ def test_lifecycle_events_carry_their_documented_fields():
         assert event["data"]["agent_id"] == event["data"]["rep_id"]
         assert event["data"]["external_agent_id"] in external_ids and event["data"]["agent_name"]
     for event in kinds["ISSUE_ENDED"] + kinds["CONVERSATION_ENDED"]:
-        assert isinstance(event["details"]["is_resolved"], bool) and EVENT_TS.fullmatch(event["details"]["issue_ended_ts"])
+        assert isinstance(event["details"]["is_resolved"], bool) and EVENT_TS.fullmatch(
+            event["details"]["issue_ended_ts"]
+        )
     for event in kinds["SURVEY_SUBMITTED"]:
         assert event["details"]["survey_responses"][0]["question"] == "VOC Score"
     for event in kinds["FILE_UPLOAD_DETECTED"]:
@@ -111,16 +122,26 @@ def test_lifecycle_events_carry_their_documented_fields():
     for event in realtime_events(root):
         if event["name"] == "com.asapp.event.journey":
             assert event["data"]["customer_id"] in customers
-    for kind in ("ISSUE_CREATED", "TEXT_MESSAGE", "ASSIGNED", "FILE_UPLOAD_DETECTED", "SURVEY_SUBMITTED",
-                 "CONVERSATION_ENDED", "ISSUE_ENDED", "agent_activity_identity_updated",
-                 "agent_activity_status_updated"):
+    for kind in (
+        "ISSUE_CREATED",
+        "TEXT_MESSAGE",
+        "ASSIGNED",
+        "FILE_UPLOAD_DETECTED",
+        "SURVEY_SUBMITTED",
+        "CONVERSATION_ENDED",
+        "ISSUE_ENDED",
+        "agent_activity_identity_updated",
+        "agent_activity_status_updated",
+    ):
         assert kinds[kind], kind
 
 
 def test_every_rep_reports_its_identity_during_the_window():
     root = dataset("moderate")
     identities = {
-        e["data"]["rep_id"]: e["data"] for e in realtime_events(root) if e["event_type"] == "agent_activity_identity_updated"
+        e["data"]["rep_id"]: e["data"]
+        for e in realtime_events(root)
+        if e["event_type"] == "agent_activity_identity_updated"
     }
     reps = {row["rep_id"]: row for row in rows(root, "reps")}
     assert set(identities) == set(reps)

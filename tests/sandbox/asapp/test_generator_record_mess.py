@@ -40,7 +40,10 @@ def test_numbers_as_strings_write_every_integer_id_of_the_listed_conversations_a
     root = dataset("moderate")
     listed = set(mess_ids(root, "numbers_as_strings"))
     assert listed
-    for feed, columns in (("utterances", ("issue_id", "sender_id")), ("convos_metadata", ("issue_id", "customer_id"))):
+    for feed, columns in (
+        ("utterances", ("issue_id", "sender_id")),
+        ("convos_metadata", ("issue_id", "customer_id")),
+    ):
         seen = set()
         for row in raw_rows(root, feed):
             if isinstance(row["issue_id"], str):
@@ -121,7 +124,9 @@ def test_dangling_customers_and_companies_name_nothing_in_their_feeds():
     assert dangling
     for issue in dangling:
         customer = final[issue]["customer_id"]
-        assert customer not in customers and by_customer[customer] == {issue}, "used by that conversation only"
+        assert customer not in customers and by_customer[customer] == {issue}, (
+            "used by that conversation only"
+        )
     assert {issue for issue, row in final.items() if row["customer_id"] not in customers} == dangling
     journeys = {e["data"]["customer_id"] for e in realtime_events(root) if e["name"].endswith("journey")}
     assert journeys <= set(customers)
@@ -146,7 +151,9 @@ def test_orphan_uploads_and_missing_binaries():
         assert row["event_uuid"] not in utterances and upload_id in attachments
     for upload_id in missing:
         row = uploads[upload_id]
-        assert row["issue_id"] in conversations and utterances[row["event_uuid"]]["issue_id"] == row["issue_id"]
+        assert (
+            row["issue_id"] in conversations and utterances[row["event_uuid"]]["issue_id"] == row["issue_id"]
+        )
         assert upload_id not in attachments
     assert {u for u, row in uploads.items() if row["issue_id"] not in conversations} == set(orphans)
 
@@ -172,7 +179,9 @@ def test_odd_messages_are_written_exactly_as_sent():
 
 def test_unknown_agents_write_and_end_conversations_without_being_in_either_rep_feed():
     root = dataset("moderate")
-    known = {row["rep_id"] for row in rows(root, "reps")} | {row["rep_id"] for row in rows(root, "rep_attributes")}
+    known = {row["rep_id"] for row in rows(root, "reps")} | {
+        row["rep_id"] for row in rows(root, "rep_attributes")
+    }
     listed = set(mess_ids(root, "unknown_agents"))
     assert listed and not listed & known
     writers = {str(row["sender_id"]) for row in rows(root, "utterances") if row["sender_type"] == "rep"}
@@ -203,15 +212,28 @@ def test_malformed_events_are_json_objects_that_are_no_usable_events():
 
 
 def test_a_tenant_without_a_feed_has_nothing_of_it(tmp_path):
-    root = generate_into(tmp_path / "no-summaries", seed=7, conversations=60,
-                         without_feeds=("autosummary_structured_data",))
+    root = generate_into(
+        tmp_path / "no-summaries", seed=7, conversations=60, without_feeds=("autosummary_structured_data",)
+    )
     assert not (root / "autosummary_structured_data").exists()
     assert "autosummary_structured_data" not in manifest(root)["feeds"]
     assert manifest(root)["arguments"]["without_feeds"] == ["autosummary_structured_data"]
-    assert manifest(root)["feeds"].keys() == manifest(dataset("sixty"))["feeds"].keys() - {"autosummary_structured_data"}
+    assert manifest(root)["feeds"].keys() == manifest(dataset("sixty"))["feeds"].keys() - {
+        "autosummary_structured_data"
+    }
     for feed in manifest(root)["feeds"]:
         assert rows(root, feed) == rows(dataset("sixty"), feed), "every other feed is the same"
-    command = [sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(tmp_path / "x"),
-               "--conversations", "20", "--without-feed", "no_such_feed"]
+    command = [
+        sys.executable,
+        "-m",
+        "include.sandbox.asapp",
+        "generate",
+        "--out",
+        str(tmp_path / "x"),
+        "--conversations",
+        "20",
+        "--without-feed",
+        "no_such_feed",
+    ]
     refused = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
     assert refused.returncode != 0 and "no such feed" in refused.stderr

@@ -15,7 +15,14 @@ from tests.conftest import SHARED_REFERENCE
 from tests.sandbox.asapp.generated import dataset, manifest, mess_ids, raw_rows, rows, rows_with_partition
 
 SHARED_SCHEMA = SHARED_REFERENCE / "asapp" / "asapp-messaging-feeds.json"
-DOCUMENTED = ("convos_metadata", "utterances", "reps", "rep_attributes", "customer_params", "customer_feedback")
+DOCUMENTED = (
+    "convos_metadata",
+    "utterances",
+    "reps",
+    "rep_attributes",
+    "customer_params",
+    "customer_feedback",
+)
 ADDED = {"convos_metadata": ["instance_ts"]}  # DATASET.md: the one column added to a documented feed
 CANONICAL_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00")
 ALTERNATE_TS = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
@@ -74,7 +81,9 @@ def test_documented_feeds_have_every_documented_column_in_order_with_its_type(fe
     types = {name: kind for name, kind in documented} | {name: datetime for name in ADDED.get(feed, [])}
     checked = 0
     for partition, row in rows_with_partition(root, feed, raw=True):
-        drifted = drift is not None and f"{feed}/version=1/format=jsonl/{partition}" >= drift["first_partition"]
+        drifted = (
+            drift is not None and f"{feed}/version=1/format=jsonl/{partition}" >= drift["first_partition"]
+        )
         assert list(row) == expected + ([drift["column"]] if drifted else []), partition
         for name in expected:
             if (name, row) in listed_values(root, feed):
@@ -90,7 +99,9 @@ class ListedValues:
     """(column, row) pairs whose value a value-level mess kind lists as deliberately of another type."""
 
     def __init__(self, root, feed) -> None:
-        self.strings = set(mess_ids(root, "numbers_as_strings")) if feed in ("utterances", "convos_metadata") else set()
+        self.strings = (
+            set(mess_ids(root, "numbers_as_strings")) if feed in ("utterances", "convos_metadata") else set()
+        )
         self.ratings = set(mess_ids(root, "bad_attribute_values")) if feed == "convos_metadata" else set()
 
     def __contains__(self, item) -> bool:
@@ -109,12 +120,18 @@ def listed_values(root, feed) -> ListedValues:
 
 def test_listed_values_are_the_only_ones_of_another_type():
     root = dataset("moderate")
-    strings = {int(row["issue_id"]) for row in raw_rows(root, "utterances") if isinstance(row["issue_id"], str)}
+    strings = {
+        int(row["issue_id"]) for row in raw_rows(root, "utterances") if isinstance(row["issue_id"], str)
+    }
     assert strings == set(mess_ids(root, "numbers_as_strings"))
     metadata = [row for row in raw_rows(root, "convos_metadata") if isinstance(row["issue_id"], str)]
     assert {int(row["issue_id"]) for row in metadata} == strings
     assert all(isinstance(row["customer_id"], str) for row in metadata)
-    rated = {row["issue_id"]: row["csat_rating"] for row in rows(root, "convos_metadata") if row["csat_rating"] is not None}
+    rated = {
+        row["issue_id"]: row["csat_rating"]
+        for row in rows(root, "convos_metadata")
+        if row["csat_rating"] is not None
+    }
     odd = {issue for issue, value in rated.items() if value == "N/A" or value % 100}
     assert odd <= set(mess_ids(root, "bad_attribute_values"))
 
@@ -135,16 +152,45 @@ def test_documented_values_are_filled_where_asapp_fills_them():
     """Columns a migration reads are never null where they apply (deprecated ones always are)."""
     root = dataset("moderate")
     required = {
-        "convos_metadata": ["instance_ts", "issue_id", "session_id", "customer_id", "company_name", "company_segments",
-                            "issue_created_ts", "platform", "device_type", "issue_queue_id", "language_code"],
-        "utterances": ["instance_ts", "created_ts", "issue_id", "sender_id", "sender_type", "utterance", "event_uuid"],
+        "convos_metadata": [
+            "instance_ts",
+            "issue_id",
+            "session_id",
+            "customer_id",
+            "company_name",
+            "company_segments",
+            "issue_created_ts",
+            "platform",
+            "device_type",
+            "issue_queue_id",
+            "language_code",
+        ],
+        "utterances": [
+            "instance_ts",
+            "created_ts",
+            "issue_id",
+            "sender_id",
+            "sender_type",
+            "utterance",
+            "event_uuid",
+        ],
         "reps": ["created_ts", "rep_id", "crm_rep_id", "name", "max_slot", "rep_status"],
-        "rep_attributes": ["rep_attribute_id", "rep_id", "external_rep_id", "attribute_name", "attribute_value"],
+        "rep_attributes": [
+            "rep_attribute_id",
+            "rep_id",
+            "external_rep_id",
+            "attribute_name",
+            "attribute_value",
+        ],
         "customer_feedback": ["instance_ts", "issue_id", "question", "answer", "ordering"],
         "customer_params": ["event_id", "event_ts", "issue_id", "customer_id", "param_key", "param_value"],
     }
     deprecated = {
-        feed: [c["name"] for c in reference_tables()[feed]["columns"] if "deprecated" in (c["description"] or "").lower()]
+        feed: [
+            c["name"]
+            for c in reference_tables()[feed]["columns"]
+            if "deprecated" in (c["description"] or "").lower()
+        ]
         for feed in required
     }
     for feed, columns in required.items():
@@ -158,7 +204,9 @@ def test_timestamps_use_the_feed_format_except_in_the_alternate_format_cases():
     alternate = set(mess_ids(root, "alternate_timestamps"))
     seen_alternate = set()
     for feed in DOCUMENTED:
-        timestamp_columns = [name for name, declared in FEEDS[feed].columns if python_type(declared) is datetime]
+        timestamp_columns = [
+            name for name, declared in FEEDS[feed].columns if python_type(declared) is datetime
+        ]
         for row in rows(root, feed):
             for column in timestamp_columns:
                 value = row[column]
@@ -183,7 +231,10 @@ def test_senders_and_reps_link_up():
     root = dataset("moderate")
     metadata = {row["issue_id"]: row for row in rows(root, "convos_metadata")}
     rep_ids = {row["rep_id"] for row in rows(root, "reps")}
-    unknown_agents, system = set(mess_ids(root, "unknown_agents")), set(mess_ids(root, "unknown_sender_types"))
+    unknown_agents, system = (
+        set(mess_ids(root, "unknown_agents")),
+        set(mess_ids(root, "unknown_sender_types")),
+    )
     for row in rows(root, "utterances"):
         if row["event_uuid"] in system:
             assert row["sender_type"] == "system"
@@ -194,9 +245,17 @@ def test_senders_and_reps_link_up():
         else:
             assert row["sender_type"] == "bot"
     assert {row["sender_type"] for row in rows(root, "utterances") if row["event_uuid"] not in system} == {
-        "customer", "bot", "rep", "rep_note", "rep_whisper"}
+        "customer",
+        "bot",
+        "rep",
+        "rep_note",
+        "rep_whisper",
+    }
     for row in rows(root, "convos_metadata"):
-        assert row["first_rep_id"] is None or {row["first_rep_id"], row["last_rep_id"]} <= rep_ids | unknown_agents
+        assert (
+            row["first_rep_id"] is None
+            or {row["first_rep_id"], row["last_rep_id"]} <= rep_ids | unknown_agents
+        )
 
 
 def test_utterance_times_strictly_increase_within_each_conversation():
@@ -233,7 +292,11 @@ def test_csat_matches_the_survey_answer():
     for row in rows(root, "convos_metadata"):
         if row["issue_id"] not in latest or row["instance_ts"] > latest[row["issue_id"]]["instance_ts"]:
             latest[row["issue_id"]] = row
-    voc = {row["issue_id"]: row["answer"] for row in rows(root, "customer_feedback") if row["question"] == "VOC Score"}
+    voc = {
+        row["issue_id"]: row["answer"]
+        for row in rows(root, "customer_feedback")
+        if row["question"] == "VOC Score"
+    }
     assert voc
     bad = set(mess_ids(root, "bad_attribute_values"))
     for issue, answer in voc.items():
@@ -260,10 +323,15 @@ def test_customers_companies_uploads_and_structured_data_link_to_the_conversatio
     customers = {row["customer_id"] for row in rows(root, "customers")}
     companies = {row["company_external_id"]: row for row in rows(root, "companies")}
     dangling = set(mess_ids(root, "dangling_customers"))
-    assert {row["customer_id"] for row in rows(root, "convos_metadata") if row["issue_id"] not in dangling} <= customers
+    assert {
+        row["customer_id"] for row in rows(root, "convos_metadata") if row["issue_id"] not in dangling
+    } <= customers
     dangling_companies = set(mess_ids(root, "dangling_companies"))
-    customer_companies = {row["company_external_id"] for row in rows(root, "customers")
-                          if row["customer_id"] not in dangling_companies}
+    customer_companies = {
+        row["company_external_id"]
+        for row in rows(root, "customers")
+        if row["customer_id"] not in dangling_companies
+    }
     assert None in customer_companies and customer_companies - {None} <= set(companies)
     assert any(c["website"] is None for c in companies.values())
     assert all(c["domain"].endswith(".example") for c in companies.values())
@@ -285,7 +353,10 @@ def test_customers_companies_uploads_and_structured_data_link_to_the_conversatio
 def test_structured_data_config_matches_the_segments_file():
     root = dataset("moderate")
     segments = json.loads((root / "_config" / "segments.json").read_text())
-    assert [s["id"] for s in segments][0] == "GLOBAL" and segments[0]["query"] == {"type": "raw", "raw": "TRUE"}
+    assert [s["id"] for s in segments][0] == "GLOBAL" and segments[0]["query"] == {
+        "type": "raw",
+        "raw": "TRUE",
+    }
     for segment in segments:
         assert set(segment) == {"id", "name", "query", "structuredDataFieldIds"}
     last_day = max(row["dt"] for row in rows(root, "structured_data_config"))

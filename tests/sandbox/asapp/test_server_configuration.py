@@ -91,12 +91,21 @@ def test_segment_patch_changes_only_the_given_parts(api, configuration_spec):
         ({"method": "POST", "url": FIELDS, "json": {**{"id": "x_bad"}}}, "/id"),
         ({"method": "POST", "url": SEGMENTS_PATH, "json": {"id": "S", "name": "S"}}, "/query"),
         # drift found by the schemathesis run: null is no array, an id names later paths, bodies are JSON
-        ({"method": "PATCH", "url": f"{SEGMENTS_PATH}/GLOBAL", "json": {"structuredDataFieldIds": None}},
-         "/structuredDataFieldIds"),
+        (
+            {"method": "PATCH", "url": f"{SEGMENTS_PATH}/GLOBAL", "json": {"structuredDataFieldIds": None}},
+            "/structuredDataFieldIds",
+        ),
         ({"method": "PATCH", "url": f"{SEGMENTS_PATH}/GLOBAL", "json": {"name": None}}, "/name"),
         ({"method": "POST", "url": SEGMENTS_PATH, "json": {**SEGMENTS[0], "id": ""}}, "/id"),
-        ({"method": "POST", "url": SEGMENTS_PATH, "content": b'{"id": "X"}', "headers": {"content-type": "text/plain"}},
-         "/"),
+        (
+            {
+                "method": "POST",
+                "url": SEGMENTS_PATH,
+                "content": b'{"id": "X"}',
+                "headers": {"content-type": "text/plain"},
+            },
+            "/",
+        ),
     ],
 )
 def test_invalid_requests_name_the_field(api, configuration_spec, request_args, path):

@@ -67,7 +67,10 @@ def test_every_generated_row_and_event_can_be_read_back(generated, manifest):
             httpx.Client(base_url=sandbox.api_url, headers=sandbox.headers) as api,
             httpx.Client() as downloads,
         ):
-            rows = {feed: count_rows(api, downloads, feed, generated, manifest) for feed in call(api, "listfeeds", {})["feeds"]}
+            rows = {
+                feed: count_rows(api, downloads, feed, generated, manifest)
+                for feed in call(api, "listfeeds", {})["feeds"]
+            }
             assert rows == {feed: info["rows"] for feed, info in manifest["feeds"].items()}
 
             events, cursor = 0, None

@@ -41,8 +41,13 @@ def api(sandbox: AsappSandbox) -> Iterator[httpx.Client]:
 
 
 def s3_client(sandbox: AsappSandbox):
-    return boto3.client("s3", endpoint_url=sandbox.s3_endpoint_url, region_name=sandbox.region,
-                        aws_access_key_id="x", aws_secret_access_key="x")
+    return boto3.client(
+        "s3",
+        endpoint_url=sandbox.s3_endpoint_url,
+        region_name=sandbox.region,
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
 
 
 def s3_keys(sandbox: AsappSandbox, prefix: str = "") -> set[str]:
@@ -52,10 +57,18 @@ def s3_keys(sandbox: AsappSandbox, prefix: str = "") -> set[str]:
 
 def where(path: str) -> dict:
     """A partition file's File Exporter coordinates."""
-    match = re.fullmatch(r"(?P<feed>[a-z_]+)/version=1/format=jsonl/dt=(?P<date>[\d-]+)/(?P<interval>hr=\d\d/mi=\d\d)"
-                         r"(?:/(?P<name>.+))?", path)
-    spot = {"feed": match["feed"], "version": "1", "format": "jsonl", "date": match["date"],
-            "interval": match["interval"]}
+    match = re.fullmatch(
+        r"(?P<feed>[a-z_]+)/version=1/format=jsonl/dt=(?P<date>[\d-]+)/(?P<interval>hr=\d\d/mi=\d\d)"
+        r"(?:/(?P<name>.+))?",
+        path,
+    )
+    spot = {
+        "feed": match["feed"],
+        "version": "1",
+        "format": "jsonl",
+        "date": match["date"],
+        "interval": match["interval"],
+    }
     return spot | ({"fileName": match["name"]} if match["name"] else {})
 
 
@@ -71,7 +84,10 @@ def call(api: httpx.Client, endpoint: str, body: dict) -> httpx.Response:
 
 def test_a_truncated_file_is_replaced_by_its_redelivery_when_the_clock_reaches_it(sandbox, api, root):
     (case,) = mess_ids(root, "truncated_gzip")
-    broken, complete = (root / case["path"]).read_bytes(), (root / "_redeliveries" / case["path"]).read_bytes()
+    broken, complete = (
+        (root / case["path"]).read_bytes(),
+        (root / "_redeliveries" / case["path"]).read_bytes(),
+    )
     s3 = s3_client(sandbox)
     redelivered_at = datetime.fromisoformat(case["redelivered_at"])
 
@@ -86,14 +102,20 @@ def test_a_truncated_file_is_replaced_by_its_redelivery_when_the_clock_reaches_i
     url = call(api, "getfeedfile", where(case["path"])).json()["url"]
     sandbox.set_clock(redelivered_at)
     after = s3.get_object(Bucket=sandbox.bucket, Key=case["path"])
-    assert after["Body"].read() == complete and after["ETag"] != before["ETag"], "replaced: new bytes, new ETag"
+    assert after["Body"].read() == complete and after["ETag"] != before["ETag"], (
+        "replaced: new bytes, new ETag"
+    )
     assert httpx.get(call(api, "getfeedfile", where(case["path"])).json()["url"]).content == complete
     assert httpx.get(url).content == complete, "like a presigned URL, it names the key, not a version"
-    files = call(api, "listfeedfiles", {k: v for k, v in where(case["path"]).items() if k != "fileName"}).json()
+    files = call(
+        api, "listfeedfiles", {k: v for k, v in where(case["path"]).items() if k != "fileName"}
+    ).json()
     assert files["files"] == ["utterances.jsonl.00.gz", "_SUCCESS"]
 
     sandbox.set_clock(redelivered_at - timedelta(hours=1))
-    assert s3.get_object(Bucket=sandbox.bucket, Key=case["path"])["Body"].read() == broken, "the clock decides"
+    assert s3.get_object(Bucket=sandbox.bucket, Key=case["path"])["Body"].read() == broken, (
+        "the clock decides"
+    )
 
 
 def test_a_partition_asapp_never_finished_is_published_without_success_whatever_happens(sandbox, api, root):
@@ -122,7 +144,9 @@ def test_stray_files_are_published_beside_the_data(sandbox, api, root):
     assert set(strays) <= s3_keys(sandbox)
     for path in strays:
         spot = where(path)
-        listed = call(api, "listfeedfiles", {k: v for k, v in spot.items() if k != "fileName"}).json()["files"]
+        listed = call(api, "listfeedfiles", {k: v for k, v in spot.items() if k != "fileName"}).json()[
+            "files"
+        ]
         assert spot["fileName"] in listed and listed[-1] == "_SUCCESS"
         assert httpx.get(call(api, "getfeedfile", spot).json()["url"]).content == (root / path).read_bytes()
 
@@ -130,7 +154,9 @@ def test_stray_files_are_published_beside_the_data(sandbox, api, root):
 def test_uploads_without_a_binary_answer_404_and_orphan_uploads_are_served(sandbox, api, root):
     for upload_id in mess_ids(root, "missing_attachment_binaries"):
         response = call(api, "getattachmentfile", {"fileUploadEventId": upload_id})
-        assert assert_asapp_error(response, 404, "404-01")["message"] == f"Not Found: attachment '{upload_id}'"
+        assert (
+            assert_asapp_error(response, 404, "404-01")["message"] == f"Not Found: attachment '{upload_id}'"
+        )
     for upload_id in mess_ids(root, "orphan_uploads"):
         answer = call(api, "getattachmentfile", {"fileUploadEventId": upload_id})
         assert answer.status_code == 200, answer.text
@@ -147,7 +173,9 @@ def test_malformed_events_are_pulled_and_pushed_as_they_are(sandbox, api, root, 
         sandbox.set_clock(datetime.fromisoformat(window["end"]) + timedelta(hours=1))
         pulled, cursor = [], None
         while True:
-            page = api.get("/realtime/v1/events", params={"limit": 500, **({"cursor": cursor} if cursor else {})}).json()
+            page = api.get(
+                "/realtime/v1/events", params={"limit": 500, **({"cursor": cursor} if cursor else {})}
+            ).json()
             pulled += page["events"]
             cursor = page["nextCursor"]
             if not page["hasMore"]:
@@ -166,18 +194,37 @@ def test_malformed_events_are_pulled_and_pushed_as_they_are(sandbox, api, root, 
 
 @pytest.fixture(scope="module")
 def without_summaries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsappSandbox]:
-    root = generate_into(tmp_path_factory.mktemp("asapp-no-summaries") / "dataset", seed=7, conversations=60,
-                         without_feeds=("autosummary_structured_data",))
+    root = generate_into(
+        tmp_path_factory.mktemp("asapp-no-summaries") / "dataset",
+        seed=7,
+        conversations=60,
+        without_feeds=("autosummary_structured_data",),
+    )
     end = datetime.fromisoformat(manifest(root)["realtime_window"]["end"]) + timedelta(days=2)
     with run_asapp_sandbox(root, clock=end) as running:
         yield running
 
 
-@pytest.mark.parametrize("endpoint", ["listfeedversions", "listfeedformats", "listfeeddates", "listfeedintervals",
-                                      "listfeedfiles", "getfeedfile"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "listfeedversions",
+        "listfeedformats",
+        "listfeeddates",
+        "listfeedintervals",
+        "listfeedfiles",
+        "getfeedfile",
+    ],
+)
 def test_a_feed_the_tenant_does_not_have_is_not_found(without_summaries, fileexporter_spec, endpoint):
-    body = {"feed": "autosummary_structured_data", "version": "1", "format": "jsonl", "date": "2026-01-05",
-            "interval": "hr=00/mi=00", "fileName": "autosummary_structured_data.jsonl"}
+    body = {
+        "feed": "autosummary_structured_data",
+        "version": "1",
+        "format": "jsonl",
+        "date": "2026-01-05",
+        "interval": "hr=00/mi=00",
+        "fileName": "autosummary_structured_data.jsonl",
+    }
     with httpx.Client(base_url=without_summaries.api_url, headers=without_summaries.headers) as api:
         feeds = fileexporter_spec.check(call(api, "listfeeds", {})).json()["feeds"]
         assert "autosummary_structured_data" not in feeds and "convos_metadata" in feeds

@@ -57,12 +57,25 @@ ALL_RELEASED = "2024-05-02T03:00:00Z"
 
 IMPLEMENTED = {
     "asapp-fileexporter-openapi.yml": [
-        "listFeeds", "listFeedVersions", "listFeedFormats", "listFeedDates", "listFeedIntervals", "listFeedFiles",
+        "listFeeds",
+        "listFeedVersions",
+        "listFeedFormats",
+        "listFeedDates",
+        "listFeedIntervals",
+        "listFeedFiles",
         "listFeedFile",
     ],
     "asapp-partner-configuration-openapi.yml": [
-        "getStructuredDataFields", "postStructuredDataField", "getStructuredDataField", "putStructuredDataField",
-        "deleteStructuredDataField", "getSegments", "postSegment", "getSegment", "patchSegment", "deleteSegment",
+        "getStructuredDataFields",
+        "postStructuredDataField",
+        "getStructuredDataField",
+        "putStructuredDataField",
+        "deleteStructuredDataField",
+        "getSegments",
+        "postSegment",
+        "getSegment",
+        "patchSegment",
+        "deleteSegment",
     ],
     "asapp-autosummary-openapi.yml": ["retrieveStructuredData"],
 }
@@ -161,7 +174,8 @@ def interval_needed(case, response) -> bool:
     sandbox answers 400 naming /interval when the date has several intervals (a daily feed's one is found)."""
     return (
         case.operation.definition.raw["operationId"] in ("listFeedFiles", "listFeedFile")
-        and isinstance(case.body, dict) and "interval" not in case.body
+        and isinstance(case.body, dict)
+        and "interval" not in case.body
         and response.status_code == 400
         and orjson.loads(response.content)["error"]["message"].startswith("[Path '/interval'] is required")
     )
@@ -194,9 +208,13 @@ def schema(name: str):
 def is_valid_request(case) -> bool:
     """Whether the request as it will be sent is valid for its operation (openapi-core's reading)."""
     request = MockRequest(
-        SPEC_HOST, case.method.lower(), case.formatted_path, args=dict(case.query or {}),
+        SPEC_HOST,
+        case.method.lower(),
+        case.formatted_path,
+        args=dict(case.query or {}),
         headers={"asapp-api-id": "id", "asapp-api-secret": "secret"},
-        data=json.dumps(case.body).encode() if case.body is not None else None, content_type="application/json",
+        data=json.dumps(case.body).encode() if case.body is not None else None,
+        content_type="application/json",
     )
     try:
         VALIDATORS[case.operation.definition.raw["operationId"]].validate_request(request)
@@ -244,7 +262,9 @@ def refused_with_400(ctx, response, case) -> None:
     if case.method.upper() != case.operation.method.upper():
         assert response.status_code == 405, f"an undocumented method got {response.status_code}, not 405"
         return
-    assert response.status_code in (400, 404), f"a request the file rejects got {response.status_code}, not 400"
+    assert response.status_code in (400, 404), (
+        f"a request the file rejects got {response.status_code}, not 400"
+    )
 
 
 CHECKS = [
@@ -309,7 +329,9 @@ def fill(case) -> bool:
     for name in list(case.path_parameters or {}):
         if name in EXISTING:
             entity = isinstance(case.body, dict) and case.body.get("type") == "ENTITY"
-            case.path_parameters[name] = EXISTING_ENTITY if entity and name == "structuredDataFieldId" else EXISTING[name]
+            case.path_parameters[name] = (
+                EXISTING_ENTITY if entity and name == "structuredDataFieldId" else EXISTING[name]
+            )
     if isinstance(case.body, dict) and not (negative and case.media_type != "application/json"):
         for name in list(case.body):
             if name in EXISTING and isinstance(case.body[name], str):
@@ -326,15 +348,24 @@ def run(case, sandbox: AsappSandbox, reset: bool = False) -> None:
         sandbox.reset_configuration()  # the next case starts from the dataset's configuration again
     case.validate_response(response, checks=CHECKS)
     negative = case.meta is not None and case.meta.generation.mode.is_negative
-    if negative and existing and case.path_parameters and response.status_code >= 400 \
-            and case.method.upper() == case.operation.method.upper():
+    if (
+        negative
+        and existing
+        and case.path_parameters
+        and response.status_code >= 400
+        and case.method.upper() == case.operation.method.upper()
+    ):
         assert response.status_code == 400, (
             f"an invalid request about an existing resource got {response.status_code}, not 400: {response.text}"
         )
 
 
 SETTINGS = settings(
-    max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
 )
 
 

@@ -96,8 +96,9 @@ def test_default_paths_live_under_airflow_home(tmp_path, monkeypatch):
     assert config.ledger_url() == f"sqlite:///{tmp_path}/home/asapp_intercom/acme_eu/ledger.db"
 
 
-@pytest.mark.parametrize(("preset", "cron"), [("@hourly", "0 * * * *"), ("@daily", "0 0 * * *"),
-                                              ("@weekly", "0 0 * * 0")])
+@pytest.mark.parametrize(
+    ("preset", "cron"), [("@hourly", "0 * * * *"), ("@daily", "0 0 * * *"), ("@weekly", "0 0 * * 0")]
+)
 def test_schedule_presets_become_cron_expressions(tmp_path, preset, cron):
     assert load_config(write(tmp_path, "acme.yaml", with_changes(schedule=preset))).schedule == cron
 
@@ -112,26 +113,51 @@ def test_auto_approval_is_accepted_in_a_demo_config(tmp_path):
     assert load_config(write(tmp_path, "demo.yaml", document)).approval.mode == "auto"
 
 
-@pytest.mark.parametrize(("document", "field", "reason"), [
-    (with_changes(asapp={**MINIMAL["asapp"], "buckett": "typo"}), "asapp.buckett", "Extra inputs are not permitted"),
-    (with_changes(surprise=True), "surprise", "Extra inputs are not permitted"),
-    (with_changes(intercom={"requests_per_minute": "lots"}), "intercom.requests_per_minute", "valid integer"),
-    (with_changes(intercom={"requests_per_minute": 0}), "intercom.requests_per_minute", "greater than 0"),
-    (with_changes(intercom={"concurrency": 65}), "intercom.concurrency", "less than or equal to 64"),
-    (with_changes(run_defaults={"objects": ["tickets"]}), "run_defaults.objects.0", "'companies'"),
-    (with_changes(run_defaults={"thread_mode": "threads"}), "run_defaults.thread_mode", "'transcript'"),
-    (with_changes(migration_id="Acme-EU"), "migration_id", "should match pattern"),
-    (with_changes(migration_id="9lives"), "migration_id", "should match pattern"),
-    (with_changes(start_date="next monday"), "start_date", "valid date"),
-    (with_changes(schedule="every hour"), "schedule", "neither a 5-field cron expression nor one of"),
-    (with_changes(schedule="@monthly"), "schedule", "neither a 5-field cron expression nor one of"),
-    (with_changes(approval={"mode": "auto"}), "(top level)", "allowed only in a demo config"),
-    (with_changes(staging={"memory_limit": "plenty"}), "staging.memory_limit", "should match pattern"),
-    ({key: value for key, value in MINIMAL.items() if key != "asapp"}, "asapp", "Field required"),
-], ids=["unknown nested key", "unknown top-level key", "wrong type", "non-positive rate", "too much concurrency",
-        "unknown object", "unknown thread mode", "migration_id with capitals and dash",
-        "migration_id starting with a digit", "not a date", "schedule not cron", "unknown preset",
-        "auto approval outside a demo", "memory limit without a unit", "missing section"])
+@pytest.mark.parametrize(
+    ("document", "field", "reason"),
+    [
+        (
+            with_changes(asapp={**MINIMAL["asapp"], "buckett": "typo"}),
+            "asapp.buckett",
+            "Extra inputs are not permitted",
+        ),
+        (with_changes(surprise=True), "surprise", "Extra inputs are not permitted"),
+        (
+            with_changes(intercom={"requests_per_minute": "lots"}),
+            "intercom.requests_per_minute",
+            "valid integer",
+        ),
+        (with_changes(intercom={"requests_per_minute": 0}), "intercom.requests_per_minute", "greater than 0"),
+        (with_changes(intercom={"concurrency": 65}), "intercom.concurrency", "less than or equal to 64"),
+        (with_changes(run_defaults={"objects": ["tickets"]}), "run_defaults.objects.0", "'companies'"),
+        (with_changes(run_defaults={"thread_mode": "threads"}), "run_defaults.thread_mode", "'transcript'"),
+        (with_changes(migration_id="Acme-EU"), "migration_id", "should match pattern"),
+        (with_changes(migration_id="9lives"), "migration_id", "should match pattern"),
+        (with_changes(start_date="next monday"), "start_date", "valid date"),
+        (with_changes(schedule="every hour"), "schedule", "neither a 5-field cron expression nor one of"),
+        (with_changes(schedule="@monthly"), "schedule", "neither a 5-field cron expression nor one of"),
+        (with_changes(approval={"mode": "auto"}), "(top level)", "allowed only in a demo config"),
+        (with_changes(staging={"memory_limit": "plenty"}), "staging.memory_limit", "should match pattern"),
+        ({key: value for key, value in MINIMAL.items() if key != "asapp"}, "asapp", "Field required"),
+    ],
+    ids=[
+        "unknown nested key",
+        "unknown top-level key",
+        "wrong type",
+        "non-positive rate",
+        "too much concurrency",
+        "unknown object",
+        "unknown thread mode",
+        "migration_id with capitals and dash",
+        "migration_id starting with a digit",
+        "not a date",
+        "schedule not cron",
+        "unknown preset",
+        "auto approval outside a demo",
+        "memory limit without a unit",
+        "missing section",
+    ],
+)
 def test_a_bad_setting_is_reported_with_file_field_and_reason(tmp_path, document, field, reason):
     path = write(tmp_path, "acme.yaml", document)
 
@@ -150,17 +176,21 @@ def test_every_problem_in_one_file_is_reported_together(tmp_path):
 
 def test_a_missing_environment_variable_without_default_names_the_field_and_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("ACME_UNSET_BUCKET", raising=False)
-    path = write(tmp_path, "acme.yaml", with_changes(asapp={"bucket": "${ACME_UNSET_BUCKET}", "company_marker": "a"}))
+    path = write(
+        tmp_path, "acme.yaml", with_changes(asapp={"bucket": "${ACME_UNSET_BUCKET}", "company_marker": "a"})
+    )
 
-    assert refusal(path) == (f"{path}: asapp.bucket: environment variable ACME_UNSET_BUCKET is not set "
-                             "and has no default")
+    assert refusal(path) == (
+        f"{path}: asapp.bucket: environment variable ACME_UNSET_BUCKET is not set and has no default"
+    )
 
 
 def test_a_missing_variable_inside_a_list_names_its_position(tmp_path, monkeypatch):
     monkeypatch.delenv("ACME_UNSET_FEED", raising=False)
     asapp = {**MINIMAL["asapp"], "file_exporter_feeds": ["autosummary_structured_data", "${ACME_UNSET_FEED}"]}
     assert "asapp.file_exporter_feeds[1]: environment variable ACME_UNSET_FEED" in refusal(
-        write(tmp_path, "acme.yaml", with_changes(asapp=asapp)))
+        write(tmp_path, "acme.yaml", with_changes(asapp=asapp))
+    )
 
 
 def test_a_file_that_is_not_yaml_is_refused(tmp_path):
@@ -168,8 +198,9 @@ def test_a_file_that_is_not_yaml_is_refused(tmp_path):
     assert refusal(path).startswith(f"{path}: not valid YAML")
 
 
-@pytest.mark.parametrize("text", ["- migration_id: acme\n", "just a sentence\n", ""],
-                         ids=["a list", "a scalar", "empty"])
+@pytest.mark.parametrize(
+    "text", ["- migration_id: acme\n", "just a sentence\n", ""], ids=["a list", "a scalar", "empty"]
+)
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path, text):
     path = write(tmp_path, "acme.yaml", text)
     assert refusal(path) == f"{path}: expected a mapping of settings at the top level"

@@ -48,9 +48,14 @@ def test_a_part_with_another_text_or_time_is_not_the_same(text):
 
 def test_the_part_a_dead_try_posted_is_found_and_identical_parts_are_told_apart():
     text = "  same words, twice  "
-    conversation = {"conversation_parts": {"conversation_parts": [
-        {"id": "1", "created_at": 100, "body": f"<p>{html_body(text)}</p>"},
-        {"id": "2", "created_at": 100, "body": html_body(text)}]}}
+    conversation = {
+        "conversation_parts": {
+            "conversation_parts": [
+                {"id": "1", "created_at": 100, "body": f"<p>{html_body(text)}</p>"},
+                {"id": "2", "created_at": 100, "body": html_body(text)},
+            ]
+        }
+    }
     part = {"created_at": 100, "text": text}
 
     first = find_part(conversation, part)

@@ -21,25 +21,53 @@ FIRST = "dt=2026-01-05/hr=00/mi=00"
 LATER = "dt=2026-01-06/hr=03/mi=00"
 
 COLUMNS = {
-    "companies": {"company_external_id": "VARCHAR", "name": "VARCHAR", "domain": "VARCHAR", "company_name": "VARCHAR",
-                  "attributes": "ARRAY", "dt": "VARCHAR"},
-    "customers": {"customer_id": "BIGINT", "email_address": "VARCHAR", "address_country": "VARCHAR",
-                  "status": "VARCHAR", "attributes": "ARRAY", "dt": "VARCHAR"},
-    "convos_metadata": {"issue_id": "BIGINT", "csat_rating": "BIGINT", "platform": "VARCHAR",
-                        "conversation_end_ts": "VARCHAR", "instance_ts": "VARCHAR", "escalation_level": "UBIGINT",
-                        "loyalty_payload": "OBJECT"},
-    "customer_params": {"event_id": "VARCHAR", "issue_id": "BIGINT", "param_key": "VARCHAR", "param_value": "VARCHAR"},
+    "companies": {
+        "company_external_id": "VARCHAR",
+        "name": "VARCHAR",
+        "domain": "VARCHAR",
+        "company_name": "VARCHAR",
+        "attributes": "ARRAY",
+        "dt": "VARCHAR",
+    },
+    "customers": {
+        "customer_id": "BIGINT",
+        "email_address": "VARCHAR",
+        "address_country": "VARCHAR",
+        "status": "VARCHAR",
+        "attributes": "ARRAY",
+        "dt": "VARCHAR",
+    },
+    "convos_metadata": {
+        "issue_id": "BIGINT",
+        "csat_rating": "BIGINT",
+        "platform": "VARCHAR",
+        "conversation_end_ts": "VARCHAR",
+        "instance_ts": "VARCHAR",
+        "escalation_level": "UBIGINT",
+        "loyalty_payload": "OBJECT",
+    },
+    "customer_params": {
+        "event_id": "VARCHAR",
+        "issue_id": "BIGINT",
+        "param_key": "VARCHAR",
+        "param_value": "VARCHAR",
+    },
     "customer_feedback": {"issue_id": "BIGINT", "question": "VARCHAR", "answer": "VARCHAR"},
-    "autosummary_structured_data": {"conversation_id": "VARCHAR", "structured_data_field_id": "VARCHAR",
-                                    "structured_data_field_value": "VARCHAR"},
+    "autosummary_structured_data": {
+        "conversation_id": "VARCHAR",
+        "structured_data_field_id": "VARCHAR",
+        "structured_data_field_value": "VARCHAR",
+    },
 }
 KEYED = {
     "param_keys": ["channel", "Order ID"],
     "customer_attributes": ["Loyalty Tier"],
     "company_attributes": ["Region"],
     "feedback_questions": ["How satisfied were you?"],
-    "structured_fields": [{"id": "sd-2", "name": "Product", "type": "ENTITY"},
-                          {"id": "sd-1", "name": "Refund requested", "type": "QUESTION"}],
+    "structured_fields": [
+        {"id": "sd-2", "name": "Product", "type": "ENTITY"},
+        {"id": "sd-1", "name": "Refund requested", "type": "QUESTION"},
+    ],
 }
 
 
@@ -64,7 +92,9 @@ def spec_value_types() -> dict[str, set[str]]:
     """Custom attribute value types Intercom's REST 2.16 request schemas accept, per object."""
     with (SHARED_REFERENCE / "intercom" / "api.intercom.io.yaml").open(encoding="utf-8") as spec:
         schemas = yaml.load(spec, Loader=yaml.CSafeLoader)["components"]["schemas"]
-    company = schemas["create_or_update_company_request"]["properties"]["custom_attributes"]["additionalProperties"]
+    company = schemas["create_or_update_company_request"]["properties"]["custom_attributes"][
+        "additionalProperties"
+    ]
     conversation = schemas["custom_attributes"]["additionalProperties"]["anyOf"]
     return {
         "company": {company["type"]},
@@ -76,15 +106,24 @@ def spec_value_types() -> dict[str, set[str]]:
 # Proposal -------------------------------------------------------------------------------------
 def test_every_discovered_column_gets_one_entry_and_key_value_columns_one_per_key(proposal):
     sources = [entry.source for entry in proposal]
-    key_value_columns = {"companies.attributes", "customers.attributes", "customer_params.param_key",
-                         "customer_params.param_value", "customer_feedback.answer",
-                         "autosummary_structured_data.structured_data_field_value"}
+    key_value_columns = {
+        "companies.attributes",
+        "customers.attributes",
+        "customer_params.param_key",
+        "customer_params.param_value",
+        "customer_feedback.answer",
+        "autosummary_structured_data.structured_data_field_value",
+    }
     columns = {f"{feed}.{column}" for feed, names in COLUMNS.items() for column in names} - key_value_columns
-    keyed = {"companies.attributes[Region]", "customers.attributes[Loyalty Tier]",
-             "customer_params.param_value[Order ID]", "customer_params.param_value[channel]",
-             "customer_feedback.answer[How satisfied were you?]",
-             "autosummary_structured_data.structured_data_field_value[sd-1]",
-             "autosummary_structured_data.structured_data_field_value[sd-2]"}
+    keyed = {
+        "companies.attributes[Region]",
+        "customers.attributes[Loyalty Tier]",
+        "customer_params.param_value[Order ID]",
+        "customer_params.param_value[channel]",
+        "customer_feedback.answer[How satisfied were you?]",
+        "autosummary_structured_data.structured_data_field_value[sd-1]",
+        "autosummary_structured_data.structured_data_field_value[sd-2]",
+    }
 
     assert len(sources) == len(set(sources))
     assert set(sources) == columns | keyed
@@ -93,16 +132,29 @@ def test_every_discovered_column_gets_one_entry_and_key_value_columns_one_per_ke
 def test_identity_and_thread_fields_are_core_and_certain(proposal):
     entries = by_source(proposal)
     email = entries["customers.email_address"]
-    assert (email.target_object, email.target, email.core, email.confidence) == ("contact", "email", True, 1.0)
+    assert (email.target_object, email.target, email.core, email.confidence) == (
+        "contact",
+        "email",
+        True,
+        1.0,
+    )
     lineage = entries["convos_metadata.issue_id"]
-    assert (lineage.target_object, lineage.attribute, lineage.core) == ("conversation", "asapp_issue_id", True)
+    assert (lineage.target_object, lineage.attribute, lineage.core) == (
+        "conversation",
+        "asapp_issue_id",
+        True,
+    )
     assert entries["companies.company_external_id"].target == "company_id"
 
 
 def test_suggested_fields_become_custom_attributes_not_core(proposal):
     entries = by_source(proposal)
     country = entries["customers.address_country"]
-    assert (country.target_object, country.attribute, country.core) == ("contact", "asapp_address_country", False)
+    assert (country.target_object, country.attribute, country.core) == (
+        "contact",
+        "asapp_address_country",
+        False,
+    )
     assert country.confidence < 1.0
     platform = entries["convos_metadata.platform"]
     assert (platform.target_object, platform.attribute) == ("conversation", "asapp_platform")
@@ -123,7 +175,9 @@ def test_every_proposed_attribute_has_a_type_its_object_can_hold(proposal, spec_
     for entry in proposal:
         if entry.attribute and not entry.core:
             assert entry.data_type in CUSTOM_TYPES[entry.target_object], entry.source
-            assert entry.data_type in spec_value_types.get(entry.target_object, {entry.data_type}), entry.source
+            assert entry.data_type in spec_value_types.get(entry.target_object, {entry.data_type}), (
+                entry.source
+            )
 
 
 def test_a_column_first_seen_in_a_later_partition_is_flagged_and_not_migrated(proposal):
@@ -143,7 +197,9 @@ def test_other_columns_are_listed_as_not_migrated_with_a_reason(proposal):
 
 def test_source_types_prefer_the_feed_catalog_over_what_json_showed(proposal):
     entries = by_source(proposal)
-    assert entries["convos_metadata.csat_rating"].source_type == "float"  # catalog DOUBLE, seen as a whole number
+    assert (
+        entries["convos_metadata.csat_rating"].source_type == "float"
+    )  # catalog DOUBLE, seen as a whole number
     assert entries["convos_metadata.conversation_end_ts"].source_type == "timestamp"
     assert entries["convos_metadata.escalation_level"].source_type == "integer"
     assert entries["convos_metadata.loyalty_payload"].source_type == "json"
@@ -155,12 +211,18 @@ def test_key_value_fields_become_string_attributes_of_the_right_object(proposal)
         "customers.attributes[Loyalty Tier]": ("contact", "loyalty_tier"),
         "companies.attributes[Region]": ("company", "region"),
         "customer_params.param_value[Order ID]": ("conversation", "asapp_param_order_id"),
-        "customer_feedback.answer[How satisfied were you?]": ("conversation", "asapp_feedback_how_satisfied_were_you"),
+        "customer_feedback.answer[How satisfied were you?]": (
+            "conversation",
+            "asapp_feedback_how_satisfied_were_you",
+        ),
         "autosummary_structured_data.structured_data_field_value[sd-1]": ("conversation", "asapp_sd_sd_1"),
     }
     for source, (target_object, attribute) in expected.items():
         assert (entries[source].target_object, entries[source].attribute, entries[source].data_type) == (
-            target_object, attribute, "string"), source
+            target_object,
+            attribute,
+            "string",
+        ), source
 
 
 def test_structured_data_notes_say_what_the_field_is(proposal):
@@ -183,9 +245,15 @@ def test_custom_attributes_lists_the_lineage_and_mapped_attributes_of_one_object
 
 # Edits ----------------------------------------------------------------------------------------
 def test_an_edit_renames_an_attribute_and_marks_it_as_decided_by_a_person(proposal):
-    edited = by_source(apply_overrides(proposal, {"convos_metadata.platform": {"target": "custom_attributes.channel"}}))
+    edited = by_source(
+        apply_overrides(proposal, {"convos_metadata.platform": {"target": "custom_attributes.channel"}})
+    )
     platform = edited["convos_metadata.platform"]
-    assert (platform.attribute, platform.target_object, platform.data_type) == ("channel", "conversation", "string")
+    assert (platform.attribute, platform.target_object, platform.data_type) == (
+        "channel",
+        "conversation",
+        "string",
+    )
     assert platform.confidence == 1.0
     assert platform.note.endswith("(edited)")
 
@@ -212,32 +280,68 @@ def test_edits_leave_the_other_entries_and_their_order_alone(proposal):
     edited = apply_overrides(proposal, {"customers.status": {"target": None}})
     assert [entry.source for entry in edited] == [entry.source for entry in proposal]
     assert [entry for entry in edited if entry.source != "customers.status"] == [
-        entry for entry in proposal if entry.source != "customers.status"]
+        entry for entry in proposal if entry.source != "customers.status"
+    ]
 
 
-@pytest.mark.parametrize(("overrides", "reason"), [
-    ({"customers.email_address": {"target": "custom_attributes.mail"}},
-     "customers.email_address: a core field of the migration cannot be edited"),
-    ({"customers.shoe_size": {"target": None}}, "customers.shoe_size: no such field in the proposed map"),
-    ({"customers.status": {"confidence": 0.1}},
-     "customers.status: only target, data_type and target_object can be edited, not ['confidence']"),
-    ({"customers.status": {"target": "custom_attributes.status/code"}},
-     "customers.status: attribute name 'status/code' may only hold"),
-    ({"customers.status": {"target": "custom_attributes."}}, "customers.status: attribute name '' may only hold"),
-    ({"customers.status": {"target": "custom_attributes." + "x" * 191}}, "may only hold"),
-    ({"customers.status": {"target": "email"}},
-     "customers.status: target must be custom_attributes.<name> (or null to skip)"),
-    ({"convos_metadata.loyalty_payload": {"target": "custom_attributes.loyalty"}},
-     "convos_metadata.loyalty_payload: target_object must be one of"),
-    ({"companies.attributes[Region]": {"data_type": "integer"}},
-     "companies.attributes[Region]: company attributes cannot be of type 'integer' (allowed: string)"),
-    ({"convos_metadata.platform": {"data_type": "float"}},
-     "convos_metadata.platform: conversation attributes cannot be of type 'float'"),
-    ({"convos_metadata.platform": {"data_type": "boolean"}}, "conversation attributes cannot be of type 'boolean'"),
-    ({"customers.status": {"data_type": "json"}}, "contact attributes cannot be of type 'json'"),
-], ids=["core field", "unknown source", "unknown key", "slash in name", "empty name", "name too long",
-        "built-in target", "no target object", "company integer", "conversation float", "conversation boolean",
-        "unknown type"])
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        (
+            {"customers.email_address": {"target": "custom_attributes.mail"}},
+            "customers.email_address: a core field of the migration cannot be edited",
+        ),
+        ({"customers.shoe_size": {"target": None}}, "customers.shoe_size: no such field in the proposed map"),
+        (
+            {"customers.status": {"confidence": 0.1}},
+            "customers.status: only target, data_type and target_object can be edited, not ['confidence']",
+        ),
+        (
+            {"customers.status": {"target": "custom_attributes.status/code"}},
+            "customers.status: attribute name 'status/code' may only hold",
+        ),
+        (
+            {"customers.status": {"target": "custom_attributes."}},
+            "customers.status: attribute name '' may only hold",
+        ),
+        ({"customers.status": {"target": "custom_attributes." + "x" * 191}}, "may only hold"),
+        (
+            {"customers.status": {"target": "email"}},
+            "customers.status: target must be custom_attributes.<name> (or null to skip)",
+        ),
+        (
+            {"convos_metadata.loyalty_payload": {"target": "custom_attributes.loyalty"}},
+            "convos_metadata.loyalty_payload: target_object must be one of",
+        ),
+        (
+            {"companies.attributes[Region]": {"data_type": "integer"}},
+            "companies.attributes[Region]: company attributes cannot be of type 'integer' (allowed: string)",
+        ),
+        (
+            {"convos_metadata.platform": {"data_type": "float"}},
+            "convos_metadata.platform: conversation attributes cannot be of type 'float'",
+        ),
+        (
+            {"convos_metadata.platform": {"data_type": "boolean"}},
+            "conversation attributes cannot be of type 'boolean'",
+        ),
+        ({"customers.status": {"data_type": "json"}}, "contact attributes cannot be of type 'json'"),
+    ],
+    ids=[
+        "core field",
+        "unknown source",
+        "unknown key",
+        "slash in name",
+        "empty name",
+        "name too long",
+        "built-in target",
+        "no target object",
+        "company integer",
+        "conversation float",
+        "conversation boolean",
+        "unknown type",
+    ],
+)
 def test_an_edit_intercom_would_refuse_is_refused_with_the_entry_and_reason(proposal, overrides, reason):
     with pytest.raises(FieldMapError) as raised:
         apply_overrides(proposal, overrides)
@@ -246,13 +350,18 @@ def test_an_edit_intercom_would_refuse_is_refused_with_the_entry_and_reason(prop
 
 def test_two_fields_cannot_target_the_same_attribute_ignoring_case(proposal):
     overrides = {"customers.status": {"target": "custom_attributes.ASAPP_Address_Country"}}
-    with pytest.raises(FieldMapError, match=r"attribute 'ASAPP_Address_Country' is also the target of "
-                                            r"customers\.address_country"):
+    with pytest.raises(
+        FieldMapError,
+        match=r"attribute 'ASAPP_Address_Country' is also the target of "
+        r"customers\.address_country",
+    ):
         apply_overrides(proposal, overrides)
 
 
 def test_the_same_attribute_name_on_different_objects_is_fine(proposal):
-    edited = by_source(apply_overrides(proposal, {"convos_metadata.platform": {"target": "custom_attributes.region"}}))
+    edited = by_source(
+        apply_overrides(proposal, {"convos_metadata.platform": {"target": "custom_attributes.region"}})
+    )
     assert edited["convos_metadata.platform"].attribute == edited["companies.attributes[Region]"].attribute
 
 
@@ -264,7 +373,9 @@ def test_contacts_accept_the_richer_types(proposal):
 
 def test_an_attribute_cannot_take_the_name_of_a_core_lineage_attribute(proposal):
     with pytest.raises(FieldMapError, match="asapp_issue_id"):
-        apply_overrides(proposal, {"convos_metadata.platform": {"target": "custom_attributes.asapp_issue_id"}})
+        apply_overrides(
+            proposal, {"convos_metadata.platform": {"target": "custom_attributes.asapp_issue_id"}}
+        )
 
 
 def test_an_unknown_target_object_is_refused_as_a_field_map_error(proposal):
@@ -287,11 +398,15 @@ def test_the_map_hash_does_not_depend_on_discovery_order(proposal):
     assert map_hash(propose(reordered)) == map_hash(proposal)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"customers.status": {"target": None}},
-    {"customers.status": {"data_type": "boolean"}},
-    {"customers.status": {"target": "custom_attributes.state"}},
-], ids=["dropped", "retyped", "renamed"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"customers.status": {"target": None}},
+        {"customers.status": {"data_type": "boolean"}},
+        {"customers.status": {"target": "custom_attributes.state"}},
+    ],
+    ids=["dropped", "retyped", "renamed"],
+)
 def test_the_map_hash_changes_when_an_entry_changes(proposal, overrides):
     assert map_hash(apply_overrides(proposal, overrides)) != map_hash(proposal)
 
@@ -306,7 +421,9 @@ def test_the_markdown_table_has_one_row_per_entry_with_its_target(proposal):
 
 
 def test_the_markdown_table_flags_core_and_lossy_entries(proposal):
-    rows = {entry.source: row for entry, row in zip(proposal, to_markdown(proposal).splitlines()[2:], strict=True)}
+    rows = {
+        entry.source: row for entry, row in zip(proposal, to_markdown(proposal).splitlines()[2:], strict=True)
+    }
     assert "| core " in rows["customers.email_address"]
     assert "| LOSSY " in rows["convos_metadata.csat_rating"]
     assert "core" not in rows["customers.status"] and "LOSSY" not in rows["customers.status"]

@@ -37,13 +37,24 @@ def unix(seconds: float = 0) -> int:
 
 
 def attribute(source: str, target_object: str, name: str, data_type: str = "string") -> FieldMapping:
-    return FieldMapping(source=source, source_type="string", target_object=target_object,
-                        target=f"custom_attributes.{name}", data_type=data_type, confidence=1.0)
+    return FieldMapping(
+        source=source,
+        source_type="string",
+        target_object=target_object,
+        target=f"custom_attributes.{name}",
+        data_type=data_type,
+        confidence=1.0,
+    )
 
 
 def message(key: str, seconds: float, sender_type: str, sender_id: str | None, text: str) -> dict:
-    return {"key": key, "created_ts": at(seconds), "sender_type": sender_type, "sender_id": sender_id,
-            "utterance": text}
+    return {
+        "key": key,
+        "created_ts": at(seconds),
+        "sender_type": sender_type,
+        "sender_id": sender_id,
+        "utterance": text,
+    }
 
 
 def conversation(*messages: dict, **columns) -> dict:
@@ -51,8 +62,12 @@ def conversation(*messages: dict, **columns) -> dict:
 
 
 def context(**changes) -> ConversationContext:
-    values = {"entries": [], "agents": {"101": DANA, "102": SAM}, "default_admin_id": "admin-migration",
-              "bot_admin_id": "admin-bot"}
+    values = {
+        "entries": [],
+        "agents": {"101": DANA, "102": SAM},
+        "default_admin_id": "admin-migration",
+        "bot_admin_id": "admin-bot",
+    }
     return ConversationContext(**(values | changes))
 
 
@@ -75,31 +90,34 @@ def new_york_time():
 
 
 # Values ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("value", "data_type", "expected"), [
-    ("Gold", "string", "Gold"),
-    (42, "string", "42"),
-    ({"tier": "Gold", "since": 2019}, "string", '{"tier": "Gold", "since": 2019}'),
-    (["a", "é"], "string", '["a", "é"]'),
-    ("42", "integer", 42),
-    (4.0, "integer", 4),
-    ("4.5", "float", 4.5),
-    (3, "float", 3.0),
-    ("Yes", "boolean", True),
-    ("TRUE", "boolean", True),
-    (" y ", "boolean", True),
-    (1, "boolean", True),
-    ("no", "boolean", False),
-    ("False", "boolean", False),
-    (0, "boolean", False),
-    ("2026-01-05T14:02:12.123000+00:00", "datetime", unix()),
-    ("2026-01-05T14:02:12.123Z", "datetime", unix()),
-    ("2026-01-05T09:02:12-05:00", "datetime", unix()),
-    (START, "datetime", unix()),
-    (unix(), "datetime", unix()),
-    ("2026-01-05T14:02:12+00:00", "date", "2026-01-05"),
-    ("2026-01-05", "date", "2026-01-05"),
-    (START, "date", "2026-01-05"),
-])
+@pytest.mark.parametrize(
+    ("value", "data_type", "expected"),
+    [
+        ("Gold", "string", "Gold"),
+        (42, "string", "42"),
+        ({"tier": "Gold", "since": 2019}, "string", '{"tier": "Gold", "since": 2019}'),
+        (["a", "é"], "string", '["a", "é"]'),
+        ("42", "integer", 42),
+        (4.0, "integer", 4),
+        ("4.5", "float", 4.5),
+        (3, "float", 3.0),
+        ("Yes", "boolean", True),
+        ("TRUE", "boolean", True),
+        (" y ", "boolean", True),
+        (1, "boolean", True),
+        ("no", "boolean", False),
+        ("False", "boolean", False),
+        (0, "boolean", False),
+        ("2026-01-05T14:02:12.123000+00:00", "datetime", unix()),
+        ("2026-01-05T14:02:12.123Z", "datetime", unix()),
+        ("2026-01-05T09:02:12-05:00", "datetime", unix()),
+        (START, "datetime", unix()),
+        (unix(), "datetime", unix()),
+        ("2026-01-05T14:02:12+00:00", "date", "2026-01-05"),
+        ("2026-01-05", "date", "2026-01-05"),
+        (START, "date", "2026-01-05"),
+    ],
+)
 def test_values_convert_to_the_attribute_type(value, data_type, expected):
     converted = convert(value, data_type, "feed.column")
     assert converted == expected
@@ -112,21 +130,26 @@ def test_missing_values_are_left_out_whatever_the_type(value, data_type):
     assert convert(value, data_type, "feed.column") is None
 
 
-@pytest.mark.parametrize(("value", "data_type"), [
-    (4.5, "integer"),
-    ("4.5", "integer"),
-    ("four", "integer"),
-    ("lots", "float"),
-    ("maybe", "boolean"),
-    ("yesterday", "datetime"),
-    ("05/01/2026", "date"),
-    ("x", "relation"),
-])
+@pytest.mark.parametrize(
+    ("value", "data_type"),
+    [
+        (4.5, "integer"),
+        ("4.5", "integer"),
+        ("four", "integer"),
+        ("lots", "float"),
+        ("maybe", "boolean"),
+        ("yesterday", "datetime"),
+        ("05/01/2026", "date"),
+        ("x", "relation"),
+    ],
+)
 def test_a_value_that_is_not_of_the_type_is_refused_with_a_way_out(value, data_type):
     with pytest.raises(Unloadable) as raised:
         convert(value, data_type, "convos_metadata.csat_rating")
-    assert str(raised.value) == (f"convos_metadata.csat_rating: {str(value)!r} is not a {data_type}; "
-                                 "change the field's type in the map")
+    assert str(raised.value) == (
+        f"convos_metadata.csat_rating: {str(value)!r} is not a {data_type}; "
+        "change the field's type in the map"
+    )
 
 
 def test_a_refused_long_value_is_quoted_short():
@@ -149,16 +172,27 @@ def customer(customer_id: int, email: str | None, first_seen: float, **columns) 
     return {"customer_id": customer_id, "email_address": email, "first_seen_ts": at(first_seen), **columns}
 
 
-@pytest.mark.parametrize("email", ["not-an-email", "jane.doe@", "jane doe@example.com", "jane@@example.com",
-                                   "@example.com", "jane@example", "jane@exa mple.com"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "not-an-email",
+        "jane.doe@",
+        "jane doe@example.com",
+        "jane@@example.com",
+        "@example.com",
+        "jane@example",
+        "jane@exa mple.com",
+    ],
+)
 def test_an_email_intercom_would_refuse_is_left_out_and_reported_and_the_contact_keeps_its_external_id(email):
     issues: list[FieldIssue] = []
 
     payload = contact_payload([customer(1, email, 0, external_customer_id="CRM-1")], [], issues)
 
     assert "email" not in payload and payload["external_id"] == "CRM-1"
-    assert issues == [FieldIssue("email", email, "not an email address Intercom accepts; the contact keeps its "
-                                                 "external id")]
+    assert issues == [
+        FieldIssue("email", email, "not an email address Intercom accepts; the contact keeps its external id")
+    ]
 
 
 @pytest.mark.parametrize("email", ["ann@example.com", "Ann.Lee+care@Mail.Example.CO.UK", "o'neil@example.ie"])
@@ -171,8 +205,12 @@ def test_a_valid_email_is_sent_as_is(email):
 def test_an_external_id_an_earlier_seen_customer_holds_is_left_out_for_asapps_id_and_reported():
     issues: list[FieldIssue] = []
 
-    payload = contact_payload([customer(2, "bo@example.com", 0, external_customer_id="CRM-1")], [], issues,
-                              external_id_owner="email:ann@example.com")
+    payload = contact_payload(
+        [customer(2, "bo@example.com", 0, external_customer_id="CRM-1")],
+        [],
+        issues,
+        external_id_owner="email:ann@example.com",
+    )
 
     assert payload["external_id"] == "asapp-customer-2"
     assert [(issue.field, issue.value) for issue in issues] == [("external_id", "CRM-1")]
@@ -181,10 +219,23 @@ def test_an_external_id_an_earlier_seen_customer_holds_is_left_out_for_asapps_id
 
 def test_the_earliest_seen_customer_speaks_for_the_contact_and_every_id_is_kept():
     members = [
-        customer(5, "ANN@example.com", 3600, name="Ann (second account)", external_customer_id="crm-5",
-                 last_seen_ts=at(90_000)),
-        customer(12, "ann@example.com", 0, name="Ann Lee", external_customer_id="crm-12", phone_number="+1 555 0100",
-                 last_seen_ts=at(7200)),
+        customer(
+            5,
+            "ANN@example.com",
+            3600,
+            name="Ann (second account)",
+            external_customer_id="crm-5",
+            last_seen_ts=at(90_000),
+        ),
+        customer(
+            12,
+            "ann@example.com",
+            0,
+            name="Ann Lee",
+            external_customer_id="crm-12",
+            phone_number="+1 555 0100",
+            last_seen_ts=at(7200),
+        ),
     ]
 
     payload = contact_payload(members, [])
@@ -198,8 +249,9 @@ def test_the_earliest_seen_customer_speaks_for_the_contact_and_every_id_is_kept(
 
 
 def test_equally_old_customers_are_settled_by_the_lowest_id():
-    payload = contact_payload([customer(9, "a@x.example", 0, name="Nine"), customer(3, "A@x.example", 0, name="Three")],
-                              [])
+    payload = contact_payload(
+        [customer(9, "a@x.example", 0, name="Nine"), customer(3, "A@x.example", 0, name="Three")], []
+    )
     assert payload["name"] == "Three"
 
 
@@ -210,21 +262,36 @@ def test_a_contact_without_crm_id_gets_an_external_id_from_asapp_and_no_empty_fi
 
 
 def test_contact_attributes_come_from_the_primary_customer_columns_and_metadata():
-    entries = [attribute("customers.address_country", "contact", "asapp_address_country"),
-               attribute("customers.attributes[Loyalty Tier]", "contact", "loyalty_tier"),
-               attribute("customers.attributes[Visits]", "contact", "visits", "integer")]
-    primary = customer(1, "a@x.example", 0, address_country="PT",
-                       attributes=json.dumps([{"name": "Loyalty Tier", "value": "Gold"}, {"name": "Visits", "value": "7"}]))
-    other = customer(2, "A@x.example", 60, address_country="ES", attributes=[{"name": "Loyalty Tier", "value": "Tin"}])
+    entries = [
+        attribute("customers.address_country", "contact", "asapp_address_country"),
+        attribute("customers.attributes[Loyalty Tier]", "contact", "loyalty_tier"),
+        attribute("customers.attributes[Visits]", "contact", "visits", "integer"),
+    ]
+    primary = customer(
+        1,
+        "a@x.example",
+        0,
+        address_country="PT",
+        attributes=json.dumps([{"name": "Loyalty Tier", "value": "Gold"}, {"name": "Visits", "value": "7"}]),
+    )
+    other = customer(
+        2, "A@x.example", 60, address_country="ES", attributes=[{"name": "Loyalty Tier", "value": "Tin"}]
+    )
 
     attributes = contact_payload([other, primary], entries)["custom_attributes"]
 
-    assert attributes == {"asapp_customer_id": "1,2", "asapp_address_country": "PT", "loyalty_tier": "Gold",
-                          "visits": 7}
+    assert attributes == {
+        "asapp_customer_id": "1,2",
+        "asapp_address_country": "PT",
+        "loyalty_tier": "Gold",
+        "visits": 7,
+    }
 
 
 def test_a_raw_json_column_can_be_mapped():
-    row = customer(1, "a@x.example", 0, _raw=json.dumps({"customer_id": 1, "vip_since": "2024-03-01T00:00:00Z"}))
+    row = customer(
+        1, "a@x.example", 0, _raw=json.dumps({"customer_id": 1, "vip_since": "2024-03-01T00:00:00Z"})
+    )
     entries = [attribute("customers.vip_since", "contact", "vip_since", "datetime")]
     expected = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp())
     assert contact_payload([row], entries)["custom_attributes"]["vip_since"] == expected
@@ -232,7 +299,9 @@ def test_a_raw_json_column_can_be_mapped():
 
 # Companies ------------------------------------------------------------------------------------
 def test_a_company_without_website_gets_one_from_its_domain():
-    payload = company_payload({"company_external_id": "acme-eu", "name": "Acme EU", "domain": "acme.example"}, [])
+    payload = company_payload(
+        {"company_external_id": "acme-eu", "name": "Acme EU", "domain": "acme.example"}, []
+    )
     assert payload["website"] == "https://acme.example"
 
 
@@ -240,129 +309,217 @@ def test_a_company_without_website_gets_one_from_its_domain():
 def test_a_website_intercom_cannot_link_to_is_replaced_by_the_domains_and_reported(website):
     issues: list[FieldIssue] = []
 
-    payload = company_payload({"company_external_id": "acme", "website": website, "domain": "acme.example"}, [], issues)
+    payload = company_payload(
+        {"company_external_id": "acme", "website": website, "domain": "acme.example"}, [], issues
+    )
 
     assert payload["website"] == "https://acme.example"
     assert [(issue.field, issue.value) for issue in issues] == [("website", website)]
 
 
 def test_a_company_website_is_kept_over_its_domain():
-    row = {"company_external_id": "acme-eu", "website": "https://www.acme.example/eu", "domain": "acme.example"}
+    row = {
+        "company_external_id": "acme-eu",
+        "website": "https://www.acme.example/eu",
+        "domain": "acme.example",
+    }
     assert company_payload(row, [])["website"] == "https://www.acme.example/eu"
 
 
 def test_a_company_payload_carries_its_fields_and_drops_empty_ones():
-    row = {"company_external_id": "acme-eu", "name": None, "industry": "Retail", "size": 120, "plan": None,
-           "created_ts": at(0), "website": None, "domain": None}
+    row = {
+        "company_external_id": "acme-eu",
+        "name": None,
+        "industry": "Retail",
+        "size": 120,
+        "plan": None,
+        "created_ts": at(0),
+        "website": None,
+        "domain": None,
+    }
 
     payload = company_payload(row, [])
 
-    assert payload == {"company_id": "acme-eu", "name": "acme-eu", "industry": "Retail", "size": 120,
-                       "remote_created_at": unix(0)}
+    assert payload == {
+        "company_id": "acme-eu",
+        "name": "acme-eu",
+        "industry": "Retail",
+        "size": 120,
+        "remote_created_at": unix(0),
+    }
 
 
 def test_company_metadata_attributes_are_mapped_as_strings():
-    row = {"company_external_id": "acme-eu", "attributes": [{"name": "Region", "value": "EMEA"}, {"value": "nameless"}]}
+    row = {
+        "company_external_id": "acme-eu",
+        "attributes": [{"name": "Region", "value": "EMEA"}, {"value": "nameless"}],
+    }
     payload = company_payload(row, [attribute("companies.attributes[Region]", "company", "region")])
     assert payload["custom_attributes"] == {"region": "EMEA"}
 
 
 # Conversations: who says what -----------------------------------------------------------------
 def test_a_customer_message_is_a_comment_by_the_contact():
-    opener = conversation_payload(conversation(message("m1", 0, "customer", "900", "I want to pay my bill")),
-                                  context())["opener"]
-    assert opener == {"key": "m1", "created_at": unix(0), "author": "contact", "message_type": "comment",
-                      "text": "I want to pay my bill"}
+    opener = conversation_payload(
+        conversation(message("m1", 0, "customer", "900", "I want to pay my bill")), context()
+    )["opener"]
+    assert opener == {
+        "key": "m1",
+        "created_at": unix(0),
+        "author": "contact",
+        "message_type": "comment",
+        "text": "I want to pay my bill",
+    }
 
 
 def test_a_bot_message_is_a_comment_by_the_bot_admin():
-    payload = conversation_payload(conversation(message("m1", 0, "bot", None, "Hi! How can I help?")), context())
+    payload = conversation_payload(
+        conversation(message("m1", 0, "bot", None, "Hi! How can I help?")), context()
+    )
     assert (payload["opener"]["author"], payload["opener"]["admin_id"]) == ("admin", "admin-bot")
     assert payload["opener"]["text"] == "Hi! How can I help?"
 
 
 def test_an_agent_with_an_intercom_admin_speaks_as_that_admin():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"),
-                                                message("m2", 5, "rep", "101", "Hi, Dana here")), context())
+    payload = conversation_payload(
+        conversation(
+            message("m1", 0, "customer", "900", "Hello"), message("m2", 5, "rep", "101", "Hi, Dana here")
+        ),
+        context(),
+    )
     reply = payload["parts"][0]
     assert (reply["author"], reply["admin_id"], reply["message_type"], reply["text"]) == (
-        "admin", "admin-dana", "comment", "Hi, Dana here")
+        "admin",
+        "admin-dana",
+        "comment",
+        "Hi, Dana here",
+    )
 
 
 def test_an_agent_without_an_intercom_admin_is_named_in_a_comment_by_the_default_admin():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"),
-                                                message("m2", 5, "rep", "102", "Sam here")), context())
+    payload = conversation_payload(
+        conversation(
+            message("m1", 0, "customer", "900", "Hello"), message("m2", 5, "rep", "102", "Sam here")
+        ),
+        context(),
+    )
     reply = payload["parts"][0]
     assert (reply["admin_id"], reply["message_type"], reply["text"]) == (
-        "admin-migration", "comment", "[Sam Okafor] Sam here")
+        "admin-migration",
+        "comment",
+        "[Sam Okafor] Sam here",
+    )
 
 
 def test_an_agent_missing_from_the_directory_is_named_by_id():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"),
-                                                message("m2", 5, "rep", "555", "Hi")), context())
+    payload = conversation_payload(
+        conversation(message("m1", 0, "customer", "900", "Hello"), message("m2", 5, "rep", "555", "Hi")),
+        context(),
+    )
     assert payload["parts"][0]["text"] == "[ASAPP agent 555] Hi"
 
 
 @pytest.mark.parametrize("sender_type", ["rep_note", "rep_whisper"])
 def test_agent_notes_and_whispers_stay_internal_notes(sender_type):
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"),
-                                                message("m2", 5, sender_type, "101", "VIP, be nice"),
-                                                message("m3", 6, sender_type, "102", "agreed")), context())
+    payload = conversation_payload(
+        conversation(
+            message("m1", 0, "customer", "900", "Hello"),
+            message("m2", 5, sender_type, "101", "VIP, be nice"),
+            message("m3", 6, sender_type, "102", "agreed"),
+        ),
+        context(),
+    )
     dana, sam = payload["parts"]
     assert (dana["message_type"], dana["admin_id"], dana["text"]) == ("note", "admin-dana", "VIP, be nice")
-    assert (sam["message_type"], sam["admin_id"], sam["text"]) == ("note", "admin-migration", "[Sam Okafor] agreed")
+    assert (sam["message_type"], sam["admin_id"], sam["text"]) == (
+        "note",
+        "admin-migration",
+        "[Sam Okafor] agreed",
+    )
 
 
 def test_an_unknown_sender_type_is_kept_as_an_internal_note():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"),
-                                                message("m2", 5, "supervisor", "101", "taking over"),
-                                                message("m3", 6, "supervisor", "102", "noted")), context())
+    payload = conversation_payload(
+        conversation(
+            message("m1", 0, "customer", "900", "Hello"),
+            message("m2", 5, "supervisor", "101", "taking over"),
+            message("m3", 6, "supervisor", "102", "noted"),
+        ),
+        context(),
+    )
     dana, sam = payload["parts"]
     assert (dana["message_type"], dana["admin_id"], dana["text"]) == ("note", "admin-dana", "taking over")
     assert (sam["message_type"], sam["admin_id"], sam["text"]) == (
-        "note", "admin-migration", "[Sam Okafor, supervisor] noted")
+        "note",
+        "admin-migration",
+        "[Sam Okafor, supervisor] noted",
+    )
 
 
 # Conversations: the thread ----------------------------------------------------------------------
 def test_the_first_visible_comment_opens_the_conversation_even_after_notes():
-    payload = conversation_payload(conversation(message("n1", 0, "rep_note", "101", "customer called first"),
-                                                message("m1", 5, "customer", "900", "Hello"),
-                                                message("m2", 9, "rep", "101", "Hi")), context())
+    payload = conversation_payload(
+        conversation(
+            message("n1", 0, "rep_note", "101", "customer called first"),
+            message("m1", 5, "customer", "900", "Hello"),
+            message("m2", 9, "rep", "101", "Hi"),
+        ),
+        context(),
+    )
     assert payload["opener"]["key"] == "m1"
     assert [part["key"] for part in payload["parts"]] == ["n1", "m2"]
 
 
 def test_a_conversation_with_only_notes_cannot_be_loaded():
     with pytest.raises(Unloadable, match="only internal notes"):
-        conversation_payload(conversation(message("n1", 0, "rep_note", "101", "a"),
-                                          message("n2", 1, "rep_whisper", "101", "b")), context())
+        conversation_payload(
+            conversation(
+                message("n1", 0, "rep_note", "101", "a"), message("n2", 1, "rep_whisper", "101", "b")
+            ),
+            context(),
+        )
 
 
-@pytest.mark.parametrize("messages", [None, [], [message("m1", 0, "customer", "900", "  \n ")]],
-                         ids=["no list", "empty list", "only blank text"])
+@pytest.mark.parametrize(
+    "messages",
+    [None, [], [message("m1", 0, "customer", "900", "  \n ")]],
+    ids=["no list", "empty list", "only blank text"],
+)
 def test_a_conversation_without_messages_cannot_be_loaded(messages):
     with pytest.raises(Unloadable, match="no messages"):
         conversation_payload({"issue_id": 1, "messages": messages}, context())
 
 
 def test_blank_messages_are_skipped():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"),
-                                                message("m2", 1, "customer", "900", ""),
-                                                message("m3", 2, "rep", "101", "   "),
-                                                message("m4", 3, "rep", "101", "Hi")), context())
+    payload = conversation_payload(
+        conversation(
+            message("m1", 0, "customer", "900", "Hello"),
+            message("m2", 1, "customer", "900", ""),
+            message("m3", 2, "rep", "101", "   "),
+            message("m4", 3, "rep", "101", "Hi"),
+        ),
+        context(),
+    )
     assert [part["key"] for part in parts_of(payload)] == ["m1", "m4"]
 
 
 def test_transcript_mode_posts_the_whole_exchange_as_one_note_at_the_last_message():
-    messages = [message("m1", 0, "customer", "900", "Hello"), message("m2", 30, "bot", None, "Let me find someone"),
-                message("n1", 40, "rep_note", "102", "VIP"), message("m3", 65, "rep", "101", "Dana here")]
+    messages = [
+        message("m1", 0, "customer", "900", "Hello"),
+        message("m2", 30, "bot", None, "Let me find someone"),
+        message("n1", 40, "rep_note", "102", "VIP"),
+        message("m3", 65, "rep", "101", "Dana here"),
+    ]
 
     payload = conversation_payload(conversation(*messages), context(thread_mode=ThreadMode.transcript))
 
     assert payload["opener"]["key"] == "m1"
     [transcript] = payload["parts"]
     assert (transcript["message_type"], transcript["author"], transcript["admin_id"]) == (
-        "note", "admin", "admin-migration")
+        "note",
+        "admin",
+        "admin-migration",
+    )
     assert transcript["created_at"] == unix(65)
     assert transcript["text"].splitlines() == [
         "ASAPP transcript",
@@ -374,43 +531,62 @@ def test_transcript_mode_posts_the_whole_exchange_as_one_note_at_the_last_messag
 
 
 def test_transcript_mode_with_a_single_message_posts_only_the_opener():
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello")),
-                                   context(thread_mode=ThreadMode.transcript))
+    payload = conversation_payload(
+        conversation(message("m1", 0, "customer", "900", "Hello")), context(thread_mode=ThreadMode.transcript)
+    )
     assert (payload["opener"]["key"], payload["parts"]) == ("m1", [])
 
 
 def test_transcript_times_are_utc_on_any_worker(new_york_time):
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"),
-                                                message("m2", 5, "rep", "101", "Hi")),
-                                   context(thread_mode=ThreadMode.transcript))
+    payload = conversation_payload(
+        conversation(message("m1", 0, "customer", "900", "Hello"), message("m2", 5, "rep", "101", "Hi")),
+        context(thread_mode=ThreadMode.transcript),
+    )
     assert "[2026-01-05 14:02:12 UTC] Customer: Hello" in payload["parts"][0]["text"]
 
 
 # Conversations: attributes, assignee, state, tags -----------------------------------------------
 def test_conversation_attributes_come_from_columns_parameters_answers_and_structured_data():
-    entries = [attribute("convos_metadata.platform", "conversation", "asapp_platform"),
-               attribute("convos_metadata.csat_rating", "conversation", "asapp_csat_rating", "integer"),
-               attribute("customer_params.param_value[Order ID]", "conversation", "asapp_param_order_id"),
-               attribute("customer_feedback.answer[Satisfied?]", "conversation", "asapp_feedback_satisfied"),
-               attribute("autosummary_structured_data.structured_data_field_value[sd-1]", "conversation", "asapp_sd_1"),
-               attribute("customers.address_country", "contact", "asapp_address_country")]
-    row = conversation(message("m1", 0, "customer", "900", "Hello"), platform="ios", csat_rating=4.0,
-                       params=[{"param_key": "Order ID", "param_value": "A-77"}],
-                       feedback=[{"question": "Satisfied?", "answer": "no"}, {"question": "Satisfied?", "answer": "yes"}],
-                       structured=[{"field_id": "sd-1", "value": "refund"}])
+    entries = [
+        attribute("convos_metadata.platform", "conversation", "asapp_platform"),
+        attribute("convos_metadata.csat_rating", "conversation", "asapp_csat_rating", "integer"),
+        attribute("customer_params.param_value[Order ID]", "conversation", "asapp_param_order_id"),
+        attribute("customer_feedback.answer[Satisfied?]", "conversation", "asapp_feedback_satisfied"),
+        attribute(
+            "autosummary_structured_data.structured_data_field_value[sd-1]", "conversation", "asapp_sd_1"
+        ),
+        attribute("customers.address_country", "contact", "asapp_address_country"),
+    ]
+    row = conversation(
+        message("m1", 0, "customer", "900", "Hello"),
+        platform="ios",
+        csat_rating=4.0,
+        params=[{"param_key": "Order ID", "param_value": "A-77"}],
+        feedback=[{"question": "Satisfied?", "answer": "no"}, {"question": "Satisfied?", "answer": "yes"}],
+        structured=[{"field_id": "sd-1", "value": "refund"}],
+    )
 
     attributes = conversation_payload(row, context(entries=entries))["custom_attributes"]
 
-    assert attributes == {"asapp_issue_id": "21352352", "asapp_platform": "ios", "asapp_csat_rating": 4,
-                          "asapp_param_order_id": "A-77", "asapp_feedback_satisfied": "yes", "asapp_sd_1": "refund"}
+    assert attributes == {
+        "asapp_issue_id": "21352352",
+        "asapp_platform": "ios",
+        "asapp_csat_rating": 4,
+        "asapp_param_order_id": "A-77",
+        "asapp_feedback_satisfied": "yes",
+        "asapp_sd_1": "refund",
+    }
 
 
 def test_a_fractional_rating_is_left_out_of_the_conversation_and_reported():
     entries = [attribute("convos_metadata.csat_rating", "conversation", "asapp_csat_rating", "integer")]
     issues: list[FieldIssue] = []
 
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"), csat_rating=4.5),
-                                   context(entries=entries), issues)
+    payload = conversation_payload(
+        conversation(message("m1", 0, "customer", "900", "Hello"), csat_rating=4.5),
+        context(entries=entries),
+        issues,
+    )
 
     assert "asapp_csat_rating" not in payload["custom_attributes"]
     (issue,) = issues
@@ -423,11 +599,16 @@ def test_a_string_attribute_over_255_characters_is_left_out_and_reported_with_th
     issues: list[FieldIssue] = []
     notes = "Customer called about the bill. " * 12
 
-    payload = conversation_payload(conversation(message("m1", 0, "customer", "900", "Hello"), disposition_notes=notes),
-                                   context(entries=entries), issues)
+    payload = conversation_payload(
+        conversation(message("m1", 0, "customer", "900", "Hello"), disposition_notes=notes),
+        context(entries=entries),
+        issues,
+    )
 
     assert "asapp_disposition_notes" not in payload["custom_attributes"]
-    assert [(issue.field, issue.value) for issue in issues] == [("custom_attributes.asapp_disposition_notes", notes)]
+    assert [(issue.field, issue.value) for issue in issues] == [
+        ("custom_attributes.asapp_disposition_notes", notes)
+    ]
     assert "at most 255" in issues[0].reason
 
 
@@ -440,7 +621,9 @@ def test_the_last_agent_with_an_admin_is_the_assignee():
 def test_the_last_agent_without_an_admin_leaves_it_unassigned_and_is_reported():
     row = conversation(message("m1", 0, "customer", "900", "Hello"), last_rep_id="102")
     assert conversation_payload(row, context())["assignee_admin_id"] is None
-    assert agents_without_admin(row, context()) == [{"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}]
+    assert agents_without_admin(row, context()) == [
+        {"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}
+    ]
 
 
 def test_an_agent_missing_from_the_reps_feed_who_wrote_is_reported_by_id():
@@ -450,7 +633,10 @@ def test_an_agent_missing_from_the_reps_feed_who_wrote_is_reported_by_id():
 
 def test_a_conversation_no_agent_handled_is_unassigned_without_a_report():
     row = conversation(message("m1", 0, "customer", "900", "Hello"))
-    assert (conversation_payload(row, context())["assignee_admin_id"], agents_without_admin(row, context())) == (None, [])
+    assert (
+        conversation_payload(row, context())["assignee_admin_id"],
+        agents_without_admin(row, context()),
+    ) == (None, [])
 
 
 def test_an_ended_issue_is_closed_and_an_ongoing_one_open():
@@ -460,21 +646,27 @@ def test_an_ended_issue_is_closed_and_an_ongoing_one_open():
     assert conversation_payload(ongoing, context())["state"] == "open"
 
 
-@pytest.mark.parametrize(("raw", "segments"), [
-    ("[marketing,promotions]", ["marketing", "promotions"]),
-    ("[ marketing , promotions ]", ["marketing", "promotions"]),
-    ("billing", ["billing"]),
-    ("[]", []),
-    ("", []),
-    (None, []),
-])
+@pytest.mark.parametrize(
+    ("raw", "segments"),
+    [
+        ("[marketing,promotions]", ["marketing", "promotions"]),
+        ("[ marketing , promotions ]", ["marketing", "promotions"]),
+        ("billing", ["billing"]),
+        ("[]", []),
+        ("", []),
+        (None, []),
+    ],
+)
 def test_company_segments_are_read_with_or_without_brackets(raw, segments):
     assert parse_segments(raw) == segments
 
 
 def test_tags_are_the_segments_plus_the_segments_of_its_structured_data_fields():
-    row = conversation(message("m1", 0, "customer", "900", "Hello"), company_segments="[promotions,billing]",
-                       structured=[{"field_id": "sd-1", "value": "yes"}, {"field_id": "sd-3", "value": "x"}])
+    row = conversation(
+        message("m1", 0, "customer", "900", "Hello"),
+        company_segments="[promotions,billing]",
+        structured=[{"field_id": "sd-1", "value": "yes"}, {"field_id": "sd-3", "value": "x"}],
+    )
     tags_by_field = {"sd-1": ["Refunds", "billing"], "sd-2": ["Never seen"]}
 
     payload = conversation_payload(row, context(segment_tags_by_field=tags_by_field))
@@ -484,23 +676,51 @@ def test_tags_are_the_segments_plus_the_segments_of_its_structured_data_fields()
 
 # Attachments ------------------------------------------------------------------------------------
 def test_a_customer_upload_is_posted_by_the_contact_with_a_fallback_content_type():
-    row = {"sender_type": "customer", "sender_id": "900", "file_upload_ts": at(30), "file_name": "bill.pdf",
-           "file_mime_type": None, "conversation_state": None}
+    row = {
+        "sender_type": "customer",
+        "sender_id": "900",
+        "file_upload_ts": at(30),
+        "file_name": "bill.pdf",
+        "file_mime_type": None,
+        "conversation_state": None,
+    }
     payload = attachment_payload(row, "contact-1", context())
-    assert payload == {"contact": "contact-1", "conversation_state": "open", "created_at": unix(30),
-                       "author": "contact", "file_name": "bill.pdf", "text": "bill.pdf",
-                       "content_type": "application/octet-stream"}
+    assert payload == {
+        "contact": "contact-1",
+        "conversation_state": "open",
+        "created_at": unix(30),
+        "author": "contact",
+        "file_name": "bill.pdf",
+        "text": "bill.pdf",
+        "content_type": "application/octet-stream",
+    }
 
 
 def test_an_agent_upload_is_posted_by_the_agents_admin():
-    row = {"sender_type": "rep", "sender_id": "101", "file_upload_ts": at(30), "file_name": "label.png",
-           "file_mime_type": "image/png", "conversation_state": "closed"}
+    row = {
+        "sender_type": "rep",
+        "sender_id": "101",
+        "file_upload_ts": at(30),
+        "file_name": "label.png",
+        "file_mime_type": "image/png",
+        "conversation_state": "closed",
+    }
     payload = attachment_payload(row, "contact-1", context())
-    assert (payload["author"], payload["admin_id"], payload["conversation_state"]) == ("admin", "admin-dana", "closed")
+    assert (payload["author"], payload["admin_id"], payload["conversation_state"]) == (
+        "admin",
+        "admin-dana",
+        "closed",
+    )
 
 
 def test_an_upload_by_an_agent_without_an_admin_names_the_agent():
-    row = {"sender_type": "rep", "sender_id": "102", "file_upload_ts": at(30), "file_name": "label.png",
-           "file_mime_type": "image/png", "conversation_state": "open"}
+    row = {
+        "sender_type": "rep",
+        "sender_id": "102",
+        "file_upload_ts": at(30),
+        "file_name": "label.png",
+        "file_mime_type": "image/png",
+        "conversation_state": "open",
+    }
     payload = attachment_payload(row, "contact-1", context())
     assert (payload["admin_id"], payload["text"]) == ("admin-migration", "[Sam Okafor] label.png")

@@ -23,33 +23,78 @@ def ledger(tmp_path):
 
 
 def extract_manifest(feed: str, *, waiting: int = 0) -> dict:
-    return {"feed": feed, "channel": "s3", "files_listed": 4, "files_staged": 4, "rows_staged": 120,
-            "rows_quarantined": 1, "partitions_complete": 3, "partitions_waiting": [f"dt=2026-01-07/hr={hour:02d}/mi=00"
-                                                                                    for hour in range(waiting)]}
+    return {
+        "feed": feed,
+        "channel": "s3",
+        "files_listed": 4,
+        "files_staged": 4,
+        "rows_staged": 120,
+        "rows_quarantined": 1,
+        "partitions_complete": 3,
+        "partitions_waiting": [f"dt=2026-01-07/hr={hour:02d}/mi=00" for hour in range(waiting)],
+    }
 
 
-def report_for(ledger: Ledger, *, field_map: dict | None = None, task_states: dict | None = None, **changes) -> dict:
-    company_load = LoadManifest("company", source_count=5, created=3, updated=1, unchanged=0, quarantined=1,
-                                requests=9, checksum="abc").as_dict()
-    conversation_check = ValidationManifest("conversation", checked=2, matching=1, mismatched=1, mismatches=[
-        {"source_id": "21", "problems": [{"field": "state", "expected": "closed", "actual": "open"}]}]).as_dict()
+def report_for(
+    ledger: Ledger, *, field_map: dict | None = None, task_states: dict | None = None, **changes
+) -> dict:
+    company_load = LoadManifest(
+        "company",
+        source_count=5,
+        created=3,
+        updated=1,
+        unchanged=0,
+        quarantined=1,
+        requests=9,
+        checksum="abc",
+    ).as_dict()
+    conversation_check = ValidationManifest(
+        "conversation",
+        checked=2,
+        matching=1,
+        mismatched=1,
+        mismatches=[
+            {"source_id": "21", "problems": [{"field": "state", "expected": "closed", "actual": "open"}]}
+        ],
+    ).as_dict()
     transformed = TransformManifest(
-        objects={"company": ObjectManifest("company", "p", source_count=5, payloads=4, quarantined=1),
-                 "conversation": ObjectManifest("conversation", "p", source_count=7, payloads=6, quarantined=1)},
-        unmatched_agents=[{"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}]).as_dict()
-    inputs = {"run_id": RUN, "migration_id": "acme_eu", "params": {"mode": "full", "dry_run": False},
-              "extract": {"customers": extract_manifest("customers", waiting=2)}, "field_map": field_map,
-              "transformed": transformed, "timeline": None, "plan": None, "schema": None, "loads": {"company": company_load},
-              "validations": {"company": ValidationManifest("company", checked=4, matching=4).as_dict(),
-                              "conversation": conversation_check},
-              "ledger": ledger_view(ledger, RUN), "task_states": task_states or {}}
+        objects={
+            "company": ObjectManifest("company", "p", source_count=5, payloads=4, quarantined=1),
+            "conversation": ObjectManifest("conversation", "p", source_count=7, payloads=6, quarantined=1),
+        },
+        unmatched_agents=[{"rep_id": "102", "name": "Sam Okafor", "email": "sam@acme.example"}],
+    ).as_dict()
+    inputs = {
+        "run_id": RUN,
+        "migration_id": "acme_eu",
+        "params": {"mode": "full", "dry_run": False},
+        "extract": {"customers": extract_manifest("customers", waiting=2)},
+        "field_map": field_map,
+        "transformed": transformed,
+        "timeline": None,
+        "plan": None,
+        "schema": None,
+        "loads": {"company": company_load},
+        "validations": {
+            "company": ValidationManifest("company", checked=4, matching=4).as_dict(),
+            "conversation": conversation_check,
+        },
+        "ledger": ledger_view(ledger, RUN),
+        "task_states": task_states or {},
+    }
     return build_report(**(inputs | changes))
 
 
 def loaded(ledger: Ledger, object_type: str, count: int, run_id: str = RUN, action: str = "created") -> None:
     for n in range(count):
-        ledger.complete(object_type, f"{object_type}-{run_id}-{action}-{n}", intercom_id=f"ic-{n}", action=action,
-                        payload_hash="h", run_id=run_id)
+        ledger.complete(
+            object_type,
+            f"{object_type}-{run_id}-{action}-{n}",
+            intercom_id=f"ic-{n}",
+            action=action,
+            payload_hash="h",
+            run_id=run_id,
+        )
 
 
 def test_the_report_counts_what_every_try_of_the_run_did_and_what_the_migration_holds(ledger):
@@ -62,8 +107,19 @@ def test_the_report_counts_what_every_try_of_the_run_did_and_what_the_migration_
 
     company, conversation = report_for(ledger)["objects"]
 
-    expected = {"object": "company", "source": 5, "created": 2, "updated": 1, "unchanged": 0, "quarantined": 1,
-                "in_intercom": 6, "requests": 9, "tries": 2, "balanced": True, "validated": 4}
+    expected = {
+        "object": "company",
+        "source": 5,
+        "created": 2,
+        "updated": 1,
+        "unchanged": 0,
+        "quarantined": 1,
+        "in_intercom": 6,
+        "requests": 9,
+        "tries": 2,
+        "balanced": True,
+        "validated": 4,
+    }
     assert {key: company[key] for key in expected} == expected
     assert (conversation["in_intercom"], conversation["note"]) == (0, "not loaded in this run")
     assert (conversation["source"], conversation["mismatched"]) == (7, 1)
@@ -71,7 +127,9 @@ def test_the_report_counts_what_every_try_of_the_run_did_and_what_the_migration_
 
 def test_the_report_lists_what_is_quarantined_in_the_whole_migration_and_says_what_came_from_this_run(ledger):
     ledger.quarantine("conversation", "21", "conversation has only internal notes", RUN)
-    ledger.quarantine("feed:utterances", "utterances/dt=2026-01-05/hr=10/mi=00/u.jsonl:7", "not valid JSON", RUN)
+    ledger.quarantine(
+        "feed:utterances", "utterances/dt=2026-01-05/hr=10/mi=00/u.jsonl:7", "not valid JSON", RUN
+    )
     ledger.quarantine("company", "c9", "from yesterday", EARLIER_RUN)
     ledger.quarantine("contact", "c1", "fixed since", EARLIER_RUN)
     ledger.resolve_quarantine("contact", "c1")
@@ -80,21 +138,35 @@ def test_the_report_lists_what_is_quarantined_in_the_whole_migration_and_says_wh
 
     assert (report["quarantined_total"], report["quarantined_this_run"]) == (3, 2)
     assert {(row["object"], row["source_id"], row["run_id"]) for row in report["quarantined"]} == {
-        ("conversation", "21", RUN), ("company", "c9", EARLIER_RUN),
-        ("feed:utterances", "utterances/dt=2026-01-05/hr=10/mi=00/u.jsonl:7", RUN)}
+        ("conversation", "21", RUN),
+        ("company", "c9", EARLIER_RUN),
+        ("feed:utterances", "utterances/dt=2026-01-05/hr=10/mi=00/u.jsonl:7", RUN),
+    }
     assert report["quarantined_by_kind"] == {"company": 1, "conversation": 1, "feed:utterances": 1}
 
 
 def test_the_report_names_the_failed_task_and_its_last_error(ledger):
-    ledger.note_task_event(RUN, "load.conversations", -1, 1, "retried", "AmbiguousWrite: 503 service_unavailable")
-    ledger.note_task_event(RUN, "load.conversations", -1, 2, "failed", "ApiError: 401 unauthorized: Access Token Invalid")
+    ledger.note_task_event(
+        RUN, "load.conversations", -1, 1, "retried", "AmbiguousWrite: 503 service_unavailable"
+    )
+    ledger.note_task_event(
+        RUN, "load.conversations", -1, 2, "failed", "ApiError: 401 unauthorized: Access Token Invalid"
+    )
     ledger.note_task_event(RUN, "extract.feed", 3, 1, "waited", "ASAPP's daily request cap is spent")
 
-    report = report_for(ledger, task_states={"load.conversations": "failed", "load.attachments": "upstream_failed",
-                                             "extract.feed_3": "success", "report.reconciliation": "running"})
+    report = report_for(
+        ledger,
+        task_states={
+            "load.conversations": "failed",
+            "load.attachments": "upstream_failed",
+            "extract.feed_3": "success",
+            "report.reconciliation": "running",
+        },
+    )
 
     assert report["failed_tasks"] == [
-        {"task": "load.conversations", "error": "ApiError: 401 unauthorized: Access Token Invalid"}]
+        {"task": "load.conversations", "error": "ApiError: 401 unauthorized: Access Token Invalid"}
+    ]
     assert report["not_run"] == ["load.attachments"]
     text = render_markdown(report)
     assert text.index("## Why the run failed") < text.index("## Objects")
@@ -104,12 +176,22 @@ def test_the_report_names_the_failed_task_and_its_last_error(ledger):
 
 
 def test_the_report_lists_fields_left_out_with_the_value_asapp_had(ledger):
-    ledger.note_field_issues("contact", [("customer:7", "email", "not-an-email", "not an email address")], RUN)
+    ledger.note_field_issues(
+        "contact", [("customer:7", "email", "not-an-email", "not an email address")], RUN
+    )
 
     report = report_for(ledger)
 
-    assert report["fields_left_out"] == [{"object": "contact", "source_id": "customer:7", "field": "email",
-                                          "value": "not-an-email", "reason": "not an email address", "run_id": RUN}]
+    assert report["fields_left_out"] == [
+        {
+            "object": "contact",
+            "source_id": "customer:7",
+            "field": "email",
+            "value": "not-an-email",
+            "reason": "not an email address",
+            "run_id": RUN,
+        }
+    ]
     assert "| contact | customer:7 | email | not-an-email | not an email address |" in render_markdown(report)
 
 
@@ -118,14 +200,20 @@ def test_the_report_counts_partitions_still_waiting_for_success(ledger):
 
 
 def test_the_markdown_report_says_who_approved_the_map(ledger):
-    approved = {"hash": "0123456789abcdef" * 4, "approved_by": "Maria", "approved_at": "2026-01-07T09:58:00+00:00"}
+    approved = {
+        "hash": "0123456789abcdef" * 4,
+        "approved_by": "Maria",
+        "approved_at": "2026-01-07T09:58:00+00:00",
+    }
     text = render_markdown(report_for(ledger, field_map=approved))
     assert "Field map `0123456789ab`: approved by Maria at 2026-01-07T09:58:00+00:00." in text
 
 
 def test_the_markdown_report_of_a_dry_run_says_nothing_was_written(ledger):
     unapproved = {"hash": "f" * 64, "approved_by": None, "approved_at": None}
-    assert "not approved (dry run: nothing was written)" in render_markdown(report_for(ledger, field_map=unapproved))
+    assert "not approved (dry run: nothing was written)" in render_markdown(
+        report_for(ledger, field_map=unapproved)
+    )
 
 
 def test_the_markdown_report_names_agents_quarantined_records_and_read_back_differences(ledger):
@@ -163,5 +251,6 @@ def test_the_log_summary_has_a_line_per_object_and_the_totals(ledger):
     assert lines[1].startswith("  FAILED load.contacts: no error was recorded")
     assert lines[2].split()[:7] == ["company", "source", "5", "in", "Intercom", "4", "created"]
     assert lines[3].split()[:6] == ["conversation", "source", "7", "in", "Intercom", "0"]
-    assert lines[-1] == ("  quarantined: 1 open (1 from this run); fields left out: 0; agents without an Intercom "
-                         "admin: 1")
+    assert lines[-1] == (
+        "  quarantined: 1 open (1 from this run); fields left out: 0; agents without an Intercom admin: 1"
+    )

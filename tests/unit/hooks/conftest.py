@@ -19,8 +19,17 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def asapp_api(monkeypatch, clock) -> ApiSession:
-    monkeypatch.setenv("AIRFLOW_CONN_ASAPP_UNIT", json.dumps({
-        "conn_type": "asapp", "host": "https://api.asapp.test", "login": "unit-api-id", "password": "unit-api-secret"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ASAPP_UNIT",
+        json.dumps(
+            {
+                "conn_type": "asapp",
+                "host": "https://api.asapp.test",
+                "login": "unit-api-id",
+                "password": "unit-api-secret",
+            }
+        ),
+    )
     api = AsappHook("asapp_unit").api
     api.sleep = api.limiter.sleep = clock.sleep
     api.limiter.clock = clock
@@ -29,8 +38,12 @@ def asapp_api(monkeypatch, clock) -> ApiSession:
 
 @pytest.fixture
 def intercom_api(monkeypatch, clock) -> ApiSession:
-    monkeypatch.setenv("AIRFLOW_CONN_INTERCOM_UNIT", json.dumps({
-        "conn_type": "intercom", "host": "https://api.intercom.test", "password": "unit-access-token"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_INTERCOM_UNIT",
+        json.dumps(
+            {"conn_type": "intercom", "host": "https://api.intercom.test", "password": "unit-access-token"}
+        ),
+    )
     api = IntercomHook("intercom_unit", requests_per_minute=600).api
     api.sleep = api.limiter.sleep = clock.sleep
     api.limiter.clock = clock

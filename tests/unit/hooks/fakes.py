@@ -47,8 +47,14 @@ class FakeSession:
         return outcome
 
 
-def response(status: int, body: object = None, *, text: str | None = None, headers: dict | None = None,
-             reason: str = "") -> requests.Response:
+def response(
+    status: int,
+    body: object = None,
+    *,
+    text: str | None = None,
+    headers: dict | None = None,
+    reason: str = "",
+) -> requests.Response:
     answer = requests.Response()
     answer.status_code = status
     answer.reason = reason
@@ -58,20 +64,42 @@ def response(status: int, body: object = None, *, text: str | None = None, heade
 
 
 def rate_headers(limit: int, remaining: int, reset: float) -> dict:
-    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": str(reset)}
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(reset),
+    }
 
 
-def api_session(session: FakeSession, clock: FakeClock, *, attempts: int = 4, limiter: RateLimiter | None = None,
-                **options) -> ApiSession:
+def api_session(
+    session: FakeSession,
+    clock: FakeClock,
+    *,
+    attempts: int = 4,
+    limiter: RateLimiter | None = None,
+    **options,
+) -> ApiSession:
     policy = RetryPolicy(rate_limited=(1, 2, 4), server_error=(0.25, 0.5, 1.0), attempts=attempts)
-    return ApiSession(session, "https://api.example.test/", retry=policy, parse_error=parse_intercom_error,
-                      limiter=limiter, sleep=clock.sleep, **options)
+    return ApiSession(
+        session,
+        "https://api.example.test/",
+        retry=policy,
+        parse_error=parse_intercom_error,
+        limiter=limiter,
+        sleep=clock.sleep,
+        **options,
+    )
 
 
 def intercom_error(status: int, code: str, message: str = "") -> requests.Response:
-    return response(status, {"type": "error.list", "request_id": "req-1", "errors": [{"code": code, "message": message}]})
+    return response(
+        status, {"type": "error.list", "request_id": "req-1", "errors": [{"code": code, "message": message}]}
+    )
 
 
 def asapp_error(status: int, code: str, message: str, **headers) -> requests.Response:
-    return response(status, {"error": {"requestId": "8e033668-9f1a-11ec-b909-0242ac120002", "code": code,
-                                       "message": message}}, headers=headers)
+    return response(
+        status,
+        {"error": {"requestId": "8e033668-9f1a-11ec-b909-0242ac120002", "code": code, "message": message}},
+        headers=headers,
+    )

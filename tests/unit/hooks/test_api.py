@@ -63,8 +63,11 @@ def test_an_empty_successful_body_is_none(clock):
 
 
 def test_server_errors_are_retried_after_the_policys_delays(clock):
-    session = FakeSession(intercom_error(500, "server_error"), intercom_error(503, "service_unavailable"),
-                          response(200, {"ok": True}))
+    session = FakeSession(
+        intercom_error(500, "server_error"),
+        intercom_error(503, "service_unavailable"),
+        response(200, {"ok": True}),
+    )
     api = api_session(session, clock)
 
     assert api.json("GET", "/me") == {"ok": True}
@@ -74,8 +77,11 @@ def test_server_errors_are_retried_after_the_policys_delays(clock):
 
 
 def test_connection_errors_are_retried_like_server_errors(clock):
-    session = FakeSession(requests.ConnectionError("reset by peer"), requests.Timeout("read timed out"),
-                          response(200, {"ok": True}))
+    session = FakeSession(
+        requests.ConnectionError("reset by peer"),
+        requests.Timeout("read timed out"),
+        response(200, {"ok": True}),
+    )
 
     assert api_session(session, clock).json("GET", "/me") == {"ok": True}
     first, second = clock.sleeps
@@ -98,13 +104,20 @@ def test_a_server_error_that_persists_gives_up_after_the_attempts(clock):
     with pytest.raises(ApiError) as raised:
         api_session(session, clock, attempts=3).request("GET", "/me")
 
-    assert (raised.value.status, raised.value.code, raised.value.message) == (502, "server_error", "upstream down")
+    assert (raised.value.status, raised.value.code, raised.value.message) == (
+        502,
+        "server_error",
+        "upstream down",
+    )
     assert len(session.requests) == 3 and len(clock.sleeps) == 2
 
 
 def test_a_429_without_server_guidance_waits_the_policys_rate_limit_delays(clock):
-    session = FakeSession(intercom_error(429, "rate_limit_exceeded"), intercom_error(429, "rate_limit_exceeded"),
-                          response(200, {}))
+    session = FakeSession(
+        intercom_error(429, "rate_limit_exceeded"),
+        intercom_error(429, "rate_limit_exceeded"),
+        response(200, {}),
+    )
 
     api_session(session, clock).request("GET", "/me")
 
@@ -121,9 +134,14 @@ def test_a_429_that_persists_gives_up_after_the_attempts(clock):
 
 def test_a_429_waits_as_long_as_the_limiter_says_the_server_needs(clock):
     limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-    session = FakeSession(response(429, intercom_error(429, "rate_limit_exceeded").json(),
-                                   headers=rate_headers(limit=100, remaining=0, reset=T0 + 10)),
-                          response(200, {}))
+    session = FakeSession(
+        response(
+            429,
+            intercom_error(429, "rate_limit_exceeded").json(),
+            headers=rate_headers(limit=100, remaining=0, reset=T0 + 10),
+        ),
+        response(200, {}),
+    )
 
     api_session(session, clock, limiter=limiter).request("POST", "/contacts")
 
@@ -131,8 +149,16 @@ def test_a_429_waits_as_long_as_the_limiter_says_the_server_needs(clock):
     assert len(session.requests) == 2
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, "parameter_invalid"), (401, "unauthorized"), (404, "not_found"),
-                                              (409, "conflict"), (422, "data_invalid")])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "parameter_invalid"),
+        (401, "unauthorized"),
+        (404, "not_found"),
+        (409, "conflict"),
+        (422, "data_invalid"),
+    ],
+)
 def test_other_client_errors_are_raised_at_once(clock, status, code):
     session = FakeSession(intercom_error(status, code, "details"), response(200, {}))
 
@@ -163,9 +189,14 @@ def test_a_connection_error_does_not_use_up_later_windows(clock):
     assert clock.now <= T0 + 20.5
 
 
-@pytest.mark.parametrize("outcome", [intercom_error(503, "service_unavailable", "Server Error"),
-                                     requests.ConnectionError("Connection aborted: RemoteDisconnected"),
-                                     requests.ReadTimeout("read timed out")])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        intercom_error(503, "service_unavailable", "Server Error"),
+        requests.ConnectionError("Connection aborted: RemoteDisconnected"),
+        requests.ReadTimeout("read timed out"),
+    ],
+)
 def test_a_write_sent_once_reports_an_unclear_answer_without_sending_it_again(clock, outcome):
     session = FakeSession(outcome, response(200, {"id": "never reached"}))
     api = api_session(session, clock)
@@ -177,8 +208,11 @@ def test_a_write_sent_once_reports_an_unclear_answer_without_sending_it_again(cl
 
 
 def test_a_write_sent_once_is_retried_when_it_never_reached_the_server_or_was_throttled(clock):
-    session = FakeSession(requests.ConnectTimeout("connect timed out"), intercom_error(429, "rate_limit_exceeded"),
-                          response(200, {"id": "part-1"}))
+    session = FakeSession(
+        requests.ConnectTimeout("connect timed out"),
+        intercom_error(429, "rate_limit_exceeded"),
+        response(200, {"id": "part-1"}),
+    )
     api = api_session(session, clock)
 
     assert api.json("POST", "/conversations/7/reply", json={"body": "hi"}, resend=False) == {"id": "part-1"}

@@ -135,45 +135,108 @@ def test_an_idle_gap_of_several_windows_starts_a_fresh_window(clock):
 
 def test_intercom_429_is_retried_when_the_window_resets(intercom_api, clock):
     intercom_api.session = FakeSession(
-        response(429, intercom_error(429, "rate_limit_exceeded", "Exceeded rate limit of 100 in 10_seconds").json(),
-                 headers=rate_headers(limit=100, remaining=0, reset=T0 + 10)),
-        response(200, {"type": "admin"}, headers=rate_headers(limit=100, remaining=99, reset=T0 + 20)))
+        response(
+            429,
+            intercom_error(429, "rate_limit_exceeded", "Exceeded rate limit of 100 in 10_seconds").json(),
+            headers=rate_headers(limit=100, remaining=0, reset=T0 + 10),
+        ),
+        response(200, {"type": "admin"}, headers=rate_headers(limit=100, remaining=99, reset=T0 + 20)),
+    )
 
     assert intercom_api.json("GET", "/me") == {"type": "admin"}
     assert clock.now == pytest.approx(T0 + 10, abs=0.1)
 
 
-@pytest.mark.parametrize(("status", "body", "expected"), [
-    (401, {"type": "error.list", "request_id": "e097e446-9ae6-44a8-8e13-2bf3008b87ef",
-           "errors": [{"code": "unauthorized", "message": "Access Token Invalid"}]},
-     ("unauthorized", "Access Token Invalid", "e097e446-9ae6-44a8-8e13-2bf3008b87ef")),
-    (429, {"type": "error.list", "request_id": "b68959ea-6328-4f70-83cb-e7913dba1542",
-           "errors": [{"code": "rate_limit_exceeded",
-                       "message": "Exceeded rate limit of 5 pending reporting dataset export jobs"}]},
-     ("rate_limit_exceeded", "Exceeded rate limit of 5 pending reporting dataset export jobs",
-      "b68959ea-6328-4f70-83cb-e7913dba1542")),
-    (404, {"type": "error.list", "request_id": None,
-           "errors": [{"code": "conversation_attribute_not_found", "message": "Conversation attribute not found"}]},
-     ("conversation_attribute_not_found", "Conversation attribute not found", None)),
-    (409, {"type": "error.list", "request_id": "r-9", "errors": [
-        {"code": "conflict", "message": "A contact matching those details already exists with id=6657add46abd"},
-        {"code": "second", "message": "ignored"}]},
-     ("conflict", "A contact matching those details already exists with id=6657add46abd", "r-9")),
-    (400, {"type": "error.list", "request_id": "r-1", "errors": [{"code": "parameter_invalid", "field": "email"}]},
-     ("parameter_invalid", "", "r-1")),
-], ids=["401 from the spec", "429 from the spec", "null request id", "409 duplicate contact", "code only"])
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            401,
+            {
+                "type": "error.list",
+                "request_id": "e097e446-9ae6-44a8-8e13-2bf3008b87ef",
+                "errors": [{"code": "unauthorized", "message": "Access Token Invalid"}],
+            },
+            ("unauthorized", "Access Token Invalid", "e097e446-9ae6-44a8-8e13-2bf3008b87ef"),
+        ),
+        (
+            429,
+            {
+                "type": "error.list",
+                "request_id": "b68959ea-6328-4f70-83cb-e7913dba1542",
+                "errors": [
+                    {
+                        "code": "rate_limit_exceeded",
+                        "message": "Exceeded rate limit of 5 pending reporting dataset export jobs",
+                    }
+                ],
+            },
+            (
+                "rate_limit_exceeded",
+                "Exceeded rate limit of 5 pending reporting dataset export jobs",
+                "b68959ea-6328-4f70-83cb-e7913dba1542",
+            ),
+        ),
+        (
+            404,
+            {
+                "type": "error.list",
+                "request_id": None,
+                "errors": [
+                    {
+                        "code": "conversation_attribute_not_found",
+                        "message": "Conversation attribute not found",
+                    }
+                ],
+            },
+            ("conversation_attribute_not_found", "Conversation attribute not found", None),
+        ),
+        (
+            409,
+            {
+                "type": "error.list",
+                "request_id": "r-9",
+                "errors": [
+                    {
+                        "code": "conflict",
+                        "message": "A contact matching those details already exists with id=6657add46abd",
+                    },
+                    {"code": "second", "message": "ignored"},
+                ],
+            },
+            ("conflict", "A contact matching those details already exists with id=6657add46abd", "r-9"),
+        ),
+        (
+            400,
+            {
+                "type": "error.list",
+                "request_id": "r-1",
+                "errors": [{"code": "parameter_invalid", "field": "email"}],
+            },
+            ("parameter_invalid", "", "r-1"),
+        ),
+    ],
+    ids=["401 from the spec", "429 from the spec", "null request id", "409 duplicate contact", "code only"],
+)
 def test_intercom_error_lists_are_read_for_status_code_message_and_request(status, body, expected):
     error = parse_intercom_error(response(status, body))
     assert (error.status, error.code, error.message, error.request_id) == (status, *expected)
 
 
-@pytest.mark.parametrize(("text", "reason", "message"), [
-    ("<html><body><h1>502 Bad Gateway</h1></body></html>", "Bad Gateway",
-     "<html><body><h1>502 Bad Gateway</h1></body></html>"),
-    ("", "Bad Gateway", "Bad Gateway"),
-    ('{"message": "upstream timeout"}', "Gateway Timeout", '{"message": "upstream timeout"}'),
-    ('{"type": "error.list", "errors": []}', "Bad Request", '{"type": "error.list", "errors": []}'),
-], ids=["html page", "empty body", "other json", "empty error list"])
+@pytest.mark.parametrize(
+    ("text", "reason", "message"),
+    [
+        (
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            "Bad Gateway",
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        ),
+        ("", "Bad Gateway", "Bad Gateway"),
+        ('{"message": "upstream timeout"}', "Gateway Timeout", '{"message": "upstream timeout"}'),
+        ('{"type": "error.list", "errors": []}', "Bad Request", '{"type": "error.list", "errors": []}'),
+    ],
+    ids=["html page", "empty body", "other json", "empty error list"],
+)
 def test_intercom_errors_that_are_not_error_lists_keep_the_text(text, reason, message):
     error = parse_intercom_error(response(502, text=text, reason=reason))
     assert (error.status, error.code, error.message, error.request_id) == (502, "http_error", message, None)

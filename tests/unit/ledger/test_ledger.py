@@ -21,8 +21,12 @@ def ledger(database):
 
 
 def envelope(n: int, at: datetime) -> dict:
-    return {"event_id": f"evt-{n}", "name": "journey", "event_type": "conversation_started",
-            "meta_data": {"create_time": at.isoformat(), "issue_id": str(21_000 + n)}}
+    return {
+        "event_id": f"evt-{n}",
+        "name": "journey",
+        "event_type": "conversation_started",
+        "meta_data": {"create_time": at.isoformat(), "issue_id": str(21_000 + n)},
+    }
 
 
 def test_an_intent_stays_pending_with_its_first_time_until_the_write_is_done(ledger):
@@ -41,7 +45,9 @@ def test_an_intent_stays_pending_with_its_first_time_until_the_write_is_done(led
 
 def test_records_are_found_in_batches_larger_than_one_query(ledger):
     for n in range(620):
-        ledger.complete("company", f"co-{n}", intercom_id=f"ic-{n}", action="created", payload_hash="h", run_id="r")
+        ledger.complete(
+            "company", f"co-{n}", intercom_id=f"ic-{n}", action="created", payload_hash="h", run_id="r"
+        )
 
     found = ledger.records_for("company", [f"co-{n}" for n in range(0, 640, 2)])
 
@@ -50,7 +56,9 @@ def test_records_are_found_in_batches_larger_than_one_query(ledger):
 
 
 def test_a_run_counts_what_its_killed_tries_wrote_once_each(ledger):
-    ledger.complete("company", "co-old", intercom_id="ic-0", action="created", payload_hash="h", run_id="run_1")
+    ledger.complete(
+        "company", "co-old", intercom_id="ic-0", action="created", payload_hash="h", run_id="run_1"
+    )
     ledger.complete("company", "co-1", intercom_id="ic-1", action="created", payload_hash="h", run_id="run_2")
     ledger.complete("company", "co-2", intercom_id="ic-2", action="updated", payload_hash="h", run_id="run_2")
 

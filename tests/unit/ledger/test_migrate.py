@@ -26,7 +26,11 @@ def test_a_ledger_written_by_version_0_1_opens_with_everything_it_held(tmp_path)
     ledger = Ledger(f"sqlite:///{path}", "acme")
 
     contact = ledger.record("contact", "email:ada@example.com")
-    assert (contact.intercom_id, contact.origin, contact.previous_state) == ("c1", "existing", {"id": "c1", "name": "Ada"})
+    assert (contact.intercom_id, contact.origin, contact.previous_state) == (
+        "c1",
+        "existing",
+        {"id": "c1", "name": "Ada"},
+    )
     assert ledger.part_states("21400001")["m1"].intercom_part_id == "p1"
     assert [row.reason for row in ledger.open_quarantine()] == ["conversation has no messages"]
     assert ledger.staged_tags("utterances") == {("dt=2026-01-05/hr=00/mi=00", "utterances.jsonl"): "etag1"}

@@ -34,16 +34,26 @@ def staged(staging, feed):
 def test_stages_complete_partitions_and_quarantines_bad_lines_with_reasons(area):
     staging, ledger = area
     source = MemoryFeedSource()
-    source.add("convos_metadata", HOUR_10, "convos_metadata.jsonl", [
-        convo(1, "2026-01-05T10:00:00.000000+00:00", csat_rating=400.0),
-        convo("abc", "2026-01-05T10:15:00.000000+00:00"),
-        "{not json",
-        "[1, 2]",
-        {"instance_ts": "2026-01-05 10:30:00", "customer_id": 9},
-        convo(2, "2026-01-05 10:45:00", brand_new_column={"nested": True}),
-    ])
-    source.add("convos_metadata", HOUR_11, "convos_metadata.jsonl", [convo(3, "2026-01-05T11:00:00Z")],
-               complete=False)
+    source.add(
+        "convos_metadata",
+        HOUR_10,
+        "convos_metadata.jsonl",
+        [
+            convo(1, "2026-01-05T10:00:00.000000+00:00", csat_rating=400.0),
+            convo("abc", "2026-01-05T10:15:00.000000+00:00"),
+            "{not json",
+            "[1, 2]",
+            {"instance_ts": "2026-01-05 10:30:00", "customer_id": 9},
+            convo(2, "2026-01-05 10:45:00", brand_new_column={"nested": True}),
+        ],
+    )
+    source.add(
+        "convos_metadata",
+        HOUR_11,
+        "convos_metadata.jsonl",
+        [convo(3, "2026-01-05T11:00:00Z")],
+        complete=False,
+    )
 
     manifest = extract_feed(source, FEEDS["convos_metadata"], staging, ledger, "run-1")
 
@@ -67,9 +77,21 @@ def test_gzipped_split_files_are_read_and_unchanged_files_are_not_read_again(are
     staging, ledger = area
     source = MemoryFeedSource()
     for split in ("00", "01"):
-        source.add("utterances", HOUR_10, f"utterances.jsonl.{split}.gz", [
-            {"issue_id": 1, "created_ts": f"2026-01-05T10:0{n}:00Z", "sender_id": 7, "event_uuid": f"{split}-{n}",
-             "utterance": "héllo 👋 <script>x</script>"} for n in range(3)])
+        source.add(
+            "utterances",
+            HOUR_10,
+            f"utterances.jsonl.{split}.gz",
+            [
+                {
+                    "issue_id": 1,
+                    "created_ts": f"2026-01-05T10:0{n}:00Z",
+                    "sender_id": 7,
+                    "event_uuid": f"{split}-{n}",
+                    "utterance": "héllo 👋 <script>x</script>",
+                }
+                for n in range(3)
+            ],
+        )
 
     first = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
     second = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-2")
@@ -86,7 +108,9 @@ def test_a_changed_file_is_staged_again(area):
     source = MemoryFeedSource()
     source.add("reps", HOUR_10, "reps.jsonl", [{"rep_id": "1", "name": "Smith, Anne"}])
     extract_feed(source, FEEDS["reps"], staging, ledger, "run-1")
-    source.add("reps", HOUR_10, "reps.jsonl", [{"rep_id": "1", "name": "Smith, Anne"}, {"rep_id": "2", "name": "Li"}])
+    source.add(
+        "reps", HOUR_10, "reps.jsonl", [{"rep_id": "1", "name": "Smith, Anne"}, {"rep_id": "2", "name": "Li"}]
+    )
 
     manifest = extract_feed(source, FEEDS["reps"], staging, ledger, "run-2")
 
@@ -103,8 +127,13 @@ def test_duckdb_keeps_to_the_configured_memory_limit(tmp_path):
 
 
 def utterance(issue_id: int, minute: int, text: str = "hello") -> dict:
-    return {"issue_id": issue_id, "created_ts": f"2026-01-05T10:{minute:02d}:00Z", "sender_id": 7,
-            "event_uuid": f"u-{issue_id}-{minute}", "utterance": text}
+    return {
+        "issue_id": issue_id,
+        "created_ts": f"2026-01-05T10:{minute:02d}:00Z",
+        "sender_id": 7,
+        "event_uuid": f"u-{issue_id}-{minute}",
+        "utterance": text,
+    }
 
 
 def test_a_truncated_gzip_file_stages_what_it_holds_quarantines_the_file_and_a_redelivery_lifts_it(area):
@@ -122,9 +151,12 @@ def test_a_truncated_gzip_file_stages_what_it_holds_quarantines_the_file_and_a_r
     (broken,) = [row for row in ledger.open_quarantine() if row.source_id.endswith(".gz")]
     assert "cannot be read to its end" in broken.reason and "Compressed file ended" in broken.reason
     read = broken.detail["lines_read"]
-    assert 0 < read < 40 and first.rows_staged == read + 1  # the complete lines before the break, and the other file
+    assert (
+        0 < read < 40 and first.rows_staged == read + 1
+    )  # the complete lines before the break, and the other file
     assert sorted(staged(staging, "utterances").event_uuid) == sorted(
-        [f"u-1-{minute}" for minute in range(read)] + ["u-2-0"])
+        [f"u-1-{minute}" for minute in range(read)] + ["u-2-0"]
+    )
 
     source.add("utterances", HOUR_10, "utterances.jsonl.00.gz", lines)  # ASAPP delivers the file again, whole
     again = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-2")
@@ -138,8 +170,11 @@ def test_a_byte_order_mark_crlf_and_blank_lines_are_read_as_the_data_they_frame(
     staging, ledger = area
     source = MemoryFeedSource()
     source.files[(Partition.parse("utterances", HOUR_10), "utterances.jsonl")] = (
-        b"\xef\xbb\xbf" + json.dumps(utterance(1, 0)).encode() + b"\r\n\r\n   \n"
-        + json.dumps(utterance(1, 1)).encode())  # and no newline at the end
+        b"\xef\xbb\xbf"
+        + json.dumps(utterance(1, 0)).encode()
+        + b"\r\n\r\n   \n"
+        + json.dumps(utterance(1, 1)).encode()
+    )  # and no newline at the end
     source.complete.add(Partition.parse("utterances", HOUR_10))
 
     manifest = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
@@ -159,8 +194,10 @@ def test_only_the_feeds_own_data_files_are_read(area):
     manifest = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
 
     assert list(staged(staging, "utterances").issue_id) == [1]
-    assert sorted(manifest.files_ignored) == sorted(f"utterances/{HOUR_10}/{name}" for name in
-                                                    ("utterances.jsonl.tmp", ".utterances.jsonl.crc", "_SUCCESS.crc"))
+    assert sorted(manifest.files_ignored) == sorted(
+        f"utterances/{HOUR_10}/{name}"
+        for name in ("utterances.jsonl.tmp", ".utterances.jsonl.crc", "_SUCCESS.crc")
+    )
     assert source.opened == ["utterances.jsonl"]
 
 
@@ -179,16 +216,26 @@ def test_a_doubly_encrypted_file_is_quarantined_unread_with_what_to_ask_asapp(ar
 def test_a_value_of_the_wrong_type_outside_the_key_is_set_aside_and_the_row_staged(area):
     staging, ledger = area
     source = MemoryFeedSource()
-    source.add("convos_metadata", HOUR_10, "convos_metadata.jsonl", [
-        convo(1, "2026-01-05T10:00:00Z", csat_rating="N/A", conversation_end_ts="2026-01-05T10:09:00Z")])
+    source.add(
+        "convos_metadata",
+        HOUR_10,
+        "convos_metadata.jsonl",
+        [convo(1, "2026-01-05T10:00:00Z", csat_rating="N/A", conversation_end_ts="2026-01-05T10:09:00Z")],
+    )
 
     manifest = extract_feed(source, FEEDS["convos_metadata"], staging, ledger, "run-1")
 
     assert (manifest.rows_staged, manifest.rows_quarantined) == (1, 0)
     row = staged(staging, "convos_metadata").iloc[0]
-    assert row.csat_rating != row.csat_rating and str(row.conversation_end_ts).startswith("2026-01-05 10:09")  # NaN
+    assert row.csat_rating != row.csat_rating and str(row.conversation_end_ts).startswith(
+        "2026-01-05 10:09"
+    )  # NaN
     (issue,) = ledger.open_field_issues()
-    assert (issue.field, issue.value, issue.reason) == ("csat_rating", "N/A", "csat_rating: N/A is not a number")
+    assert (issue.field, issue.value, issue.reason) == (
+        "csat_rating",
+        "N/A",
+        "csat_rating: N/A is not a number",
+    )
 
 
 def test_an_optional_feed_the_tenant_lacks_is_reported_and_a_required_one_names_the_setting(area):

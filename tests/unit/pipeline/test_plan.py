@@ -18,9 +18,15 @@ def area(tmp_path):
     ledger.close()
 
 
-def staged(staging: Staging, object_type: str, payloads: dict[str, dict], quarantined: int = 0) -> ObjectManifest:
-    manifest = ObjectManifest(object_type, f"runs/unit/payloads/{object_type}.parquet",
-                              source_count=len(payloads) + quarantined, quarantined=quarantined)
+def staged(
+    staging: Staging, object_type: str, payloads: dict[str, dict], quarantined: int = 0
+) -> ObjectManifest:
+    manifest = ObjectManifest(
+        object_type,
+        f"runs/unit/payloads/{object_type}.parquet",
+        source_count=len(payloads) + quarantined,
+        quarantined=quarantined,
+    )
     with staging.payload_writer(manifest) as writer:
         for source_id, payload in payloads.items():
             writer.add(source_id, None, payload)
@@ -28,13 +34,24 @@ def staged(staging: Staging, object_type: str, payloads: dict[str, dict], quaran
 
 
 def loaded(ledger: Ledger, object_type: str, source_id: str, payload: dict) -> None:
-    ledger.complete(object_type, source_id, intercom_id=f"ic-{source_id}", action="created",
-                    payload_hash=payload_hash(payload), run_id=EARLIER_RUN)
+    ledger.complete(
+        object_type,
+        source_id,
+        intercom_id=f"ic-{source_id}",
+        action="created",
+        payload_hash=payload_hash(payload),
+        run_id=EARLIER_RUN,
+    )
 
 
 def thread(parts: int, *, assignee: str | None = None, state: str = "open") -> dict:
-    return {"opener": {"key": "m0"}, "parts": [{"key": f"m{index}"} for index in range(1, parts + 1)],
-            "assignee_admin_id": assignee, "state": state, "custom_attributes": {}}
+    return {
+        "opener": {"key": "m0"},
+        "parts": [{"key": f"m{index}"} for index in range(1, parts + 1)],
+        "assignee_admin_id": assignee,
+        "state": state,
+        "custom_attributes": {},
+    }
 
 
 def test_the_plan_sorts_records_into_create_update_unchanged_and_counts_quarantined(area):
@@ -43,21 +60,33 @@ def test_the_plan_sorts_records_into_create_update_unchanged_and_counts_quaranti
     loaded(ledger, "company", "c1", same)
     loaded(ledger, "company", "c2", {"company_id": "c2", "name": "Globex"})
     ledger.begin("company", "c3", RUN, origin="created")  # a try that died before Intercom answered
-    manifest = staged(staging, "company", {"c1": same, "c2": edited, "c3": {"company_id": "c3"},
-                                           "c4": {"company_id": "c4"}}, quarantined=2)
+    manifest = staged(
+        staging,
+        "company",
+        {"c1": same, "c2": edited, "c3": {"company_id": "c3"}, "c4": {"company_id": "c4"}},
+        quarantined=2,
+    )
 
     counts = plan(staging, ledger, TransformManifest({"company": manifest}), 600)["objects"]["company"]
 
     assert {key: counts[key] for key in ("create", "update", "unchanged", "quarantined")} == {
-        "create": 2, "update": 1, "unchanged": 1, "quarantined": 2}
+        "create": 2,
+        "update": 1,
+        "unchanged": 1,
+        "quarantined": 2,
+    }
 
 
 def test_the_plan_counts_the_requests_each_new_conversation_costs(area):
     staging, ledger = area
-    manifest = staged(staging, "conversation", {
-        "21": thread(2, assignee="admin-7", state="closed"),  # open, 2 replies, attributes, assign, close
-        "22": thread(0),  # open, attributes
-    })
+    manifest = staged(
+        staging,
+        "conversation",
+        {
+            "21": thread(2, assignee="admin-7", state="closed"),  # open, 2 replies, attributes, assign, close
+            "22": thread(0),  # open, attributes
+        },
+    )
 
     planned = plan(staging, ledger, TransformManifest({"conversation": manifest}), 60)
 
@@ -67,7 +96,9 @@ def test_the_plan_counts_the_requests_each_new_conversation_costs(area):
 
 def test_the_plan_estimates_minutes_under_the_configured_rate(area):
     staging, ledger = area
-    contacts = staged(staging, "contact", {f"email:{n}@x.example": {"email": f"{n}@x.example"} for n in range(45)})
+    contacts = staged(
+        staging, "contact", {f"email:{n}@x.example": {"email": f"{n}@x.example"} for n in range(45)}
+    )
     tags = staged(staging, "conversation_tags", {"21": {"tags": ["billing", "vip", "refunds"]}})
 
     planned = plan(staging, ledger, TransformManifest({"contact": contacts, "conversation_tags": tags}), 60)

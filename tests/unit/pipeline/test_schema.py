@@ -9,15 +9,25 @@ from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.hooks.intercom import IntercomHook
 from asapp_intercom.pipeline.schema import SchemaClash, ensure_schema
 
-ENTRIES = [FieldMapping(source=f"customers.attributes[{name}]", source_type="string", target_object="contact",
-                        target=f"custom_attributes.{name}", data_type="string", confidence=1.0)
-           for name in ("region", "tier", "segment")]
+ENTRIES = [
+    FieldMapping(
+        source=f"customers.attributes[{name}]",
+        source_type="string",
+        target_object="contact",
+        target=f"custom_attributes.{name}",
+        data_type="string",
+        confidence=1.0,
+    )
+    for name in ("region", "tier", "segment")
+]
 
 
 @pytest.fixture
 def hook(intercom, monkeypatch) -> IntercomHook:
-    monkeypatch.setenv("AIRFLOW_CONN_INTERCOM_SCHEMA", json.dumps(
-        {"conn_type": "intercom", "host": intercom.url, "password": intercom.token}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_INTERCOM_SCHEMA",
+        json.dumps({"conn_type": "intercom", "host": intercom.url, "password": intercom.token}),
+    )
     return IntercomHook("intercom_schema")
 
 
@@ -38,7 +48,10 @@ def test_running_the_schema_again_matches_what_is_there(intercom, hook):
 
     again = ensure_schema(hook, ENTRIES, [])
 
-    assert (again.created, sorted(again.matched)) == ([], ["contact.region", "contact.segment", "contact.tier"])
+    assert (again.created, sorted(again.matched)) == (
+        [],
+        ["contact.region", "contact.segment", "contact.tier"],
+    )
 
 
 def test_an_attribute_of_another_type_stops_the_schema_with_what_to_change(intercom, hook):

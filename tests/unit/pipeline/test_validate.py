@@ -19,7 +19,10 @@ def test_a_conversation_is_its_first_message_and_the_others_in_time_order():
 
 def test_messages_that_came_to_light_later_are_parts_and_the_source_stays():
     # m3 opened the conversation; m1 and m2 (earlier) were in a file ASAPP delivered again
-    payload = {"opener": message("m1", 100), "parts": [message("m2", 200), message("m3", 300), message("m4", 400)]}
+    payload = {
+        "opener": message("m1", 100),
+        "parts": [message("m2", 200), message("m3", 300), message("m4", 400)],
+    }
 
     opener, parts = thread_of(payload, "m3")
 

@@ -13,4 +13,6 @@ def test_an_error_event_from_the_trigger_fails_the_sensor_with_its_message(tmp_p
     sensor = RealtimeEventsSensor(task_id="realtime", config=migration_config("sensed", tmp_path))
 
     with pytest.raises(AirflowException, match="ASAPP refused the keys: 401"):
-        sensor.execute_complete(context={}, event={"status": "error", "message": "ASAPP refused the keys: 401 401-02"})
+        sensor.execute_complete(
+            context={}, event={"status": "error", "message": "ASAPP refused the keys: 401 401-02"}
+        )

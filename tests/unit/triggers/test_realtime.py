@@ -28,8 +28,9 @@ def first_event(trigger: RealtimeEventsTrigger, timeout: float) -> dict | None:
 
 
 def pull_trigger(cursor: str | None, **extra) -> RealtimeEventsTrigger:
-    return RealtimeEventsTrigger(mode="pull", feed="journey", poll_interval=0.2, asapp_conn_id="asapp_stream",
-                                 cursor=cursor, **extra)
+    return RealtimeEventsTrigger(
+        mode="pull", feed="journey", poll_interval=0.2, asapp_conn_id="asapp_stream", cursor=cursor, **extra
+    )
 
 
 def test_the_trigger_survives_serialization_unchanged():
@@ -55,9 +56,13 @@ def test_a_restarted_trigger_resumes_from_the_stored_cursor_and_misses_nothing(s
     before = ledger.event_summary()[0]
     pulled = pull(AsappHook("asapp_stream"), ledger, "journey")
     start, _ = window(dataset)
-    expected = {event["event_id"] for event in events_in(dataset) if event["name"].endswith("journey")
-                and datetime.fromisoformat(event["meta_data"]["create_time"].replace("Z", "+00:00"))
-                <= start + timedelta(minutes=59)}
+    expected = {
+        event["event_id"]
+        for event in events_in(dataset)
+        if event["name"].endswith("journey")
+        and datetime.fromisoformat(event["meta_data"]["create_time"].replace("Z", "+00:00"))
+        <= start + timedelta(minutes=59)
+    }
     assert pulled.new == ledger.event_summary()[0] - before == len(expected)
 
 
@@ -66,18 +71,33 @@ def test_the_trigger_fires_at_its_deadline_when_no_event_comes(stream):
     pull(AsappHook("asapp_stream"), ledger, "journey")
     deadline = (datetime.now().astimezone() + timedelta(seconds=1)).isoformat()
 
-    assert first_event(pull_trigger((ledger.load(EventCursor) or EventCursor()).cursor, deadline=deadline), timeout=10) == {"status": "deadline"}
+    assert first_event(
+        pull_trigger((ledger.load(EventCursor) or EventCursor()).cursor, deadline=deadline), timeout=10
+    ) == {"status": "deadline"}
 
 
 def test_after_the_daily_cap_the_trigger_calls_nothing_until_the_reset(dataset, monkeypatch):
     start, _ = window(dataset)
     day_before = start.replace(hour=12, minute=0, second=0) - timedelta(days=1)
     with run_asapp_sandbox(dataset, daily_cap=50, clock=day_before.isoformat()) as asapp:
-        monkeypatch.setenv("AIRFLOW_CONN_ASAPP_STREAM", json.dumps(
-            {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id, "password": asapp.api_secret}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_ASAPP_STREAM",
+            json.dumps(
+                {
+                    "conn_type": "asapp",
+                    "host": asapp.api_url,
+                    "login": asapp.api_id,
+                    "password": asapp.api_secret,
+                }
+            ),
+        )
         for _ in range(50):  # spend the day's cap
-            httpx.get(f"{asapp.api_url}/realtime/v1/events", params={"feed": "journey"}, headers=asapp.headers)
-        asapp.set_clock(day_before.replace(hour=23, minute=59, second=52))  # a few seconds before ASAPP's midnight
+            httpx.get(
+                f"{asapp.api_url}/realtime/v1/events", params={"feed": "journey"}, headers=asapp.headers
+            )
+        asapp.set_clock(
+            day_before.replace(hour=23, minute=59, second=52)
+        )  # a few seconds before ASAPP's midnight
 
         event = first_event(pull_trigger(None), timeout=40)
 

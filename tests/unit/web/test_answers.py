@@ -28,14 +28,28 @@ def airflow_answering(status: int, gzipped: bool = False) -> Starlette:
         if request.method == "GET":
             return Response(b"{}", status, media_type="application/json")
         sent = await request.json()
-        body = json.dumps({"responded_by": {"id": "7", "name": "maria"}, "responded_at": "2026-01-07T10:00:03Z",
-                           "chosen_options": sent["chosen_options"], "params_input": sent["params_input"]}).encode()
+        body = json.dumps(
+            {
+                "responded_by": {"id": "7", "name": "maria"},
+                "responded_at": "2026-01-07T10:00:03Z",
+                "chosen_options": sent["chosen_options"],
+                "params_input": sent["params_input"],
+            }
+        ).encode()
         headers = {"content-encoding": "gzip"} if gzipped else {}
-        return Response(gzip.compress(body) if gzipped else body, status, headers=headers,
-                        media_type="application/json")
+        return Response(
+            gzip.compress(body) if gzipped else body, status, headers=headers, media_type="application/json"
+        )
 
-    return Starlette(routes=[Route("/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/{index}/hitlDetails",
-                                   answer, methods=["PATCH", "GET"])])
+    return Starlette(
+        routes=[
+            Route(
+                "/api/v2/dags/{dag}/dagRuns/{run}/taskInstances/{task}/{index}/hitlDetails",
+                answer,
+                methods=["PATCH", "GET"],
+            )
+        ]
+    )
 
 
 @pytest.fixture
@@ -57,7 +71,11 @@ def test_an_accepted_answer_is_recorded_with_who_gave_it(ledger, gzipped):
 
     assert answered.status_code == 200
     kept = ledger.answer(RUN, "map.approve")
-    assert (kept.chosen_options, kept.params_input, kept.responded_by) == (["Approve"], {"overrides": {}}, "maria")
+    assert (kept.chosen_options, kept.params_input, kept.responded_by) == (
+        ["Approve"],
+        {"overrides": {}},
+        "maria",
+    )
 
 
 def test_a_refused_answer_and_other_requests_are_not_recorded(ledger):
@@ -66,5 +84,7 @@ def test_a_refused_answer_and_other_requests_are_not_recorded(ledger):
     assert client.patch(PATH, json={"chosen_options": ["Approve"], "params_input": {}}).status_code == 409
     assert client.get(PATH).status_code == 409
     other_dag = PATH.replace("asapp_to_intercom__asked", "some_other_dag")
-    assert client.patch(other_dag, json={"chosen_options": ["Approve"], "params_input": {}}).status_code == 409
+    assert (
+        client.patch(other_dag, json={"chosen_options": ["Approve"], "params_input": {}}).status_code == 409
+    )
     assert ledger.answer(RUN, "map.approve") is None

@@ -22,7 +22,9 @@ def sign(body: bytes, secret: str) -> str:
 def test_the_push_endpoint_stores_signed_events_once_and_refuses_the_rest(dataset, tmp_path, monkeypatch):
     migrations = tmp_path / "migrations"
     migrations.mkdir()
-    config = migration_config("pushed", tmp_path, asapp={"realtime": {"mode": "push", "webhook_conn_id": "hook"}})
+    config = migration_config(
+        "pushed", tmp_path, asapp={"realtime": {"mode": "push", "webhook_conn_id": "hook"}}
+    )
     (migrations / "pushed.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("ASAPP_INTERCOM_MIGRATIONS", str(migrations))
     monkeypatch.setenv("AIRFLOW_CONN_HOOK", json.dumps({"conn_type": "generic", "password": "s3cret-shared"}))
@@ -31,9 +33,22 @@ def test_the_push_endpoint_stores_signed_events_once_and_refuses_the_rest(datase
     client = TestClient(events_app)
 
     assert client.post("/events/pushed", content=body).status_code == 401
-    assert client.post("/events/pushed", content=body, headers={"X-Asapp-Signature": sign(body, "wrong")}).status_code == 401
-    assert client.post("/events/nobody", content=body, headers={"X-Asapp-Signature": sign(body, "s3cret-shared")}).status_code == 401
+    assert (
+        client.post(
+            "/events/pushed", content=body, headers={"X-Asapp-Signature": sign(body, "wrong")}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/events/nobody", content=body, headers={"X-Asapp-Signature": sign(body, "s3cret-shared")}
+        ).status_code
+        == 401
+    )
     signed = {"X-Asapp-Signature": sign(body, "s3cret-shared")}
-    assert client.post("/events/pushed", content=body, headers=signed).json() == {"event_id": event["event_id"], "stored": True}
+    assert client.post("/events/pushed", content=body, headers=signed).json() == {
+        "event_id": event["event_id"],
+        "stored": True,
+    }
     assert client.post("/events/pushed", content=body, headers=signed).json()["stored"] is False
     assert Ledger(f"sqlite:///{tmp_path}/ledger.db", "pushed").event_summary()[0] == 1

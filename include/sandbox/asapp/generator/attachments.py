@@ -52,7 +52,9 @@ _UNUSUAL_NAMES = {
     "text/plain": ["log (copy).txt", "ñotes_ü.txt"],
     "text/csv": ["export;2026.csv", "données.csv"],
 }
-MIME_TYPES = Weighted({"image/png": 35, "image/jpeg": 25, "application/pdf": 25, "text/plain": 8, "text/csv": 7})
+MIME_TYPES = Weighted(
+    {"image/png": 35, "image/jpeg": 25, "application/pdf": 25, "text/plain": 8, "text/csv": 7}
+)
 
 
 def build(rng: random.Random, unusual: bool) -> Attachment:
@@ -60,7 +62,11 @@ def build(rng: random.Random, unusual: bool) -> Attachment:
     mime_type = MIME_TYPES.pick(rng)
     names = (_UNUSUAL_NAMES if unusual else _NAMES)[mime_type]
     name = rng.choice(names).format(month="2026-01", date="2026-01-05", number=rng.randint(1000, 9999))
-    size = rng.randint(1 * MIB, 3 * MIB) if unusual else int(math.exp(rng.uniform(math.log(KIB), math.log(200 * KIB))))
+    size = (
+        rng.randint(1 * MIB, 3 * MIB)
+        if unusual
+        else int(math.exp(rng.uniform(math.log(KIB), math.log(200 * KIB))))
+    )
     width = height = None
     if mime_type == "image/png":
         width, height = _dimensions(rng, pixels=size // 3)  # noise: about 3 bytes per pixel
@@ -118,7 +124,9 @@ def jpeg(rng: random.Random, width: int, height: int, size: int) -> list[bytes]:
     dc = 8 * (gray - 128)  # DC coefficient of a flat 8x8 block with quantiser 1
     category = abs(dc).bit_length()
     blocks = math.ceil(width / 8) * math.ceil(height / 8)
-    first = (0b01 << (category + 1)) | ((dc if dc > 0 else dc + (1 << category) - 1) << 1)  # DC '01', bits, EOB '0'
+    first = (0b01 << (category + 1)) | (
+        (dc if dc > 0 else dc + (1 << category) - 1) << 1
+    )  # DC '01', bits, EOB '0'
     total = category + 3 + 3 * (blocks - 1)  # every later block: DC '00' + EOB '0'
     pad = -total % 8
     scan = ((first << (total - category - 3 + pad)) | ((1 << pad) - 1)).to_bytes((total + pad) // 8, "big")
@@ -147,16 +155,22 @@ def _jpeg_segment(marker: int, data: bytes) -> bytes:
 
 def pdf(rng: random.Random, size: int) -> list[bytes]:
     """A one-page PDF statement whose content stream holds enough lines to reach about `size` bytes."""
-    lines = _filled(rng, size - 600, lambda r: (
-        f"BT /F1 9 Tf 72 {r.randrange(72, 720, 12)} Td "
-        f"(2026-01-{r.randint(1, 28):02d}  Service charge  {r.randint(100, 99_999) / 100:.2f} USD) Tj ET\n"
-    ))
+    lines = _filled(
+        rng,
+        size - 600,
+        lambda r: (
+            f"BT /F1 9 Tf 72 {r.randrange(72, 720, 12)} Td "
+            f"(2026-01-{r.randint(1, 28):02d}  Service charge  {r.randint(100, 99_999) / 100:.2f} USD) Tj ET\n"
+        ),
+    )
     content = [b"BT /F1 14 Tf 72 750 Td (Account statement) Tj ET\n", *lines]
     objects = [
         [b"<< /Type /Catalog /Pages 2 0 R >>"],
         [b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"],
-        [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-         b" /Resources << /Font << /F1 5 0 R >> >> >>"],
+        [
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> >> >>"
+        ],
         [b"<< /Length %d >>\nstream\n" % sum(map(len, content)), *content, b"\nendstream"],
         [b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"],
     ]
@@ -176,16 +190,27 @@ def pdf(rng: random.Random, size: int) -> list[bytes]:
 
 
 def text_log(rng: random.Random, size: int) -> list[bytes]:
-    return _filled(rng, size, lambda r: (
-        f"2026-01-05 {r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d} "
-        f"{r.choice(['INFO', 'WARN', 'ERROR'])} modem: signal {r.randint(-90, -30)} dBm, retries={r.randint(0, 9)}\n"
-    ))
+    return _filled(
+        rng,
+        size,
+        lambda r: (
+            f"2026-01-05 {r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d} "
+            f"{r.choice(['INFO', 'WARN', 'ERROR'])} modem: signal {r.randint(-90, -30)} dBm, retries={r.randint(0, 9)}\n"
+        ),
+    )
 
 
 def csv_statement(rng: random.Random, size: int) -> list[bytes]:
-    return [b"date,description,amount,currency\n", *_filled(rng, size, lambda r: (
-        f"2026-01-{r.randint(1, 28):02d},Data usage {r.randint(1, 50)} GB,{r.randint(1, 9999) / 100:.2f},USD\n"
-    ))]
+    return [
+        b"date,description,amount,currency\n",
+        *_filled(
+            rng,
+            size,
+            lambda r: (
+                f"2026-01-{r.randint(1, 28):02d},Data usage {r.randint(1, 50)} GB,{r.randint(1, 9999) / 100:.2f},USD\n"
+            ),
+        ),
+    ]
 
 
 def _filled(rng: random.Random, size: int, make_line) -> list[bytes]:
@@ -194,7 +219,7 @@ def _filled(rng: random.Random, size: int, make_line) -> list[bytes]:
     count = max(1, math.ceil(size / (sum(map(len, pool)) / len(pool))))
     lines = pool[:count] if count <= len(pool) else rng.choices(pool, k=count)
     per_part = max(1, _PART * len(pool) // sum(map(len, pool)))
-    return [b"".join(lines[start:start + per_part]) for start in range(0, len(lines), per_part)]
+    return [b"".join(lines[start : start + per_part]) for start in range(0, len(lines), per_part)]
 
 
 _PRINTABLE = bytes(b"abcdefghijklmnopqrstuvwxyz0123456789 "[b % 37] for b in range(256))

@@ -43,7 +43,9 @@ class Segment:
         if not self.conditions:
             return "TRUE"
         return " AND ".join(
-            f"{name} = '{values[0]}'" if len(values) == 1 else f"{name} IN [{', '.join(repr(v) for v in values)}]"
+            f"{name} = '{values[0]}'"
+            if len(values) == 1
+            else f"{name} IN [{', '.join(repr(v) for v in values)}]"
             for name, values in self.conditions
         )
 
@@ -61,37 +63,78 @@ class Segment:
 
 
 FIELDS = (
-    StructuredField("q_issue_resolved", "Issue resolved", "OUTCOME", question="Was the customer's issue resolved?"),
-    StructuredField("q_issue_escalated", "Issue escalated", "OUTCOME",
-                    question="Was the issue escalated to another agent or team?"),
-    StructuredField("e_product", "Product Name", "OUTCOME",
-                    entity_description="Product of the company being discussed in the conversation",
-                    entity_examples=("Unlimited Plus", "Fiber 500")),
-    StructuredField("q_promotion_was_offered", "Promotion was offered", "OUTCOME",
-                    question="Did the agent offer the correct promotion?"),
-    StructuredField("e_account_number", "Account Number", "CUSTOM",
-                    entity_description="The customer's account number", entity_examples=("8999246118",)),
-    StructuredField("q_refund_requested", "Refund requested", "CUSTOM", question="Did the customer ask for a refund?"),
-    StructuredField("q_customer_verified", "Customer verified", "CUSTOM",
-                    question="Did the agent verify the customer's identity?"),
-    StructuredField("e_competitor", "Competitor mentioned", "CUSTOM",
-                    entity_description="A competitor the customer mentioned", entity_examples=("Initrode",),
-                    active=False),
+    StructuredField(
+        "q_issue_resolved", "Issue resolved", "OUTCOME", question="Was the customer's issue resolved?"
+    ),
+    StructuredField(
+        "q_issue_escalated",
+        "Issue escalated",
+        "OUTCOME",
+        question="Was the issue escalated to another agent or team?",
+    ),
+    StructuredField(
+        "e_product",
+        "Product Name",
+        "OUTCOME",
+        entity_description="Product of the company being discussed in the conversation",
+        entity_examples=("Unlimited Plus", "Fiber 500"),
+    ),
+    StructuredField(
+        "q_promotion_was_offered",
+        "Promotion was offered",
+        "OUTCOME",
+        question="Did the agent offer the correct promotion?",
+    ),
+    StructuredField(
+        "e_account_number",
+        "Account Number",
+        "CUSTOM",
+        entity_description="The customer's account number",
+        entity_examples=("8999246118",),
+    ),
+    StructuredField(
+        "q_refund_requested", "Refund requested", "CUSTOM", question="Did the customer ask for a refund?"
+    ),
+    StructuredField(
+        "q_customer_verified",
+        "Customer verified",
+        "CUSTOM",
+        question="Did the agent verify the customer's identity?",
+    ),
+    StructuredField(
+        "e_competitor",
+        "Competitor mentioned",
+        "CUSTOM",
+        entity_description="A competitor the customer mentioned",
+        entity_examples=("Initrode",),
+        active=False,
+    ),
 )
 FIELDS_BY_ID = {f.field_id: f for f in FIELDS}
 
-_PRODUCTS = {"wireless": ["Unlimited Plus", "Prepaid 30", "Family Share"], "billing": ["AutoPay", "Paper Bill"],
-             "broadband": ["Fiber 500", "Fiber 1000", "DSL Basic"]}
+_PRODUCTS = {
+    "wireless": ["Unlimited Plus", "Prepaid 30", "Family Share"],
+    "billing": ["AutoPay", "Paper Bill"],
+    "broadband": ["Fiber 500", "Fiber 1000", "DSL Basic"],
+}
 
 
 def segments(company: str) -> tuple[Segment, ...]:
     return (
         Segment("GLOBAL", "Global", (), ("q_issue_resolved", "q_issue_escalated", "e_product")),
-        Segment("BILLING", "Billing", (("company_subdivision", (f"{company.upper()}billing",)),),
-                ("e_account_number", "q_refund_requested")),
+        Segment(
+            "BILLING",
+            "Billing",
+            (("company_subdivision", (f"{company.upper()}billing",)),),
+            ("e_account_number", "q_refund_requested"),
+        ),
         Segment("MOBILE_APPS", "Mobile apps", (("platform", ("ios", "android")),), ("q_customer_verified",)),
-        Segment("WEB_SALES", "Web sales", (("platform", ("web",)), ("device_type", ("desktop",))),
-                ("q_promotion_was_offered", "e_competitor")),
+        Segment(
+            "WEB_SALES",
+            "Web sales",
+            (("platform", ("web",)), ("device_type", ("desktop",))),
+            ("q_promotion_was_offered", "e_competitor"),
+        ),
     )
 
 

@@ -31,7 +31,7 @@ def floor(ms: int, step: int) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _hour_prefix(hour: int) -> str:
-    """"2026-01-05T14:" for the hour numbered `hour` since the epoch (rows cluster in few hours)."""
+    """ "2026-01-05T14:" for the hour numbered `hour` since the epoch (rows cluster in few hours)."""
     return f"{to_datetime(hour * HOUR):%Y-%m-%dT%H}:"
 
 

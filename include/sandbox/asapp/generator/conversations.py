@@ -20,10 +20,18 @@ ISSUE_ID_BASE = 21_400_001
 ORPHAN_ISSUE_ID_BASE = 29_200_001
 """issue_id of orphan_uploads rows (+ the index of the conversation they are written beside): no other feed has it."""
 PLATFORMS = Weighted({"web": 55, "ios": 25, "android": 20})
-DEVICES = {"web": Weighted({"desktop": 75, "mobile": 20, "tablet": 5}), "ios": Weighted({"mobile": 90, "tablet": 10}),
-           "android": Weighted({"mobile": 92, "tablet": 8})}
-SEGMENT_OF_INTENT = {"billing": "billing", "technical": "care", "upgrade": "sales", "cancel": "retention",
-                     "shipping": "care"}
+DEVICES = {
+    "web": Weighted({"desktop": 75, "mobile": 20, "tablet": 5}),
+    "ios": Weighted({"mobile": 90, "tablet": 10}),
+    "android": Weighted({"mobile": 92, "tablet": 8}),
+}
+SEGMENT_OF_INTENT = {
+    "billing": "billing",
+    "technical": "care",
+    "upgrade": "sales",
+    "cancel": "retention",
+    "shipping": "care",
+}
 EXTRA_SEGMENTS = ["marketing", "promotions", "vip", "outage"]
 RATINGS = Weighted({5: 40, 4: 30, 3: 12, 2: 8, 1: 10})
 REP_UTTERANCE_TYPES = Weighted({"freehand": 60, "autosuggest": 20, "autocomplete": 12, "script": 8})
@@ -131,15 +139,31 @@ class Survey:
     def responses(self) -> list[dict]:
         """The answers, as customer_feedback rows and SURVEY_SUBMITTED's survey_responses carry them."""
         responses = [
-            {"question": "VOC Score", "question_category": "rating", "question_type": "scale",
-             "answer": str(self.rating), "ordering": 0},
-            {"question": "How easy was it to get help today?", "question_category": "levelOfEffort",
-             "question_type": "radio", "answer": str(self.effort), "ordering": 1},
+            {
+                "question": "VOC Score",
+                "question_category": "rating",
+                "question_type": "scale",
+                "answer": str(self.rating),
+                "ordering": 0,
+            },
+            {
+                "question": "How easy was it to get help today?",
+                "question_category": "levelOfEffort",
+                "question_type": "radio",
+                "answer": str(self.effort),
+                "ordering": 1,
+            },
         ]
         if self.comment:
-            responses.append({"question": "What did the agent do well, or what could the agent have done better?",
-                              "question_category": "comment", "question_type": "text", "answer": self.comment,
-                              "ordering": 2})
+            responses.append(
+                {
+                    "question": "What did the agent do well, or what could the agent have done better?",
+                    "question_category": "comment",
+                    "question_type": "text",
+                    "answer": self.comment,
+                    "ordering": 2,
+                }
+            )
         return responses
 
 
@@ -259,11 +283,19 @@ class _Builder:
         }
 
     def wait(self, low_seconds: float, high_seconds: float) -> int:
-        self.now = self.world.after(self.now, max(1, round(self.rng.uniform(low_seconds, high_seconds) * 1000)))
+        self.now = self.world.after(
+            self.now, max(1, round(self.rng.uniform(low_seconds, high_seconds) * 1000))
+        )
         return self.now
 
-    def say(self, sender_type: str, text: str, utterance_type: str = "freehand", rep: Rep | None = None,
-            mess: Mess | None = None) -> Message:
+    def say(
+        self,
+        sender_type: str,
+        text: str,
+        utterance_type: str = "freehand",
+        rep: Rep | None = None,
+        mess: Mess | None = None,
+    ) -> Message:
         if sender_type == "customer":
             sender_id = self.c.customer.customer_id
         elif sender_type == "bot":
@@ -300,7 +332,9 @@ class _Builder:
     def rep_says(self, kind: str, padded: bool = False) -> Message:
         text = texts.line(self.rng, kind, self.c.language, self.details)
         if padded:
-            return self.say("rep", texts.padded(self.rng, text), REP_UTTERANCE_TYPES.pick(self.rng), mess=Mess.PADDED_TEXT)
+            return self.say(
+                "rep", texts.padded(self.rng, text), REP_UTTERANCE_TYPES.pick(self.rng), mess=Mess.PADDED_TEXT
+            )
         return self.say("rep", text, REP_UTTERANCE_TYPES.pick(self.rng))
 
     def extras_after_customer(self, pair: int) -> None:
@@ -313,13 +347,17 @@ class _Builder:
                 elif kind is Mess.VERY_LONG_MESSAGES:
                     text = texts.very_long(self.rng)
                 else:
-                    text = texts.padded(self.rng, texts.line(self.rng, "customer_follow", self.c.language, self.details))
+                    text = texts.padded(
+                        self.rng, texts.line(self.rng, "customer_follow", self.c.language, self.details)
+                    )
                 self.say("customer", text, mess=kind)
 
     def system_notice(self, pair: int) -> None:
         if self.extra_at.get(Mess.UNKNOWN_SENDER_TYPES) == pair:
             self.wait(1, 5)
-            self.say("system", texts.system_line(self.rng, self.details), "script", mess=Mess.UNKNOWN_SENDER_TYPES)
+            self.say(
+                "system", texts.system_line(self.rng, self.details), "script", mess=Mess.UNKNOWN_SENDER_TYPES
+            )
 
     def assign(self, queued_at: int | None) -> None:
         if self.c.unknown_agent is not None:
@@ -334,11 +372,20 @@ class _Builder:
         message = self.say("customer", texts.line(self.rng, "customer_upload", self.c.language, self.details))
         upload_rng = stream(self.world.seed, "upload", self.c.issue_id, self.uploads)
         self.uploads += 1
-        message.upload = Upload(uuid4(upload_rng), message.at, attachments.build(upload_rng, unusual), unusual, missing)
+        message.upload = Upload(
+            uuid4(upload_rng), message.at, attachments.build(upload_rng, unusual), unusual, missing
+        )
 
 
-def build(world: World, index: int, start: int, open_at_boundary: bool = False, realtime_only: bool = False,
-          sends_file: bool = False, issue_id: int | None = None) -> Conversation:
+def build(
+    world: World,
+    index: int,
+    start: int,
+    open_at_boundary: bool = False,
+    realtime_only: bool = False,
+    sends_file: bool = False,
+    issue_id: int | None = None,
+) -> Conversation:
     """Conversation `index` (0-based over the batch, then the real-time-only ones) starting at `start`.
 
     `issue_id` overrides ISSUE_ID_BASE + index (phantom conversations of the file-level mess kinds).
@@ -357,8 +404,10 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
 
     def picked(kind: Mess, also=None) -> bool:
         """Cases picked for a conversation that cannot take them (see World.conversation_blocked) move on."""
+
         def blocked(k: int) -> bool:
             return world.conversation_blocked(k) or (also is not None and also(k))
+
         return eligible and world.mess.assigned(kind, index, world.conversations, blocked)
 
     segments = (SEGMENT_OF_INTENT[intent],)
@@ -396,7 +445,9 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
     unusual_upload = picked(Mess.UNUSUAL_ATTACHMENTS)
     missing_binary = picked(
         Mess.MISSING_ATTACHMENT_BINARIES,
-        also=lambda k: world.mess.assigned(Mess.UNUSUAL_ATTACHMENTS, k, world.conversations, world.conversation_blocked),
+        also=lambda k: world.mess.assigned(
+            Mess.UNUSUAL_ATTACHMENTS, k, world.conversations, world.conversation_blocked
+        ),
     )
     plan = Plan(
         long=long,
@@ -408,13 +459,22 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
         missing_binary=missing_binary,
         extras=tuple(kind for kind in EXTRA_MESSAGES if picked(kind)),
     )
-    c.mess.update(kind for kind, applies in (
-        (Mess.LONG_CONVERSATIONS, plan.long), (Mess.RESUMED_CONVERSATIONS, plan.resumed),
-        (Mess.UNUSUAL_ATTACHMENTS, plan.unusual_upload),
-    ) if applies)
+    c.mess.update(
+        kind
+        for kind, applies in (
+            (Mess.LONG_CONVERSATIONS, plan.long),
+            (Mess.RESUMED_CONVERSATIONS, plan.resumed),
+            (Mess.UNUSUAL_ATTACHMENTS, plan.unusual_upload),
+        )
+        if applies
+    )
 
     if rng.random() < 0.6:
-        params = {"plan": customer.plan, "lob": queue.lob, "entry_point": rng.choice(["app_home", "bill_page", "help"])}
+        params = {
+            "plan": customer.plan,
+            "lob": queue.lob,
+            "entry_point": rng.choice(["app_home", "bill_page", "help"]),
+        }
         if rng.random() < 0.5:
             params["loyalty_tier"] = rng.choice(["bronze", "silver", "gold"])
         c.params = Params(uuid4(rng), world.after(start, rng.randint(200, 900)), params)
@@ -430,8 +490,13 @@ def build(world: World, index: int, start: int, open_at_boundary: bool = False, 
         _bot_only(b, plan)
     if overlong:
         c.notes = texts.overlong_notes(rng, c.notes)
-    _afterwards(b, escalated, late_csat=picked(Mess.LATE_CSAT), restated=picked(Mess.RESTATED_CONVERSATIONS),
-                bad_csat=picked(Mess.BAD_ATTRIBUTE_VALUES))
+    _afterwards(
+        b,
+        escalated,
+        late_csat=picked(Mess.LATE_CSAT),
+        restated=picked(Mess.RESTATED_CONVERSATIONS),
+        bad_csat=picked(Mess.BAD_ATTRIBUTE_VALUES),
+    )
     if overlong and c.ended_at < world.batch_end:
         c.mess.add(Mess.OVERLONG_VALUES)
     return c
@@ -506,7 +571,12 @@ def _with_rep(b: _Builder, plan: Plan) -> None:
             b.say("rep_note", texts.rep_note(rng, b.details), "freehand")
         if rng.random() < 0.03 and b.world.supervisors:
             b.wait(2, 30)
-            b.say("rep_whisper", texts.rep_whisper(rng, b.details), "freehand", rep=rng.choice(b.world.supervisors))
+            b.say(
+                "rep_whisper",
+                texts.rep_whisper(rng, b.details),
+                "freehand",
+                rep=rng.choice(b.world.supervisors),
+            )
         if pair == resume_at:
             b.now = b.world.after(b.now, rng.randint(2 * clock.HOUR, 6 * clock.HOUR))
             b.customer("customer_resume")
@@ -552,13 +622,17 @@ def _bot_only(b: _Builder, plan: Plan) -> None:
         c.termination = "autoend"
 
 
-def _afterwards(b: _Builder, escalated: bool, late_csat: bool, restated: bool, bad_csat: bool = False) -> None:
+def _afterwards(
+    b: _Builder, escalated: bool, late_csat: bool, restated: bool, bad_csat: bool = False
+) -> None:
     """End, survey, structured data and a later edit of the notes, as far as each applies."""
     c, rng, world = b.c, b.rng, b.world
     c.ended_at = b.now
     c.sentiment = SENTIMENTS.pick(rng)
     if late_csat or bad_csat or rng.random() < 0.3:
-        late_at = clock.floor(c.ended_at, clock.DAY) + clock.DAY + rng.randint(1 * clock.HOUR, 20 * clock.HOUR)
+        late_at = (
+            clock.floor(c.ended_at, clock.DAY) + clock.DAY + rng.randint(1 * clock.HOUR, 20 * clock.HOUR)
+        )
         if late_csat and late_at < world.batch_end:
             at = world.after(late_at, 0)
             c.mess.add(Mess.LATE_CSAT)

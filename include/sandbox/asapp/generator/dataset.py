@@ -33,26 +33,48 @@ REALTIME_LOG = Path("_realtime") / "events.jsonl"
 SEGMENTS = Path("_config") / "segments.json"
 ATTACHMENTS = "_attachments"
 CONVERSATION_MESS = (
-    Mess.RESTATED_CONVERSATIONS, Mess.LATE_CSAT, Mess.RESUMED_CONVERSATIONS, Mess.MULTIPLE_COMPANY_SEGMENTS,
-    Mess.ALTERNATE_TIMESTAMPS, Mess.LONG_CONVERSATIONS, Mess.NUMBERS_AS_STRINGS, Mess.OVERLONG_VALUES,
+    Mess.RESTATED_CONVERSATIONS,
+    Mess.LATE_CSAT,
+    Mess.RESUMED_CONVERSATIONS,
+    Mess.MULTIPLE_COMPANY_SEGMENTS,
+    Mess.ALTERNATE_TIMESTAMPS,
+    Mess.LONG_CONVERSATIONS,
+    Mess.NUMBERS_AS_STRINGS,
+    Mess.OVERLONG_VALUES,
     Mess.BAD_ATTRIBUTE_VALUES,
 )
 UNPUBLISHED_ISSUE_ID = 29_100_001
 """issue_id of the phantom conversation in the partition ASAPP never finished (unpublished_partitions)."""
 UNPUBLISHED_FEEDS = ("convos_metadata", "utterances")
 RECORDED_IN = {
-    Mess.RESTATED_CONVERSATIONS: "convos_metadata", Mess.LATE_CSAT: "customer_feedback",
-    Mess.RESUMED_CONVERSATIONS: "utterances", Mess.MULTIPLE_COMPANY_SEGMENTS: "convos_metadata",
-    Mess.ALTERNATE_TIMESTAMPS: "convos_metadata", Mess.LONG_CONVERSATIONS: "utterances",
-    Mess.UNICODE_TEXT: "utterances", Mess.HTML_LIKE_TEXT: "utterances", Mess.UNUSUAL_ATTACHMENTS: "file_uploads",
-    Mess.RESTATED_CUSTOMERS: "customers", Mess.EMAIL_CASE_DUPLICATES: "customers",
-    Mess.AGENTS_WITHOUT_EMAIL: "rep_attributes", Mess.CHANGED_REPS: "reps", Mess.SCHEMA_DRIFT: "utterances",
-    Mess.NUMBERS_AS_STRINGS: "convos_metadata", Mess.INVALID_EMAILS: "customers", Mess.INVALID_WEBSITES: "companies",
-    Mess.COLLIDING_EXTERNAL_IDS: "customers", Mess.OVERLONG_VALUES: "convos_metadata",
-    Mess.BAD_ATTRIBUTE_VALUES: "convos_metadata", Mess.DANGLING_CUSTOMERS: "convos_metadata",
-    Mess.DANGLING_COMPANIES: "customers", Mess.ORPHAN_UPLOADS: "file_uploads",
-    Mess.MISSING_ATTACHMENT_BINARIES: "file_uploads", Mess.EMPTY_MESSAGES: "utterances",
-    Mess.PADDED_TEXT: "utterances", Mess.VERY_LONG_MESSAGES: "utterances", Mess.UNKNOWN_SENDER_TYPES: "utterances",
+    Mess.RESTATED_CONVERSATIONS: "convos_metadata",
+    Mess.LATE_CSAT: "customer_feedback",
+    Mess.RESUMED_CONVERSATIONS: "utterances",
+    Mess.MULTIPLE_COMPANY_SEGMENTS: "convos_metadata",
+    Mess.ALTERNATE_TIMESTAMPS: "convos_metadata",
+    Mess.LONG_CONVERSATIONS: "utterances",
+    Mess.UNICODE_TEXT: "utterances",
+    Mess.HTML_LIKE_TEXT: "utterances",
+    Mess.UNUSUAL_ATTACHMENTS: "file_uploads",
+    Mess.RESTATED_CUSTOMERS: "customers",
+    Mess.EMAIL_CASE_DUPLICATES: "customers",
+    Mess.AGENTS_WITHOUT_EMAIL: "rep_attributes",
+    Mess.CHANGED_REPS: "reps",
+    Mess.SCHEMA_DRIFT: "utterances",
+    Mess.NUMBERS_AS_STRINGS: "convos_metadata",
+    Mess.INVALID_EMAILS: "customers",
+    Mess.INVALID_WEBSITES: "companies",
+    Mess.COLLIDING_EXTERNAL_IDS: "customers",
+    Mess.OVERLONG_VALUES: "convos_metadata",
+    Mess.BAD_ATTRIBUTE_VALUES: "convos_metadata",
+    Mess.DANGLING_CUSTOMERS: "convos_metadata",
+    Mess.DANGLING_COMPANIES: "customers",
+    Mess.ORPHAN_UPLOADS: "file_uploads",
+    Mess.MISSING_ATTACHMENT_BINARIES: "file_uploads",
+    Mess.EMPTY_MESSAGES: "utterances",
+    Mess.PADDED_TEXT: "utterances",
+    Mess.VERY_LONG_MESSAGES: "utterances",
+    Mess.UNKNOWN_SENDER_TYPES: "utterances",
     Mess.UNKNOWN_AGENTS: "utterances",
 }
 """The feed a record-level case shows in: with --without-feed that feed, the case is not listed."""
@@ -73,7 +95,8 @@ def _prepare(out: Path, overwrite: bool) -> None:
         if not (overwrite and generated_before):
             raise FileExistsError(
                 f"{out} is not empty; pass --overwrite to replace a dataset generated before"
-                if generated_before else f"{out} is not empty and holds no generated dataset; choose another --out"
+                if generated_before
+                else f"{out} is not empty and holds no generated dataset; choose another --out"
             )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -90,13 +113,25 @@ class _Run:
         self.mess_ids = {kind: SpillList(scratch / f"mess-{kind}.jsonl") for kind in Mess}
         self.files = {feed: SpillList(scratch / f"files-{feed}.jsonl") for feed in self.feeds}
         self.continued = SpillList(scratch / "continued.jsonl")
-        self.openings = {kind: SpillList(scratch / f"opening-{kind}.jsonl") for kind in Opening
-                         if kind is not Opening.CUSTOMER}
+        self.openings = {
+            kind: SpillList(scratch / f"opening-{kind}.jsonl")
+            for kind in Opening
+            if kind is not Opening.CUSTOMER
+        }
         self.rows_written: Counter[str] = Counter()
         self.attachment_files = self.attachment_bytes = 0
         window = (world.batch_start, world.batch_end)
-        dresser = FileMess(world.mess, world.seed, self.out, self.feeds, window, options.max_rows_per_file,
-                           world.outages, world.realtime_end, self.note)
+        dresser = FileMess(
+            world.mess,
+            world.seed,
+            self.out,
+            self.feeds,
+            window,
+            options.max_rows_per_file,
+            world.outages,
+            world.realtime_end,
+            self.note,
+        )
         self.writer = PartitionWriter(
             self.out, self.feeds, window, options.max_rows_per_file, self._file_written, dresser
         )
@@ -104,11 +139,14 @@ class _Run:
         self.realtime = RealtimeLog(world)
         self.realtime_lines = 0
         if world.drift:
-            self.note(Mess.SCHEMA_DRIFT, {
-                "feed": world.drift.feed,
-                "column": world.drift.column,
-                "first_partition": partition_path(world.drift.feed, world.drift.starts_at),
-            })
+            self.note(
+                Mess.SCHEMA_DRIFT,
+                {
+                    "feed": world.drift.feed,
+                    "column": world.drift.column,
+                    "first_partition": partition_path(world.drift.feed, world.drift.starts_at),
+                },
+            )
         for outage in world.outages:
             for feed, spec in self.feeds.items():
                 if spec.sync == "1h":
@@ -253,8 +291,13 @@ class _Run:
             return
         half_hour = world.batch_end - 30 * clock.MINUTE
         at = half_hour + stream(world.seed, "unpublished").randint(60, 600) * clock.SECOND
-        phantom = build(world, world.conversations + world.realtime_only_count, at, realtime_only=True,
-                        issue_id=UNPUBLISHED_ISSUE_ID)
+        phantom = build(
+            world,
+            world.conversations + world.realtime_only_count,
+            at,
+            realtime_only=True,
+            issue_id=UNPUBLISHED_ISSUE_ID,
+        )
         lines: dict[str, list[bytes]] = {feed: [] for feed in feeds}
         drift = world.drift
         for feed, moment, values in self.rows.conversation_rows(phantom):
@@ -295,15 +338,23 @@ class _Run:
         segments_path = self.out / SEGMENTS
         segments_path.parent.mkdir(exist_ok=True)
         segments_path.write_bytes(
-            orjson.dumps([s.as_config() for s in autosummary.segments(world.company)], option=orjson.OPT_INDENT_2)
+            orjson.dumps(
+                [s.as_config() for s in autosummary.segments(world.company)], option=orjson.OPT_INDENT_2
+            )
         )
         counts = self.realtime.counts
         summary = {
             "generator": "include.sandbox.asapp.generator",
             "arguments": self.options.as_manifest(),
             "company": world.company,
-            "batch_window": {"start": clock.feed_ts(world.batch_start), "end": clock.feed_ts(world.batch_end)},
-            "realtime_window": {"start": clock.feed_ts(world.batch_end), "end": clock.feed_ts(world.realtime_end)},
+            "batch_window": {
+                "start": clock.feed_ts(world.batch_start),
+                "end": clock.feed_ts(world.batch_end),
+            },
+            "realtime_window": {
+                "start": clock.feed_ts(world.batch_end),
+                "end": clock.feed_ts(world.realtime_end),
+            },
             "entities": {
                 "conversations": world.conversations,
                 "realtime_only_conversations": world.realtime_only_count,
@@ -343,6 +394,9 @@ class _Run:
         }
         write_json(self.out / MANIFEST, manifest)
         shutil.rmtree(self.out / SCRATCH)
-        return {**summary, "rows": dict(sorted(self.rows_written.items())),
-                "openings": {kind.value: ids.count for kind, ids in self.openings.items()},
-                "mess": {kind.value: ids.count for kind, ids in self.mess_ids.items()}}
+        return {
+            **summary,
+            "rows": dict(sorted(self.rows_written.items())),
+            "openings": {kind.value: ids.count for kind, ids in self.openings.items()},
+            "mess": {kind.value: ids.count for kind, ids in self.mess_ids.items()},
+        }

@@ -17,21 +17,90 @@ from .mess import Mess, MessPlan
 from .randomness import Weighted, stream
 
 FIRST_NAMES = [
-    "Anne", "James", "Maria", "José", "Zoë", "Liam", "Olivia", "Noah", "Emma", "Lucas", "Sofía", "Mateo",
-    "Chloé", "Jürgen", "Aoife", "Priya", "Wei", "Fatima", "Omar", "Yuki", "Kwame", "Ingrid", "Lars", "Elena",
-    "Dmitri", "Ana", "João", "Camille", "Hannah", "David", "Sarah", "Michael", "Aisha", "Carlos", "Léa",
-    "Mohammed", "Grace", "Tomás", "Björn", "Nadia",
+    "Anne",
+    "James",
+    "Maria",
+    "José",
+    "Zoë",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Emma",
+    "Lucas",
+    "Sofía",
+    "Mateo",
+    "Chloé",
+    "Jürgen",
+    "Aoife",
+    "Priya",
+    "Wei",
+    "Fatima",
+    "Omar",
+    "Yuki",
+    "Kwame",
+    "Ingrid",
+    "Lars",
+    "Elena",
+    "Dmitri",
+    "Ana",
+    "João",
+    "Camille",
+    "Hannah",
+    "David",
+    "Sarah",
+    "Michael",
+    "Aisha",
+    "Carlos",
+    "Léa",
+    "Mohammed",
+    "Grace",
+    "Tomás",
+    "Björn",
+    "Nadia",
 ]
 LAST_NAMES = [
-    "Smith", "Johnson", "García", "Müller", "Martin", "Rossi", "O'Brien", "Nguyen", "Kim", "Silva", "Dubois",
-    "Schmidt", "Kowalski", "Andersson", "Okafor", "Patel", "Chen", "Haddad", "Tanaka", "Fernández", "Moreau",
-    "Costa", "Novak", "Cohen", "Brown", "Wilson", "López", "Santos", "Weber", "Bianchi", "Murphy", "Singh",
+    "Smith",
+    "Johnson",
+    "García",
+    "Müller",
+    "Martin",
+    "Rossi",
+    "O'Brien",
+    "Nguyen",
+    "Kim",
+    "Silva",
+    "Dubois",
+    "Schmidt",
+    "Kowalski",
+    "Andersson",
+    "Okafor",
+    "Patel",
+    "Chen",
+    "Haddad",
+    "Tanaka",
+    "Fernández",
+    "Moreau",
+    "Costa",
+    "Novak",
+    "Cohen",
+    "Brown",
+    "Wilson",
+    "López",
+    "Santos",
+    "Weber",
+    "Bianchi",
+    "Murphy",
+    "Singh",
 ]
 
 CUSTOMER_LANGUAGES = Weighted({"en": 70, "es": 10, "fr": 7, "de": 7, "pt": 6})
 _HOME = {  # language -> (country, state, zipcode) candidates
-    "en": [("United-States", "New-York", "10001"), ("United-States", "California", "94103"),
-           ("United-States", "Texas", "73301"), ("Canada", "Ontario", "M5V 2T6")],
+    "en": [
+        ("United-States", "New-York", "10001"),
+        ("United-States", "California", "94103"),
+        ("United-States", "Texas", "73301"),
+        ("Canada", "Ontario", "M5V 2T6"),
+    ],
     "es": [("Spain", "Madrid", "28001"), ("United-States", "Florida", "33101"), ("Mexico", "CDMX", "06000")],
     "fr": [("France", "Île-de-France", "75001"), ("Canada", "Québec", "H2X 1Y4")],
     "de": [("Germany", "Berlin", "10115"), ("Austria", "Wien", "1010")],
@@ -42,19 +111,85 @@ _CUSTOMER_PLANS = Weighted({"basic": 40, "silver": 30, "gold": 20, "platinum": 1
 _CUSTOMER_STATUSES = Weighted({"new": 20, "active": 70, "vip": 10})
 
 _COMPANY_ROOTS = [
-    "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne", "Acorn", "Pied Piper", "Soylent",
-    "Tyrell", "Wonka", "Cyberdyne", "Aperture", "Oscorp", "Monarch", "Nakatomi", "Gringotts", "Dunder",
-    "Massive", "Zenith", "Blue Sun", "Octan", "Virtucon", "Bluth", "Sterling", "Krusty", "Oceanic", "Prestige",
-    "Duff", "Gekko", "Ollivander", "Rekall", "Spacely", "Cogswell", "Wernham", "Yoyodyne", "Frobozz", "Ajax",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Hooli",
+    "Vandelay",
+    "Stark",
+    "Wayne",
+    "Acorn",
+    "Pied Piper",
+    "Soylent",
+    "Tyrell",
+    "Wonka",
+    "Cyberdyne",
+    "Aperture",
+    "Oscorp",
+    "Monarch",
+    "Nakatomi",
+    "Gringotts",
+    "Dunder",
+    "Massive",
+    "Zenith",
+    "Blue Sun",
+    "Octan",
+    "Virtucon",
+    "Bluth",
+    "Sterling",
+    "Krusty",
+    "Oceanic",
+    "Prestige",
+    "Duff",
+    "Gekko",
+    "Ollivander",
+    "Rekall",
+    "Spacely",
+    "Cogswell",
+    "Wernham",
+    "Yoyodyne",
+    "Frobozz",
+    "Ajax",
     "Nordwind",
 ]
 _COMPANY_KINDS = [
-    "", "Logistics", "Foods", "Labs", "Systems", "Partners", "Health", "Energy", "Media", "Motors", "Retail",
-    "Capital", "Robotics", "Studios", "Farms", "Airlines", "Telecom", "Textiles", "Pharma", "Builders",
-    "Consulting", "Analytics", "Marine", "Outfitters", "Holdings",
+    "",
+    "Logistics",
+    "Foods",
+    "Labs",
+    "Systems",
+    "Partners",
+    "Health",
+    "Energy",
+    "Media",
+    "Motors",
+    "Retail",
+    "Capital",
+    "Robotics",
+    "Studios",
+    "Farms",
+    "Airlines",
+    "Telecom",
+    "Textiles",
+    "Pharma",
+    "Builders",
+    "Consulting",
+    "Analytics",
+    "Marine",
+    "Outfitters",
+    "Holdings",
 ]
 _COMPANY_SUFFIXES = ["LLC", "Inc", "GmbH", "SA", "Ltd"]
-_INDUSTRIES = ["Manufacturing", "Retail", "Healthcare", "Technology", "Logistics", "Finance", "Energy", "Media"]
+_INDUSTRIES = [
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Technology",
+    "Logistics",
+    "Finance",
+    "Energy",
+    "Media",
+]
 _REGIONS = ["EMEA", "NA", "LATAM", "APAC"]
 MAX_COMPANIES = len(_COMPANY_ROOTS) * len(_COMPANY_KINDS) * len(_COMPANY_SUFFIXES)
 
@@ -70,7 +205,7 @@ UNKNOWN_REP_ID_BASE = 190_001
 
 
 def ascii_slug(text: str) -> str:
-    """"Zoë O'Brien" -> "zoeobrien": the part of a name that fits an email address."""
+    """ "Zoë O'Brien" -> "zoeobrien": the part of a name that fits an email address."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]", "", plain.lower())
 
@@ -88,13 +223,20 @@ class Queue:
 def queues(company: str) -> list[Queue]:
     """The tenant's routing queues, one line of business and language each."""
     plan = [
-        ("20001", "wireless", "en", 30), ("20002", "wireless", "es", 8), ("20003", "billing", "en", 25),
-        ("20004", "broadband", "en", 20), ("20005", "broadband", "fr", 6), ("20006", "billing", "de", 6),
-        ("20007", "wireless", "pt", 5), ("20008", "billing", "es", 4),
+        ("20001", "wireless", "en", 30),
+        ("20002", "wireless", "es", 8),
+        ("20003", "billing", "en", 25),
+        ("20004", "broadband", "en", 20),
+        ("20005", "broadband", "fr", 6),
+        ("20006", "billing", "de", 6),
+        ("20007", "wireless", "pt", 5),
+        ("20008", "billing", "es", 4),
     ]
     names = {"en": "english", "es": "spanish", "fr": "french", "de": "german", "pt": "portuguese"}
     return [
-        Queue(queue_id, f"{company}-{lob}-{names[language]}", lob, language, f"{company.upper()}{lob}", weight)
+        Queue(
+            queue_id, f"{company}-{lob}-{names[language]}", lob, language, f"{company.upper()}{lob}", weight
+        )
         for queue_id, lob, language, weight in plan
     ]
 
@@ -150,7 +292,9 @@ def rep_count(conversations: int) -> int:
     return round(12 + 8 * math.log10(max(conversations, 10) / 10))
 
 
-def build_roster(seed: int, count: int, company: str, batch_start: int, days: int, mess: MessPlan) -> list[Rep]:
+def build_roster(
+    seed: int, count: int, company: str, batch_start: int, days: int, mess: MessPlan
+) -> list[Rep]:
     tenant_queues = queues(company)
     used_logins: set[str] = set()
     used_external: set[str] = set()
@@ -163,8 +307,10 @@ def build_roster(seed: int, count: int, company: str, batch_start: int, days: in
         supervisor = index % 8 == 0
         role = ("manager" if index == 0 else "lead") if supervisor else "representative"
         queue = tenant_queues[(index - index // 8 - 1) % len(tenant_queues)]
-        serves = (queue.queue_id,) if queue.language != "en" else tuple(
-            q.queue_id for q in tenant_queues if q.language == "en"
+        serves = (
+            (queue.queue_id,)
+            if queue.language != "en"
+            else tuple(q.queue_id for q in tenant_queues if q.language == "en")
         )
         change = None
         if days >= 2 and mess.picks(Mess.CHANGED_REPS, index, count):
@@ -324,7 +470,13 @@ def customer_count(conversations: int) -> int:
     return max(1, math.ceil(conversations * 0.7))
 
 
-INVALID_EMAILS = ("not-an-email", "{local}@", "{first} {last}@{domain}", "{local}@@{domain}", "{local}@{domain}.")
+INVALID_EMAILS = (
+    "not-an-email",
+    "{local}@",
+    "{first} {last}@{domain}",
+    "{local}@@{domain}",
+    "{local}@{domain}.",
+)
 """What people type into an email field: malformed, never deliverable (invalid_emails)."""
 
 
@@ -336,13 +488,26 @@ class Customers:
     each shifted past the members an earlier kind took, so every kind keeps its cases.
     """
 
-    def __init__(self, seed: int, count: int, companies: int, mess: MessPlan, conversations: int = 0,
-                 open_at_boundary: int = 0) -> None:
+    def __init__(
+        self,
+        seed: int,
+        count: int,
+        companies: int,
+        mess: MessPlan,
+        conversations: int = 0,
+        open_at_boundary: int = 0,
+    ) -> None:
         self.seed, self.count, self.companies, self.mess = seed, count, companies, mess
         self.conversations, self.open_at_boundary = conversations or count, open_at_boundary
         # pure functions of the index, asked again and again about the recent (returning) customers
-        for name in ("is_email_twin", "is_collider", "_collision", "is_dangling", "_invalid_email",
-                     "_dangling_company"):
+        for name in (
+            "is_email_twin",
+            "is_collider",
+            "_collision",
+            "is_dangling",
+            "_invalid_email",
+            "_dangling_company",
+        ):
             setattr(self, name, functools.lru_cache(maxsize=2048)(getattr(self, name)))
 
     def is_email_twin(self, index: int) -> bool:
@@ -362,7 +527,9 @@ class Customers:
 
     def _collision(self, index: int) -> bool:
         return index >= 1 and self.mess.assigned(
-            Mess.COLLIDING_EXTERNAL_IDS, index, self.count,
+            Mess.COLLIDING_EXTERNAL_IDS,
+            index,
+            self.count,
             lambda k: k < 1 or self.twin_member(k) or self.twin_member(k - 1),
         )
 
@@ -375,9 +542,14 @@ class Customers:
     def is_dangling(self, index: int) -> bool:
         """A customer used by exactly one conversation and never exported in the customers feed. Never the
         first customer, nor one brought in by a conversation still open at the boundary."""
-        return self.mess.assigned(Mess.DANGLING_CUSTOMERS, index, self.count, lambda k: (
-            self._paired(k) or k < 1 or self.introducer(k) >= self.conversations - self.open_at_boundary
-        ))
+        return self.mess.assigned(
+            Mess.DANGLING_CUSTOMERS,
+            index,
+            self.count,
+            lambda k: (
+                self._paired(k) or k < 1 or self.introducer(k) >= self.conversations - self.open_at_boundary
+            ),
+        )
 
     def _invalid_email(self, index: int) -> bool:
         return self.mess.assigned(
@@ -385,14 +557,20 @@ class Customers:
         )
 
     def _dangling_company(self, index: int) -> bool:
-        return self.mess.assigned(Mess.DANGLING_COMPANIES, index, self.count, lambda k: (
-            self._paired(k) or self.is_dangling(k) or self._invalid_email(k)
-        ))
+        return self.mess.assigned(
+            Mess.DANGLING_COMPANIES,
+            index,
+            self.count,
+            lambda k: self._paired(k) or self.is_dangling(k) or self._invalid_email(k),
+        )
 
     def kinds(self, index: int) -> frozenset[Mess]:
         """The customer's one exclusive kind, if any (restated_customers combines with anything)."""
-        for kind, test in ((Mess.DANGLING_CUSTOMERS, self.is_dangling), (Mess.INVALID_EMAILS, self._invalid_email),
-                           (Mess.DANGLING_COMPANIES, self._dangling_company)):
+        for kind, test in (
+            (Mess.DANGLING_CUSTOMERS, self.is_dangling),
+            (Mess.INVALID_EMAILS, self._invalid_email),
+            (Mess.DANGLING_COMPANIES, self._dangling_company),
+        ):
             if test(index):
                 return frozenset({kind})
         return frozenset()
@@ -407,20 +585,28 @@ class Customers:
             twin = self._derive(index, needs_email=True)
             local, domain = original.email.split("@")
             return Customer(
-                **{**vars(twin), "first": original.first, "last": original.last,
-                   "email": f"{'.'.join(part.capitalize() for part in local.split('.'))}@{domain}"}
+                **{
+                    **vars(twin),
+                    "first": original.first,
+                    "last": original.last,
+                    "email": f"{'.'.join(part.capitalize() for part in local.split('.'))}@{domain}",
+                }
             )
         colliding = self.is_collider(index)
         customer = self._derive(
             index, needs_email=self.is_email_twin(index + 1) or colliding or self.is_collider(index + 1)
         )
         if colliding:
-            return dataclasses.replace(customer, external_id=self._derive(index - 1, needs_email=True).external_id)
+            return dataclasses.replace(
+                customer, external_id=self._derive(index - 1, needs_email=True).external_id
+            )
         kinds = self.kinds(index)
         if Mess.INVALID_EMAILS in kinds:
             rng = stream(self.seed, "invalid-email", index)
-            local, _, domain = (customer.email or f"{ascii_slug(customer.first)}.{ascii_slug(customer.last)}{index}@"
-                                f"{_MAIL_PROVIDERS[0]}").partition("@")
+            local, _, domain = (
+                customer.email
+                or f"{ascii_slug(customer.first)}.{ascii_slug(customer.last)}{index}@{_MAIL_PROVIDERS[0]}"
+            ).partition("@")
             email = rng.choice(INVALID_EMAILS).format(
                 local=local, domain=domain, first=customer.first.lower(), last=customer.last.lower()
             )

@@ -64,7 +64,8 @@ class FeedSpec:
 def _documented(table: dict) -> FeedSpec:
     name = table["name"]
     columns = ADDED_COLUMNS.get(name, ()) + tuple(
-        (column["name"], column["type"] or UNDECLARED_TYPES[(name, column["name"])]) for column in table["columns"]
+        (column["name"], column["type"] or UNDECLARED_TYPES[(name, column["name"])])
+        for column in table["columns"]
     )
     column_names = {column for column, _ in columns}
     # customer_feedback's documented key names company_marker, a column the table does not have:

@@ -54,8 +54,12 @@ FILE_KINDS: dict[Mess, tuple[str, ...]] = {
 """Which feeds each file- or line-level kind is delivered in (a case stream per pair)."""
 
 LINE_KINDS = {
-    Mess.BROKEN_JSON_LINES, Mess.NON_OBJECT_LINES, Mess.INVALID_UTF8_LINES, Mess.WRONG_TYPE_VALUES,
-    Mess.MISSING_KEY_VALUES, Mess.DUPLICATE_ROWS,
+    Mess.BROKEN_JSON_LINES,
+    Mess.NON_OBJECT_LINES,
+    Mess.INVALID_UTF8_LINES,
+    Mess.WRONG_TYPE_VALUES,
+    Mess.MISSING_KEY_VALUES,
+    Mess.DUPLICATE_ROWS,
 }
 WRONG_TYPE = {"utterances": ("created_ts", "yesterday"), "convos_metadata": ("issue_id", "n/a")}
 """A unique-key column and the wrongly typed value a broken writer puts there."""
@@ -83,7 +87,8 @@ class FileMess:
         self.outages = set(outages)
         start, end = window
         self.population = {
-            name: (end - start) // (clock.HOUR if spec.sync == "1h" else clock.DAY) for name, spec in feeds.items()
+            name: (end - start) // (clock.HOUR if spec.sync == "1h" else clock.DAY)
+            for name, spec in feeds.items()
         }
         self.hourly = {name for name, spec in feeds.items() if spec.sync == "1h"}
         self.truncate_from = clock.floor(start + (end - start) // 2, clock.HOUR)
@@ -93,21 +98,29 @@ class FileMess:
         self.waiting: Counter[tuple[Mess, str]] = Counter()
         self.phantoms = 0
 
-    def complete(self, feed: str, starts_at: int, partial: Path | None, rows: int, folder: Path,
-                 relative: str) -> Written | None:
+    def complete(
+        self, feed: str, starts_at: int, partial: Path | None, rows: int, folder: Path, relative: str
+    ) -> Written | None:
         """Write the partition's files if a case lands here and return them; None: write it plainly."""
         ordinal = self.ordinal[feed]
         self.ordinal[feed] += 1
         for kind, feeds in FILE_KINDS.items():
             if feed in feeds and self.plan.picks_at(
-                f"{kind}:{feed}", PER_PARTITION_RATE["1h" if feed in self.hourly else "1d"], ordinal,
-                self.population[feed], early=True,
+                f"{kind}:{feed}",
+                PER_PARTITION_RATE["1h" if feed in self.hourly else "1d"],
+                ordinal,
+                self.population[feed],
+                early=True,
             ):
                 self.waiting[(kind, feed)] += 1
         if (feed in self.hourly and starts_at in self.outages) or rows > self.max_rows_per_file:
             return None  # outage hours stay empty; split partitions keep their exact parts
-        if not self.truncated and feed == TRUNCATED_FEED and starts_at >= self.truncate_from \
-                and rows >= TRUNCATED_MIN_ROWS:
+        if (
+            not self.truncated
+            and feed == TRUNCATED_FEED
+            and starts_at >= self.truncate_from
+            and rows >= TRUNCATED_MIN_ROWS
+        ):
             self.truncated = True
             return self._truncated_gzip(feed, partial, rows, folder, relative)
         for kind in FILE_KINDS:
@@ -128,7 +141,9 @@ class FileMess:
             return rows >= 1 and next(_latin1_rows(partial), None) is not None
         return rows >= 1
 
-    def _apply(self, kind: Mess, feed: str, partial: Path | None, rows: int, folder: Path, relative: str) -> Written:
+    def _apply(
+        self, kind: Mess, feed: str, partial: Path | None, rows: int, folder: Path, relative: str
+    ) -> Written:
         name = f"{feed}.jsonl"
         path = f"{relative}/{name}"
         rng = stream(self.seed, "file-mess", kind, path)
@@ -151,7 +166,9 @@ class FileMess:
 
     # -- line-level kinds --------------------------------------------------------------------------
 
-    def _with_extra_lines(self, kind: Mess, feed: str, partial: Path, rows: int, target: Path, rng) -> list[int]:
+    def _with_extra_lines(
+        self, kind: Mess, feed: str, partial: Path, rows: int, target: Path, rng
+    ) -> list[int]:
         """Copy the rows, adding the kind's lines after one of them; returns their 1-based line numbers."""
         candidates = list(_latin1_rows(partial)) if kind is Mess.INVALID_UTF8_LINES else range(rows)
         source = rng.choice(candidates)
@@ -201,9 +218,11 @@ class FileMess:
         name = f"{feed}.jsonl.00.gz"
         complete = self.root / REDELIVERIES / relative / name
         complete.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "rb") as source, open(complete, "wb") as raw, gzip.GzipFile(
-            filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
-        ) as target:
+        with (
+            open(partial, "rb") as source,
+            open(complete, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as target,
+        ):
             shutil.copyfileobj(source, target)
         cut = round(complete.stat().st_size * TRUNCATED_SHARE)
         with open(complete, "rb") as whole:
@@ -211,15 +230,22 @@ class FileMess:
         (folder / name).write_bytes(head)
         readable = _readable_lines(head)
         with open(partial, "rb") as lines:
-            unreadable = [orjson.loads(line)["event_uuid"] for position, line in enumerate(lines) if position >= readable]
+            unreadable = [
+                orjson.loads(line)["event_uuid"]
+                for position, line in enumerate(lines)
+                if position >= readable
+            ]
         partial.unlink()
-        self.note(Mess.TRUNCATED_GZIP, {
-            "path": f"{relative}/{name}",
-            "rows": rows,
-            "rows_readable": readable,
-            "unreadable_event_uuids": unreadable,
-            "redelivered_at": clock.feed_ts(self.redelivered_at),
-        })
+        self.note(
+            Mess.TRUNCATED_GZIP,
+            {
+                "path": f"{relative}/{name}",
+                "rows": rows,
+                "rows_readable": readable,
+                "unreadable_event_uuids": unreadable,
+                "redelivered_at": clock.feed_ts(self.redelivered_at),
+            },
+        )
         return [(name, rows)]
 
 
@@ -295,14 +321,14 @@ def _readable_lines(head: bytes) -> int:
     decompressor = zlib.decompressobj(wbits=31)
     lines = 0
     for start in range(0, len(head), 1 << 16):
-        lines += decompressor.decompress(head[start:start + (1 << 16)]).count(b"\n")
+        lines += decompressor.decompress(head[start : start + (1 << 16)]).count(b"\n")
     return lines
 
 
 def hadoop_crc(data: bytes) -> bytes:
     """A Hadoop ChecksumFileSystem .crc file: magic, bytes per checksum, a CRC-32 per 512-byte chunk."""
     sums = b"".join(
-        struct.pack(">I", zlib.crc32(data[start:start + HADOOP_CRC_CHUNK]))
+        struct.pack(">I", zlib.crc32(data[start : start + HADOOP_CRC_CHUNK]))
         for start in range(0, len(data), HADOOP_CRC_CHUNK)
     )
     return b"crc\x00" + struct.pack(">i", HADOOP_CRC_CHUNK) + sums

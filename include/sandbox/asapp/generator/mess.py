@@ -115,10 +115,22 @@ PER_PARTITION_RATE = {"1h": 1 / 96, "1d": 1 / 4}
 """File- and line-level kinds: one case per feed they apply to in about every four days of partitions."""
 
 NEEDS_LATER_TIME = {
-    Mess.RESTATED_CONVERSATIONS, Mess.LATE_CSAT, Mess.RESUMED_CONVERSATIONS, Mess.LONG_CONVERSATIONS,
-    Mess.RESTATED_CUSTOMERS, Mess.NUMBERS_AS_STRINGS, Mess.OVERLONG_VALUES, Mess.BAD_ATTRIBUTE_VALUES,
-    Mess.ORPHAN_UPLOADS, Mess.MISSING_ATTACHMENT_BINARIES, Mess.EMPTY_MESSAGES, Mess.PADDED_TEXT,
-    Mess.VERY_LONG_MESSAGES, Mess.UNKNOWN_SENDER_TYPES, Mess.UNKNOWN_AGENTS, Mess.DANGLING_CUSTOMERS,
+    Mess.RESTATED_CONVERSATIONS,
+    Mess.LATE_CSAT,
+    Mess.RESUMED_CONVERSATIONS,
+    Mess.LONG_CONVERSATIONS,
+    Mess.RESTATED_CUSTOMERS,
+    Mess.NUMBERS_AS_STRINGS,
+    Mess.OVERLONG_VALUES,
+    Mess.BAD_ATTRIBUTE_VALUES,
+    Mess.ORPHAN_UPLOADS,
+    Mess.MISSING_ATTACHMENT_BINARIES,
+    Mess.EMPTY_MESSAGES,
+    Mess.PADDED_TEXT,
+    Mess.VERY_LONG_MESSAGES,
+    Mess.UNKNOWN_SENDER_TYPES,
+    Mess.UNKNOWN_AGENTS,
+    Mess.DANGLING_CUSTOMERS,
 }
 """Kinds whose effect comes minutes to a day after the member's start: picked in the first 40% of a
 block (indices follow time), so that effect still falls inside the batch window."""
@@ -173,7 +185,11 @@ class MessPlan:
         remembered = self._last_block.get(key)  # indices come in order: the last block asked is remembered
         if remembered is None or remembered[0] != number or remembered[1] != length:
             reach = max(1, length * 2 // 5) if early else length
-            remembered = self._last_block[key] = (number, length, stream(self.seed, "mess", key, number).randrange(reach))
+            remembered = self._last_block[key] = (
+                number,
+                length,
+                stream(self.seed, "mess", key, number).randrange(reach),
+            )
         return index - first == remembered[2]
 
     def assigned(self, kind: Mess, index: int, population: int, blocked: Callable[[int], bool]) -> bool:
@@ -197,7 +213,10 @@ class MessPlan:
             return []
         count = max(1, round(days / OUTAGE_EVERY_DAYS * self.rate))
         rng = stream(self.seed, "mess", Mess.EMPTY_PARTITIONS)
-        return [batch_start + (n * days // count) * clock.DAY + rng.randrange(2, 6) * clock.HOUR for n in range(count)]
+        return [
+            batch_start + (n * days // count) * clock.DAY + rng.randrange(2, 6) * clock.HOUR
+            for n in range(count)
+        ]
 
     def drift(self, batch_start: int, batch_end: int) -> Drift | None:
         """The extra column appears from the partition holding the window's midpoint on."""

@@ -69,34 +69,68 @@ class Options:
         values = asdict(self)
         del values["out"], values["overwrite"]
         # floats as floats whether given as 3 or 3.0, so the manifest's bytes do not depend on the caller
-        return {**values, "start": self.start.isoformat(), "days": self.batch_days,
-                "realtime_hours": float(self.realtime_hours), "mess_rate": float(self.mess_rate),
-                "without_feeds": list(self.without_feeds)}
+        return {
+            **values,
+            "start": self.start.isoformat(),
+            "days": self.batch_days,
+            "realtime_hours": float(self.realtime_hours),
+            "mess_rate": float(self.mess_rate),
+            "without_feeds": list(self.without_feeds),
+        }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="dataset directory to create")
     parser.add_argument("--seed", type=int, default=7, help="same seed and arguments, same bytes (default 7)")
     parser.add_argument("--conversations", type=int, default=1000, help="batch conversations (default 1000)")
-    parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START,
-                        help="first day of the batch window, UTC (default 2026-01-05)")
-    parser.add_argument("--days", type=int, default=None,
-                        help=f"batch window length (default max({MIN_DEFAULT_DAYS}, "
-                             f"ceil(conversations / {CONVERSATIONS_PER_DAY})))")
-    parser.add_argument("--realtime-hours", type=float, default=6,
-                        help="length of the real-time window after the batch window (default 6)")
+    parser.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=DEFAULT_START,
+        help="first day of the batch window, UTC (default 2026-01-05)",
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help=f"batch window length (default max({MIN_DEFAULT_DAYS}, "
+        f"ceil(conversations / {CONVERSATIONS_PER_DAY})))",
+    )
+    parser.add_argument(
+        "--realtime-hours",
+        type=float,
+        default=6,
+        help="length of the real-time window after the batch window (default 6)",
+    )
     parser.add_argument("--company", default="acme", help="the ASAPP tenant's short name (default acme)")
-    parser.add_argument("--mess-rate", type=float, default=1.0,
-                        help="multiplies the rate of every injected mess case (default 1)")
+    parser.add_argument(
+        "--mess-rate",
+        type=float,
+        default=1.0,
+        help="multiplies the rate of every injected mess case (default 1)",
+    )
     parser.add_argument("--no-mess", action="store_true", help="inject no mess at all")
-    parser.add_argument("--max-rows-per-file", type=int, default=50_000,
-                        help="split a partition into gzip parts above this many rows (default 50000)")
-    parser.add_argument("--customer-first", action="store_true",
-                        help="every conversation opens with the customer (no bot or agent openings)")
-    parser.add_argument("--without-feed", action="append", default=[], metavar="NAME",
-                        help="a feed the tenant does not have: nothing of it is written (repeatable)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace DIR if it holds a previously generated dataset")
+    parser.add_argument(
+        "--max-rows-per-file",
+        type=int,
+        default=50_000,
+        help="split a partition into gzip parts above this many rows (default 50000)",
+    )
+    parser.add_argument(
+        "--customer-first",
+        action="store_true",
+        help="every conversation opens with the customer (no bot or agent openings)",
+    )
+    parser.add_argument(
+        "--without-feed",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a feed the tenant does not have: nothing of it is written (repeatable)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace DIR if it holds a previously generated dataset"
+    )
 
 
 def from_arguments(args: argparse.Namespace) -> Options:

@@ -48,7 +48,9 @@ class RealtimeLog:
         self._previous_create_time = 0
         """Within one issue or rep, create_time follows emission order, so sorting keeps the accumulation."""
 
-    def _add(self, at: int, name: str, meta_data: dict, data: dict, event_type: str, details: dict, rng) -> None:
+    def _add(
+        self, at: int, name: str, meta_data: dict, data: dict, event_type: str, details: dict, rng
+    ) -> None:
         if not self.start <= at < self.end:
             return
         # ASAPP: event_time is a few ms before create_time
@@ -65,7 +67,9 @@ class RealtimeLog:
             "event_type": event_type,
             "details": _without_nulls(details),
         }
-        self.events.append(_Event(create_time, len(self.events), envelope["event_id"], orjson.dumps(envelope) + b"\n"))
+        self.events.append(
+            _Event(create_time, len(self.events), envelope["event_id"], orjson.dumps(envelope) + b"\n")
+        )
         self.counts.update((name, event_type))
 
     # -- journey ------------------------------------------------------------------------------------
@@ -119,17 +123,24 @@ class RealtimeLog:
                 journey(at, "ASSIGNED")
             elif kind == "message":
                 self._count_message(details, item, c)
-                journey(at, "TEXT_MESSAGE", {"message": {
-                    "event_uuid": item.event_uuid,
-                    "created_ts": clock.event_ts(at),
-                    "sender_type": item.sender_type,
-                    "sender_id": item.sender_id,
-                    "utterance_type": item.utterance_type,
-                    "text": item.text,
-                }})
+                journey(
+                    at,
+                    "TEXT_MESSAGE",
+                    {
+                        "message": {
+                            "event_uuid": item.event_uuid,
+                            "created_ts": clock.event_ts(at),
+                            "sender_type": item.sender_type,
+                            "sender_id": item.sender_id,
+                            "utterance_type": item.utterance_type,
+                            "text": item.text,
+                        }
+                    },
+                )
                 if item.upload is not None:
                     details["uploaded_files_list"] = [
-                        *details.get("uploaded_files_list", []), _without_nulls(item.upload.file_item())
+                        *details.get("uploaded_files_list", []),
+                        _without_nulls(item.upload.file_item()),
                     ]
                     journey(at, "FILE_UPLOAD_DETECTED")
             elif kind == "ended":
@@ -184,8 +195,12 @@ class RealtimeLog:
         details: dict = {}
         for at in sorted(self.start + rng.randrange(max(1, span)) for _ in range(rng.randint(2, 4))):
             status = rng.choice(list(ROUTING))
-            details.update(status_updated_ts=clock.event_ts(at), status_description=status,
-                           routing_status=ROUTING[status], assigned_customer_ct=rng.randint(0, current.max_slot))
+            details.update(
+                status_updated_ts=clock.event_ts(at),
+                status_description=status,
+                routing_status=ROUTING[status],
+                assigned_customer_ct=rng.randint(0, current.max_slot),
+            )
             self._add(at, ACTIVITY, meta, data, "agent_activity_status_updated", dict(details), rng)
 
     # -- output ---------------------------------------------------------------------------------
@@ -227,9 +242,16 @@ def _malformed(line: bytes, rng) -> list[bytes]:
     one whose meta_data is not an object (a JSON string of it), one with an unparsable create_time."""
     envelope = orjson.loads(line)
     without_id = {key: value for key, value in envelope.items() if key != "event_id"}
-    meta_as_text = {**envelope, "meta_data": orjson.dumps(envelope["meta_data"]).decode(), "event_id": uuid4(rng)}
-    bad_time = {**envelope, "meta_data": {**envelope["meta_data"], "create_time": rng.choice(UNPARSABLE_TIMES)},
-                "event_id": uuid4(rng)}
+    meta_as_text = {
+        **envelope,
+        "meta_data": orjson.dumps(envelope["meta_data"]).decode(),
+        "event_id": uuid4(rng),
+    }
+    bad_time = {
+        **envelope,
+        "meta_data": {**envelope["meta_data"], "create_time": rng.choice(UNPARSABLE_TIMES)},
+        "event_id": uuid4(rng),
+    }
     return [orjson.dumps(value) + b"\n" for value in (without_id, meta_as_text, bad_time)]
 
 

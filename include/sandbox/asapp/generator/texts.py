@@ -12,11 +12,27 @@ INTENTS = ("billing", "technical", "upgrade", "cancel", "shipping")
 
 _CUSTOMER_OPENING = {
     "en": {
-        "billing": ["I want to pay my bill", "Why is my bill ${amount} this month?", "I was charged twice for {month}"],
-        "technical": ["My internet keeps dropping", "I can't make calls since this morning", "The app shows error {code}"],
-        "upgrade": ["I'd like to upgrade my phone", "Can I switch to the unlimited plan?", "Is the new {device} available?"],
+        "billing": [
+            "I want to pay my bill",
+            "Why is my bill ${amount} this month?",
+            "I was charged twice for {month}",
+        ],
+        "technical": [
+            "My internet keeps dropping",
+            "I can't make calls since this morning",
+            "The app shows error {code}",
+        ],
+        "upgrade": [
+            "I'd like to upgrade my phone",
+            "Can I switch to the unlimited plan?",
+            "Is the new {device} available?",
+        ],
         "cancel": ["I want to cancel my service", "How do I close my account?", "Please cancel my add-on"],
-        "shipping": ["Where is my order {order}?", "My package says delivered but it isn't here", "Can I change my delivery address?"],
+        "shipping": [
+            "Where is my order {order}?",
+            "My package says delivered but it isn't here",
+            "Can I change my delivery address?",
+        ],
     },
     "es": {
         "billing": ["Quiero pagar mi factura", "¿Por qué mi factura es de ${amount} este mes?"],
@@ -26,14 +42,23 @@ _CUSTOMER_OPENING = {
         "shipping": ["¿Dónde está mi pedido {order}?", "El paquete figura como entregado pero no llegó"],
     },
     "fr": {
-        "billing": ["Je voudrais payer ma facture", "Pourquoi ma facture est-elle de {amount} € ce mois-ci ?"],
+        "billing": [
+            "Je voudrais payer ma facture",
+            "Pourquoi ma facture est-elle de {amount} € ce mois-ci ?",
+        ],
         "technical": ["Ma connexion internet coupe sans arrêt", "L'application affiche l'erreur {code}"],
         "upgrade": ["Je voudrais changer de téléphone", "Puis-je passer au forfait illimité ?"],
         "cancel": ["Je souhaite résilier mon abonnement", "Comment fermer mon compte ?"],
-        "shipping": ["Où en est ma commande {order} ?", "Le colis est indiqué livré mais je ne l'ai pas reçu"],
+        "shipping": [
+            "Où en est ma commande {order} ?",
+            "Le colis est indiqué livré mais je ne l'ai pas reçu",
+        ],
     },
     "de": {
-        "billing": ["Ich möchte meine Rechnung bezahlen", "Warum beträgt meine Rechnung diesen Monat {amount} €?"],
+        "billing": [
+            "Ich möchte meine Rechnung bezahlen",
+            "Warum beträgt meine Rechnung diesen Monat {amount} €?",
+        ],
         "technical": ["Mein Internet bricht ständig ab", "Die App zeigt den Fehler {code}"],
         "upgrade": ["Ich möchte ein neues Handy", "Kann ich in den Unlimited-Tarif wechseln?"],
         "cancel": ["Ich möchte meinen Vertrag kündigen", "Wie schließe ich mein Konto?"],
@@ -50,17 +75,50 @@ _CUSTOMER_OPENING = {
 
 _LINES = {
     "customer_follow": {
-        "en": ["Yes, that's right", "My account number is {account}", "I already restarted it twice",
-               "How long will that take?", "It started on {month} 3rd", "Ok, one moment", "Sure, go ahead",
-               "The last four digits are {last4}", "I'm using the {device}", "That would be great"],
-        "es": ["Sí, correcto", "Mi número de cuenta es {account}", "Ya lo reinicié dos veces",
-               "¿Cuánto tiempo tardará?", "Un momento, por favor", "Perfecto, adelante"],
-        "fr": ["Oui, c'est bien ça", "Mon numéro de compte est {account}", "Je l'ai déjà redémarré deux fois",
-               "Combien de temps cela va prendre ?", "Un instant s'il vous plaît", "D'accord, allez-y"],
-        "de": ["Ja, genau", "Meine Kundennummer ist {account}", "Ich habe es schon zweimal neu gestartet",
-               "Wie lange dauert das?", "Einen Moment bitte", "Okay, machen Sie ruhig"],
-        "pt": ["Sim, isso mesmo", "Meu número de conta é {account}", "Já reiniciei duas vezes",
-               "Quanto tempo vai levar?", "Um momento, por favor", "Pode seguir"],
+        "en": [
+            "Yes, that's right",
+            "My account number is {account}",
+            "I already restarted it twice",
+            "How long will that take?",
+            "It started on {month} 3rd",
+            "Ok, one moment",
+            "Sure, go ahead",
+            "The last four digits are {last4}",
+            "I'm using the {device}",
+            "That would be great",
+        ],
+        "es": [
+            "Sí, correcto",
+            "Mi número de cuenta es {account}",
+            "Ya lo reinicié dos veces",
+            "¿Cuánto tiempo tardará?",
+            "Un momento, por favor",
+            "Perfecto, adelante",
+        ],
+        "fr": [
+            "Oui, c'est bien ça",
+            "Mon numéro de compte est {account}",
+            "Je l'ai déjà redémarré deux fois",
+            "Combien de temps cela va prendre ?",
+            "Un instant s'il vous plaît",
+            "D'accord, allez-y",
+        ],
+        "de": [
+            "Ja, genau",
+            "Meine Kundennummer ist {account}",
+            "Ich habe es schon zweimal neu gestartet",
+            "Wie lange dauert das?",
+            "Einen Moment bitte",
+            "Okay, machen Sie ruhig",
+        ],
+        "pt": [
+            "Sim, isso mesmo",
+            "Meu número de conta é {account}",
+            "Já reiniciei duas vezes",
+            "Quanto tempo vai levar?",
+            "Um momento, por favor",
+            "Pode seguir",
+        ],
     },
     "customer_close": {
         "en": ["Thanks, that's all!", "Great, thank you so much", "Perfect, have a nice day"],
@@ -91,47 +149,84 @@ _LINES = {
         "pt": ["Olá! Sou o assistente virtual da {brand}. Como posso ajudar?"],
     },
     "bot_handoff": {
-        "en": ["I'll connect you with an agent who can help with that.", "Let me find someone to help you. One moment."],
+        "en": [
+            "I'll connect you with an agent who can help with that.",
+            "Let me find someone to help you. One moment.",
+        ],
         "es": ["Te comunico con un agente que puede ayudarte."],
         "fr": ["Je vous mets en relation avec un conseiller."],
         "de": ["Ich verbinde Sie mit einem Mitarbeiter."],
         "pt": ["Vou transferir você para um atendente."],
     },
     "bot_answer": {
-        "en": ["You can see your bill in the app under Billing > Statements.", "I've sent a reset link to your phone."],
+        "en": [
+            "You can see your bill in the app under Billing > Statements.",
+            "I've sent a reset link to your phone.",
+        ],
         "es": ["Puedes ver tu factura en la app en Facturación > Estados de cuenta."],
         "fr": ["Vous trouverez votre facture dans l'appli, rubrique Facturation."],
         "de": ["Ihre Rechnung finden Sie in der App unter Rechnungen."],
         "pt": ["Você pode ver sua fatura no app em Faturamento."],
     },
     "rep_greeting": {
-        "en": ["Hi {first}, this is {rep} from {brand}. I'm happy to help with that.", "Hello {first}! Thanks for waiting, let me take a look."],
+        "en": [
+            "Hi {first}, this is {rep} from {brand}. I'm happy to help with that.",
+            "Hello {first}! Thanks for waiting, let me take a look.",
+        ],
         "es": ["Hola {first}, soy {rep} de {brand}. Con gusto te ayudo."],
         "fr": ["Bonjour {first}, je suis {rep} de {brand}. Je m'en occupe."],
         "de": ["Hallo {first}, hier ist {rep} von {brand}. Ich helfe Ihnen gern."],
         "pt": ["Olá {first}, aqui é {rep} da {brand}. Vou ajudar você."],
     },
     "rep_proactive": {
-        "en": ["Hi {first}, this is {rep} from {brand}. I see you're looking at your account, can I help with anything?",
-               "Hello {first}! {rep} from {brand} here. Anything I can help you with today?"],
+        "en": [
+            "Hi {first}, this is {rep} from {brand}. I see you're looking at your account, can I help with anything?",
+            "Hello {first}! {rep} from {brand} here. Anything I can help you with today?",
+        ],
         "es": ["Hola {first}, soy {rep} de {brand}. Veo que estás revisando tu cuenta, ¿te puedo ayudar?"],
-        "fr": ["Bonjour {first}, je suis {rep} de {brand}. Je vois que vous consultez votre compte, puis-je vous aider ?"],
-        "de": ["Hallo {first}, hier ist {rep} von {brand}. Sie sehen sich gerade Ihr Konto an, kann ich helfen?"],
+        "fr": [
+            "Bonjour {first}, je suis {rep} de {brand}. Je vois que vous consultez votre compte, puis-je vous aider ?"
+        ],
+        "de": [
+            "Hallo {first}, hier ist {rep} von {brand}. Sie sehen sich gerade Ihr Konto an, kann ich helfen?"
+        ],
         "pt": ["Olá {first}, aqui é {rep} da {brand}. Vi que você está olhando sua conta, posso ajudar?"],
     },
     "rep_follow": {
-        "en": ["Could you confirm the last four digits of your account?", "Thanks, I can see the charge of ${amount}.",
-               "I've reset the line on our side, please try again.", "I've applied a credit of ${credit} to your account.",
-               "Let me check that for you.", "Your order {order} will arrive tomorrow.", "Can you tell me which device you're using?",
-               "I understand, that's frustrating."],
-        "es": ["¿Puedes confirmar los últimos cuatro dígitos de tu cuenta?", "Ya reinicié la línea, inténtalo de nuevo.",
-               "Déjame revisarlo.", "Apliqué un crédito de ${credit} a tu cuenta."],
-        "fr": ["Pouvez-vous confirmer les quatre derniers chiffres de votre compte ?", "J'ai réinitialisé la ligne, réessayez.",
-               "Je vérifie cela pour vous.", "J'ai appliqué un avoir de {credit} €."],
-        "de": ["Können Sie die letzten vier Ziffern Ihres Kontos bestätigen?", "Ich habe die Leitung zurückgesetzt, bitte erneut versuchen.",
-               "Ich prüfe das für Sie.", "Ich habe Ihnen {credit} € gutgeschrieben."],
-        "pt": ["Pode confirmar os quatro últimos dígitos da sua conta?", "Reiniciei a linha, tente de novo.",
-               "Vou verificar para você.", "Apliquei um crédito de R$ {credit} na sua conta."],
+        "en": [
+            "Could you confirm the last four digits of your account?",
+            "Thanks, I can see the charge of ${amount}.",
+            "I've reset the line on our side, please try again.",
+            "I've applied a credit of ${credit} to your account.",
+            "Let me check that for you.",
+            "Your order {order} will arrive tomorrow.",
+            "Can you tell me which device you're using?",
+            "I understand, that's frustrating.",
+        ],
+        "es": [
+            "¿Puedes confirmar los últimos cuatro dígitos de tu cuenta?",
+            "Ya reinicié la línea, inténtalo de nuevo.",
+            "Déjame revisarlo.",
+            "Apliqué un crédito de ${credit} a tu cuenta.",
+        ],
+        "fr": [
+            "Pouvez-vous confirmer les quatre derniers chiffres de votre compte ?",
+            "J'ai réinitialisé la ligne, réessayez.",
+            "Je vérifie cela pour vous.",
+            "J'ai appliqué un avoir de {credit} €.",
+        ],
+        "de": [
+            "Können Sie die letzten vier Ziffern Ihres Kontos bestätigen?",
+            "Ich habe die Leitung zurückgesetzt, bitte erneut versuchen.",
+            "Ich prüfe das für Sie.",
+            "Ich habe Ihnen {credit} € gutgeschrieben.",
+        ],
+        "pt": [
+            "Pode confirmar os quatro últimos dígitos da sua conta?",
+            "Reiniciei a linha, tente de novo.",
+            "Vou verificar para você.",
+            "Apliquei um crédito de R$ {credit} na sua conta.",
+        ],
     },
     "rep_close": {
         "en": ["Is there anything else I can help you with today?", "Glad I could help. Have a great day!"],
@@ -143,21 +238,35 @@ _LINES = {
 }
 
 # Internal lines are written in the desk's working language whatever the customer speaks.
-_REP_NOTES = ["Verified identity with account PIN.", "Customer eligible for loyalty credit.",
-              "Escalated to tier 2, ticket {ticket}.", "Promised callback tomorrow morning."]
-_REP_WHISPERS = ["Offer the ${credit} courtesy credit.", "Please check the outage map first.",
-                 "Wrap up soon, the queue is long."]
+_REP_NOTES = [
+    "Verified identity with account PIN.",
+    "Customer eligible for loyalty credit.",
+    "Escalated to tier 2, ticket {ticket}.",
+    "Promised callback tomorrow morning.",
+]
+_REP_WHISPERS = [
+    "Offer the ${credit} courtesy credit.",
+    "Please check the outage map first.",
+    "Wrap up soon, the queue is long.",
+]
 
 DISPOSITION_NOTES = {
     "billing": ["Customer paid bill", "Explained charges on the statement", "Refunded duplicate charge"],
-    "technical": ["Reset line, issue resolved", "Opened repair ticket", "Walked customer through router restart"],
+    "technical": [
+        "Reset line, issue resolved",
+        "Opened repair ticket",
+        "Walked customer through router restart",
+    ],
     "upgrade": ["Upgraded plan", "Sent device options by email"],
     "cancel": ["Retention offer accepted", "Service cancelled at customer request"],
     "shipping": ["Shared tracking number", "Re-shipped order"],
 }
 
-OPEN_ISSUE_NOTES = ["Customer disconnected before resolution", "Pending follow-up with tier 2",
-                    "Customer will call back with account details"]
+OPEN_ISSUE_NOTES = [
+    "Customer disconnected before resolution",
+    "Pending follow-up with tier 2",
+    "Customer will call back with account details",
+]
 
 _EMOJI_AND_MARKS = [
     "Thanks so much!! 🙏🎉 you're the best 👍🏽",
@@ -183,7 +292,7 @@ HTML_LIKE_LINES = [
     "Price &lt; $5 &amp; tax? <i>really</i>",
     '<img src=x onerror="alert(1)"> the app crashed',
     "</div><div class='evil'>hello</div>",
-    "Use <a href=\"javascript:void(0)\">this link</a>?",
+    'Use <a href="javascript:void(0)">this link</a>?',
 ]
 
 
@@ -210,7 +319,15 @@ def rep_whisper(rng: random.Random, details: dict) -> str:
 # -- texts of the message and value mess kinds ---------------------------------------------------
 
 _EMPTY_TEXTS = ["", " ", "   ", "\n", " \t ", "\u00a0"]
-_PADDINGS = ["  {text}", "{text}   ", "\t{text}", "{text}\u00a0", "{text}\n", "\u00a0 {text} \t", " {text}\n\n"]
+_PADDINGS = [
+    "  {text}",
+    "{text}   ",
+    "\t{text}",
+    "{text}\u00a0",
+    "{text}\n",
+    "\u00a0 {text} \t",
+    " {text}\n\n",
+]
 _SYSTEM_LINES = [
     "Conversation transferred to {rep}",
     "Customer disconnected",
@@ -255,8 +372,14 @@ def very_long(rng: random.Random) -> str:
     total = len(lines[0])
     while total < length:
         line = rng.choice(_LOG_LINES).format(
-            second=rng.randrange(60), ms=rng.randrange(1000), channel=rng.randint(1, 32), snr=rng.randint(18, 40),
-            attempt=rng.randint(1, 9), mac=f"{rng.randrange(256):02x}", rssi=rng.randint(40, 90), brand="acme",
+            second=rng.randrange(60),
+            ms=rng.randrange(1000),
+            channel=rng.randint(1, 32),
+            snr=rng.randint(18, 40),
+            attempt=rng.randint(1, 9),
+            mac=f"{rng.randrange(256):02x}",
+            rssi=rng.randint(40, 90),
+            brand="acme",
         )
         lines.append(line)
         total += len(line) + 1

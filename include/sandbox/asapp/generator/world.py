@@ -47,29 +47,45 @@ class World:
         self.mess = MessPlan(options.seed, options.mess_rate)
         self.queues = entities.queues(options.company)
         self.roster = entities.build_roster(
-            options.seed, entities.rep_count(options.conversations), options.company, self.batch_start, self.days,
+            options.seed,
+            entities.rep_count(options.conversations),
+            options.company,
+            self.batch_start,
+            self.days,
             self.mess,
         )
         self.company_count = entities.company_count(options.conversations)
         self.outages = sorted(self.mess.outage_hours(self.batch_start, self.days))
         self.drift: Drift | None = self.mess.drift(self.batch_start, self.batch_end)
         per_hour = options.conversations / (self.days * 24)
-        self.boundary_count = 0 if self.realtime_end == self.batch_end else min(
-            options.conversations, MAX_BOUNDARY, max(1, round(per_hour / 4))
+        self.boundary_count = (
+            0
+            if self.realtime_end == self.batch_end
+            else min(options.conversations, MAX_BOUNDARY, max(1, round(per_hour / 4)))
         )
         self.customers = Customers(
-            options.seed, entities.customer_count(options.conversations), self.company_count, self.mess,
-            conversations=options.conversations, open_at_boundary=self.boundary_count,
+            options.seed,
+            entities.customer_count(options.conversations),
+            self.company_count,
+            self.mess,
+            conversations=options.conversations,
+            open_at_boundary=self.boundary_count,
         )
         self.supervisors = [rep for rep in self.roster if not rep.queue_ids]
-        self._reps_by_queue = {q.queue_id: [rep for rep in self.roster if q.queue_id in rep.queue_ids] for q in self.queues}
+        self._reps_by_queue = {
+            q.queue_id: [rep for rep in self.roster if q.queue_id in rep.queue_ids] for q in self.queues
+        }
         self._queue_choices = {
             language: Weighted({q: q.weight for q in self.queues if q.language == language})
             for language in {q.language for q in self.queues}
         }
         self.conversation_blocked = functools.lru_cache(maxsize=64)(self.conversation_blocked)
-        self.realtime_only_count = 0 if not self.mess.enabled or self.realtime_end == self.batch_end else min(
-            MAX_REALTIME_ONLY, max(1, round(per_hour * options.realtime_hours / 4 * options.mess_rate))
+        self.realtime_only_count = (
+            0
+            if not self.mess.enabled or self.realtime_end == self.batch_end
+            else min(
+                MAX_REALTIME_ONLY, max(1, round(per_hour * options.realtime_hours / 4 * options.mess_rate))
+            )
         )
 
     # -- people ---------------------------------------------------------------------------------
@@ -91,7 +107,9 @@ class World:
         if introduced is not None:
             return introduced, True
         introduced_before = -(-index * self.customers.count // self.conversations)
-        return self.usable_customer(introduced_before - 1 - rng.randrange(min(introduced_before, RECENT_CUSTOMERS))), False
+        return self.usable_customer(
+            introduced_before - 1 - rng.randrange(min(introduced_before, RECENT_CUSTOMERS))
+        ), False
 
     def introduces(self, index: int) -> int | None:
         """The customer batch conversation `index` brings in, if it is that customer's first conversation."""
@@ -165,4 +183,3 @@ def _allocate(total: int, weights: list[float]) -> list[int]:
     for hour in leftovers[: total - sum(counts)]:
         counts[hour] += 1
     return counts
-

@@ -70,7 +70,9 @@ class PartitionWriter:
             raise ValueError(f"{feed} row at {clock.feed_ts(at)} is outside the open partitions")
         partition = self.open.get((feed, starts_at))
         if partition is None:
-            partition = self.open[(feed, starts_at)] = _OpenPartition(self.root / partition_path(feed, starts_at), feed)
+            partition = self.open[(feed, starts_at)] = _OpenPartition(
+                self.root / partition_path(feed, starts_at), feed
+            )
         partition.file.write(line)
         partition.rows += 1
 
@@ -90,7 +92,12 @@ class PartitionWriter:
         if partition is not None:
             partition.file.close()
         dressed = self.dresser and self.dresser.complete(
-            feed, starts_at, partition and partition.path, partition.rows if partition else 0, folder, relative
+            feed,
+            starts_at,
+            partition and partition.path,
+            partition.rows if partition else 0,
+            folder,
+            relative,
         )
         if dressed is not None:
             for name, rows in dressed:
@@ -111,9 +118,10 @@ class PartitionWriter:
             while True:
                 name = f"{feed}.{FORMAT}.{number:02d}.gz"
                 rows = 0
-                with open(self.root / relative / name, "wb") as raw, gzip.GzipFile(
-                    filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6
-                ) as target:
+                with (
+                    open(self.root / relative / name, "wb") as raw,
+                    gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as target,
+                ):
                     for line in source:
                         target.write(line)
                         rows += 1

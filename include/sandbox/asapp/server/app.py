@@ -90,7 +90,9 @@ class Sandbox:
     def application(self) -> Starlette:
         configuration = ConfigurationApi(self.dataset)
         apis = [
-            FileExporterApi(self.dataset, self.publisher, self.urls, self.clock, self.faults, self.attachments),
+            FileExporterApi(
+                self.dataset, self.publisher, self.urls, self.clock, self.faults, self.attachments
+            ),
             configuration,
             AutosummaryApi(self.dataset, self.clock),
             RealtimeApi(self.events, self.clock),

@@ -92,7 +92,9 @@ class ConfigurationApi:
         """Back to the dataset's configuration: what create, update and delete changed is forgotten."""
         rows = self.dataset.latest_rows("structured_data_config")
         self.fields = Collection([field_from_row(row) for row in rows if row.get("field_id")])
-        self.segments = Collection([segment for segment in self.dataset.segments() if isinstance(segment, dict)])
+        self.segments = Collection(
+            [segment for segment in self.dataset.segments() if isinstance(segment, dict)]
+        )
 
     def routes(self) -> list[Route]:
         fields, segments = f"{BASE}/structured-data-fields", f"{BASE}/segments"

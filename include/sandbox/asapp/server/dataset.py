@@ -101,7 +101,7 @@ def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
         with opener(path, "rb") as lines:
             for number, line in enumerate(lines):
                 if number == 0 and line.startswith(BOM):
-                    line = line[len(BOM):]
+                    line = line[len(BOM) :]
                 try:
                     row = orjson.loads(line) if line.strip() else None
                 except orjson.JSONDecodeError:

@@ -32,8 +32,16 @@ async def read_json_object(request: Request, *, optional: bool = False) -> dict[
     return body
 
 
-def field(body: dict[str, Any], name: str, kind: type, *, required: bool = True, default=None, at: str = "",
-          nullable: bool = False):
+def field(
+    body: dict[str, Any],
+    name: str,
+    kind: type,
+    *,
+    required: bool = True,
+    default=None,
+    at: str = "",
+    nullable: bool = False,
+):
     """One field of a JSON object, type-checked; `at` is the object's own path for error messages.
 
     An optional field may be left out; sent as null it is refused like any other wrong type, unless nullable

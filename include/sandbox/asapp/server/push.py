@@ -84,7 +84,8 @@ class PushDispatcher:
             timeout_ms=_at_least(config, "timeout_ms", 5000, 1),
             retries=_at_least(config, "retries", 3, 0),
             event_list=string_list(
-                body_field(config, "event_list", list, required=False, default=[], nullable=True), "/event_list"
+                body_field(config, "event_list", list, required=False, default=[], nullable=True),
+                "/event_list",
             ),
             headers=_headers(body_field(config, "headers", dict, required=False, default={}, nullable=True)),
             hmac_secret=body_field(config, "hmac_secret", str, required=False, nullable=True),

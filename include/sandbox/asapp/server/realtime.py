@@ -82,7 +82,13 @@ class EventLog:
                         parsed.append(_parse(envelope, f"line {number}"))
                     except ApiError:
                         moment = parsed[-1][0] if parsed else 0.0
-                        parsed.append((moment, _feed_of(envelope), StoredEvent(_event_type(envelope), orjson.dumps(envelope))))
+                        parsed.append(
+                            (
+                                moment,
+                                _feed_of(envelope),
+                                StoredEvent(_event_type(envelope), orjson.dumps(envelope)),
+                            )
+                        )
             for moment, feed, event in sorted(parsed, key=lambda item: item[0]):
                 for name in (feed, ALL) if feed else (ALL,):
                     log.streams[name].times.append(moment)

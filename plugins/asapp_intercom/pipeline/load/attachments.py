@@ -43,8 +43,11 @@ class AttachmentLoader(Loader):
     def _restore_state(self, thread: Thread, wanted: str) -> None:
         if thread.get().get("state") == wanted:
             return
-        self.write_once(lambda: self.hook.set_conversation_state(thread.id, wanted, self.settings.default_admin_id),
-                        lambda: thread.latest_if(lambda seen: seen.get("state") == wanted), "a state change")
+        self.write_once(
+            lambda: self.hook.set_conversation_state(thread.id, wanted, self.settings.default_admin_id),
+            lambda: thread.latest_if(lambda seen: seen.get("state") == wanted),
+            "a state change",
+        )
         self.note("conversations closed again after an attachment reopened them")
 
     def load(self, row: dict) -> Outcome:
@@ -59,8 +62,15 @@ class AttachmentLoader(Loader):
             record = self.ledger.record(self.object_type, upload_id)
             done = record is not None and record.state == "done"
             action = (self.done_earlier_in_run(record) or "unchanged") if done else "created"
-            self.ledger.complete(self.object_type, upload_id, intercom_id=state.intercom_part_id or "",
-                                 action=action, origin="created", payload_hash=row["hash"], run_id=self.run_id)
+            self.ledger.complete(
+                self.object_type,
+                upload_id,
+                intercom_id=state.intercom_part_id or "",
+                action=action,
+                origin="created",
+                payload_hash=row["hash"],
+                run_id=self.run_id,
+            )
             return Outcome(action, state.intercom_part_id)
         if state is not None and (found := find_part(Thread(self.hook, conversation_id).get(), part)):
             part_id = str(found["id"])
@@ -68,26 +78,48 @@ class AttachmentLoader(Loader):
         else:
             self._owe_state(conversation_id, row["payload"]["conversation_state"])
             part_id = self._send(row, conversation_id, key, part)
-        self.ledger.complete(self.object_type, upload_id, intercom_id=part_id or "", action="created",
-                             origin="created", payload_hash=row["hash"], run_id=self.run_id)
+        self.ledger.complete(
+            self.object_type,
+            upload_id,
+            intercom_id=part_id or "",
+            action="created",
+            origin="created",
+            payload_hash=row["hash"],
+            run_id=self.run_id,
+        )
         return Outcome("created", part_id)
 
     def _send(self, row: dict, conversation_id: str, key: str, part: dict) -> str:
         payload = row["payload"]
         try:
             data = self.settings.fetch_attachment(row["source_id"])
-        except ApiError as error:  # ASAPP's answer, not Intercom's: say so, and stop on what is not about this file
+        except (
+            ApiError
+        ) as error:  # ASAPP's answer, not Intercom's: say so, and stop on what is not about this file
             if not refuses_the_request(error):
                 raise
-            raise Unloadable(f"ASAPP could not provide the file: {error.status} {error.code} {error.message}") from None
-        contact = self.ledger.record(ObjectType.CONTACT, payload["contact"]) if payload.get("contact") else None
-        body = attachment_reply(payload, base64.b64encode(data).decode(), contact.intercom_id if contact else None,
-                                self.settings.default_admin_id)
+            raise Unloadable(
+                f"ASAPP could not provide the file: {error.status} {error.code} {error.message}"
+            ) from None
+        contact = (
+            self.ledger.record(ObjectType.CONTACT, payload["contact"]) if payload.get("contact") else None
+        )
+        body = attachment_reply(
+            payload,
+            base64.b64encode(data).decode(),
+            contact.intercom_id if contact else None,
+            self.settings.default_admin_id,
+        )
         self.ledger.begin_part(row["depends_on"], key, self.run_id)
         thread = Thread(self.hook, conversation_id)
-        made = find_part(self.write_once(lambda: self.hook.reply(conversation_id, body),
-                                         lambda: thread.latest_if(lambda seen: find_part(seen, part) is not None),
-                                         "an attachment"), part)
+        made = find_part(
+            self.write_once(
+                lambda: self.hook.reply(conversation_id, body),
+                lambda: thread.latest_if(lambda seen: find_part(seen, part) is not None),
+                "an attachment",
+            ),
+            part,
+        )
         part_id = str(made["id"]) if made else ""
         self.ledger.complete_part(row["depends_on"], key, part_id, self.run_id)
         return part_id

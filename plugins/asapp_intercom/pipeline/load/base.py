@@ -136,8 +136,9 @@ class Loader:
         raise AssertionError("unreachable")
 
     def run(self, staging: Staging, payloads: ObjectManifest) -> LoadManifest:
-        manifest = LoadManifest(self.object_type, source_count=payloads.source_count,
-                                quarantined=payloads.quarantined)
+        manifest = LoadManifest(
+            self.object_type, source_count=payloads.source_count, quarantined=payloads.quarantined
+        )
         started = time.monotonic()
         calls_before, retries_before = self.hook.api.calls, self.hook.api.retries
         waited_before = self.hook.limiter.waited_seconds
@@ -153,8 +154,9 @@ class Loader:
             with lock:
                 if outcome is None:
                     manifest.quarantined += 1
-                    self.ledger.quarantine(self.object_type, row["source_id"], reason, self.run_id,
-                                           {"payload_hash": row["hash"]})
+                    self.ledger.quarantine(
+                        self.object_type, row["source_id"], reason, self.run_id, {"payload_hash": row["hash"]}
+                    )
                 else:
                     setattr(manifest, outcome.action, getattr(manifest, outcome.action) + 1)
                     loaded.append((row["source_id"], outcome.intercom_id or ""))
@@ -187,15 +189,23 @@ class Loader:
                 waiting, later[:] = list(later), []
                 ready_at = max(wait_for.ready_at for _, wait_for in waiting)
                 delay = (ready_at - datetime.now(UTC)).total_seconds()
-                log.info("%d record(s) wait until %s for Intercom's search to tell what became of them (%s); "
-                         "round %d", len(waiting), ready_at, waiting[0][1], round_number)
+                log.info(
+                    "%d record(s) wait until %s for Intercom's search to tell what became of them (%s); "
+                    "round %d",
+                    len(waiting),
+                    ready_at,
+                    waiting[0][1],
+                    round_number,
+                )
                 if delay > 0:
                     time.sleep(delay)
                 for row, outcome in self._skip_unchanged(iter(row for row, _ in waiting), attempt):
                     settle(row, outcome, None)
             if later:
-                raise RuntimeError(f"{len(later)} record(s) could not be settled: {later[0][1]}; the next try "
-                                   "finds them through the ledger")
+                raise RuntimeError(
+                    f"{len(later)} record(s) could not be settled: {later[0][1]}; the next try "
+                    "finds them through the ledger"
+                )
             self.finish()
         finally:
             spend.write()
@@ -211,13 +221,17 @@ class Loader:
     def _skip_unchanged(self, rows: Iterator[dict], attempt: Callable[[dict], None]) -> Iterator[tuple]:
         """Yield unchanged rows at once; run the rest on a bounded pool of workers."""
         window = self.settings.concurrency * 4
-        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix=f"load-{self.object_type}") as pool:
+        with ThreadPoolExecutor(
+            self.settings.concurrency, thread_name_prefix=f"load-{self.object_type}"
+        ) as pool:
             running: set[Future] = set()
             batch: list[dict] = []
 
             def flush() -> Iterator[tuple]:
                 known = self.ledger.records_for(self.object_type, [row["source_id"] for row in batch])
-                unchanged = {row["source_id"] for row in batch if self.unchanged(row, known.get(row["source_id"]))}
+                unchanged = {
+                    row["source_id"] for row in batch if self.unchanged(row, known.get(row["source_id"]))
+                }
                 self.ledger.mark_unchanged(self.object_type, sorted(unchanged), self.run_id)
                 for row in batch:
                     if row["source_id"] in unchanged:
@@ -262,8 +276,14 @@ class _Spend:
         with self._lock:
             self.last = time.monotonic()
             api = self.loader.hook.api
-            self.loader.ledger.note_spend(self.loader.run_id, task.task_id, task.map_index, task.try_number,
-                                          api.calls - self.calls_before, api.retries - self.retries_before)
+            self.loader.ledger.note_spend(
+                self.loader.run_id,
+                task.task_id,
+                task.map_index,
+                task.try_number,
+                api.calls - self.calls_before,
+                api.retries - self.retries_before,
+            )
 
 
 def _checksum(loaded: list[tuple[str, str]]) -> str:

@@ -14,14 +14,24 @@ class CompanyLoader(Loader):
         record = self.ledger.record(self.object_type, row["source_id"])
         if record is None or record.origin is None:
             found = self.hook.find_company(row["payload"]["company_id"])
-            self.ledger.begin(self.object_type, row["source_id"], self.run_id,
-                              origin="existing" if found else "created",
-                              previous_state=previous_state(found, COMPANY_FIELDS) if found else None)
+            self.ledger.begin(
+                self.object_type,
+                row["source_id"],
+                self.run_id,
+                origin="existing" if found else "created",
+                previous_state=previous_state(found, COMPANY_FIELDS) if found else None,
+            )
             record = self.ledger.record(self.object_type, row["source_id"])
         else:
             self.ledger.begin(self.object_type, row["source_id"], self.run_id)
         company = self.hook.upsert_company(row["payload"])
         action = "created" if record.origin == "created" and record.intercom_id is None else "updated"
-        self.ledger.complete(self.object_type, row["source_id"], intercom_id=company["id"], action=action,
-                             payload_hash=row["hash"], run_id=self.run_id)
+        self.ledger.complete(
+            self.object_type,
+            row["source_id"],
+            intercom_id=company["id"],
+            action=action,
+            payload_hash=row["hash"],
+            run_id=self.run_id,
+        )
         return Outcome(action, company["id"])

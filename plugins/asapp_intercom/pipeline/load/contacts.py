@@ -18,7 +18,9 @@ class ContactLoader(Loader):
 
     def unchanged(self, row: dict, record) -> bool:
         """Unchanged only once linked to its company as it stands (it may have been migrated since)."""
-        return super().unchanged(row, record) and (record.progress or {}).get("company") == self.parent_id(row)
+        return super().unchanged(row, record) and (record.progress or {}).get("company") == self.parent_id(
+            row
+        )
 
     def load(self, row: dict) -> Outcome:
         payload = row["payload"]
@@ -30,11 +32,19 @@ class ContactLoader(Loader):
                 except ApiError as error:
                     if error.status != 404:
                         raise
-                    self.ledger.forget(self.object_type, row["source_id"])  # deleted in Intercom: create it again
+                    self.ledger.forget(
+                        self.object_type, row["source_id"]
+                    )  # deleted in Intercom: create it again
                     return self.load(row)
             contact_id, action = record.intercom_id, self.done_earlier_in_run(record) or "updated"
-            self.ledger.complete(self.object_type, row["source_id"], intercom_id=contact_id, action=action,
-                                 payload_hash=row["hash"], run_id=self.run_id)
+            self.ledger.complete(
+                self.object_type,
+                row["source_id"],
+                intercom_id=contact_id,
+                action=action,
+                payload_hash=row["hash"],
+                run_id=self.run_id,
+            )
         else:
             contact_id, action = self._create(row, payload)
         self._link_company(row, contact_id, record.progress if record is not None else None)
@@ -48,8 +58,15 @@ class ContactLoader(Loader):
             if error.status != 409:
                 raise
             return self._adopt(row, payload, error, intent_at)
-        self.ledger.complete(self.object_type, row["source_id"], intercom_id=contact["id"], action="created",
-                             origin="created", payload_hash=row["hash"], run_id=self.run_id)
+        self.ledger.complete(
+            self.object_type,
+            row["source_id"],
+            intercom_id=contact["id"],
+            action="created",
+            origin="created",
+            payload_hash=row["hash"],
+            run_id=self.run_id,
+        )
         return contact["id"], "created"
 
     def _adopt(self, row: dict, payload: dict, conflict: ApiError, intent_at: datetime) -> tuple[str, str]:
@@ -61,20 +78,35 @@ class ContactLoader(Loader):
         if payload.get("email"):  # the same person means the same email, whatever the external id says
             same = (existing.get("email") or "").lower() == payload["email"].lower()
         else:
-            same = bool(existing.get("external_id")) and existing.get("external_id") == payload.get("external_id")
+            same = bool(existing.get("external_id")) and existing.get("external_id") == payload.get(
+                "external_id"
+            )
         if not same:
-            raise Unloadable(f"contact {found} already holds external_id {payload.get('external_id')!r} "
-                             f"with a different email ({existing.get('email')!r})")
+            raise Unloadable(
+                f"contact {found} already holds external_id {payload.get('external_id')!r} "
+                f"with a different email ({existing.get('email')!r})"
+            )
         ours = existing.get("created_at", 0) >= intent_at.timestamp() - 5
         if not ours:
             self.note("adopted existing contacts")
         first_seen = self.ledger.record(self.object_type, row["source_id"]).previous_state is None
-        self.ledger.begin(self.object_type, row["source_id"], self.run_id, origin="created" if ours else "existing",
-                          previous_state=previous_state(existing, CONTACT_FIELDS) if not ours and first_seen else None)
+        self.ledger.begin(
+            self.object_type,
+            row["source_id"],
+            self.run_id,
+            origin="created" if ours else "existing",
+            previous_state=previous_state(existing, CONTACT_FIELDS) if not ours and first_seen else None,
+        )
         self.hook.update_contact(existing["id"], payload)
         action = "created" if ours else "updated"
-        self.ledger.complete(self.object_type, row["source_id"], intercom_id=existing["id"], action=action,
-                             payload_hash=row["hash"], run_id=self.run_id)
+        self.ledger.complete(
+            self.object_type,
+            row["source_id"],
+            intercom_id=existing["id"],
+            action=action,
+            payload_hash=row["hash"],
+            run_id=self.run_id,
+        )
         return existing["id"], action
 
     def _link_company(self, row: dict, contact_id: str, progress: dict | None) -> None:

@@ -29,7 +29,9 @@ class ConversationLoader(Loader):
         payload, source_id = row["payload"], row["source_id"]
         contact_id = self.parent_id(row)
         if contact_id is None:
-            raise Unloadable(f"its contact ({row['depends_on']}) is not migrated (quarantined or not selected)")
+            raise Unloadable(
+                f"its contact ({row['depends_on']}) is not migrated (quarantined or not selected)"
+            )
         record = self.ledger.record(self.object_type, source_id)
         progress = dict(record.progress or {}) if record is not None else {}
         progress.pop("settled", None)
@@ -50,23 +52,38 @@ class ConversationLoader(Loader):
                 try:
                     conversation_id = self._open(contact_id, payload["opener"])
                 except AmbiguousWrite as unclear:
-                    raise TryLater(f"opening it got an unclear answer ({unclear})", datetime.now(UTC) + timedelta(
-                        seconds=self.settings.search_consistency_seconds)) from None
+                    raise TryLater(
+                        f"opening it got an unclear answer ({unclear})",
+                        datetime.now(UTC) + timedelta(seconds=self.settings.search_consistency_seconds),
+                    ) from None
             progress.pop("opening_at", None)
-            progress["opened_with"] = payload["opener"]["key"]  # its source for good, whatever comes to light later
-            self.ledger.save_progress(self.object_type, source_id, intercom_id=conversation_id, progress=progress)
+            progress["opened_with"] = payload["opener"][
+                "key"
+            ]  # its source for good, whatever comes to light later
+            self.ledger.save_progress(
+                self.object_type, source_id, intercom_id=conversation_id, progress=progress
+            )
             self.ledger.complete_part(source_id, payload["opener"]["key"], None, self.run_id)
 
         thread = Thread(self.hook, conversation_id)
         parts = payload["parts"]
         if not created and payload["opener"]["key"] not in self.ledger.part_states(source_id):
-            parts = [payload["opener"], *parts]  # an earlier message came to light after the conversation opened
+            parts = [
+                payload["opener"],
+                *parts,
+            ]  # an earlier message came to light after the conversation opened
         self._append_parts(source_id, contact_id, parts, thread, progress)
         self._settle(source_id, payload, progress, thread)
         progress["settled"] = True
-        self.ledger.complete(self.object_type, source_id, intercom_id=conversation_id,
-                             action="created" if created else "updated", payload_hash=row["hash"],
-                             run_id=self.run_id, progress=progress)
+        self.ledger.complete(
+            self.object_type,
+            source_id,
+            intercom_id=conversation_id,
+            action="created" if created else "updated",
+            payload_hash=row["hash"],
+            run_id=self.run_id,
+            progress=progress,
+        )
         return Outcome("created" if created else "updated", conversation_id)
 
     def _open(self, contact_id: str, opener: dict) -> str:
@@ -80,16 +97,21 @@ class ConversationLoader(Loader):
         query = {"field": "contact_ids", "operator": "=", "value": contact_id}
         for candidate in self.hook.search_conversations(query):
             source = candidate.get("source") or {}
-            if candidate.get("created_at") == opener["created_at"] and same_text(source.get("body"), opener["text"]):
+            if candidate.get("created_at") == opener["created_at"] and same_text(
+                source.get("body"), opener["text"]
+            ):
                 self.note("conversations recovered after an interrupted try")
                 return str(candidate["id"])
         return None
 
-    def _append_parts(self, source_id: str, contact_id: str, parts: list[dict], thread: Thread,
-                      progress: dict) -> None:
+    def _append_parts(
+        self, source_id: str, contact_id: str, parts: list[dict], thread: Thread, progress: dict
+    ) -> None:
         states = self.ledger.part_states(source_id)
         taken = {state.intercom_part_id for state in states.values() if state.intercom_part_id}
-        for part in sorted(parts, key=lambda item: item["created_at"]):  # stable: same-second messages keep order
+        for part in sorted(
+            parts, key=lambda item: item["created_at"]
+        ):  # stable: same-second messages keep order
             state = states.get(part["key"])
             if state is not None and state.state == "done":
                 continue
@@ -111,9 +133,11 @@ class ConversationLoader(Loader):
             self.ledger.complete_part(source_id, part["key"], str(made["id"]) if made else None, self.run_id)
 
     def _reply(self, thread: Thread, body: dict, part: dict, taken: set[str]) -> dict:
-        return self.write_once(lambda: self.hook.reply(thread.id, body),
-                               lambda: thread.latest_if(lambda seen: find_part(seen, part, taken) is not None),
-                               "a reply")
+        return self.write_once(
+            lambda: self.hook.reply(thread.id, body),
+            lambda: thread.latest_if(lambda seen: find_part(seen, part, taken) is not None),
+            "a reply",
+        )
 
     def _settle(self, source_id: str, payload: dict, progress: dict, thread: Thread) -> None:
         """Attributes, assignee and state, each recorded as intended before it is done."""
@@ -129,10 +153,17 @@ class ConversationLoader(Loader):
             if not (intended and str(thread.get().get("admin_assignee_id")) == str(assignee)):
                 progress["assigning"] = assignee
                 self.ledger.save_progress(self.object_type, source_id, progress=progress)
-                thread.update(self.write_once(
-                    lambda: self.hook.assign_conversation(thread.id, self.settings.default_admin_id, assignee),
-                    lambda: thread.latest_if(lambda seen: str(seen.get("admin_assignee_id")) == str(assignee)),
-                    "an assignment"))
+                thread.update(
+                    self.write_once(
+                        lambda: self.hook.assign_conversation(
+                            thread.id, self.settings.default_admin_id, assignee
+                        ),
+                        lambda: thread.latest_if(
+                            lambda seen: str(seen.get("admin_assignee_id")) == str(assignee)
+                        ),
+                        "an assignment",
+                    )
+                )
             progress["assignee"] = assignee
             progress.pop("assigning", None)
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
@@ -141,10 +172,15 @@ class ConversationLoader(Loader):
         if progress.get("state") != wanted:
             current = thread.get().get("state")
             if current != wanted:
-                thread.update(self.write_once(
-                    lambda: self.hook.set_conversation_state(thread.id, wanted,
-                                                             assignee or self.settings.default_admin_id),
-                    lambda: thread.latest_if(lambda seen: seen.get("state") == wanted), "a state change"))
+                thread.update(
+                    self.write_once(
+                        lambda: self.hook.set_conversation_state(
+                            thread.id, wanted, assignee or self.settings.default_admin_id
+                        ),
+                        lambda: thread.latest_if(lambda seen: seen.get("state") == wanted),
+                        "a state change",
+                    )
+                )
             progress["state"] = wanted
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
 

@@ -32,7 +32,14 @@ class ConversationTagLoader(Loader):
             self.hook.tag_conversation(conversation_id, tag_id, self.settings.default_admin_id)
             applied.add(name)
         action = "created" if record is None or record.intercom_id is None else "updated"
-        self.ledger.complete(self.object_type, row["source_id"], intercom_id=conversation_id, action=action,
-                             origin="created", payload_hash=row["hash"], run_id=self.run_id,
-                             progress={"applied": sorted(applied)})
+        self.ledger.complete(
+            self.object_type,
+            row["source_id"],
+            intercom_id=conversation_id,
+            action=action,
+            origin="created",
+            payload_hash=row["hash"],
+            run_id=self.run_id,
+            progress={"applied": sorted(applied)},
+        )
         return Outcome(action, conversation_id)

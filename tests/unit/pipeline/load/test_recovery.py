@@ -63,11 +63,19 @@ class Steps:
     def run(self, objects: str, hook: IntercomHook | None = None):
         loader_class = LOADERS[ObjectType.of_step(objects)]
         object_type = loader_class.object_type
-        settings = LoadSettings(default_admin_id=self.admin_id, search_consistency_seconds=2, concurrency=1,
-                                fetch_attachment=self._fetch)
+        settings = LoadSettings(
+            default_admin_id=self.admin_id,
+            search_consistency_seconds=2,
+            concurrency=1,
+            fetch_attachment=self._fetch,
+        )
         loader = loader_class(hook or IntercomHook("intercom_test"), self.ledger, f"run-{objects}", settings)
-        payloads = ObjectManifest(object_type, f"runs/{self.key}/payloads/{object_type}.parquet",
-                                  source_count=self.sources[object_type], quarantined=self.quarantined[object_type])
+        payloads = ObjectManifest(
+            object_type,
+            f"runs/{self.key}/payloads/{object_type}.parquet",
+            source_count=self.sources[object_type],
+            quarantined=self.quarantined[object_type],
+        )
         return loader.run(self.staging, payloads)
 
     def _fetch(self, upload_id: str) -> bytes:
@@ -80,9 +88,12 @@ def steps(migration) -> Steps:
     return Steps(migration)
 
 
-@pytest.mark.parametrize("method, path, nth", [
-    ("POST", r"/companies", 3),
-])
+@pytest.mark.parametrize(
+    "method, path, nth",
+    [
+        ("POST", r"/companies", 3),
+    ],
+)
 def test_companies_survive_a_kill(steps, expected, method, path, nth):
     with pytest.raises(Killed):
         steps.run("companies", die_after(IntercomHook("intercom_test"), method, path, nth))
@@ -95,10 +106,13 @@ def test_companies_survive_a_kill(steps, expected, method, path, nth):
     assert steps.ledger.record_counts("run-companies")["company"] == {"created": len(companies)}
 
 
-@pytest.mark.parametrize("method, path, nth", [
-    ("POST", r"/contacts", 5),  # created, then killed: its 409 says it is ours
-    ("POST", r"/contacts/\w+/companies", 3),  # created and linked to its company, then killed
-])
+@pytest.mark.parametrize(
+    "method, path, nth",
+    [
+        ("POST", r"/contacts", 5),  # created, then killed: its 409 says it is ours
+        ("POST", r"/contacts/\w+/companies", 3),  # created and linked to its company, then killed
+    ],
+)
 def test_a_contact_created_before_a_kill_is_recognised_as_ours(steps, expected, method, path, nth):
     steps.run("companies")
     with pytest.raises(Killed):
@@ -109,16 +123,21 @@ def test_a_contact_created_before_a_kill_is_recognised_as_ours(steps, expected, 
     contacts = steps.migration.intercom.export()["contacts"]
     assert_contacts_and_companies(steps.migration.intercom.export(), expected)
     assert {record.origin for record in steps.ledger.iter_records("contact")} == {"created"}
-    assert steps.ledger.record_counts("run-contacts")["contact"] == {"created": len(contacts)}  # over both tries
+    assert steps.ledger.record_counts("run-contacts")["contact"] == {
+        "created": len(contacts)
+    }  # over both tries
 
 
-@pytest.mark.parametrize("method, path, nth", [
-    ("POST", r"/conversations", 4),  # opened, then killed: found again by search
-    ("POST", r"/messages", 2),  # opened by the bot's greeting, then killed
-    ("POST", r"/conversations/\d+/reply", 7),  # a reply posted, then killed: found on the conversation
-    ("PUT", r"/conversations/\d+", 2),  # attributes written, then killed
-    ("POST", r"/conversations/\d+/parts", 2),  # assigned or closed, then killed
-])
+@pytest.mark.parametrize(
+    "method, path, nth",
+    [
+        ("POST", r"/conversations", 4),  # opened, then killed: found again by search
+        ("POST", r"/messages", 2),  # opened by the bot's greeting, then killed
+        ("POST", r"/conversations/\d+/reply", 7),  # a reply posted, then killed: found on the conversation
+        ("PUT", r"/conversations/\d+", 2),  # attributes written, then killed
+        ("POST", r"/conversations/\d+/parts", 2),  # assigned or closed, then killed
+    ],
+)
 def test_conversations_survive_a_kill_at_every_step(steps, expected, method, path, nth):
     steps.run("companies")
     steps.run("contacts")
@@ -138,32 +157,54 @@ def test_an_attachment_posted_before_a_kill_is_not_posted_twice(steps, expected)
     for objects in ("companies", "contacts", "conversations"):
         steps.run(objects)
     with pytest.raises(Killed):
-        steps.run("attachments", die_after(IntercomHook("intercom_test"), "POST", r"/conversations/\d+/reply", 2))
+        steps.run(
+            "attachments", die_after(IntercomHook("intercom_test"), "POST", r"/conversations/\d+/reply", 2)
+        )
     manifest = steps.run("attachments")
 
     assert manifest.balanced
-    files = [attachment["name"] for conversation in steps.migration.intercom.export()["conversations"]
-             for part in conversation["parts"] for attachment in part.get("attachments") or []]
+    files = [
+        attachment["name"]
+        for conversation in steps.migration.intercom.export()["conversations"]
+        for part in conversation["parts"]
+        for attachment in part.get("attachments") or []
+    ]
     assert len(files) == steps.sources["attachment"] - manifest.quarantined
     assert_migrated(steps.migration.intercom.export(), expected, tagged=False)
 
 
 def test_unclear_answers_after_intercom_did_the_write_are_settled_within_the_try(steps, expected, dataset):
     """5 % of answers are a 503 and 2 % a dropped connection, after Intercom did the write; 429 bursts too."""
-    steps.migration.intercom.set_faults(error_share=0.05, error_status=503, drop_share=0.02, rate_limit_share=0.02,
-                                        phase="after", seed=11)
-    manifests = {objects: steps.run(objects) for objects in ("companies", "contacts", "conversations", "attachments")}
+    steps.migration.intercom.set_faults(
+        error_share=0.05, error_status=503, drop_share=0.02, rate_limit_share=0.02, phase="after", seed=11
+    )
+    manifests = {
+        objects: steps.run(objects) for objects in ("companies", "contacts", "conversations", "attachments")
+    }
     steps.migration.intercom.set_faults()
 
-    missing_files = len(json.loads((dataset / "_manifest.json").read_text())["mess"]["missing_attachment_binaries"])
-    refused_at_load = {objects: manifest.quarantined - steps.quarantined[manifest.object_type]
-                       for objects, manifest in manifests.items()}
+    missing_files = len(
+        json.loads((dataset / "_manifest.json").read_text())["mess"]["missing_attachment_binaries"]
+    )
+    refused_at_load = {
+        objects: manifest.quarantined - steps.quarantined[manifest.object_type]
+        for objects, manifest in manifests.items()
+    }
     assert all(manifest.balanced for manifest in manifests.values()), manifests
-    assert refused_at_load == {"companies": 0, "contacts": 0, "conversations": 0, "attachments": missing_files}
+    assert refused_at_load == {
+        "companies": 0,
+        "contacts": 0,
+        "conversations": 0,
+        "attachments": missing_files,
+    }
     assert sum(manifest.retries for manifest in manifests.values()) > 0  # the faults did happen
     export = steps.migration.intercom.export()
     assert_migrated(export, expected, tagged=False)
     assert_contacts_and_companies(export, expected)
-    files = [attachment["name"] for conversation in export["conversations"] for part in conversation["parts"]
-             for attachment in part.get("attachments") or []]
+    files = [
+        attachment["name"]
+        for conversation in export["conversations"]
+        for part in conversation["parts"]
+        for attachment in part.get("attachments") or []
+    ]
     assert len(files) == len(set(files)) == steps.sources["attachment"] - manifests["attachments"].quarantined

@@ -11,8 +11,9 @@ from alembic import op
 revision = "0002"
 down_revision = "0001"
 
-state = sa.table("state", sa.column("migration_id", sa.String), sa.column("key", sa.String),
-                 sa.column("value", sa.JSON))
+state = sa.table(
+    "state", sa.column("migration_id", sa.String), sa.column("key", sa.String), sa.column("value", sa.JSON)
+)
 WRAPPED = {"realtime.cursor": "cursor", "attachments.states_to_restore": "conversations"}
 
 
@@ -23,5 +24,8 @@ def upgrade() -> None:
         field = WRAPPED[row.key]
         if isinstance(row.value, dict) and set(row.value) == {field}:
             continue
-        connection.execute(sa.update(state).where(state.c.migration_id == row.migration_id, state.c.key == row.key)
-                           .values(value={field: row.value}))
+        connection.execute(
+            sa.update(state)
+            .where(state.c.migration_id == row.migration_id, state.c.key == row.key)
+            .values(value={field: row.value})
+        )
