@@ -1,4 +1,5 @@
-"""How fast the ASAPP dataset generator writes, and that its memory stays flat: prints figures, asserts nothing.
+"""How fast the ASAPP dataset generator writes, and that its memory stays flat: prints figures, asserts
+nothing.
 
     .venv/bin/python benchmarks/generate_asapp.py [--sizes 1000 20000 200000] [--keep DIR]
 
@@ -25,7 +26,10 @@ started = time.perf_counter()
 summary = generate(Options(out=out, conversations=conversations))
 seconds = time.perf_counter() - started
 peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before walking the output
-written = sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(out) for name in names)
+written = sum(
+    os.path.getsize(os.path.join(folder, name))
+    for folder, _, names in os.walk(out) for name in names
+)
 print(json.dumps({
     "seconds": seconds,
     "rows": sum(summary["rows"].values()),
@@ -67,7 +71,8 @@ def main() -> None:
             figures = measure(out, size)
             print(
                 f"{size:>13,} {figures['days']:>5} {figures['rows']:>11,} {figures['seconds']:>8.1f} "
-                f"{figures['rows'] / figures['seconds']:>9,.0f} {figures['events']:>7,} {figures['written_mb']:>10,.1f} "
+                f"{figures['rows'] / figures['seconds']:>9,.0f} {figures['events']:>7,} "
+                f"{figures['written_mb']:>10,.1f} "
                 f"{figures['attachments_mb']:>20,.1f} {figures['peak_rss_mb']:>11.1f}",
                 flush=True,
             )

@@ -67,10 +67,12 @@ def main() -> None:
     added = sorted(loaded[DAG_FILE] - loaded[SDK_ONLY])
     sdk_median, dag_median = statistics.median(sdk), statistics.median(dag)
     print(
-        f"import airflow.sdk      median {sdk_median:.2f} s  (min {min(sdk):.2f}, max {max(sdk):.2f}) over {args.runs}"
+        f"import airflow.sdk      median {sdk_median:.2f} s  (min {min(sdk):.2f}, max {max(sdk):.2f}) "
+        f"over {args.runs}"
     )
     print(
-        f"parse the DAG file      median {dag_median:.2f} s  (min {min(dag):.2f}, max {max(dag):.2f}) over {args.runs}"
+        f"parse the DAG file      median {dag_median:.2f} s  (min {min(dag):.2f}, max {max(dag):.2f}) "
+        f"over {args.runs}"
     )
     print(f"ratio                   {dag_median / sdk_median:.2f}  (goal: at most 1.2)")
     print(f"heavy modules the DAG file imports beyond Airflow's own: {', '.join(added) or 'none'}")

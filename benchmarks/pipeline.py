@@ -7,7 +7,8 @@ Each size runs in a fresh process, so peak RSS (resource.getrusage, after extrac
 transform) is that run's own. It generates a dataset with the default arguments (untimed setup),
 stages every feed from disk through a FeedSource laid out like ASAPP's S3 bucket, approves the
 proposed field map as-is and transforms a full run into Intercom payloads, with one Intercom admin
-(the token's owner, who also authors bot messages). The real-time event log is not merged (no timeline step): this measures the batch path.
+(the token's owner, who also authors bot messages). The real-time event log is not merged (no timeline step):
+this measures the batch path.
 Datasets, staging and ledger go to a temporary directory removed afterwards unless --keep is given.
 """
 
@@ -169,7 +170,8 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="pipeline-benchmark-"))
     print(
         f"{'conversations':>13} {'rows staged':>11} {'extract s':>9} {'rows/s':>8} {'payloads':>9} "
-        f"{'transform s':>11} {'payloads/s':>10} {'staged MB':>9} {'peak RSS MB: extract':>20} {'+ transform':>11}"
+        f"{'transform s':>11} {'payloads/s':>10} {'staged MB':>9} {'peak RSS MB: extract':>20} "
+        f"{'+ transform':>11}"
     )
     try:
         for size in args.sizes:
@@ -181,7 +183,8 @@ def main() -> None:
                 f"{size:>13,} {figures['rows']:>11,} {figures['extract_seconds']:>9.1f} "
                 f"{figures['rows'] / figures['extract_seconds']:>8,.0f} {payloads:>9,} "
                 f"{figures['transform_seconds']:>11.1f} {payloads / figures['transform_seconds']:>10,.0f} "
-                f"{figures['staged_mb']:>9,.1f} {figures['extract_rss_mb']:>20.0f} {figures['transform_rss_mb']:>11.0f}",
+                f"{figures['staged_mb']:>9,.1f} {figures['extract_rss_mb']:>20.0f} "
+                f"{figures['transform_rss_mb']:>11.0f}",
                 flush=True,
             )
             print(

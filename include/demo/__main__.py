@@ -47,7 +47,8 @@ def agent_emails(data: Path) -> list[str]:
 
 
 def stop_on_signal(signum: int, _frame) -> None:
-    """SIGTERM or a closed terminal (SIGHUP) stops the demo as Ctrl+C does: the sandboxes and Airflow go too."""
+    """SIGTERM or a closed terminal (SIGHUP) stops the demo as Ctrl+C does: the sandboxes and Airflow go
+    too."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -107,7 +108,8 @@ def main() -> None:
         ]
         intercom.add_admins(BOT, *teammates)
         say(
-            f"Intercom sandbox: {intercom.url}; {len(teammates)} of {len(emails)} ASAPP agents have an Intercom "
+            f"Intercom sandbox: {intercom.url}; {len(teammates)} of {len(emails)} ASAPP agents have an "
+            f"Intercom "
             "teammate (the others show up in the report)"
         )
         connections = {
@@ -171,7 +173,8 @@ def main() -> None:
 
 
 def summary(report: str) -> str:
-    """The report's objects table and the head of its quarantine and field lists: what a person checks first."""
+    """The report's objects table and the head of its quarantine and field lists: what a person checks
+    first."""
     sections = report.split("\n## ")
     kept = [sections[0]]
     for section in sections[1:]:

@@ -235,7 +235,8 @@ class AirflowStack:
         )
 
     def add_connection(self, conn_id: str, connection: dict) -> None:
-        """Create (or replace) a connection through the REST API, as an operator would in Admin → Connections."""
+        """Create (or replace) a connection through the REST API, as an operator would in Admin →
+        Connections."""
         body = {
             "connection_id": conn_id,
             **{key: value for key, value in connection.items() if key != "extra"},

@@ -1,4 +1,5 @@
-"""One Airflow DAG per migration config: discover → extract → map → transform → schema → load → validate → report.
+"""One Airflow DAG per migration config: discover → extract → map → transform → schema → load → validate →
+report.
 
 The DAG file in dags/ only calls `build_dags`. Everything a run needs from the config travels
 inside the serialized DAG, so a task never re-reads a file that may have changed since parsing.
@@ -40,7 +41,8 @@ DEFAULT_ARGS = {
 
 
 def run_params(defaults: RunForm) -> dict[str, Param]:
-    """The trigger form, from the RunForm model: its titles, descriptions and JSON schema, the config's defaults.
+    """The trigger form, from the RunForm model: its titles, descriptions and JSON schema, the config's
+    defaults.
     Scheduled and backfill runs migrate their data interval in full instead."""
     schema = RunForm.model_json_schema()
     values = defaults.model_dump(mode="json")

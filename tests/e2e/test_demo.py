@@ -1,4 +1,5 @@
-"""`make demo` as a person runs it: stopped by SIGTERM or a closed terminal (SIGHUP), it leaves nothing behind."""
+"""`make demo` as a person runs it: stopped by SIGTERM or a closed terminal (SIGHUP), it leaves nothing
+behind."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def processes_under(home: Path) -> list[str]:
-    """Live processes of the demo: the sandboxes name its folder, Airflow's components carry it in AIRFLOW_HOME."""
+    """Live processes of the demo: the sandboxes name its folder, Airflow's components carry it in
+    AIRFLOW_HOME."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():

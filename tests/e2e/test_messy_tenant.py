@@ -26,7 +26,8 @@ FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": 
 
 
 def answer_at_once(airflow: AirflowStack, dag_id: str, run_id: str) -> threading.Thread:
-    """A person approving the field map the moment the request appears (Airflow 3.3.2 can lose such an answer)."""
+    """A person approving the field map the moment the request appears (Airflow 3.3.2 can lose such an
+    answer)."""
 
     def answer() -> None:
         airflow.wait(dag_id, run_id, task="map.approve", until={"awaiting_input"}, timeout=600)

@@ -1,4 +1,5 @@
-"""An in-memory feed channel for unit tests of extraction (the real channels are tested against the sandbox)."""
+"""An in-memory feed channel for unit tests of extraction (the real channels are tested against the
+sandbox)."""
 
 from __future__ import annotations
 

@@ -157,7 +157,8 @@ class Conversation:
 class Expected:
     conversations: dict[str, Conversation]
     contact_company: dict[str, str | None]
-    """contact key (lower-cased valid email, or customer:<id>) → company_external_id, when the company exists"""
+    """contact key (lower-cased valid email, or customer:<id>) → company_external_id, when the company
+    exists"""
     rep_emails: dict[str, str | None]
     rep_names: dict[str, str]
     companies: set[str]

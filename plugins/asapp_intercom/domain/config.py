@@ -214,7 +214,8 @@ def load_config(path: Path) -> MigrationConfig:
 
 
 def migrations_dir() -> Path:
-    """Where the migration configs are: $ASAPP_INTERCOM_MIGRATIONS, else include/migrations of this project."""
+    """Where the migration configs are: $ASAPP_INTERCOM_MIGRATIONS, else include/migrations of this
+    project."""
     configured = os.environ.get("ASAPP_INTERCOM_MIGRATIONS")
     return Path(configured) if configured else Path(__file__).resolve().parents[3] / "include" / "migrations"
 

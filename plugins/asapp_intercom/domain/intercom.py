@@ -67,7 +67,8 @@ def contact_message(contact_id: str, opener: dict) -> dict:
 
 
 def admin_message(contact_id: str, opener: dict) -> dict:
-    """POST /messages: a conversation an agent or bot opened; the spec wants "in_app" and an integer admin id."""
+    """POST /messages: a conversation an agent or bot opened; the spec wants "in_app" and an integer admin
+    id."""
     return {
         "message_type": "in_app",
         "from": {"type": "admin", "id": int(opener["admin_id"])},
@@ -140,7 +141,8 @@ def visible_text(text: str) -> str:
 
 
 def reader_text(body: str | None) -> str:
-    """What a reader sees of a body Intercom stores as HTML: paragraphs and <br> as new lines, entities decoded."""
+    """What a reader sees of a body Intercom stores as HTML: paragraphs and <br> as new lines, entities
+    decoded."""
     text = _WRAPPING_PARAGRAPH.sub(r"\1", _PARAGRAPH_BREAK.sub("\n", _LINE_BREAK.sub("\n", body or "")))
     return visible_text(html.unescape(text))
 

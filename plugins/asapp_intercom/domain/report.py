@@ -336,7 +336,8 @@ def summary_lines(report: dict) -> list[str]:
             f"validated {row.get('validated') if row.get('validated') is not None else '-'}"
         )
     lines.append(
-        f"  quarantined: {report['quarantined_total']} open ({report['quarantined_this_run']} from this run); "
+        f"  quarantined: {report['quarantined_total']} open ({report['quarantined_this_run']} from this "
+        f"run); "
         f"fields left out: {report['fields_left_out_total']}; agents without an Intercom admin: "
         f"{len(report['agents_without_intercom_admin'])}"
     )

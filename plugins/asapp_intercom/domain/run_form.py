@@ -67,7 +67,8 @@ class RunForm(BaseModel):
         ThreadMode.parts,
         title="Thread mode",
         description=(
-            "parts: every message becomes a part with its original time and speaker; transcript: one internal "
+            "parts: every message becomes a part with its original time and speaker; transcript: one "
+            "internal "
             "note holding the whole exchange."
         ),
     )
@@ -76,7 +77,8 @@ class RunForm(BaseModel):
         title="Follow events until",
         description=(
             "Keep following ASAPP's real-time events, without holding a worker, until one at or after this "
-            "moment arrives (or it passes by the config's grace period). Empty: take the events there are now."
+            "moment arrives (or it passes by the config's grace period). Empty: take the events there are "
+            "now."
         ),
     )
 

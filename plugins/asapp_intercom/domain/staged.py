@@ -19,7 +19,8 @@ REALTIME_DIR = "realtime"
 
 
 def latest_rows(source: str, partition_by: str, latest_by: str | None = None) -> str:
-    """ASAPP's rule: per key, the latest logical time wins, then the latest delivery (partition, file, line)."""
+    """ASAPP's rule: per key, the latest logical time wins, then the latest delivery (partition, file,
+    line)."""
     first = f'"{latest_by}" DESC NULLS LAST, ' if latest_by else ""
     return (
         f"SELECT * FROM {source} QUALIFY row_number() OVER "

@@ -14,14 +14,16 @@ class LedgerState(BaseModel):
 
 
 class EventCursor(LedgerState):
-    """Where the pull of ASAPP's real-time stream stands; it moves only after the events it covers are stored."""
+    """Where the pull of ASAPP's real-time stream stands; it moves only after the events it covers are
+    stored."""
 
     key = "realtime.cursor"
     cursor: str | None = None
 
 
 class CursorExpiry(LedgerState):
-    """ASAPP's cursor expired (it keeps 7 days): events before `last_event_before` reach us through batches only."""
+    """ASAPP's cursor expired (it keeps 7 days): events before `last_event_before` reach us through batches
+    only."""
 
     key = "realtime.cursor_expired"
     noticed_at: datetime

@@ -117,10 +117,12 @@ class MigrationOperator(BaseOperator):
         )
 
     def wait_for_cap_reset(self, context: Context, cap: DailyCapReached) -> None:
-        """ASAPP refuses every call until its daily cap resets: wait for it without a worker, then run again."""
+        """ASAPP refuses every call until its daily cap resets: wait for it without a worker, then run
+        again."""
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-        message = f"ASAPP's daily request cap is spent; no call to ASAPP until it resets at {cap.resets_at.isoformat()}"
+        resets_at = cap.resets_at.isoformat()
+        message = f"ASAPP's daily request cap is spent; no call to ASAPP until it resets at {resets_at}"
         self.log.warning("%s", message)
         self.note_event(context, "waited", message)
         self.defer(trigger=DateTimeTrigger(moment=cap.resets_at), method_name="execute")
@@ -142,7 +144,8 @@ class MigrationOperator(BaseOperator):
 
 
 class LedgerCapMemo:
-    """The migration's ledger remembers ASAPP's spent daily cap for all its tasks (hooks.asapp.DailyCapMemo)."""
+    """The migration's ledger remembers ASAPP's spent daily cap for all its tasks
+    (hooks.asapp.DailyCapMemo)."""
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger

@@ -10,7 +10,8 @@ from asapp_intercom.operators.base import MigrationOperator
 
 
 class ExtractFeedOperator(MigrationOperator):
-    """Stage one feed (mapped over the feeds). Waits, without a worker slot, when ASAPP's daily cap is spent."""
+    """Stage one feed (mapped over the feeds). Waits, without a worker slot, when ASAPP's daily cap is
+    spent."""
 
     def __init__(self, *, feed: str, **kwargs):
         super().__init__(**kwargs)

@@ -1,4 +1,5 @@
-"""The validation task: read every record the run loaded back from Intercom and compare each migrated field."""
+"""The validation task: read every record the run loaded back from Intercom and compare each migrated
+field."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ LINE_BATCH = 50_000
 LINE_SCHEMA = pa.schema([(LINE, pa.int64()), (RAW, pa.string())])
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 UNREADABLE = (EOFError, zlib.error)
-"""What a file that cannot be read to its end raises (a lost connection is not one of them: that is retried)."""
+"""What a file that cannot be read to its end raises (a lost connection is not one of them: that is
+retried)."""
 
 
 @dataclass
@@ -140,7 +141,8 @@ def typed_rows_sql(feed: Feed) -> str:
         WITH parsed AS (
             SELECT {LINE}, {RAW}, CASE WHEN json_valid({RAW}) THEN json_type({RAW}) END AS _kind FROM lines
         ), vals AS (
-            SELECT *, CASE WHEN _kind = 'OBJECT' THEN json_extract_string({RAW}, [{keys}]) END AS _vals FROM parsed
+            SELECT *, CASE WHEN _kind = 'OBJECT' THEN json_extract_string({RAW}, [{keys}]) END AS _vals
+            FROM parsed
         )
         SELECT {", ".join(columns)}, {RAW}, {LINE},
             CASE WHEN _kind IS NULL THEN 'not valid JSON'

@@ -11,8 +11,10 @@ from asapp_intercom.pipeline.staging import Staging
 
 DYNAMIC_KEYS_SQL = {
     "param_keys": "SELECT DISTINCT param_key FROM customer_params WHERE param_key IS NOT NULL",
-    "customer_attributes": f"SELECT DISTINCT unnest(json_extract_string({RAW}, '$.attributes[*].name')) FROM customers",
-    "company_attributes": f"SELECT DISTINCT unnest(json_extract_string({RAW}, '$.attributes[*].name')) FROM companies",
+    "customer_attributes": f"SELECT DISTINCT unnest(json_extract_string({RAW}, '$.attributes[*].name')) "
+    "FROM customers",
+    "company_attributes": f"SELECT DISTINCT unnest(json_extract_string({RAW}, '$.attributes[*].name')) "
+    "FROM companies",
     "feedback_questions": "SELECT DISTINCT question FROM customer_feedback WHERE question IS NOT NULL",
 }
 

@@ -51,7 +51,8 @@ class Progress:
             left = max(self.total - self.done, 0)
             eta = f", about {_duration(left / rate)} left" if rate > 0 else ""
             return (
-                f"{self.what}: {self.done:,} of {self.total:,} {self.unit} ({100 * self.done / self.total:.1f} %), "
+                f"{self.what}: {self.done:,} of {self.total:,} {self.unit} "
+                f"({100 * self.done / self.total:.1f} %), "
                 f"{rate:,.1f}/s{eta}"
             )
         return f"{self.what}: {self.done:,} {self.unit}, {rate:,.1f}/s"

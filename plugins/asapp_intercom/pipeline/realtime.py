@@ -285,8 +285,10 @@ def _carry_batch_state(connection, staging: Staging, events: pa.Table) -> pa.Tab
     )
     merged = connection.sql(f"""
         WITH latest AS ({latest_rows(batch, "issue_id", "instance_ts")})
-        SELECT {columns}, CASE WHEN b.{RAW} IS NULL THEN e.{RAW} ELSE json_merge_patch(b.{RAW}, e.{RAW})::VARCHAR END
-               AS {RAW}, e.{LINE}, e.{PARTITION}, e.{FILE}
+        SELECT {columns},
+               CASE WHEN b.{RAW} IS NULL THEN e.{RAW}
+                    ELSE json_merge_patch(b.{RAW}, e.{RAW})::VARCHAR END AS {RAW},
+               e.{LINE}, e.{PARTITION}, e.{FILE}
         FROM event_rows e LEFT JOIN latest b USING (issue_id)""").to_arrow_table()
     connection.unregister("event_rows")
     return merged.cast(events.schema)

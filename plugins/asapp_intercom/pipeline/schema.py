@@ -26,7 +26,8 @@ def _existing(hook: IntercomHook, model: str) -> dict[str, dict]:
 
 
 def _create(hook: IntercomHook, model: str, entry: FieldMapping) -> None:
-    """Create the attribute; after an answer that leaves it unknown whether it exists, look, then try again."""
+    """Create the attribute; after an answer that leaves it unknown whether it exists, look, then try
+    again."""
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         try:
             hook.create_data_attribute(

@@ -43,7 +43,8 @@ class FeedUnavailable(LookupError):
 
 
 class RequiredFeedMissing(RuntimeError):
-    """A feed the migration cannot do without is not delivered for this tenant: the message says what to change."""
+    """A feed the migration cannot do without is not delivered for this tenant: the message says what to
+    change."""
 
     def __init__(self, feed: str, missing: FeedUnavailable):
         super().__init__(

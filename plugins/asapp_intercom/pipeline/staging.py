@@ -97,7 +97,8 @@ class Staging:
         for feed in FEEDS.values():
             directory = self.raw_feed(feed.name)
             if self.has_parquet(directory):
-                source = f"read_parquet({sql_literal(self.ref(directory) + '/**/*.parquet')}, union_by_name = true)"
+                files = sql_literal(self.ref(directory) + "/**/*.parquet")
+                source = f"read_parquet({files}, union_by_name = true)"
             else:
                 source = no_rows(feed)
             connection.execute(feed_view(feed, source))

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 
 FIRST_SEEN = "floor(coalesce(epoch(first_seen_ts), 0))::BIGINT, customer_id"
-"""Who speaks for a contact among the customers sharing its email: the earliest seen (payloads.primary_member)."""
+"""Who speaks for a contact among the customers sharing its email: the earliest seen
+(payloads.primary_member)."""
 
 ENTITY_VIEWS = f"""
 CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("customers", "customer_id")};
@@ -72,7 +73,8 @@ def _changed(scope: Scope, feed: str) -> str:
     return (
         f"(({starts} >= {sql_literal(scope.since.isoformat())}::TIMESTAMPTZ AND "
         f"{starts} < {sql_literal(scope.until.isoformat())}::TIMESTAMPTZ) "
-        f"OR ({PARTITION}, {FILE}) IN (SELECT partition, file FROM fresh_files WHERE feed = {sql_literal(feed)}) "
+        f"OR ({PARTITION}, {FILE}) IN (SELECT partition, file FROM fresh_files WHERE feed = "
+        f"{sql_literal(feed)}) "
         f"OR ({FILE} = {sql_literal(REALTIME_FILE)} AND {LINE} > {int(scope.events_after)}))"
     )
 
@@ -99,7 +101,8 @@ def _scope_sql(scope: Scope) -> str:
         )
     else:
         issues = all_issues
-    issue_customers = """SELECT customer_id FROM convos_metadata WHERE issue_id IN (SELECT issue_id FROM scope_issues)
+    issue_customers = """SELECT customer_id FROM convos_metadata WHERE issue_id IN (SELECT issue_id FROM
+    scope_issues)
                          UNION SELECT sender_id FROM utterances
                          WHERE sender_type = 'customer' AND issue_id IN (SELECT issue_id FROM scope_issues)"""
     if scope.mode is RunMode.sample:
@@ -134,16 +137,18 @@ def _scope_sql(scope: Scope) -> str:
 CONVERSATIONS_SQL = """
 WITH msgs AS (
     SELECT issue_id, list(struct_pack(
-            key := coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type, '/',
-                                               sender_id)),
+            key := coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type,
+                                               '/', sender_id)),
             created_ts := created_ts, sender_type := sender_type, sender_id := sender_id::VARCHAR,
             utterance := utterance) ORDER BY created_ts, event_uuid) AS messages
     FROM utterances WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
 ), feedback_lists AS (
-    SELECT issue_id, list(struct_pack(question := question, answer := answer) ORDER BY instance_ts) AS feedback
+    SELECT issue_id,
+           list(struct_pack(question := question, answer := answer) ORDER BY instance_ts) AS feedback
     FROM customer_feedback WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
 ), params_lists AS (
-    SELECT issue_id, list(struct_pack(param_key := param_key, param_value := param_value) ORDER BY event_ts) AS params
+    SELECT issue_id,
+           list(struct_pack(param_key := param_key, param_value := param_value) ORDER BY event_ts) AS params
     FROM customer_params WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
 ), structured_lists AS (
     SELECT TRY_CAST(external_conversation_id AS BIGINT) AS issue_id,

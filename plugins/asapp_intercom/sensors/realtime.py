@@ -66,7 +66,8 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
         return None
 
     def execute_complete(self, context: Context, event: dict) -> dict | None:
-        """The trigger saw new events or the deadline pass: store them and look again; an error ends the task."""
+        """The trigger saw new events or the deadline pass: store them and look again; an error ends the
+        task."""
         if event.get("status") == "error":
             raise AirflowException(f"Following ASAPP's real-time events failed: {event.get('message')}")
         return self.execute(context)

@@ -104,8 +104,8 @@ def extra_lines(root: Path) -> dict[str, frozenset[int]]:
 
 
 def read_rows(root: Path, path: Path) -> list[dict]:
-    """The good rows of a data file, read as a careful reader must (see rows_in); a truncated file is read from
-    its complete copy in _redeliveries/."""
+    """The good rows of a data file, read as a careful reader must (see rows_in); a truncated file is read
+    from its complete copy in _redeliveries/."""
     relative = path.relative_to(root).as_posix()
     if relative in {case["path"] for case in manifest(root)["mess"]["truncated_gzip"]}:
         path = root / "_redeliveries" / relative

@@ -16,7 +16,8 @@ import json, resource, sys
 from pathlib import Path
 from include.sandbox.asapp.generator import Options, generate
 summary = generate(Options(out=Path(sys.argv[1]), conversations=int(sys.argv[2])))
-print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "rows": sum(summary["rows"].values())}))
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_kb": peak_kb, "rows": sum(summary["rows"].values())}))
 """
 
 

@@ -108,7 +108,8 @@ def call(api: httpx.Client, endpoint: str, body: dict) -> dict:
 
 def count_rows(api: httpx.Client, downloads: httpx.Client, feed: str, root: Path, manifest: dict) -> int:
     """Good rows of every data file of a feed, found and fetched the way ASAPP documents (§10.8), skipping
-    exactly what the manifest lists: unfinished partitions, files that are not the feed's data, extra lines."""
+    exactly what the manifest lists: unfinished partitions, files that are not the feed's data, extra
+    lines."""
     rows = 0
     where = {"feed": feed, "version": "1", "format": "jsonl"}
     for date in call(api, "listfeeddates", where)["dates"]:

@@ -183,7 +183,8 @@ def interval_needed(case, response) -> bool:
 
 def type_follows_the_id(case, response) -> bool:
     """PUT names the field in the path and its type in the body; the file cannot tie the two together. A q_
-    field is a QUESTION and an e_ one an ENTITY (NOTES §5.1), so a body of the other type is a 400 naming /type."""
+    field is a QUESTION and an e_ one an ENTITY (NOTES §5.1), so a body of the other type is a 400 naming
+    /type."""
     return (
         case.operation.definition.raw["operationId"] == "putStructuredDataField"
         and response.status_code == 400
@@ -356,7 +357,8 @@ def run(case, sandbox: AsappSandbox, reset: bool = False) -> None:
         and case.method.upper() == case.operation.method.upper()
     ):
         assert response.status_code == 400, (
-            f"an invalid request about an existing resource got {response.status_code}, not 400: {response.text}"
+            f"an invalid request about an existing resource got {response.status_code}, not 400: "
+            f"{response.text}"
         )
 
 

@@ -1,4 +1,5 @@
-"""Intercom's side of the domain: the bodies the migration sends and how it recognises what Intercom stored."""
+"""Intercom's side of the domain: the bodies the migration sends and how it recognises what Intercom
+stored."""
 
 import html
 

@@ -72,7 +72,8 @@ KEYED = {
 
 
 def discovered(**changes) -> DiscoveredSchema:
-    """Discovery's view of a tenant whose convos_metadata gained `loyalty_payload` a day after the first export."""
+    """Discovery's view of a tenant whose convos_metadata gained `loyalty_payload` a day after the first
+    export."""
     first_seen = {feed: dict.fromkeys(columns, FIRST) for feed, columns in COLUMNS.items()}
     first_seen["convos_metadata"]["loyalty_payload"] = LATER
     return DiscoveredSchema(**({"columns": COLUMNS, "first_seen": first_seen, **KEYED} | changes))

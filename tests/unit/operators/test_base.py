@@ -1,4 +1,5 @@
-"""What every migration task shares: ASAPP's daily cap, once met by one task, keeps every task from calling."""
+"""What every migration task shares: ASAPP's daily cap, once met by one task, keeps every task from
+calling."""
 
 from __future__ import annotations
 

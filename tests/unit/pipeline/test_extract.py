@@ -27,7 +27,8 @@ def convo(issue_id, instance_ts, **extra):
 
 def staged(staging, feed):
     return duckdb.sql(
-        f"SELECT * FROM read_parquet('{staging.raw_feed(feed).path}/**/*.parquet', union_by_name=true) ORDER BY _line"
+        f"SELECT * FROM read_parquet('{staging.raw_feed(feed).path}/**/*.parquet', union_by_name=true) "
+        f"ORDER BY _line"
     ).df()
 
 

@@ -1,7 +1,7 @@
-"""ASAPP's real-time events: pulled into the log once each, and merged onto the batch feeds as one timeline."""
+"""ASAPP's real-time events: pulled into the log once each, and merged onto the batch feeds as one
+timeline."""
 
 from __future__ import annotations
-
 
 from asapp_intercom.domain.report import LedgerView, build_report, render_markdown
 from asapp_intercom.hooks.asapp import AsappHook

@@ -1,4 +1,5 @@
-"""The sensor following ASAPP's real-time events: it defers to execute_complete and fails on an error event."""
+"""The sensor following ASAPP's real-time events: it defers to execute_complete and fails on an error
+event."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Answers to a migration's questions are kept in its ledger as Airflow accepts them (the API server's middleware)."""
+"""Answers to a migration's questions are kept in its ledger as Airflow accepts them (the API server's
+middleware)."""
 
 from __future__ import annotations
 

@@ -160,7 +160,8 @@ def pdf(rng: random.Random, size: int) -> list[bytes]:
         size - 600,
         lambda r: (
             f"BT /F1 9 Tf 72 {r.randrange(72, 720, 12)} Td "
-            f"(2026-01-{r.randint(1, 28):02d}  Service charge  {r.randint(100, 99_999) / 100:.2f} USD) Tj ET\n"
+            f"(2026-01-{r.randint(1, 28):02d}  Service charge  {r.randint(100, 99_999) / 100:.2f} USD) Tj "
+            f"ET\n"
         ),
     )
     content = [b"BT /F1 14 Tf 72 750 Td (Account statement) Tj ET\n", *lines]
@@ -195,7 +196,8 @@ def text_log(rng: random.Random, size: int) -> list[bytes]:
         size,
         lambda r: (
             f"2026-01-05 {r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d} "
-            f"{r.choice(['INFO', 'WARN', 'ERROR'])} modem: signal {r.randint(-90, -30)} dBm, retries={r.randint(0, 9)}\n"
+            f"{r.choice(['INFO', 'WARN', 'ERROR'])} modem: signal {r.randint(-90, -30)} dBm, "
+            f"retries={r.randint(0, 9)}\n"
         ),
     )
 
@@ -207,7 +209,8 @@ def csv_statement(rng: random.Random, size: int) -> list[bytes]:
             rng,
             size,
             lambda r: (
-                f"2026-01-{r.randint(1, 28):02d},Data usage {r.randint(1, 50)} GB,{r.randint(1, 9999) / 100:.2f},USD\n"
+                f"2026-01-{r.randint(1, 28):02d},Data usage {r.randint(1, 50)} "
+                f"GB,{r.randint(1, 9999) / 100:.2f},USD\n"
             ),
         ),
     ]

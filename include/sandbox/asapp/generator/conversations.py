@@ -18,7 +18,8 @@ from .world import World
 
 ISSUE_ID_BASE = 21_400_001
 ORPHAN_ISSUE_ID_BASE = 29_200_001
-"""issue_id of orphan_uploads rows (+ the index of the conversation they are written beside): no other feed has it."""
+"""issue_id of orphan_uploads rows (+ the index of the conversation they are written beside): no other feed
+has it."""
 PLATFORMS = Weighted({"web": 55, "ios": 25, "android": 20})
 DEVICES = {
     "web": Weighted({"desktop": 75, "mobile": 20, "tablet": 5}),

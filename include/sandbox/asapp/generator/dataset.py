@@ -265,7 +265,8 @@ class _Run:
             self.openings[c.opening].append(c.issue_id)
 
     def _attachments(self, c: Conversation) -> None:
-        """Binaries of every upload a batch row or a real-time event mentions (missing_attachment_binaries aside)."""
+        """Binaries of every upload a batch row or a real-time event mentions (missing_attachment_binaries
+        aside)."""
         for message in c.messages:
             upload = message.upload
             if upload is None or upload.at >= self.world.realtime_end:

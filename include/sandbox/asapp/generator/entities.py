@@ -201,7 +201,8 @@ BOT_SENDER_ID = 100_001
 SYSTEM_SENDER_ID = 100_000
 """utterances.sender_id of the platform's own notices (the unknown_sender_types mess kind)."""
 UNKNOWN_REP_ID_BASE = 190_001
-"""rep_id of agents that write but appear in neither reps nor rep_attributes (unknown_agents), + issue index."""
+"""rep_id of agents that write but appear in neither reps nor rep_attributes (unknown_agents), + issue
+index."""
 
 
 def ascii_slug(text: str) -> str:
@@ -342,7 +343,8 @@ def build_roster(
 
 
 def unknown_agent(seed: int, index: int, queue: Queue, batch_start: int) -> Rep:
-    """An agent who handles conversation `index` but is in neither reps nor rep_attributes (unknown_agents)."""
+    """An agent who handles conversation `index` but is in neither reps nor rep_attributes
+    (unknown_agents)."""
     rng = stream(seed, "unknown-agent", index)
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     return Rep(
@@ -446,7 +448,8 @@ class Customer:
     status: str
     plan: str
     company_ref: str | None = None
-    """company_external_id as exported: the company's id, or for dangling_companies one that names no company."""
+    """company_external_id as exported: the company's id, or for dangling_companies one that names no
+    company."""
 
     @property
     def name(self) -> str:

@@ -109,7 +109,8 @@ BASE_RATES = {
     # real-time events
     Mess.MALFORMED_EVENTS: 0.005,
 }
-"""Share of the population (conversations, customers, companies, reps or real-time events) per kind at --mess-rate 1."""
+"""Share of the population (conversations, customers, companies, reps or real-time events) per kind
+at --mess-rate 1."""
 
 PER_PARTITION_RATE = {"1h": 1 / 96, "1d": 1 / 4}
 """File- and line-level kinds: one case per feed they apply to in about every four days of partitions."""

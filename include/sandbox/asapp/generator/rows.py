@@ -222,7 +222,8 @@ class RowFactory:
         )
 
     def orphan_upload_row(self, issue_id: int, customer_id: int, upload: Upload, event_uuid: str) -> Row:
-        """A file_uploads row of a conversation no other feed has (orphan_uploads); no utterance carried it."""
+        """A file_uploads row of a conversation no other feed has (orphan_uploads); no utterance carried
+        it."""
         return (
             "file_uploads",
             upload.at,

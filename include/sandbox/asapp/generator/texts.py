@@ -180,12 +180,14 @@ _LINES = {
     },
     "rep_proactive": {
         "en": [
-            "Hi {first}, this is {rep} from {brand}. I see you're looking at your account, can I help with anything?",
+            "Hi {first}, this is {rep} from {brand}. I see you're looking at your account, can I help "
+            "with anything?",
             "Hello {first}! {rep} from {brand} here. Anything I can help you with today?",
         ],
         "es": ["Hola {first}, soy {rep} de {brand}. Veo que estás revisando tu cuenta, ¿te puedo ayudar?"],
         "fr": [
-            "Bonjour {first}, je suis {rep} de {brand}. Je vois que vous consultez votre compte, puis-je vous aider ?"
+            "Bonjour {first}, je suis {rep} de {brand}. Je vois que vous consultez votre compte, puis-je "
+            "vous aider ?"
         ],
         "de": [
             "Hallo {first}, hier ist {rep} von {brand}. Sie sehen sich gerade Ihr Konto an, kann ich helfen?"
@@ -338,14 +340,19 @@ _SYSTEM_LINES = [
 _LOG_LINES = [
     "2026-01-05 14:02:{second:02d}.{ms:03d} ERROR [modem] DOCSIS T3 timeout, channel {channel}, SNR {snr} dB",
     "2026-01-05 14:03:{second:02d}.{ms:03d} WARN  [wan] DHCP renew failed (attempt {attempt}), falling back",
-    "2026-01-05 14:04:{second:02d}.{ms:03d} INFO  [wifi] client a4:{mac}:9c associated on 5 GHz, RSSI -{rssi} dBm",
-    "2026-01-05 14:05:{second:02d}.{ms:03d} ERROR [voice] SIP 503 from sbc-{channel}.{brand}.example, retry in {attempt}s",
+    "2026-01-05 14:04:{second:02d}.{ms:03d} INFO  [wifi] client a4:{mac}:9c associated on 5 GHz, RSSI "
+    "-{rssi} dBm",
+    "2026-01-05 14:05:{second:02d}.{ms:03d} ERROR [voice] SIP 503 from sbc-{channel}.{brand}.example, "
+    "retry in {attempt}s",
 ]
 _NOTE_DETAILS = [
-    "Customer explained the issue again in detail and asked for a written summary of every step taken so far.",
+    "Customer explained the issue again in detail and asked for a written summary of every step taken so "
+    "far.",
     "Checked the account history for the last six months, including past tickets, credits and plan changes.",
-    "Verified identity with the last four digits and the billing address on file before discussing the account.",
-    "Offered a callback from tier 2 within 48 hours; customer preferred email and confirmed the address on file.",
+    "Verified identity with the last four digits and the billing address on file before discussing the "
+    "account.",
+    "Offered a callback from tier 2 within 48 hours; customer preferred email and confirmed the address "
+    "on file.",
     "Escalation reference and case number were shared; customer was told to reply to the email to reopen it.",
     "Line test passed twice, signal levels normal; advised a modem replacement if drops continue overnight.",
 ]
@@ -387,8 +394,8 @@ def very_long(rng: random.Random) -> str:
 
 
 def overlong_notes(rng: random.Random, notes: str | None) -> str:
-    """overlong_values: disposition notes of 300 to 560 characters (over Intercom's 255 for a string attribute;
-    a restated conversation adds about 40 more, staying under 600)."""
+    """overlong_values: disposition notes of 300 to 560 characters (over Intercom's 255 for a string
+    attribute; a restated conversation adds about 40 more, staying under 600)."""
     target = rng.randint(300, 560)
     text = notes or "Follow-up needed"
     while len(text) < target:

@@ -118,7 +118,8 @@ class World:
         return introduced_before if -(-(index + 1) * count // n) > introduced_before else None
 
     def usable_customer(self, index: int) -> int:
-        """`index`, or the nearest earlier customer when it is a dangling one (used by its own conversation only)."""
+        """`index`, or the nearest earlier customer when it is a dangling one (used by its own conversation
+        only)."""
         while index > 0 and self.customers.is_dangling(index):
             index -= 1
         return index

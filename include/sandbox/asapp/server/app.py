@@ -76,7 +76,8 @@ class Sandbox:
         self.urls = SignedUrls(options.data, options.url_ttl, self.clock, self.faults, self._current_file)
 
     def _current_file(self, relative: str) -> Path:
-        """What a signed URL for a dataset file serves now: a re-delivered file's corrected copy once it is due."""
+        """What a signed URL for a dataset file serves now: a re-delivered file's corrected copy once it is
+        due."""
         fixed = self.dataset.redeliveries.get(relative)
         if fixed is not None and self.clock.timestamp() >= fixed.at:
             return fixed.path

@@ -63,7 +63,8 @@ class Partition:
 
     @property
     def feed_files(self) -> tuple[str, ...]:
-        """The feed's own data files ({feed}.jsonl, {feed}.jsonl.NN.gz), not whatever else lies beside them."""
+        """The feed's own data files ({feed}.jsonl, {feed}.jsonl.NN.gz), not whatever else lies beside
+        them."""
         return tuple(name for name in self.data_files if is_feed_file(self.feed, name))
 
 
@@ -95,7 +96,8 @@ class _Found:
 
 def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
     """The rows of a JSON Lines file, gzip-compressed or not. Whatever is not a JSON object on a line of its
-    own (a BOM, blank or broken lines, a cut-off gzip stream) is skipped: these readers only look things up."""
+    own (a BOM, blank or broken lines, a cut-off gzip stream) is skipped: these readers only look things
+    up."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rb") as lines:

@@ -52,7 +52,8 @@ class SignedUrls:
         expires = now - 1 if self._faults.expire_urls else now + self._ttl
         relative = path.resolve().relative_to(self._root).as_posix()
         token = b64url_encode(orjson.dumps({"p": relative, "t": media_type, "n": name}))
-        return f"{base_url.rstrip('/')}/_sim/files/{token}?expires={expires}&sig={self._signature(token, expires)}"
+        signature = self._signature(token, expires)
+        return f"{base_url.rstrip('/')}/_sim/files/{token}?expires={expires}&sig={signature}"
 
     def routes(self) -> list[Route]:
         return [Route("/_sim/files/{token}", self.download, methods=["GET"])]

@@ -1,4 +1,5 @@
-"""ASAPP's error contract: every failure is {"error":{"requestId","message","code"}} with code "<HTTP>-<NN>"."""
+"""ASAPP's error contract: every failure is {"error":{"requestId","message","code"}} with code
+"<HTTP>-<NN>"."""
 
 from typing import Any
 

@@ -77,7 +77,8 @@ class PartitionPublisher:
             self._redeliver(now)
 
     def _redeliver(self, now: float) -> None:
-        """Replace released files whose corrected copy is due, and put the originals back if the clock went back."""
+        """Replace released files whose corrected copy is due, and put the originals back if the clock went
+        back."""
         for redelivery in self._redeliveries:
             due = self._replaces(redelivery, now)
             if due and redelivery.key not in self._replaced:

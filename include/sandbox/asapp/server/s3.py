@@ -13,7 +13,8 @@ from moto.s3.models import s3_backends
 
 
 def export_bucket_name(company: str, region: str) -> str:
-    """ASAPP's documented import-bucket pattern mirrored for exports (NOTES §3.1), made a valid bucket name."""
+    """ASAPP's documented import-bucket pattern mirrored for exports (NOTES §3.1), made a valid bucket
+    name."""
     label = re.sub(r"[^a-z0-9-]+", "-", company.lower()).strip("-") or "acme"
     return f"asapp-prod-{label}-exports-{region}"
 
