@@ -10,6 +10,8 @@ later are carried along, shown in discovery and can be mapped.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,7 +36,35 @@ JSON_TYPES = {
     "OBJECT": "json",
     "NULL": "null",
 }
-"""DuckDB's json_type() of an untyped column's values → the field map's type."""
+"""The JSON type of an untyped column's values (named as DuckDB's json_type() names them) → the field
+map's type."""
+
+
+def json_type(value: object) -> str:
+    """A parsed JSON value's type, named as DuckDB's json_type() names it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "UBIGINT" if value >= 0 else "BIGINT"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, str):
+        return "VARCHAR"
+    return "OBJECT" if isinstance(value, dict) else "ARRAY"
+
+
+def column_types(rows: Iterable[dict]) -> dict[str, str]:
+    """{column: its most common JSON type} over rows, NULL only for a column that is null throughout."""
+    seen: dict[str, Counter] = {}
+    for row in rows:
+        for key, value in row.items():
+            seen.setdefault(key, Counter())[json_type(value)] += 1
+    return {
+        key: next((kind for kind, _ in kinds.most_common() if kind != "NULL"), "NULL")
+        for key, kinds in sorted(seen.items())
+    }
 
 
 def arrow_type(sql_type: str):

@@ -11,6 +11,10 @@ from asapp_intercom.domain.feeds import Feed
 
 RAW, LINE, PARTITION, FILE = "_raw", "_line", "_partition", "_file"
 """The row as delivered (JSON text), its line in the file, the partition path and the file name."""
+PROBLEM = "_problem"
+"""Why a staged line cannot be used (it is quarantined), or NULL: only usable rows reach the views."""
+BAD_VALUES = "_bad_values"
+"""Values of a usable row that were not of their column's type: left out of the row, and reported."""
 
 REALTIME_FILE = "realtime-events"
 """The `_file` of feed rows made from real-time events; their `_line` is the event's seq in the log."""

@@ -11,6 +11,7 @@ SQLite by default; any SQLAlchemy URL (e.g. PostgreSQL) by config.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -90,6 +91,22 @@ def _insert_new(connection: Connection, table: Table, values: dict[str, Any], un
     return 1
 
 
+@dataclass(frozen=True)
+class StagedFile:
+    """A feed file as staged: its version (tag), what it gave, and the Parquet file holding its rows."""
+
+    partition: str
+    file_name: str
+    tag: str
+    rows: int
+    quarantined: int
+    channel: str
+    columns: dict[str, str]
+    """{column: JSON type} seen in the file's first lines."""
+    parquet: str
+    """Relative to the staging area's root."""
+
+
 class Ledger:
     """All reads and writes of one migration's rows; safe to share between loader threads."""
 
@@ -113,6 +130,27 @@ class Ledger:
             changed = connection.execute(update(table).where(self._key(table, **keys)).values(**values))
             if changed.rowcount == 0:
                 connection.execute(table.insert().values(migration_id=self.migration_id, **keys, **values))
+
+    def _upsert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert or update many rows (all with the same columns, keys included) in one transaction:
+        a statement per few hundred rows instead of two round trips per row."""
+        if not rows:
+            return
+        keys = [column.name for column in table.primary_key.columns]
+        with self.engine.begin() as connection:
+            insert = INSERT_IF_ABSENT[connection.dialect.name](table)
+            statement = insert.on_conflict_do_update(
+                index_elements=keys,
+                set_={name: insert.excluded[name] for name in rows[0] if name not in keys},
+            )
+            for start in range(0, len(rows), 500):
+                connection.execute(
+                    statement,
+                    [
+                        {"migration_id": self.migration_id, **{k: _plain(v) for k, v in row.items()}}
+                        for row in rows[start : start + 500]
+                    ],
+                )
 
     # Records -------------------------------------------------------------------------------
     def record(self, object_type: str, source_id: str) -> Row | None:
@@ -262,10 +300,27 @@ class Ledger:
     def quarantine(
         self, object_type: str, source_id: str, reason: str, run_id: str, detail: dict | None = None
     ) -> None:
-        self._upsert(
+        self.quarantine_many(object_type, [(source_id, reason, detail)], run_id)
+
+    def quarantine_many(
+        self, object_type: str, items: Iterable[tuple[str, str, dict | None]], run_id: str
+    ) -> None:
+        """(source id, reason, detail) of what cannot be migrated, open until resolved."""
+        at = now()
+        self._upsert_many(
             quarantine,
-            {"object_type": object_type, "source_id": str(source_id)},
-            {"reason": reason, "detail": detail, "run_id": run_id, "created_at": now(), "resolved_at": None},
+            [
+                {
+                    "object_type": object_type,
+                    "source_id": str(source_id),
+                    "reason": reason,
+                    "detail": detail,
+                    "run_id": run_id,
+                    "created_at": at,
+                    "resolved_at": None,
+                }
+                for source_id, reason, detail in items
+            ],
         )
 
     def resolve_quarantine(self, object_type: str, source_id: str) -> None:
@@ -279,21 +334,22 @@ class Ledger:
                 .values(resolved_at=now())
             )
 
-    def resolve_quarantine_of_file(self, object_type: str, path: str) -> None:
-        """Lift what was quarantined or set aside of a file (the file, its lines, their values) when a new
-        version of it arrives."""
+    def resolve_quarantine_of_files(self, object_type: str, paths: Iterable[str]) -> None:
+        """Lift what was quarantined or set aside of files (the file, its lines, their values) when a new
+        version of them arrives."""
         with self.engine.begin() as connection:
-            for table in (quarantine, field_issues):
-                connection.execute(
-                    update(table)
-                    .where(
-                        self._key(table, object_type=object_type),
-                        table.c.resolved_at.is_(None),
-                        (table.c.source_id == path)
-                        | table.c.source_id.startswith(f"{path}:", autoescape=True),
+            for path in paths:
+                for table in (quarantine, field_issues):
+                    connection.execute(
+                        update(table)
+                        .where(
+                            self._key(table, object_type=object_type),
+                            table.c.resolved_at.is_(None),
+                            (table.c.source_id == path)
+                            | table.c.source_id.startswith(f"{path}:", autoescape=True),
+                        )
+                        .values(resolved_at=now())
                     )
-                    .values(resolved_at=now())
-                )
 
     def open_quarantine(self, object_type: str | None = None, run_id: str | None = None) -> list[Row]:
         query = select(quarantine).where(self._key(quarantine), quarantine.c.resolved_at.is_(None))
@@ -322,18 +378,23 @@ class Ledger:
         self, object_type: str, issues: Iterable[tuple[str, str, Any, str]], run_id: str
     ) -> None:
         """(source id, field, value, reason) of fields a record was loaded without."""
-        for source_id, field, value, reason in issues:
-            self._upsert(
-                field_issues,
-                {"object_type": object_type, "source_id": source_id, "field": field},
+        at = now()
+        self._upsert_many(
+            field_issues,
+            [
                 {
+                    "object_type": object_type,
+                    "source_id": source_id,
+                    "field": field,
                     "value": None if value is None else str(value),
                     "reason": reason,
                     "run_id": run_id,
-                    "created_at": now(),
+                    "created_at": at,
                     "resolved_at": None,
-                },
-            )
+                }
+                for source_id, field, value, reason in issues
+            ],
+        )
 
     def resolve_field_issues(
         self, object_type: str, source_ids: Iterable[str], still: set[tuple[str, str]] = frozenset()
@@ -476,34 +537,12 @@ class Ledger:
             }
 
     # Staged files --------------------------------------------------------------------------
-    def staged_tags(self, feed: str) -> dict[tuple[str, str], str]:
-        with self.engine.connect() as connection:
-            rows = connection.execute(select(staged_files).where(self._key(staged_files, feed=feed)))
-            return {(row.partition, row.file_name): row.tag for row in rows}
-
-    def note_staged(
-        self,
-        feed: str,
-        partition: str,
-        file_name: str,
-        *,
-        tag: str,
-        rows: int,
-        quarantined: int,
-        channel: str,
-        columns: dict[str, str],
-    ) -> None:
-        self._upsert(
+    def note_staged(self, feed: str, files: Iterable[StagedFile]) -> None:
+        """Files staged, with the Parquet file holding their rows: the commit point of a batch."""
+        at = now()
+        self._upsert_many(
             staged_files,
-            {"feed": feed, "partition": partition, "file_name": file_name},
-            {
-                "tag": tag,
-                "rows": rows,
-                "quarantined": quarantined,
-                "channel": channel,
-                "columns": columns,
-                "staged_at": now(),
-            },
+            [{"feed": feed, **asdict(file), "staged_at": at} for file in files],
         )
 
     def staged(self, feed: str) -> list[Row]:

@@ -74,6 +74,7 @@ staged_files = Table(
     Column("channel", String(32)),
     Column("columns", JSON),  # {column: JSON type} seen in the file's first rows
     Column("staged_at", DateTime(timezone=True)),
+    Column("parquet", String(512)),  # the staged Parquet file (a batch of files) holding its rows
 )
 
 approvals = Table(

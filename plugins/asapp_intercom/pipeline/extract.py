@@ -1,14 +1,16 @@
 """Stage feed files as typed Parquet, quarantining what cannot be read, never stopping at it.
 
-Each data file of a complete partition is streamed once (memory stays flat whatever its size),
-its lines numbered, and DuckDB types the known columns. A line that is not UTF-8, not JSON, not an
-object, has a value of the wrong type or lacks part of its unique key goes to the quarantine with
-its reason and raw text; the rest of the file is staged. A file that cannot be read to its end (a
-truncated or corrupt gzip) is quarantined with the number of lines read before the break, and
-those lines are staged; a corrected re-delivery (a new ETag) is staged again in full and lifts the
-quarantine. A leading byte-order mark and CRLF line ends are tolerated. The staged Parquet keeps
-every row's raw JSON, so columns ASAPP adds later are not lost. A file whose tag has not changed
-since it was staged is not read again: re-running a window costs a listing, not a download.
+Files are staged in batches: the lines of many files stream through one DuckDB statement into one
+Parquet file (memory stays flat whatever the sizes; a statement's fixed cost is paid per batch, not
+per file). Each line is numbered, split and decoded a block at a time, and DuckDB parses its JSON
+once to type the known columns. A line that is not UTF-8, not JSON, not an object, or lacks part of
+its unique key (or has it of the wrong type) is quarantined with its reason and raw text; any other
+typed value of the wrong type is set aside and reported; the rest of the file is staged. A file that
+cannot be read to its end (a truncated or corrupt gzip) is quarantined with the number of lines read
+before the break, and those lines are staged; a corrected re-delivery (a new tag) is staged again in
+full and lifts the quarantine. A leading byte-order mark and CRLF line ends are tolerated. The
+staged Parquet keeps every row's raw JSON, so columns ASAPP adds later are not lost. A file whose
+tag has not changed since it was staged is not read again: re-running a window costs a listing.
 """
 
 from __future__ import annotations
@@ -21,20 +23,35 @@ from dataclasses import dataclass, field
 from typing import IO
 
 import duckdb
+import numpy as np
+import orjson
 import pyarrow as pa
 
-from asapp_intercom.domain.feeds import SQL_TYPES, VARCHAR, Feed, FeedFile
+from asapp_intercom.domain.feeds import SQL_TYPES, VARCHAR, Feed, FeedFile, column_types
 from asapp_intercom.domain.manifests import FeedManifest
-from asapp_intercom.domain.staged import FILE, LINE, PARTITION, RAW
-from asapp_intercom.ledger import Ledger
+from asapp_intercom.domain.staged import BAD_VALUES, FILE, LINE, PARTITION, PROBLEM, RAW
+from asapp_intercom.ledger import Ledger, StagedFile
+from asapp_intercom.pipeline.progress import Progress
 from asapp_intercom.pipeline.sources import FeedSource, FeedUnavailable, RequiredFeedMissing
 from asapp_intercom.pipeline.staging import Staging, sql_literal
 
 log = logging.getLogger(__name__)
 
-LINE_BATCH = 50_000
-LINE_SCHEMA = pa.schema([(LINE, pa.int64()), (RAW, pa.string())])
+CHUNK = 1 << 20
+BATCH_BYTES = 512 << 20
+"""Uncompressed input per staged Parquet file; a file is never split between two."""
+BATCH_FILES = 5_000
+ROW_GROUP_ROWS = 20_000
+"""Rows carry their raw JSON (up to a few KB): DuckDB's default row group (122,880 rows) would hold
+hundreds of MB per writer thread before it reaches the disk."""
+PROFILE_LINES = 100
+"""The first lines of each file whose keys and JSON types profile the feed's schema."""
+LINE_SCHEMA = pa.schema(
+    [(PARTITION, pa.string()), (FILE, pa.string()), (LINE, pa.int64()), (RAW, pa.string())]
+)
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+WHITESPACE = sql_literal(" \t\n\r\x0b\x0c")
+"""What JSON allows around a value, and what makes a line blank (blank lines are skipped)."""
 UNREADABLE = (EOFError, zlib.error)
 """What a file that cannot be read to its end raises (a lost connection is not one of them: that is
 retried)."""
@@ -44,13 +61,25 @@ retried)."""
 class Reading:
     """What reading one file met besides good lines."""
 
+    file: FeedFile
     undecodable: list[tuple[int, str]] = field(default_factory=list)
     broken: str | None = None
     """Why the file could not be read to its end, if it could not."""
     lines_read: int = 0
+    bytes_read: int = 0
+    first_lines: list[str] = field(default_factory=list)
+    """Its first lines, whose keys and JSON types profile the feed's schema."""
 
-
-CHUNK = 1 << 20
+    def columns(self) -> dict[str, str]:
+        rows = []
+        for line in self.first_lines:
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+        return column_types(rows)
 
 
 def chunks(stream: IO[bytes], gzipped: bool) -> Iterator[bytes]:
@@ -72,50 +101,76 @@ def chunks(stream: IO[bytes], gzipped: bool) -> Iterator[bytes]:
         raise EOFError("Compressed file ended before the end-of-stream marker was reached")
 
 
-def iter_lines(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    pending = b""
-    for piece in pieces:
-        lines = (pending + piece).split(b"\n")
-        pending = lines.pop()
-        yield from lines
-    if pending:
-        yield pending
-
-
-def _line_batches(stream: IO[bytes], gzipped: bool, reading: Reading) -> Iterator[pa.RecordBatch]:
-    numbers: list[int] = []
-    texts: list[str] = []
+def _decode(block: bytes, first: int, reading: Reading) -> list[str | None]:
+    """The lines of a block of whole lines; an undecodable line is None and noted (the rest of its
+    block decodes line by line, the slow way, only then)."""
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
     try:
-        for number, raw in enumerate(iter_lines(chunks(stream, gzipped)), start=1):
-            reading.lines_read = number
-            if number == 1:
-                raw = raw.removeprefix(BYTE_ORDER_MARK)
-            raw = raw.rstrip(b"\r")
-            if not raw.strip():
+        return block.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        pass
+    lines: list[str | None] = []
+    for number, raw in enumerate(block.split(b"\n"), start=first):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            reading.undecodable.append((number, f"not valid UTF-8 ({error.reason} at byte {error.start})"))
+            lines.append(None)
+    return lines
+
+
+def line_batches(stream: IO[bytes], gzipped: bool, reading: Reading) -> Iterator[pa.RecordBatch]:
+    """The file's numbered lines, a block at a time; a partial last line before a break is never given."""
+    pending, first = b"", 1
+    try:
+        for piece in chunks(stream, gzipped):
+            reading.bytes_read += len(piece)
+            data = pending + piece if pending else piece
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                pending = data
                 continue
-            try:
-                texts.append(raw.decode("utf-8"))
-            except UnicodeDecodeError as error:
-                reading.undecodable.append(
-                    (number, f"not valid UTF-8 ({error.reason} at byte {error.start})")
-                )
-                continue
-            numbers.append(number)
-            if len(numbers) == LINE_BATCH:
-                yield pa.record_batch([numbers, texts], schema=LINE_SCHEMA)
-                numbers, texts = [], []
-    except UNREADABLE as error:  # the lines before the break are whole; a partial last line was never yielded
+            pending = data[cut + 1 :]
+            block = data[:cut] if first > 1 else data[:cut].removeprefix(BYTE_ORDER_MARK)
+            lines = _decode(block, first, reading)
+            if first == 1:
+                reading.first_lines = [line for line in lines[:PROFILE_LINES] if line and line.strip()]
+            yield _record_batch(reading.file, first, lines)
+            first += len(lines)
+    except UNREADABLE as error:
         reading.broken = f"{error.__class__.__name__}: {error}"
-    yield pa.record_batch([numbers, texts], schema=LINE_SCHEMA)
+        pending = b""
+    if pending:
+        lines = _decode(pending if first > 1 else pending.removeprefix(BYTE_ORDER_MARK), first, reading)
+        if first == 1:
+            reading.first_lines = [line for line in lines[:PROFILE_LINES] if line and line.strip()]
+        yield _record_batch(reading.file, first, lines)
+        first += len(lines)
+    reading.lines_read = first - 1
+
+
+def _record_batch(file: FeedFile, first: int, lines: list[str | None]) -> pa.RecordBatch:
+    count = len(lines)
+    return pa.record_batch(
+        [
+            pa.repeat(pa.scalar(file.partition.path), count),
+            pa.repeat(pa.scalar(file.name), count),
+            pa.array(np.arange(first, first + count, dtype=np.int64)),
+            pa.array(lines, pa.string()),
+        ],
+        schema=LINE_SCHEMA,
+    )
 
 
 def typed_rows_sql(feed: Feed) -> str:
     """SELECT that types the feed's known columns from `lines` and explains every line it cannot use.
 
-    A line is unusable (`_problem`) when it is not a JSON object or its unique key is missing or of the
-    wrong type: it cannot be placed. Any other typed value of the wrong type is set aside (`_bad_values`:
-    the row is staged without it, and the value is reported) so that one bad rating does not cost a
-    conversation its latest state.
+    The JSON is parsed once per line (the extraction of every known key); only a line that fails it is
+    looked at again, to say why. A line is unusable (`_problem`) when it is not a JSON object or its
+    unique key is missing or of the wrong type: it cannot be placed. Any other typed value of the
+    wrong type is set aside (`_bad_values`: the row is staged without it, and the value is reported)
+    so that one bad rating does not cost a conversation its latest state.
     """
     keys = ", ".join(sql_literal(name) for name in feed.typed_columns)
     columns, problems, bad_values = [], [], []
@@ -138,104 +193,148 @@ def typed_rows_sql(feed: Feed) -> str:
             problems.append(f"CASE WHEN {raw} IS NULL THEN '{name}: missing (part of the unique key)' END")
     set_aside = f"list_filter([{', '.join(bad_values)}], lambda x: x IS NOT NULL)" if bad_values else "[]"
     return f"""
-        WITH parsed AS (
-            SELECT {LINE}, {RAW}, CASE WHEN json_valid({RAW}) THEN json_type({RAW}) END AS _kind FROM lines
-        ), vals AS (
-            SELECT *, CASE WHEN _kind = 'OBJECT' THEN json_extract_string({RAW}, [{keys}]) END AS _vals
-            FROM parsed
+        WITH vals AS (
+            SELECT {PARTITION}, {FILE}, {LINE}, {RAW}, try(json_extract_string({RAW}, [{keys}])) AS _vals,
+                   starts_with(ltrim({RAW}, {WHITESPACE}), '{{') AS _object
+            FROM lines WHERE {RAW} IS NOT NULL AND trim({RAW}, {WHITESPACE}) <> ''
         )
-        SELECT {", ".join(columns)}, {RAW}, {LINE},
-            CASE WHEN _kind IS NULL THEN 'not valid JSON'
-                 WHEN _kind <> 'OBJECT' THEN 'not a JSON object'
-                 ELSE NULLIF(concat_ws('; ', {", ".join(problems)}), '') END AS _problem,
-            CASE WHEN _kind = 'OBJECT' THEN {set_aside} END AS _bad_values
+        SELECT {", ".join(columns)}, {RAW}, {LINE}, {PARTITION}, {FILE},
+            CASE WHEN _vals IS NULL OR NOT _object THEN
+                    CASE WHEN NOT json_valid({RAW}) THEN 'not valid JSON' ELSE 'not a JSON object' END
+                 ELSE NULLIF(concat_ws('; ', {", ".join(problems)}), '') END AS {PROBLEM},
+            CASE WHEN _vals IS NOT NULL AND _object THEN {set_aside} ELSE [] END AS {BAD_VALUES}
         FROM vals
     """
 
 
-COLUMN_PROFILE_ROWS = 1_000
+@dataclass
+class Batch:
+    """Files staged together into one Parquet file, and what reading them met."""
 
-COLUMNS_SQL = f"""
-    SELECT key, mode(json_type({RAW}, key)) FILTER (WHERE json_type({RAW}, key) <> 'NULL') AS kind
-    FROM (SELECT {RAW}, unnest(json_keys({RAW})) AS key FROM staged WHERE _problem IS NULL
-          ORDER BY {LINE} LIMIT {COLUMN_PROFILE_ROWS})
-    GROUP BY key ORDER BY key
-"""
+    feed: Feed
+    parquet: str
+    readings: list[Reading] = field(default_factory=list)
+
+    def stream(self, source: FeedSource, files: Iterator[FeedFile]) -> Iterator[pa.RecordBatch]:
+        """The lines of files taken from `files` until the batch holds BATCH_BYTES (whole files)."""
+        read = 0
+        for file in files:
+            reading = Reading(file)
+            self.readings.append(reading)
+            with source.open(file) as stream:
+                yield from line_batches(stream, file.gzipped, reading)
+            read += reading.bytes_read
+            if read >= BATCH_BYTES or len(self.readings) >= BATCH_FILES:
+                return
 
 
-def stage_file(
+def stage_batch(
     connection: duckdb.DuckDBPyConnection,
     source: FeedSource,
-    file: FeedFile,
+    files: list[FeedFile],
     feed: Feed,
     staging: Staging,
     ledger: Ledger,
     run_id: str,
-) -> tuple[int, int, dict[str, str], bool]:
-    """Stage one file; returns (rows staged, rows quarantined, {column: JSON type} seen in it, read whole)."""
+) -> tuple[list[StagedFile], list[str]]:
+    """Stage files from the head of `files` (as many as one batch takes; they are removed from the list)
+    into one Parquet file, quarantine what cannot be used, and record them in the ledger. Returns the
+    staged files and those that could not be read to their end."""
+    batch = Batch(feed, staging.new_batch(feed.name))
+    pending = iter(list(files))
     kind = f"feed:{feed.name}"
-    if file.encrypted:
-        ledger.quarantine(
-            kind,
-            file.path,
-            "doubly encrypted (.enc): the migration does not hold the key; ask "
-            "ASAPP to deliver this feed with encryption at rest only",
-            run_id,
-            {"file": file.path},
+    with staging.publish(staging.root / batch.parquet) as local:
+        connection.register(
+            "lines", pa.RecordBatchReader.from_batches(LINE_SCHEMA, batch.stream(source, pending))
         )
-        return 0, 0, {}, False
-    reading = Reading()
-    with source.open(file) as stream:
-        lines = pa.RecordBatchReader.from_batches(LINE_SCHEMA, _line_batches(stream, file.gzipped, reading))
-        connection.register("lines", lines)
-        connection.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {typed_rows_sql(feed)}")
+        options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+        connection.execute(f"COPY ({typed_rows_sql(feed)}) TO {sql_literal(str(local))} ({options})")
         connection.unregister("lines")
-    with staging.publish(staging.raw_file(file)) as local:
-        connection.execute(f"""
-            COPY (SELECT * EXCLUDE (_problem, _bad_values), {sql_literal(file.partition.path)} AS {PARTITION},
-                         {sql_literal(file.name)} AS {FILE}
-                  FROM staged WHERE _problem IS NULL ORDER BY {LINE})
-            TO {sql_literal(str(local))} (FORMAT parquet, COMPRESSION zstd)""")
-    rows = connection.execute("SELECT count(*) FROM staged WHERE _problem IS NULL").fetchone()[0]
-    bad = connection.execute(
-        f"SELECT {LINE}, {RAW}, _problem FROM staged WHERE _problem IS NOT NULL"
-    ).fetchall()
-    columns = {key: (kind or "NULL") for key, kind in connection.execute(COLUMNS_SQL).fetchall()}
-    set_aside = connection.execute(
-        f"SELECT {LINE}, unnest(_bad_values) FROM staged WHERE _problem IS NULL AND len(_bad_values) > 0"
-    ).fetchall()
-    connection.execute("DROP TABLE staged")
+        del files[: len(batch.readings)]
+        connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW batch AS SELECT * FROM read_parquet({sql_literal(str(local))})"
+        )
+        counts = {
+            (partition, name): (good, bad)
+            for partition, name, good, bad in connection.execute(
+                f"SELECT {PARTITION}, {FILE}, count(*) FILTER ({PROBLEM} IS NULL), count({PROBLEM}) "
+                "FROM batch GROUP BY ALL"
+            ).fetchall()
+        }
+        problems = connection.execute(
+            f"SELECT {PARTITION}, {FILE}, {LINE}, {RAW}, {PROBLEM} FROM batch WHERE {PROBLEM} IS NOT NULL"
+        ).fetchall()
+        set_aside = connection.execute(
+            f"SELECT {PARTITION}, {FILE}, {LINE}, unnest({BAD_VALUES}) FROM batch "
+            f"WHERE {PROBLEM} IS NULL AND len({BAD_VALUES}) > 0"
+        ).fetchall()
+        connection.execute("DROP VIEW batch")
+    quarantined = [
+        (
+            f"{feed.name}/{partition}/{name}:{line}",
+            problem,
+            {"file": f"{feed.name}/{partition}/{name}", "line": line, "raw": raw},
+        )
+        for partition, name, line, raw, problem in problems
+    ]
+    staged = []
+    for reading in batch.readings:
+        file = reading.file
+        key = (file.partition.path, file.name)
+        good, bad = counts.get(key, (0, 0))
+        quarantined += [
+            (f"{file.path}:{line}", reason, {"file": file.path, "line": line, "raw": None})
+            for line, reason in reading.undecodable
+        ]
+        if reading.broken:
+            quarantined.append(
+                (
+                    file.path,
+                    f"the file cannot be read to its end ({reading.broken}) after {reading.lines_read} "
+                    "lines; those lines are staged, the rest waits for ASAPP to deliver the file again",
+                    {"file": file.path, "lines_read": reading.lines_read},
+                )
+            )
+            log.warning(
+                "%s: unreadable after %d lines (%s); staged what came before, quarantined the file",
+                file.path,
+                reading.lines_read,
+                reading.broken,
+            )
+        staged.append(
+            StagedFile(
+                partition=file.partition.path,
+                file_name=file.name,
+                tag=file.tag,
+                rows=good,
+                quarantined=bad + len(reading.undecodable),
+                channel=source.channel,
+                columns=reading.columns(),
+                parquet=batch.parquet,
+            )
+        )
+    ledger.quarantine_many(kind, quarantined, run_id)
     ledger.note_field_issues(
         kind,
         [
-            (f"{file.path}:{line}", value["field"], value["value"], value["reason"])
-            for line, value in set_aside
+            (f"{feed.name}/{partition}/{name}:{line}", value["field"], value["value"], value["reason"])
+            for partition, name, line, value in set_aside
         ],
         run_id,
     )
-    problems = [(line, raw, problem) for line, raw, problem in bad]
-    problems += [(line, None, reason) for line, reason in reading.undecodable]
-    for line, raw, problem in problems:
-        ledger.quarantine(
-            kind, f"{file.path}:{line}", problem, run_id, {"file": file.path, "line": line, "raw": raw}
-        )
-    if reading.broken:
-        complete = reading.lines_read
-        ledger.quarantine(
-            kind,
-            file.path,
-            f"the file cannot be read to its end ({reading.broken}) after {complete} "
-            "lines; those lines are staged, the rest waits for ASAPP to deliver the file again",
-            run_id,
-            {"file": file.path, "lines_read": complete},
-        )
-        log.warning(
-            "%s: unreadable after %d lines (%s); staged what came before, quarantined the file",
-            file.path,
-            complete,
-            reading.broken,
-        )
-    return rows, len(problems), columns, reading.broken is None
+    ledger.note_staged(feed.name, staged)
+    return staged, [reading.file.path for reading in batch.readings if reading.broken]
+
+
+def _quarantine_encrypted(file: FeedFile, ledger: Ledger, run_id: str) -> None:
+    ledger.quarantine(
+        f"feed:{file.partition.feed}",
+        file.path,
+        "doubly encrypted (.enc): the migration does not hold the key; ask "
+        "ASAPP to deliver this feed with encryption at rest only",
+        run_id,
+        {"file": file.path},
+    )
 
 
 def extract_feed(
@@ -256,43 +355,42 @@ def extract_feed(
     manifest.partitions_waiting = [partition.path for partition in listing.incomplete]
     manifest.files_listed = len(listing.files)
     manifest.files_ignored = listing.ignored
-    already = ledger.staged_tags(feed.name)
+    already = {(row.partition, row.file_name): row for row in ledger.staged(feed.name)}
+    batches = staging.batches(feed.name)
     digest = hashlib.sha256()
-    connection = (
-        staging.connect()
-    )  # one for the feed: opening one per file cost a third of a small file's time
+    to_stage: list[FeedFile] = []
+    for file in listing.files:
+        digest.update(f"{file.partition.path}/{file.name}:{file.tag}\n".encode())
+        staged = already.get((file.partition.path, file.name))
+        if staged is not None and staged.tag == file.tag and staged.parquet in batches:
+            manifest.files_unchanged += 1
+        elif file.encrypted:
+            _quarantine_encrypted(file, ledger, run_id)
+        else:
+            to_stage.append(file)
+    # a re-delivery: what the earlier version had quarantined or set aside goes with it
+    ledger.resolve_quarantine_of_files(
+        f"feed:{feed.name}", [file.path for file in to_stage if (file.partition.path, file.name) in already]
+    )
+    progress = Progress(log, f"{feed.name}: staging", len(to_stage), unit="files")
+    connection = staging.connect()  # one for the feed: its set-up is paid once
+    connection.execute("SET preserve_insertion_order = false")  # a batch's rows need no order
     try:
-        for file in listing.files:
-            digest.update(f"{file.partition.path}/{file.name}:{file.tag}\n".encode())
-            if already.get((file.partition.path, file.name)) == file.tag and staging.exists(
-                staging.raw_file(file)
-            ):
-                manifest.files_unchanged += 1
-                continue
-            if (
-                file.partition.path,
-                file.name,
-            ) in already:  # a re-delivery: the earlier version's problems go
-                ledger.resolve_quarantine_of_file(f"feed:{feed.name}", file.path)
-            rows, bad, columns, whole = stage_file(connection, source, file, feed, staging, ledger, run_id)
-            ledger.note_staged(
-                feed.name,
-                file.partition.path,
-                file.name,
-                tag=file.tag,
-                rows=rows,
-                quarantined=bad,
-                channel=source.channel,
-                columns=columns,
-            )
-            manifest.files_staged += 1
-            manifest.rows_staged += rows
-            manifest.rows_quarantined += bad
-            if not whole:
-                manifest.files_broken.append(file.path)
+        while to_stage:
+            staged, broken = stage_batch(connection, source, to_stage, feed, staging, ledger, run_id)
+            manifest.files_staged += len(staged)
+            manifest.rows_staged += sum(file.rows for file in staged)
+            manifest.rows_quarantined += sum(file.quarantined for file in staged)
+            manifest.files_broken += broken
+            progress.advance(len(staged))
     finally:
         connection.close()
     manifest.checksum = digest.hexdigest()
+    removed = staging.remove_batches(
+        feed.name, {row.parquet for row in ledger.staged(feed.name) if row.parquet}
+    )
+    if removed:
+        log.info("%s: removed %d staged batch(es) no file lives in any more", feed.name, removed)
     if manifest.partitions_waiting:
         log.warning(
             "%s: %d partition(s) have no _SUCCESS yet and were left for a later run: %s",

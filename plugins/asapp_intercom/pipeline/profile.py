@@ -31,7 +31,7 @@ def profile_staged(staging: Staging, ledger: Ledger) -> dict:
                 first_seen.setdefault(name, {}).setdefault(column, row.partition)
     connection = staging.connect()
     try:
-        staging.create_feed_views(connection)
+        staging.create_feed_views(connection, ledger)
         dynamic = {
             key: sorted(value for (value,) in connection.execute(sql).fetchall() if value)
             for key, sql in DYNAMIC_KEYS_SQL.items()

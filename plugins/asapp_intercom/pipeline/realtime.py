@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from asapp_intercom.domain.events import EVENTS, identity, unusable
 from asapp_intercom.domain.feeds import BIGINT, BOOLEAN, DOUBLE, FEEDS, TIMESTAMP, Partition, arrow_type
 from asapp_intercom.domain.manifests import Timeline
-from asapp_intercom.domain.staged import FILE, LINE, PARTITION, RAW, REALTIME_DIR, REALTIME_FILE, latest_rows
+from asapp_intercom.domain.staged import FILE, LINE, PARTITION, RAW, REALTIME_FILE, latest_rows
 from asapp_intercom.domain.times import instant
 from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.asapp import AsappHook
@@ -232,9 +232,6 @@ def _schema(feed: str) -> pa.Schema:
     )
 
 
-BATCH_ONLY = "read_parquet({glob}, union_by_name = true)"
-
-
 def build_timeline(staging: Staging, ledger: Ledger) -> Timeline:
     """Write the log's events as feed rows beside the batch partitions, and say what they add."""
     logged: list = []
@@ -251,11 +248,12 @@ def build_timeline(staging: Staging, ledger: Ledger) -> Timeline:
     rows = rows_from_events(events)
     connection = staging.connect()
     try:
+        staging.create_feed_views(connection, ledger)
         for feed in TIMELINE_FEEDS:
-            destination = staging.raw_feed(feed) / REALTIME_DIR / "events.parquet"
+            destination = staging.realtime_rows(feed)
             table = pa.Table.from_pylist(rows.get(feed, []), schema=_schema(feed))
             if feed == "convos_metadata":
-                table = _carry_batch_state(connection, staging, table)
+                table = _carry_batch_state(connection, table)
             with staging.publish(destination) as local:
                 pq.write_table(table, local, compression="zstd")
         _gap(connection, staging, timeline)
@@ -264,27 +262,17 @@ def build_timeline(staging: Staging, ledger: Ledger) -> Timeline:
     return timeline
 
 
-def _batch(staging: Staging, feed: str) -> str | None:
-    """The feed's batch partitions alone (not the events written beside them), if any were staged."""
-    directory = staging.raw_feed(feed)
-    days = [day for day in directory.iterdir() if day.name.startswith("dt=")] if directory.exists() else []
-    if not any(staging.has_parquet(day) for day in days):
-        return None
-    return BATCH_ONLY.format(glob=sql_literal(staging.ref(directory) + "/dt=*/**/*.parquet"))
-
-
-def _carry_batch_state(connection, staging: Staging, events: pa.Table) -> pa.Table:
+def _carry_batch_state(connection, events: pa.Table) -> pa.Table:
     """An event's journey state knows less than the batch row of the same issue (platform, sentiment,
     disposition…): keep every batch value the event does not replace, so latest-wins loses nothing."""
-    batch = _batch(staging, "convos_metadata")
-    if batch is None or events.num_rows == 0:
+    if events.num_rows == 0:
         return events
     connection.register("event_rows", events)
     columns = ", ".join(
         f'coalesce(e."{name}", b."{name}") AS "{name}"' for name in FEEDS["convos_metadata"].types
     )
     merged = connection.sql(f"""
-        WITH latest AS ({latest_rows(batch, "issue_id", "instance_ts")})
+        WITH latest AS ({latest_rows("batch_convos_metadata", "issue_id", "instance_ts")})
         SELECT {columns},
                CASE WHEN b.{RAW} IS NULL THEN e.{RAW}
                     ELSE json_merge_patch(b.{RAW}, e.{RAW})::VARCHAR END AS {RAW},
@@ -296,18 +284,11 @@ def _carry_batch_state(connection, staging: Staging, events: pa.Table) -> pa.Tab
 
 def _gap(connection, staging: Staging, timeline: Timeline) -> None:
     events_of = {
-        feed: sql_literal(staging.ref(staging.raw_feed(feed) / REALTIME_DIR / "events.parquet"))
+        feed: sql_literal(staging.ref(staging.realtime_rows(feed)))
         for feed in ("convos_metadata", "utterances")
     }
-    batch_convos, batch_messages = _batch(staging, "convos_metadata"), _batch(staging, "utterances")
-    known_issues = (
-        f"SELECT issue_id FROM {batch_convos}" if batch_convos else "SELECT NULL::BIGINT WHERE false"
-    )
-    known_messages = (
-        f"SELECT created_ts, issue_id FROM {batch_messages}"
-        if batch_messages
-        else "SELECT NULL::TIMESTAMPTZ, NULL::BIGINT WHERE false"
-    )
+    known_issues = "SELECT issue_id FROM batch_convos_metadata"
+    known_messages = "SELECT created_ts, issue_id FROM batch_utterances"
     timeline.conversations_only_in_events = [
         str(issue)
         for (issue,) in connection.sql(

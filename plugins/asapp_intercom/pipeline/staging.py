@@ -2,9 +2,13 @@
 
 Records never travel through XCom; phases hand each other manifests that point here. The area
 is an `ObjectStoragePath` (file://… by default, s3://conn@bucket/prefix by config). It holds the
-staged feeds (raw/<feed>/dt=…/…parquet, one file per delivered file) and each run's payloads
-(runs/<run>/payloads/<object>.parquet). DuckDB does the relational work and reads the area
-directly; it writes to a local scratch file that is then published into the area atomically.
+staged feeds (raw/<feed>/batches/<id>.parquet, each holding the rows of many delivered files, and
+raw/<feed>/realtime/events.parquet, the rows made from real-time events) and each run's payloads
+(runs/<run>/payloads/<object>.parquet). Which batch holds the current version of a delivered file
+is the ledger's to say: a batch is written before the ledger names it, so a batch a crash left
+behind, or one whose files were all delivered again, is never read, and is removed later. DuckDB
+does the relational work and reads the area directly; it writes to a local scratch file that is
+then published into the area atomically.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,10 +30,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from airflow.sdk import ObjectStoragePath
 
-from asapp_intercom.domain.feeds import FEEDS, FeedFile
+from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.manifests import ObjectManifest
 from asapp_intercom.domain.payloads import payload_hash
-from asapp_intercom.domain.staged import feed_view, no_rows
+from asapp_intercom.domain.staged import (
+    BAD_VALUES,
+    FILE,
+    PARTITION,
+    PROBLEM,
+    REALTIME_DIR,
+    feed_view,
+    no_rows,
+)
+from asapp_intercom.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +76,12 @@ class Staging:
     def raw_feed(self, feed: str) -> ObjectStoragePath:
         return self.root / "raw" / feed
 
-    def raw_file(self, file: FeedFile) -> ObjectStoragePath:
-        return self.raw_feed(file.partition.feed) / file.partition.path / f"{file.name}.parquet"
+    def new_batch(self, feed: str) -> str:
+        """Where the next batch of a feed's files goes, relative to the root: a name never used before."""
+        return f"raw/{feed}/batches/{uuid.uuid4().hex}.parquet"
+
+    def realtime_rows(self, feed: str) -> ObjectStoragePath:
+        return self.raw_feed(feed) / REALTIME_DIR / "events.parquet"
 
     def run_dir(self, run_id: str) -> ObjectStoragePath:
         return self.root / "runs" / run_key(run_id)
@@ -76,11 +94,23 @@ class Staging:
         """How DuckDB names a staged path (after `connect()` registered the remote filesystem)."""
         return path.path if self.is_local else f"{self.root.protocol}://{path.path}"
 
-    def exists(self, path: ObjectStoragePath) -> bool:
-        return path.exists()
+    def batches(self, feed: str) -> set[str]:
+        """The batch files of a feed that exist, relative to the root."""
+        directory = self.raw_feed(feed) / "batches"
+        if not directory.exists():
+            return set()
+        return {
+            f"raw/{feed}/batches/{path.name}"
+            for path in directory.iterdir()
+            if path.name.endswith(".parquet")
+        }
 
-    def has_parquet(self, directory: ObjectStoragePath) -> bool:
-        return directory.exists() and any(directory.rglob("*.parquet"))
+    def remove_batches(self, feed: str, keep: set[str]) -> int:
+        """Remove the feed's batches no staged file lives in any more; returns how many went."""
+        gone = self.batches(feed) - keep
+        for name in gone:
+            (self.root / name).unlink(missing_ok=True)
+        return len(gone)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         connection = duckdb.connect()
@@ -92,15 +122,35 @@ class Staging:
             connection.register_filesystem(self.root.fs)
         return connection
 
-    def create_feed_views(self, connection: duckdb.DuckDBPyConnection) -> None:
-        """A `<feed>` view of de-duplicated rows for every feed (an empty one when nothing is staged)."""
+    def create_feed_views(self, connection: duckdb.DuckDBPyConnection, ledger: Ledger) -> None:
+        """For every feed, `batch_<feed>`: the usable rows of the current version of each delivered file
+        (the ledger says which batch holds it), and `<feed>`: one row per unique key, the latest of the
+        batches and the real-time events (an empty relation when nothing is staged)."""
         for feed in FEEDS.values():
-            directory = self.raw_feed(feed.name)
-            if self.has_parquet(directory):
-                files = sql_literal(self.ref(directory) + "/**/*.parquet")
-                source = f"read_parquet({files}, union_by_name = true)"
-            else:
-                source = no_rows(feed)
+            current = [
+                (row.partition, row.file_name, self.ref(self.root / row.parquet))
+                for row in ledger.staged(feed.name)
+                if row.parquet
+            ]
+            batch = no_rows(feed)
+            if current:
+                table = f"current_{feed.name}"
+                partitions, files, paths = (list(column) for column in zip(*current, strict=True))
+                connection.register(table, pa.table({"partition": partitions, "file": files, "path": paths}))
+                listed = ", ".join(sql_literal(path) for path in sorted(set(paths)))
+                batch = (
+                    f"(SELECT * EXCLUDE (filename, {PROBLEM}, {BAD_VALUES}) FROM read_parquet([{listed}], "
+                    f"union_by_name = true, filename = true) WHERE {PROBLEM} IS NULL AND "
+                    f"({PARTITION}, {FILE}, filename) IN (SELECT partition, file, path FROM {table}))"
+                )
+            connection.execute(f'CREATE OR REPLACE VIEW "batch_{feed.name}" AS SELECT * FROM {batch}')
+            events = self.realtime_rows(feed.name)
+            source = f'"batch_{feed.name}"'
+            if events.exists():
+                source = (
+                    f"(SELECT * FROM {source} UNION ALL BY NAME "
+                    f"SELECT * FROM read_parquet({sql_literal(self.ref(events))}))"
+                )
             connection.execute(feed_view(feed, source))
 
     @contextmanager

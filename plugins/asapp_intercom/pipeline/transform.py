@@ -318,7 +318,7 @@ def transform(
     result = TransformManifest()
     connection = staging.connect()
     try:
-        staging.create_feed_views(connection)
+        staging.create_feed_views(connection, ledger)
         connection.execute(ENTITY_VIEWS)
         result.delta_mark = _register_fresh_files(connection, ledger, scope)
         connection.execute(_scope_sql(scope))

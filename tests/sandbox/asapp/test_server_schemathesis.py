@@ -253,7 +253,7 @@ def valid_requests_are_accepted(ctx, response, case):
 
 
 @schemathesis.check
-def refused_with_400(ctx, response, case) -> None:
+def asapp_refuses_with_400(ctx, response, case) -> None:
     """A body or query the file rejects is a 400 (a wrong path parameter may be a 404)."""
     meta = case.meta
     if meta is None or not meta.generation.mode.is_negative or meta.is_negative_at(ParameterLocation.PATH):
@@ -275,7 +275,7 @@ CHECKS = [
     negative_data_rejection,
     valid_requests_are_accepted,
     undocumented_status_is_an_asapp_error,
-    refused_with_400,
+    asapp_refuses_with_400,
 ]
 
 

@@ -75,7 +75,7 @@ CONFIG = schemathesis.Config.from_dict(
             "coverage": {"enabled": True, "generation": {"mode": "all" if DEEP else "negative"}},
             "stateful": {"enabled": False},
         },
-        # refused_with_400 (below) holds each operation to 400, or to what the description documents.
+        # intercom_refuses_with_400 (below) holds each operation to 400, or to what the description documents.
         "checks": {"negative_data_rejection": {"expected-statuses": ["400", "404", "422"]}},
     }
 )
@@ -131,7 +131,7 @@ DOCUMENTED_REFUSALS = {
 
 
 @schemathesis.check
-def refused_with_400(ctx, response, case) -> None:
+def intercom_refuses_with_400(ctx, response, case) -> None:
     """A body, query or header the description rejects is a 400 (path parameters may be 404)."""
     meta = case.meta
     if meta is None or not meta.generation.mode.is_negative or meta.is_negative_at(ParameterLocation.PATH):
@@ -154,7 +154,7 @@ CHECKS = [
     content_type_conformance,
     negative_data_rejection,
     undocumented_status_is_an_intercom_error,
-    refused_with_400,
+    intercom_refuses_with_400,
 ]
 
 

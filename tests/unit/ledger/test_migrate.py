@@ -33,7 +33,8 @@ def test_a_ledger_written_by_version_0_1_opens_with_everything_it_held(tmp_path)
     )
     assert ledger.part_states("21400001")["m1"].intercom_part_id == "p1"
     assert [row.reason for row in ledger.open_quarantine()] == ["conversation has no messages"]
-    assert ledger.staged_tags("utterances") == {("dt=2026-01-05/hr=00/mi=00", "utterances.jsonl"): "etag1"}
+    (staged,) = ledger.staged("utterances")  # one Parquet file per file: read again next time
+    assert (staged.file_name, staged.parquet) == ("utterances.jsonl", None) and staged.tag != "etag1"
     assert ledger.approval("hash1").approved_by == "ops"
     assert ledger.event_summary()[:2] == (1, 1)
     # 0.1 stored these two bare; they are now typed values with named fields

@@ -13,7 +13,7 @@ from asapp_intercom.pipeline.realtime import pull
 from asapp_intercom.triggers.realtime import RealtimeEventsTrigger
 
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
-from tests.support.realtime import events_in, window
+from tests.support.realtime import usable_events, window
 
 
 def first_event(trigger: RealtimeEventsTrigger, timeout: float) -> dict | None:
@@ -58,7 +58,7 @@ def test_a_restarted_trigger_resumes_from_the_stored_cursor_and_misses_nothing(s
     start, _ = window(dataset)
     expected = {
         event["event_id"]
-        for event in events_in(dataset)
+        for _, event in usable_events(dataset)
         if event["name"].endswith("journey")
         and datetime.fromisoformat(event["meta_data"]["create_time"].replace("Z", "+00:00"))
         <= start + timedelta(minutes=59)
