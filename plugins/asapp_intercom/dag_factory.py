@@ -30,6 +30,7 @@ from asapp_intercom.operators.report import ReportOperator, RunOutcomeOperator
 from asapp_intercom.operators.schema import EnsureSchemaOperator
 from asapp_intercom.operators.transform import PlanOperator, TransformOperator
 from asapp_intercom.operators.validate import ValidateOperator
+from asapp_intercom.sensors.active_run import OneRunAtATimeSensor
 from asapp_intercom.sensors.realtime import RealtimeEventsSensor
 
 DEFAULT_ARGS = {
@@ -93,6 +94,7 @@ def build_dag(config: MigrationConfig) -> DAG:
         tags=["asapp", "intercom", "migration"] + (["demo"] if config.demo else []),
         doc_md=__doc__,
     ) as dag:
+        turn = OneRunAtATimeSensor(task_id="one_run_at_a_time", **common)
         with TaskGroup("discover"):
             asapp = DiscoverAsappOperator(task_id="asapp", **common)
             intercom = DiscoverIntercomOperator(task_id="intercom", **common)
@@ -182,6 +184,7 @@ def build_dag(config: MigrationConfig) -> DAG:
             )
             validation >> report
             outcome = RunOutcomeOperator(task_id="outcome", trigger_rule=TriggerRule.ALL_DONE)
+        turn >> [task for task in dag.roots if task not in (turn, outcome)]
         [task for task in dag.tasks if task is not outcome] >> outcome
     return dag
 

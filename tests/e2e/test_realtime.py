@@ -1,6 +1,7 @@
 """Real-time events and delta runs under real Airflow processes, driven through the REST API:
 a sensor that waits in the triggerer while ASAPP emits events, ASAPP pushing events to the plugin's
-endpoint in the API server, and a backfill over three past windows, run twice."""
+endpoint in the API server, and a backfill over three past windows while the schedule runs too, then one
+window backfilled again."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from tests.e2e.conftest import Stack
 from tests.support import oracle
 from tests.support.checks import assert_contacts_and_companies, assert_migrated
 from tests.support.migrations import BOT_EMAIL, after_the_realtime_window, generate, migration_config
+from tests.support.realtime import usable_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
@@ -97,10 +100,9 @@ def migrations(tmp_path_factory, dataset, stack):
 
 def test_the_sensor_waits_for_events_without_a_worker_and_migrates_them(migrations):
     airflow, asapp = migrations.airflow, migrations.live_asapp
-    events = [
-        json.loads(line) for line in (migrations.future / "_realtime/events.jsonl").read_text().splitlines()
+    messages = [
+        event for _, event in usable_events(migrations.future) if event["event_type"] == "TEXT_MESSAGE"
     ]
-    messages = [event for event in events if event["event_type"] == "TEXT_MESSAGE"]
     last_message = max(event["meta_data"]["create_time"] for event in messages)
     shown_before = asapp.clock()
     sent_while_waiting = [
@@ -151,8 +153,8 @@ def test_events_pushed_by_asapp_are_migrated_and_unsigned_posts_refused(migratio
     assert_migrated(migrations.intercom["pushed"].export(), migrations.expected["future"])
 
 
-def backfill(airflow, dag_id: str, reprocess: str | None = None) -> None:
-    """`airflow backfill create` over three daily windows, then wait until its runs are done."""
+def backfill(airflow, dag_id: str, first: str, last: str, reprocess: str | None = None) -> None:
+    """`airflow backfill create` over daily windows, then wait until its runs are done."""
     try:
         airflow.cli(
             "backfill",
@@ -160,9 +162,9 @@ def backfill(airflow, dag_id: str, reprocess: str | None = None) -> None:
             "--dag-id",
             dag_id,
             "--from-date",
-            "2026-01-05",
+            first,
             "--to-date",
-            "2026-01-07",
+            last,
             "--max-active-runs",
             "1",
             *(["--reprocess-behavior", reprocess] if reprocess else []),
@@ -179,7 +181,7 @@ def backfill(airflow, dag_id: str, reprocess: str | None = None) -> None:
             "Another backfill is running" not in str(error)
             or not running
             or running[0]["reprocess_behavior"] != (reprocess or "none")
-            or running[0]["from_date"][:10] != "2026-01-05"
+            or running[0]["from_date"][:10] != first
         ):
             raise
     deadline = time.monotonic() + 1200
@@ -191,19 +193,29 @@ def backfill(airflow, dag_id: str, reprocess: str | None = None) -> None:
         time.sleep(3)
 
 
-def test_a_backfill_over_three_windows_run_twice_leaves_exactly_the_expected_records(migrations):
+def test_a_backfill_beside_the_schedule_and_a_window_run_again_leave_exactly_the_expected_records(migrations):
+    """The scheduled run of the latest window starts with the DAG; the backfill's runs take turns with
+    it (one run works on a migration at a time), and backfilling a window again changes nothing."""
     airflow, intercom = migrations.airflow, migrations.intercom["backfilled"]
     dag_id = "asapp_to_intercom__backfilled"
 
-    backfill(airflow, dag_id)
+    backfill(airflow, dag_id, "2026-01-05", "2026-01-07")
     runs = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "backfill"})["dag_runs"]
     assert sorted(run["logical_date"][:10] for run in runs) == ["2026-01-05", "2026-01-06", "2026-01-07"]
     assert {run["state"] for run in runs} == {"success"}, runs
+    (scheduled,) = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "scheduled"})["dag_runs"]
+    assert airflow.wait(dag_id, scheduled["dag_run_id"], timeout=900) == "success"
+    worked = sorted(  # from the moment a run held the migration to its end
+        (airflow.task_instance(dag_id, run["dag_run_id"], "one_run_at_a_time")["end_date"], run["end_date"])
+        for run in airflow.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]
+    )
+    assert len(worked) == 4
+    assert all(ended <= began for (_, ended), (began, _) in pairwise(worked)), worked
     first = intercom.export()
     assert_migrated(first, migrations.expected["history"])
     assert_contacts_and_companies(first, migrations.expected["history"])
 
-    backfill(airflow, dag_id, reprocess="completed")
+    backfill(airflow, dag_id, "2026-01-06", "2026-01-06", reprocess="completed")
 
     again = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "backfill"})["dag_runs"]
     assert {run["state"] for run in again} == {"success"}, again

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,16 +82,20 @@ def intercom_server(tmp_path_factory) -> Iterator[IntercomSandbox]:
         yield sandbox
 
 
-@pytest.fixture
-def intercom(intercom_server, expected) -> IntercomSandbox:
-    """An empty workspace whose teammates are the bot and every other ASAPP agent (the rest have none)."""
-    intercom_server.reset()
+def empty_workspace(intercom: IntercomSandbox, expected: oracle.Expected) -> IntercomSandbox:
+    """The workspace emptied, its teammates the bot and every other ASAPP agent (the rest have none)."""
+    intercom.reset()
     emails = sorted(email for email in expected.rep_emails.values() if email)
-    intercom_server.add_admins(
+    intercom.add_admins(
         {"name": "ASAPP Bot", "email": BOT_EMAIL},
         *({"name": email.split("@")[0], "email": email} for email in emails[::2]),
     )
-    return intercom_server
+    return intercom
+
+
+@pytest.fixture
+def intercom(intercom_server, expected) -> IntercomSandbox:
+    return empty_workspace(intercom_server, expected)
 
 
 @dataclass
@@ -167,21 +172,32 @@ def migration_config(migration_id: str, home: Path, **overrides) -> dict:
     return config
 
 
-@pytest.fixture
-def migration(airflow_db, asapp, intercom, tmp_path, monkeypatch) -> Iterator[Migration]:
-    monkeypatch.setenv("AIRFLOW_CONN_ASAPP_TEST_S3", json.dumps(asapp.aws_connection()))
-    monkeypatch.setenv(
+@contextmanager
+def new_migration(
+    asapp: AsappSandbox, intercom: IntercomSandbox, home: Path, env: pytest.MonkeyPatch
+) -> Iterator[Migration]:
+    """A migration config of its own (connections to these sandboxes, state under `home`) while inside."""
+    env.setenv("AIRFLOW_CONN_ASAPP_TEST_S3", json.dumps(asapp.aws_connection()))
+    env.setenv(
         "AIRFLOW_CONN_ASAPP_TEST",
         json.dumps(
             {"conn_type": "asapp", "host": asapp.api_url, "login": asapp.api_id, "password": asapp.api_secret}
         ),
     )
-    monkeypatch.setenv(
+    env.setenv(
         "AIRFLOW_CONN_INTERCOM_TEST",
         json.dumps({"conn_type": "intercom", "host": intercom.url, "password": intercom.token}),
     )
     migration_id = f"test_{os.getpid()}_{next(_ids)}"
     config_path = Path(os.environ["ASAPP_INTERCOM_MIGRATIONS"]) / f"{migration_id}.yaml"
-    config_path.write_text(yaml.safe_dump(migration_config(migration_id, tmp_path)))
-    yield Migration(migration_id, tmp_path, config_path, intercom, asapp)
-    config_path.unlink()
+    config_path.write_text(yaml.safe_dump(migration_config(migration_id, home)))
+    try:
+        yield Migration(migration_id, home, config_path, intercom, asapp)
+    finally:
+        config_path.unlink()
+
+
+@pytest.fixture
+def migration(airflow_db, asapp, intercom, tmp_path, monkeypatch) -> Iterator[Migration]:
+    with new_migration(asapp, intercom, tmp_path, monkeypatch) as migration:
+        yield migration

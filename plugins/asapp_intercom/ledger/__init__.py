@@ -10,7 +10,7 @@ SQLite by default; any SQLAlchemy URL (e.g. PostgreSQL) by config.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -25,7 +25,7 @@ from sqlalchemy.engine.url import make_url
 
 from asapp_intercom.domain.times import instant
 from asapp_intercom.ledger.migrate import upgrade
-from asapp_intercom.ledger.state import LedgerState
+from asapp_intercom.ledger.state import ActiveRun, LedgerState
 from asapp_intercom.ledger.tables import (
     answers,
     approvals,
@@ -629,6 +629,44 @@ class Ledger:
                 select(stream_state.c.value).where(self._key(stream_state, key=kind.key))
             ).first()
             return None if row is None or row.value is None else kind.model_validate(row.value)
+
+    def claim_run(self, claim: ActiveRun, still_active: Callable[[ActiveRun], bool]) -> ActiveRun | None:
+        """Make `claim` the migration's active run unless another run holds it and `still_active` says it
+        has not ended; returns that other run. Atomic between concurrent claims: a claim replaces only
+        the holder it read (its `updated_at` is the version)."""
+        while True:
+            with self.engine.begin() as connection:
+                row = connection.execute(
+                    select(stream_state.c.value, stream_state.c.updated_at).where(
+                        self._key(stream_state, key=ActiveRun.key)
+                    )
+                ).first()
+                values = {"value": claim.model_dump(mode="json"), "updated_at": now()}
+                if row is None:
+                    inserted = _insert_new(
+                        connection,
+                        stream_state,
+                        {"migration_id": self.migration_id, "key": ActiveRun.key, **values},
+                        ["migration_id", "key"],
+                    )
+                    if inserted:
+                        return None
+                    continue
+                holder = ActiveRun.model_validate(row.value)
+                if holder == claim:
+                    return None
+                if still_active(holder):
+                    return holder
+                replaced = connection.execute(
+                    update(stream_state)
+                    .where(
+                        self._key(stream_state, key=ActiveRun.key),
+                        stream_state.c.updated_at == row.updated_at,
+                    )
+                    .values(**values)
+                )
+                if replaced.rowcount == 1:
+                    return None
 
     def save(self, value: LedgerState) -> None:
         self._upsert(

@@ -51,3 +51,11 @@ class AsappCapSpent(LedgerState):
 
     key = "asapp.daily_cap_spent"
     resets_at: datetime
+
+
+class ActiveRun(LedgerState):
+    """The one run that may work on the migration now; another run waits until this one has ended."""
+
+    key = "run.active"
+    dag_id: str
+    run_id: str

@@ -8,7 +8,7 @@ from itertools import count
 
 import pytest
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.ledger.state import DeltaMark
+from asapp_intercom.ledger.state import ActiveRun, DeltaMark
 
 migration_ids = (f"ledger_{n}" for n in count())
 
@@ -79,6 +79,26 @@ def test_an_event_delivered_many_times_at_once_is_stored_once(ledger):
     assert (added, logged) == (40, 40)
     assert newest == start + timedelta(seconds=39)
     assert [row.event_id for row in ledger.events_after(0)] == [item["event_id"] for item in batch]
+
+
+def test_one_run_at_a_time_holds_the_migration_until_it_has_ended(ledger):
+    scheduled = ActiveRun(dag_id="asapp_to_intercom__m", run_id="scheduled__1")
+    backfills = [ActiveRun(dag_id="asapp_to_intercom__m", run_id=f"backfill__{n}") for n in range(8)]
+    ended: set[str] = set()
+
+    def active(run: ActiveRun) -> bool:
+        return run.run_id not in ended
+
+    with ThreadPoolExecutor(8) as pool:  # eight runs claim at once: one wins, the others see it
+        holders = list(pool.map(lambda run: ledger.claim_run(run, active), backfills))
+    winners = [run for run, holder in zip(backfills, holders, strict=True) if holder is None]
+    assert len(winners) == 1 and all(holder == winners[0] for holder in holders if holder is not None)
+
+    assert ledger.claim_run(winners[0], active) is None  # its retry still holds it
+    assert ledger.claim_run(scheduled, active) == winners[0]
+    ended.add(winners[0].run_id)
+    assert ledger.claim_run(scheduled, active) is None
+    assert ledger.load(ActiveRun) == scheduled
 
 
 def test_the_quarantine_lists_what_is_still_refused(ledger):

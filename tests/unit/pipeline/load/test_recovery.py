@@ -10,6 +10,9 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from asapp_intercom.domain.manifests import ObjectManifest
@@ -22,6 +25,7 @@ from asapp_intercom.pipeline.schema import ensure_schema
 from asapp_intercom.pipeline.staging import Staging, run_key
 
 from tests.support.checks import assert_contacts_and_companies, assert_migrated
+from tests.support.migrations import empty_workspace, new_migration
 
 pytestmark = pytest.mark.airflow
 
@@ -44,18 +48,40 @@ def die_after(hook: IntercomHook, method: str, path: str, nth: int = 1) -> Inter
     return hook
 
 
+@dataclass
+class DryRun:
+    """What a dry run left: its ledger and staging area under `home`, its run id and report."""
+
+    home: Path
+    migration_id: str
+    run_id: str
+    report: dict
+
+
+@pytest.fixture(scope="module")
+def dry_run(airflow_db, asapp, intercom_server, expected, tmp_path_factory) -> DryRun:
+    """One dry run for the module: it writes nothing to Intercom, so each test loads from a copy of it."""
+    home = tmp_path_factory.mktemp("dry-run")
+    workspace = empty_workspace(intercom_server, expected)
+    with pytest.MonkeyPatch.context() as env, new_migration(asapp, workspace, home, env) as migration:
+        run = migration.run(mode="full", dry_run=True)
+        return DryRun(home, migration.migration_id, run.run_id, migration.report(run))
+
+
 class Steps:
     """The load steps of a migration whose payloads a dry run has already written."""
 
-    def __init__(self, migration):
-        run = migration.run(mode="full", dry_run=True)
-        report = migration.report(run)
-        self.migration = migration
-        self.key = run_key(run.run_id)
+    def __init__(self, dry_run: DryRun, migration):
+        shutil.copytree(dry_run.home / "staging", migration.home / "staging")
+        for ledger_file in dry_run.home.glob("ledger.db*"):  # its write-ahead log too
+            shutil.copy(ledger_file, migration.home / ledger_file.name)
+        report = dry_run.report
+        self.migration = replace(migration, migration_id=dry_run.migration_id)
+        self.key = run_key(dry_run.run_id)
         self.sources = {row["object"]: row["source"] for row in report["objects"]}
         self.quarantined = {row["object"]: row["quarantined"] for row in report["objects"]}
         self.staging = Staging(f"file://{migration.home}/staging")
-        self.ledger = migration.ledger()
+        self.ledger = self.migration.ledger()
         self.admin_id = migration.intercom.export()["owner_admin_id"]
         entries = [FieldMapping.model_validate(entry) for entry in report["field_map"]["entries"]]
         ensure_schema(IntercomHook("intercom_test"), entries, [])
@@ -84,8 +110,8 @@ class Steps:
 
 
 @pytest.fixture
-def steps(migration) -> Steps:
-    return Steps(migration)
+def steps(dry_run, migration) -> Steps:
+    return Steps(dry_run, migration)
 
 
 @pytest.mark.parametrize(
