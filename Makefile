@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 
-.PHONY: demo test install lock lint clean
+.PHONY: demo test install bytecode lock lint clean
 
 install: $(VENV)/.installed
 
@@ -14,15 +14,20 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(UV) || $(BIN)/pip install --quiet uv==$(UV_VERSION)
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.lock
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode requirements-dev.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# Bytecode written once: every Airflow task is a new process, and where PYTHONDONTWRITEBYTECODE is set
+# (CI sets it) each one would otherwise compile Airflow, boto3 and pandas from source again.
+bytecode: install
+	$(BIN)/python -m compileall -q -j 0 dags plugins include tests benchmarks
+
 # Two workers (CI has two cores); the end-to-end tests share one Airflow stack on one of them.
-test: install lint
+test: install bytecode lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-demo: install
+demo: install bytecode
 	$(BIN)/python -m include.demo
 
 lint: install

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from asapp_intercom.hooks.asapp import AsappHook, DailyCapReached
     from asapp_intercom.hooks.intercom import IntercomHook
     from asapp_intercom.ledger import Ledger
-    from asapp_intercom.pipeline.sources import FeedSource
+    from asapp_intercom.pipeline.sources import FeedSource, S3FeedSource
     from asapp_intercom.pipeline.staging import Staging
 
 WINDOWED_RUN_TYPES = {"scheduled", "backfill"}
@@ -69,13 +69,20 @@ class MigrationOperator(BaseOperator):
         )
 
     def feed_source(self, feed: str) -> FeedSource:
-        from asapp_intercom.pipeline.sources import FileExporterFeedSource, S3FeedSource
+        from asapp_intercom.pipeline.sources import FileExporterFeedSource
 
-        asapp = self.migration.asapp
-        if feed in asapp.file_exporter_feeds:
+        if feed in self.migration.asapp.file_exporter_feeds:
             return FileExporterFeedSource(self.asapp_hook)
+        return self.s3_source
+
+    @cached_property
+    def s3_source(self) -> S3FeedSource:
+        """One S3 client for the task's feeds: building one loads botocore's models, a second or more."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from asapp_intercom.pipeline.sources import S3FeedSource
+
+        asapp = self.migration.asapp
         return S3FeedSource(S3Hook(aws_conn_id=asapp.s3_conn_id), asapp.bucket, asapp.prefix)
 
     @staticmethod
