@@ -84,6 +84,10 @@ def intercom_server(tmp_path_factory) -> Iterator[IntercomSandbox]:
 
 @pytest.fixture
 def intercom(intercom_server, expected) -> IntercomSandbox:
+    return empty_workspace(intercom_server, expected)
+
+
+def empty_workspace(intercom_server: IntercomSandbox, expected: oracle.Expected) -> IntercomSandbox:
     """An empty workspace whose teammates are the bot and every other ASAPP agent (the rest have none)."""
     intercom_server.reset()
     emails = sorted(email for email in expected.rep_emails.values() if email)

@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
 
 from tests.support.migrations import migration_config
+from tests.support.report_page import pointer, shown_as
 from tests.unit.domain.test_report import RUN, loaded, report_for
 
 pytestmark = pytest.mark.airflow
@@ -89,19 +90,6 @@ def page(client, headers, **params) -> str:
     )
     assert response.status_code == 200, response.text
     return response.text
-
-
-def pointer(document: dict, path: str):
-    for part in path.strip("/").split("/"):
-        document = document[int(part)] if isinstance(document, list) else document[part]
-    return document
-
-
-def shown_as(value) -> str:
-    """How the page writes a figure of report.json."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return "–" if value is None else f"{value:,}" if isinstance(value, int | float) else str(value)
 
 
 def test_every_page_of_the_plugin_but_asapps_push_needs_an_airflow_user(api, migration):
