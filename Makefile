@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 UV_VERSION := 0.13.9
 
-.PHONY: demo test install bytecode lock lint clean
+.PHONY: demo test install bytecode browser lock lint clean
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,13 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 bytecode: install
 	$(BIN)/python -m compileall -q -j 0 dags plugins include tests benchmarks
 
+# The report page's browser test drives Chromium: the system's (Debian's `chromium`, which .ci/run
+# installs) or else Playwright's own, downloaded once into Playwright's cache.
+browser: install
+	command -v chromium >/dev/null || $(BIN)/python -m playwright install chromium
+
 # Two workers (CI has two cores); the end-to-end tests share one Airflow stack on one of them.
-test: install bytecode lint
+test: install bytecode lint browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 demo: install bytecode

@@ -68,6 +68,11 @@ def stack_environment(home: Path, port: int, migrations: Path, extra: dict[str, 
     }
 
 
+def task_name(task_id: str, map_index: int, rendered_map_index: str | None) -> str:
+    """A task as the grid names it: a mapped one by its map_index_template (extract.feed[utterances])."""
+    return task_id if map_index < 0 else f"{task_id}[{rendered_map_index or map_index}]"
+
+
 @dataclass
 class AirflowStack:
     home: Path
@@ -150,9 +155,7 @@ class AirflowStack:
             "GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances", params={"limit": 200}
         )["task_instances"]
         return {
-            (item["task_id"] if item["map_index"] < 0 else f"{item['task_id']}[{item['map_index']}]"): item[
-                "state"
-            ]
+            task_name(item["task_id"], item["map_index"], item.get("rendered_map_index")): item["state"]
             for item in instances
         }
 

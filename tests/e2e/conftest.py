@@ -3,11 +3,13 @@
 Starting a stack costs a minute and a gigabyte; the end-to-end tests share one, each bringing its
 own migration config (hence its own DAG, ledger and staging area) and connections, created through
 the REST API as an operator would. They run one after another on one pytest worker (xdist group
-"airflow"), while the other worker runs the rest of the suite.
+"airflow"), while the other worker runs the rest of the suite. A migration costs minutes: the messy
+tenant's run on a flaky Intercom is made once (`flaky_run`) and looked at by every test it answers.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,10 @@ import yaml
 from include.demo.airflow_stack import AirflowStack, run_airflow
 from include.sandbox.asapp.server.launcher import AsappSandbox
 from include.sandbox.intercom.server.launcher import IntercomSandbox
+from tests.support.migrations import empty_workspace, migration_config
+
+FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": "after", "seed": 5}
+"""Intercom answering 5 % of calls with a 503 and dropping 2 % of connections after doing the write."""
 
 
 def pytest_collection_modifyitems(items):
@@ -59,6 +65,31 @@ class Stack:
         self.airflow.wait_for_dag(dag_id)
         return dag_id
 
+    def approve_at_once(self, dag_id: str, run_id: str) -> threading.Thread:
+        """A person approving the field map the moment the request appears (Airflow 3.3.2 can lose such an
+        answer)."""
+
+        def answer() -> None:
+            self.airflow.wait(dag_id, run_id, task="map.approve", until={"awaiting_input"}, timeout=600)
+            self.airflow.answer(dag_id, run_id, "map.approve", ["Approve"], {"overrides": {}})
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        return thread
+
+
+@dataclass
+class FinishedRun:
+    """A migration run the stack has finished, and what Intercom held right after it."""
+
+    dag_id: str
+    run_id: str
+    home: Path
+    """its staging area and ledger"""
+    state: str
+    task_states: dict[str, str]
+    export: dict
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[Stack]:
@@ -67,3 +98,24 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     migrations.mkdir()
     with run_airflow(root / "airflow", migrations, connections={}) as airflow:
         yield Stack(airflow, migrations)
+
+
+@pytest.fixture(scope="session")
+def flaky_run(stack, asapp, intercom_server, expected, tmp_path_factory) -> FinishedRun:
+    """The messy tenant migrated on a flaky Intercom (and a burst of 429s), its field map approved the
+    moment it is asked. What landed is test_messy_tenant's concern; how its report page shows the run,
+    test_report_page's."""
+    home = tmp_path_factory.mktemp("flaky")
+    intercom = empty_workspace(intercom_server, expected)
+    airflow = stack.airflow
+    dag_id = stack.add_migration(
+        migration_config("flaky", home, demo=False, approval={"mode": "human"}), asapp, intercom
+    )
+    intercom.set_faults(**FLAKY, rate_limit_next=12)
+    try:
+        run_id = airflow.trigger(dag_id, {"mode": "full"})
+        stack.approve_at_once(dag_id, run_id)
+        state = airflow.wait(dag_id, run_id, timeout=1200)
+    finally:
+        intercom.set_faults()
+    return FinishedRun(dag_id, run_id, home, state, airflow.task_states(dag_id, run_id), intercom.export())

@@ -21,22 +21,6 @@ from tests.support.migrations import migration_config, read_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
-FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": "after", "seed": 5}
-"""Intercom answering 5 % of calls with a 503 and dropping 2 % of connections after doing the write."""
-
-
-def answer_at_once(airflow: AirflowStack, dag_id: str, run_id: str) -> threading.Thread:
-    """A person approving the field map the moment the request appears (Airflow 3.3.2 can lose such an
-    answer)."""
-
-    def answer() -> None:
-        airflow.wait(dag_id, run_id, task="map.approve", until={"awaiting_input"}, timeout=600)
-        airflow.answer(dag_id, run_id, "map.approve", ["Approve"], {"overrides": {}})
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    return thread
-
 
 def assert_counts_match_intercom(report: dict, export: dict) -> None:
     """The report's counts, over every try, are what Intercom holds: no write went unrecorded or twice."""
@@ -57,24 +41,11 @@ def assert_counts_match_intercom(report: dict, export: dict) -> None:
         assert rows[object_type]["created"] == rows[object_type]["in_intercom"] == count, (object_type, rows)
 
 
-def test_a_messy_tenant_on_a_flaky_intercom_ends_green_with_everything_once(
-    stack, asapp, intercom, dataset, tmp_path
-):
-    airflow = stack.airflow
-    dag_id = stack.add_migration(
-        migration_config("flaky", tmp_path, demo=False, approval={"mode": "human"}), asapp, intercom
-    )
-    intercom.set_faults(**FLAKY, rate_limit_next=12)  # and a burst of 429s
-    run_id = airflow.trigger(dag_id, {"mode": "full"})
-    answer_at_once(airflow, dag_id, run_id)
-
-    state = airflow.wait(dag_id, run_id, timeout=1200)
-    intercom.set_faults()
-
-    assert state == "success", airflow.task_states(dag_id, run_id)
-    export, report = intercom.export(), read_report(tmp_path, run_id)
-    assert_corpus_outcomes(dataset, export, report)
-    assert_counts_match_intercom(report, export)
+def test_a_messy_tenant_on_a_flaky_intercom_ends_green_with_everything_once(flaky_run, dataset):
+    assert flaky_run.state == "success", flaky_run.task_states
+    report = read_report(flaky_run.home, flaky_run.run_id)
+    assert_corpus_outcomes(dataset, flaky_run.export, report)
+    assert_counts_match_intercom(report, flaky_run.export)
     assert report["failed_tasks"] == []
 
 
@@ -154,7 +125,7 @@ def test_load_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(
         intercom,
     )
     run_id = airflow.trigger(dag_id, {"mode": "full"})
-    answer_at_once(airflow, dag_id, run_id)
+    stack.approve_at_once(dag_id, run_id)
     plan = [
         ("load.companies", "company", [1, 3], 300),
         ("load.contacts", "contact", [6, 20], 100),

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from include.demo.airflow_stack import task_name
 from include.sandbox.asapp.server.launcher import AsappSandbox, run_asapp_sandbox
 from include.sandbox.intercom.server.launcher import IntercomSandbox, run_intercom_sandbox
 from tests.conftest import ROOT
@@ -133,7 +134,7 @@ class Migration:
 
     def task_states(self, run) -> dict[str, str]:
         return {
-            ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state)
+            task_name(ti.task_id, ti.map_index, ti.rendered_map_index): str(ti.state)
             for ti in run.get_task_instances()
         }
 

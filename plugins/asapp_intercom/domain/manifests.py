@@ -86,6 +86,8 @@ class TransformManifest(Manifest):
     objects: dict[str, ObjectManifest] = field(default_factory=dict)
     unmatched_agents: list[dict] = field(default_factory=list)
     tag_names: list[str] = field(default_factory=list)
+    conversation_lengths: dict[str, int] = field(default_factory=dict)
+    """How many of the run's conversations have each number of messages ({"3": 41, …})."""
     delta_mark: dict = field(default_factory=dict)
     """What this run saw (newest staged file, newest event): the mark a complete run moves forward to."""
 

@@ -375,11 +375,16 @@ def agents_without_admin(row: dict, context: ConversationContext) -> list[dict]:
     return unmatched
 
 
+def spoken_messages(row: dict) -> list[dict]:
+    """The conversation's messages that say something (empty utterances are not migrated)."""
+    return [message for message in row.get("messages") or [] if (message.get("utterance") or "").strip()]
+
+
 def conversation_payload(
     row: dict, context: ConversationContext, issues: list[FieldIssue] | None = None
 ) -> dict:
     """The conversation's opening message, its parts, attributes, assignee, state and tags."""
-    messages = [message for message in row.get("messages") or [] if (message.get("utterance") or "").strip()]
+    messages = spoken_messages(row)
     if not messages:
         raise Unloadable("conversation has no messages in the feeds or the event stream")
     parts = [message_part(message, context) for message in messages]

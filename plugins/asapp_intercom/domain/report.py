@@ -10,6 +10,8 @@ counts and reasons, never credentials.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,9 +112,13 @@ def build_report(
         "quarantined_total": len(ledger.quarantined),
         "quarantined_this_run": sum(1 for item in ledger.quarantined if item["run_id"] == run_id),
         "quarantined_by_kind": _count_by(ledger.quarantined, "object"),
+        "quarantine_reasons": quarantine_reasons(
+            item for item in ledger.quarantined if item["run_id"] == run_id
+        ),
         "fields_left_out": ledger.fields_left_out[:MAX_LISTED],
         "fields_left_out_total": len(ledger.fields_left_out),
         "agents_without_intercom_admin": (transformed or {}).get("unmatched_agents", []),
+        "conversation_lengths": (transformed or {}).get("conversation_lengths", {}),
         "validation_mismatches": {
             object_type: manifest.get("mismatches", [])
             for object_type, manifest in validations.items()
@@ -155,6 +161,38 @@ def _last_error(task: str, events: list[dict]) -> str:
         and event["kind"] in {"failed", "retried"}
     ]
     return mine[-1]["message"] if mine else "no error was recorded: its process ended (or it never ran)"
+
+
+REASON_SHAPES = (
+    (re.compile(r"^(?P<field>[\w.]+): [^;]* is not (?P<type>an? \w+)$", re.S), "{field}: not {type}"),
+    (re.compile(r"^Intercom answered (?P<status>\d+) (?P<code>\S+):"), "Intercom answered {status} {code}"),
+    (
+        re.compile(r"^the file cannot be read to its end \((?P<error>\w+)"),
+        "file cannot be read to its end ({error})",
+    ),
+)
+
+
+def reason_kind(reason: str) -> str:
+    """A quarantine reason without the values it quotes, so that items of one kind count together:
+    "created_ts: 'yesterday' is not a timestamp" and "created_ts: '' is not a timestamp" are one kind."""
+    for shape, label in REASON_SHAPES:
+        if match := shape.match(reason):
+            return label.format(**match.groupdict())
+    kind = re.sub(r"https?://\S+", "…", reason)
+    kind = re.sub(r"\([^)]*\)", "(…)", kind)
+    kind = re.sub(r"'[^']*'|\"[^\"]*\"", "…", kind)
+    return re.sub(r"\d+", "N", kind)[:120]
+
+
+def quarantine_reasons(items: Iterable[dict]) -> list[dict]:
+    """How many quarantined items of each object have each kind of reason, most frequent first."""
+    counts: dict[tuple[str, str], int] = {}
+    for item in items:
+        key = (item["object"], reason_kind(item["reason"]))
+        counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+    return [{"object": kind[0], "reason": kind[1], "count": count} for kind, count in ranked]
 
 
 def _count_by(items: list[dict], key: str) -> dict[str, int]:
@@ -268,6 +306,9 @@ def render_markdown(report: dict) -> str:
     ]
     if report["quarantined_by_kind"]:
         lines += [", ".join(f"{kind}: {count}" for kind, count in report["quarantined_by_kind"].items()), ""]
+    if report.get("quarantine_reasons"):
+        lines += ["This run's, by kind of reason:", ""]
+        lines += _table(report["quarantine_reasons"], ["object", "reason", "count"]) + [""]
     lines += (
         _table(report["quarantined"], ["object", "source_id", "reason", "run_id"])
         if report["quarantined"]

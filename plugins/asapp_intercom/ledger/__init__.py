@@ -35,6 +35,7 @@ from asapp_intercom.ledger.tables import (
     quarantine,
     records,
     spend,
+    spend_by_minute,
     staged_files,
     stream_state,
     task_events,
@@ -45,6 +46,11 @@ S = TypeVar("S", bound=LedgerState)
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every moment in the ledger is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _plain(value: Any) -> Any:
@@ -209,7 +215,7 @@ class Ledger:
         if previous_state is not None:
             values["previous_state"] = previous_state
         self._upsert(records, key, values)
-        return intent_at.replace(tzinfo=UTC) if intent_at.tzinfo is None else intent_at
+        return _utc(intent_at)
 
     def complete(
         self,
@@ -359,6 +365,36 @@ class Ledger:
             query = query.where(quarantine.c.run_id == run_id)
         with self.engine.connect() as connection:
             return list(connection.execute(query.order_by(quarantine.c.object_type, quarantine.c.source_id)))
+
+    def quarantine_page(
+        self, *, run_id: str | None = None, search: str = "", offset: int = 0, limit: int = 50
+    ) -> tuple[list[Row], int]:
+        """One page of the open quarantine (of one run, or of the migration) whose object, id or reason holds
+        `search` (case-insensitive), and how many match in all."""
+        conditions = [self._key(quarantine), quarantine.c.resolved_at.is_(None)]
+        if run_id:
+            conditions.append(quarantine.c.run_id == run_id)
+        if search:
+            conditions.append(
+                or_(
+                    *(
+                        func.lower(column).contains(search.lower(), autoescape=True)
+                        for column in (quarantine.c.object_type, quarantine.c.source_id, quarantine.c.reason)
+                    )
+                )
+            )
+        with self.engine.connect() as connection:
+            total = connection.execute(
+                select(func.count()).select_from(quarantine).where(*conditions)
+            ).scalar()
+            rows = connection.execute(
+                select(quarantine)
+                .where(*conditions)
+                .order_by(quarantine.c.object_type, quarantine.c.source_id)
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(rows), int(total)
 
     def quarantined_ids(self, object_type: str) -> set[str]:
         return {row.source_id for row in self.open_quarantine(object_type)}
@@ -536,6 +572,33 @@ class Ledger:
                 for task_id, requests, retries, tries in rows
             }
 
+    def note_spend_in_minute(
+        self, run_id: str, task_id: str, map_index: int, try_number: int, minute: datetime, requests: int
+    ) -> None:
+        """The requests this try has sent so far in that minute (a later write of that minute replaces it)."""
+        self._upsert(
+            spend_by_minute,
+            {
+                "run_id": run_id,
+                "task_id": task_id,
+                "map_index": map_index,
+                "try_number": try_number,
+                "minute": minute,
+            },
+            {"requests": requests},
+        )
+
+    def requests_per_minute(self, run_id: str) -> list[tuple[datetime, int]]:
+        """The run's requests per minute over all its tasks and tries, in time order (no row: none sent)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(spend_by_minute.c.minute, func.sum(spend_by_minute.c.requests))
+                .where(self._key(spend_by_minute, run_id=run_id))
+                .group_by(spend_by_minute.c.minute)
+                .order_by(spend_by_minute.c.minute)
+            )
+            return [(_utc(minute), int(requests)) for minute, requests in rows]
+
     # Staged files --------------------------------------------------------------------------
     def note_staged(self, feed: str, files: Iterable[StagedFile]) -> None:
         """Files staged, with the Parquet file holding their rows: the commit point of a batch."""
@@ -598,7 +661,7 @@ class Ledger:
             return (
                 count,
                 top,
-                newest.replace(tzinfo=UTC) if newest is not None and newest.tzinfo is None else newest,
+                _utc(newest) if newest is not None else None,
             )
 
     # Approvals and small state -------------------------------------------------------------

@@ -166,3 +166,15 @@ spend = Table(
     Column("retries", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True)),
 )
+
+spend_by_minute = Table(
+    "spend_by_minute",
+    metadata,  # requests each task try sent in each minute, for the rate over time against the budget
+    Column("migration_id", String(64), primary_key=True),
+    Column("run_id", String(250), primary_key=True),
+    Column("task_id", String(250), primary_key=True),
+    Column("map_index", Integer, primary_key=True),
+    Column("try_number", Integer, primary_key=True),
+    Column("minute", DateTime(timezone=True), primary_key=True),
+    Column("requests", Integer, nullable=False),
+)

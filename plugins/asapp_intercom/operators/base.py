@@ -50,8 +50,7 @@ class MigrationOperator(BaseOperator):
     def staging(self) -> Staging:
         from asapp_intercom.pipeline.staging import Staging
 
-        staging = self.migration.staging
-        return Staging(self.migration.staging_url(), staging.conn_id, staging.memory_limit)
+        return Staging.of(self.migration)
 
     @cached_property
     def asapp_hook(self) -> AsappHook:

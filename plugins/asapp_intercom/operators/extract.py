@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.operators.base import MigrationOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 class ExtractFeedOperator(MigrationOperator):
@@ -22,6 +27,7 @@ class ExtractFeedOperator(MigrationOperator):
         from asapp_intercom.pipeline.extract import extract_feed
         from asapp_intercom.pipeline.sources import RequiredFeedMissing
 
+        self.log.info("Feed %s (%s)", self.feed, self.feed_source(self.feed).channel)
         try:
             manifest = extract_feed(
                 self.feed_source(self.feed),
@@ -35,7 +41,32 @@ class ExtractFeedOperator(MigrationOperator):
             self.wait_for_cap_reset(context, cap)
         except RequiredFeedMissing as missing:
             raise AirflowFailException(str(missing)) from None
+        self.staged = manifest
         return manifest.as_dict()
+
+    def get_openlineage_facets_on_complete(self, task_instance) -> OperatorLineage:
+        """The feed as read from ASAPP (rows and files), and as staged (operators/lineage.py)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from asapp_intercom.operators import lineage
+
+        manifest = getattr(self, "staged", None)
+        if manifest is None or not manifest.available:
+            return OperatorLineage()
+        return OperatorLineage(
+            inputs=[
+                lineage.read(
+                    self.feed_source(self.feed).dataset(self.feed),
+                    manifest.rows_staged + manifest.rows_quarantined,
+                    manifest.files_staged,
+                )
+            ],
+            outputs=[
+                lineage.written(
+                    lineage.staged_feed(self.staging, self.feed), manifest.rows_staged, manifest.files_staged
+                )
+            ],
+        )
 
 
 class TimelineOperator(MigrationOperator):

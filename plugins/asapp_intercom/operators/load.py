@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
@@ -10,6 +10,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from asapp_intercom.domain.manifests import ObjectManifest
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.operators.base import MigrationOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 class LoadOperator(MigrationOperator):
@@ -49,6 +52,7 @@ class LoadOperator(MigrationOperator):
             )
         except DailyCapReached as cap:
             self.wait_for_cap_reset(context, cap)
+        self.loaded = manifest
         result = manifest.as_dict()
         self.log.info(
             "%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
@@ -69,6 +73,27 @@ class LoadOperator(MigrationOperator):
             context["ti"].xcom_push(key="return_value", value=result)
             raise AirflowFailException(f"{self.objects} does not balance: {result}")
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance) -> OperatorLineage:
+        """The run's payloads of the object, and the Intercom object with the records written (created +
+        updated) this try (operators/lineage.py). A step not selected for the run read and wrote nothing."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from asapp_intercom.operators import lineage
+
+        manifest = getattr(self, "loaded", None)
+        if manifest is None:
+            return OperatorLineage()
+        object_type = ObjectType.of_step(self.objects)
+        workspace = self.intercom["me"].get("workspace_id") or self.intercom["me"].get("workspace")
+        return OperatorLineage(
+            inputs=[lineage.read(lineage.payloads(self.staging, object_type))],
+            outputs=[
+                lineage.written(
+                    lineage.intercom_object(workspace, self.objects), manifest.created + manifest.updated
+                )
+            ],
+        )
 
     def _fetch_attachment(self, file_upload_event_id: str) -> bytes:
         return self.asapp_hook.download(self.asapp_hook.attachment_url(file_upload_event_id)["url"])

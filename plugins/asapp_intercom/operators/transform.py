@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 
@@ -10,6 +10,9 @@ from asapp_intercom.domain.manifests import TransformManifest
 from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.domain.payloads import ConversationContext
 from asapp_intercom.operators.base import MigrationOperator
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
 
 def segment_tags_by_field(asapp: dict) -> dict[str, list[str]]:
@@ -64,7 +67,24 @@ class TransformOperator(MigrationOperator):
         manifest = transform(
             self.staging, self.ledger, context["run_id"], scope, conversation_context, self.intercom["admins"]
         )
+        self.written = manifest
         return manifest.as_dict()
+
+    def get_openlineage_facets_on_complete(self, task_instance) -> OperatorLineage:
+        """The staged feeds the tenant has, and the payloads written per object (operators/lineage.py)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from asapp_intercom.operators import lineage
+
+        feeds = sorted(name for name, audit in self.asapp["feeds"].items() if audit["available"])
+        manifest = getattr(self, "written", None)
+        return OperatorLineage(
+            inputs=[lineage.read(lineage.staged_feed(self.staging, feed)) for feed in feeds],
+            outputs=[
+                lineage.written(lineage.payloads(self.staging, name), payloads.payloads)
+                for name, payloads in (manifest.objects.items() if manifest else ())
+            ],
+        )
 
 
 class PlanOperator(MigrationOperator):

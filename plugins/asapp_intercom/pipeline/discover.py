@@ -110,6 +110,7 @@ def discover_intercom(hook: IntercomHook) -> dict:
             "email": me.get("email"),
             "name": me.get("name"),
             "workspace": (me.get("app") or {}).get("name"),
+            "workspace_id": (me.get("app") or {}).get("id_code"),
         },
         "admins": [
             {"id": str(admin["id"]), "email": admin.get("email"), "name": admin.get("name")}

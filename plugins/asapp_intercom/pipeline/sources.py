@@ -62,6 +62,9 @@ class FeedSource(Protocol):
     def open(self, file: FeedFile) -> IO[bytes]:
         """The file's bytes as stored (gzip stays gzip: extraction reads it, and knows where it breaks)."""
 
+    def dataset(self, feed: str) -> tuple[str, str]:
+        """Where the feed is read from, as OpenLineage names a dataset: (namespace, name)."""
+
 
 def _listing(found: dict[Partition, dict[str, str]]) -> Listing:
     listing = Listing()
@@ -90,6 +93,9 @@ class S3FeedSource:
 
     def _feed_prefix(self, feed: str) -> str:
         return f"{self.prefix}{feed}/version=1/format=jsonl/"
+
+    def dataset(self, feed: str) -> tuple[str, str]:
+        return f"s3://{self.bucket}", self._feed_prefix(feed).rstrip("/")
 
     def list(self, feed: str) -> Listing:
         found: dict[Partition, dict[str, str]] = defaultdict(dict)
@@ -122,6 +128,9 @@ class FileExporterFeedSource:
 
     def __init__(self, hook: AsappHook):
         self.hook = hook
+
+    def dataset(self, feed: str) -> tuple[str, str]:
+        return self.hook.api.base_url, f"file_exporter/{feed}"
 
     def list(self, feed: str) -> Listing:
         found: dict[Partition, dict[str, str]] = {}

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from airflow.sdk import ObjectStoragePath
 
+from asapp_intercom.domain.config import MigrationConfig
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.manifests import ObjectManifest
 from asapp_intercom.domain.payloads import payload_hash
@@ -72,6 +73,11 @@ class Staging:
         self.root = ObjectStoragePath(url, conn_id=conn_id)
         self.is_local = self.root.protocol in LOCAL_PROTOCOLS
         self.memory_limit = memory_limit
+
+    @classmethod
+    def of(cls, config: MigrationConfig) -> Staging:
+        """The staging area a migration config names."""
+        return cls(config.staging_url(), config.staging.conn_id, config.staging.memory_limit)
 
     def raw_feed(self, feed: str) -> ObjectStoragePath:
         return self.root / "raw" / feed

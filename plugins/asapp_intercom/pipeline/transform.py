@@ -31,6 +31,7 @@ from asapp_intercom.domain.payloads import (
     contact_payload,
     conversation_payload,
     primary_member,
+    spoken_messages,
 )
 from asapp_intercom.domain.run_form import RunMode, Scope
 from asapp_intercom.domain.staged import FILE, LINE, PARTITION, REALTIME_FILE, latest_rows
@@ -357,6 +358,8 @@ def transform(
             if row.get("contact_key") is None:
                 raise Unloadable(f"its customer ({row.get('customer_id')}) is not in the customers feed")
             payload = conversation_payload(row, context, issues)
+            length = str(len(spoken_messages(row)))
+            result.conversation_lengths[length] = result.conversation_lengths.get(length, 0) + 1
             result.unmatched_agents += agents_without_admin(row, context)
             if payload["tags"]:
                 tags.manifest.source_count += 1

@@ -24,14 +24,19 @@ def _stamp(directory: Path) -> tuple:
     )
 
 
-def migration(migration_id: str) -> MigrationConfig | None:
+def migrations() -> dict[str, MigrationConfig]:
+    """Every migration config by id, read again only when a file in the directory changed."""
     directory = migrations_dir()
     stamp = (str(directory), _stamp(directory))
     with _lock:
         if _cache["stamp"] != stamp:
             _cache["configs"] = {config.migration_id: config for config in load_configs(directory)}
             _cache["stamp"] = stamp
-        return _cache["configs"].get(migration_id)
+        return _cache["configs"]
+
+
+def migration(migration_id: str) -> MigrationConfig | None:
+    return migrations().get(migration_id)
 
 
 def migration_of_dag(dag_id: str) -> MigrationConfig | None:

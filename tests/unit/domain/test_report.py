@@ -254,3 +254,29 @@ def test_the_log_summary_has_a_line_per_object_and_the_totals(ledger):
     assert lines[-1] == (
         "  quarantined: 1 open (1 from this run); fields left out: 0; agents without an Intercom admin: 1"
     )
+
+
+def test_the_report_counts_this_runs_quarantine_by_kind_of_reason(ledger):
+    for line, value in enumerate(("yesterday", "", "soon")):
+        ledger.quarantine(
+            "feed:utterances", f"u.jsonl:{line}", f"created_ts: {value} is not a timestamp", RUN
+        )
+    ledger.quarantine("conversation", "21", "its customer (77) is not in the customers feed", RUN)
+    ledger.quarantine("conversation", "22", "its customer (78) is not in the customers feed", RUN)
+    ledger.quarantine("contact", "c1", "Intercom answered 400 parameter_invalid: email x is bad", RUN)
+    ledger.quarantine("contact", "c2", "Intercom answered 400 parameter_invalid: email y is bad", EARLIER_RUN)
+
+    report = report_for(ledger)
+
+    assert report["quarantine_reasons"] == [
+        {"object": "feed:utterances", "reason": "created_ts: not a timestamp", "count": 3},
+        {"object": "conversation", "reason": "its customer (…) is not in the customers feed", "count": 2},
+        {"object": "contact", "reason": "Intercom answered 400 parameter_invalid", "count": 1},
+    ]
+    assert "| conversation | its customer (…) is not in the customers feed | 2 |" in render_markdown(report)
+
+
+def test_the_report_keeps_how_long_the_runs_conversations_are(ledger):
+    transformed = TransformManifest(conversation_lengths={"3": 41, "12": 2}).as_dict()
+
+    assert report_for(ledger, transformed=transformed)["conversation_lengths"] == {"3": 41, "12": 2}

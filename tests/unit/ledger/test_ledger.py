@@ -133,3 +133,29 @@ def test_migrations_sharing_a_database_do_not_see_each_other(database, ledger):
         assert other.event_summary()[0] == 1
     finally:
         other.close()
+
+
+def test_the_requests_of_every_try_add_up_minute_by_minute(ledger):
+    ten = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
+    ledger.note_spend_in_minute("run_1", "load.contacts", -1, 1, ten, 100)
+    ledger.note_spend_in_minute("run_1", "load.contacts", -1, 1, ten, 250)  # the same minute, later
+    ledger.note_spend_in_minute("run_1", "load.contacts", -1, 2, ten, 50)  # the retry, in that minute too
+    ledger.note_spend_in_minute("run_1", "load.companies", -1, 1, ten + timedelta(minutes=2), 30)
+    ledger.note_spend_in_minute("run_2", "load.contacts", -1, 1, ten, 999)
+
+    assert ledger.requests_per_minute("run_1") == [(ten, 300), (ten + timedelta(minutes=2), 30)]
+
+
+def test_a_page_of_the_quarantine_is_searched_and_counted_in_the_database(ledger):
+    for n in range(12):
+        ledger.quarantine("conversation", f"issue-{n:02d}", f"its customer ({n}) is not in the feed", "run_1")
+    ledger.quarantine("feed:utterances", "u.jsonl:7", "Not Valid JSON", "run_1")
+    ledger.quarantine("company", "c9", "refused 100%_of the time", "run_0")
+    ledger.resolve_quarantine("conversation", "issue-11")
+
+    rows, total = ledger.quarantine_page(run_id="run_1", offset=5, limit=5)
+    assert total == 12 and [row.source_id for row in rows] == [f"issue-{n:02d}" for n in range(5, 10)]
+    rows, total = ledger.quarantine_page(search="not valid json")
+    assert (total, [row.source_id for row in rows]) == (1, ["u.jsonl:7"])
+    assert ledger.quarantine_page(search="100%_")[1] == 1  # LIKE's wildcards are searched as text
+    assert ledger.quarantine_page(search="issue_0")[1] == 0

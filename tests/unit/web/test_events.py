@@ -8,7 +8,7 @@ import json
 
 import yaml
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.web.events import events_app
+from asapp_intercom.web.app import plugin_app
 from starlette.testclient import TestClient
 
 from tests.support.migrations import migration_config
@@ -30,7 +30,7 @@ def test_the_push_endpoint_stores_signed_events_once_and_refuses_the_rest(datase
     monkeypatch.setenv("AIRFLOW_CONN_HOOK", json.dumps({"conn_type": "generic", "password": "s3cret-shared"}))
     event = events_in(dataset)[0]
     body = json.dumps(event).encode()
-    client = TestClient(events_app)
+    client = TestClient(plugin_app)
 
     assert client.post("/events/pushed", content=body).status_code == 401
     assert (

@@ -258,11 +258,13 @@ class Loader:
 
 class _Spend:
     """Writes the requests this try has sent to the ledger every few seconds, so the run's report counts
-    them even when the try is killed."""
+    them even when the try is killed: its total, and what it sent in each minute (the rate over time that
+    the report page draws against the budget). Requests since the last write count in the current minute."""
 
     def __init__(self, loader: Loader, calls_before: int, retries_before: int):
         self.loader, self.calls_before, self.retries_before = loader, calls_before, retries_before
         self.last = time.monotonic()
+        self.minute, self.calls_at_minute, self.last_calls = _minute(), calls_before, calls_before
         self._lock = threading.Lock()
 
     def maybe_write(self) -> None:
@@ -275,15 +277,33 @@ class _Spend:
             return
         with self._lock:
             self.last = time.monotonic()
-            api = self.loader.hook.api
-            self.loader.ledger.note_spend(
-                self.loader.run_id,
+            api, ledger, run_id = self.loader.hook.api, self.loader.ledger, self.loader.run_id
+            calls = api.calls
+            ledger.note_spend(
+                run_id,
                 task.task_id,
                 task.map_index,
                 task.try_number,
-                api.calls - self.calls_before,
+                calls - self.calls_before,
                 api.retries - self.retries_before,
             )
+            minute = _minute()
+            if minute != self.minute:
+                self.minute, self.calls_at_minute = minute, self.last_calls
+            if calls > self.calls_at_minute:
+                ledger.note_spend_in_minute(
+                    run_id,
+                    task.task_id,
+                    task.map_index,
+                    task.try_number,
+                    minute,
+                    calls - self.calls_at_minute,
+                )
+            self.last_calls = calls
+
+
+def _minute() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def _checksum(loaded: list[tuple[str, str]]) -> str:
