@@ -28,7 +28,7 @@ bytecode: install
 browser: install
 	command -v chromium >/dev/null || $(BIN)/python -m playwright install chromium
 
-# Two workers (CI has two cores); the end-to-end tests share one Airflow stack on one of them.
+# Two workers (CI has two cores); the end-to-end tests are two groups, one Airflow stack per worker.
 test: install bytecode lint browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 

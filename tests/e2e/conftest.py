@@ -2,9 +2,11 @@
 
 Starting a stack costs a minute and a gigabyte; the end-to-end tests share one, each bringing its
 own migration config (hence its own DAG, ledger and staging area) and connections, created through
-the REST API as an operator would. They run one after another on one pytest worker (xdist group
-"airflow"), while the other worker runs the rest of the suite. A migration costs minutes: the messy
-tenant's run on a flaky Intercom is made once (`flaky_run`) and looked at by every test it answers.
+the REST API as an operator would. A migration costs minutes, mostly waiting on Airflow's loops: the
+tests are two xdist groups, one per pytest worker, each with its stack (the real-time tests and the
+demo's own stacks in one, the rest in the other), so one's waits overlap the other's work; the rest of
+the suite fills the gaps. The messy tenant's run on a flaky Intercom is made once (`flaky_run`) and
+looked at by every test it answers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from include.sandbox.asapp.server.launcher import AsappSandbox
 from include.sandbox.intercom.server.launcher import IntercomSandbox
 from tests.support.migrations import empty_workspace, migration_config
 
+SECOND_GROUP = ("test_realtime.py", "test_demo.py")
+"""The modules of the second xdist group (the real-time tests and the demo's own stacks)."""
+
 FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": "after", "seed": 5}
 """Intercom answering 5 % of calls with a 503 and dropping 2 % of connections after doing the write."""
 
@@ -30,7 +35,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group("airflow"))
+            second = item.fspath.basename in SECOND_GROUP
+            item.add_marker(pytest.mark.xdist_group("airflow-2" if second else "airflow"))
 
 
 @dataclass
