@@ -1,15 +1,30 @@
-"""How fast the migration extracts and transforms a generated ASAPP dataset, and how much memory it takes:
-prints figures, asserts nothing.
+"""How fast the migration extracts and transforms a generated ASAPP dataset, beside plain baselines on the
+same files: prints figures, asserts nothing.
 
-    .venv/bin/python benchmarks/pipeline.py [--sizes 1000 10000 100000] [--keep DIR]
+    .venv/bin/python benchmarks/pipeline.py --data DIR [--generate N] [--keep DIR]
 
-Each size runs in a fresh process, so peak RSS (resource.getrusage, after extract and after
-transform) is that run's own. It generates a dataset with the default arguments (untimed setup),
-stages every feed from disk through a FeedSource laid out like ASAPP's S3 bucket, approves the
-proposed field map as-is and transforms a full run into Intercom payloads, with one Intercom admin
-(the token's owner, who also authors bot messages). The real-time event log is not merged (no timeline step):
-this measures the batch path.
-Datasets, staging and ledger go to a temporary directory removed afterwards unless --keep is given.
+`--data` is a dataset generated once and reused (`--generate N` generates it there first if it is
+absent, with the project's generator and seed 7). Every phase runs in a fresh child process, one after
+the other, so each figure is that process's own: wall time, CPU time (user + sys, all its threads) and
+peak RSS. The phases, in one run on the same files:
+
+- extract: the pipeline stages every feed from disk through a FeedSource laid out like ASAPP's S3
+  bucket, with the default `staging.memory_limit` (1GB);
+- DuckDB: for each feed, one plain `read_json` of the same data files (the files the pipeline's
+  listing stages, less any truncated gzip the generator's manifest names, on which DuckDB stops)
+  typing the columns the pipeline types (malformed lines skipped; unlike the pipeline it keeps no
+  raw JSON per row), the rows de-duplicated on the feed's unique key (latest first, then the latest
+  partition) and written to Parquet, with DuckDB's threads at 2 and memory limit at 1GB as the
+  pipeline has them;
+- orjson: one process parsing every line of the same files with orjson (gunzip included): what
+  reading the data costs Python at the least;
+- transform: the proposed field map approved as-is, a full run transformed into Intercom payloads,
+  with one Intercom admin (the token's owner, who also authors bot messages). The real-time event
+  log is not merged (no timeline step): this measures the batch path.
+
+The machine is shared and noisy, so the ratios measured side by side are the figures to compare with
+issue 10's targets; absolute times are not. Staging, ledger and baseline output go to a temporary
+directory removed afterwards unless --keep is given.
 """
 
 from __future__ import annotations
@@ -23,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +47,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "plugins")]
 RUN_ID = "manual__benchmark"
 INTERCOM = {"me": {"id": "1"}, "admins": [{"id": "1", "email": "owner@example.com", "name": "Owner"}]}
+THREADS = 2
+MEMORY_LIMIT = "1GB"
+PHASES = ("extract", "duckdb", "orjson", "transform")
+TARGETS = {
+    "extract wall ÷ DuckDB wall": 1.2,
+    "file_uploads extract wall ÷ DuckDB wall": 2.0,
+    "extract CPU ÷ orjson CPU": None,
+    "transform CPU ÷ orjson CPU": 3.0,
+}
 
 
 class DirectoryFeedSource:
@@ -55,11 +80,32 @@ class DirectoryFeedSource:
                 found[partition][path.name] = str(path.stat().st_size)  # the tag, as MemoryFeedSource uses
         return _listing(found)
 
+    def path(self, file) -> Path:
+        return self._feed_dir(file.partition.feed) / file.partition.path / file.name
+
     @contextmanager
     def open(self, file):
-        path = self._feed_dir(file.partition.feed) / file.partition.path / file.name
-        with open(path, "rb") as stream:
+        with open(self.path(file), "rb") as stream:
             yield stream
+
+
+def baseline_files(dataset: Path) -> dict[str, list[Path]]:
+    """Each feed's files the pipeline stages, less the truncated gzip files the generator made (DuckDB
+    stops at them; the pipeline stages their readable lines and quarantines the rest). Listed before
+    a baseline's clock starts: reading the generator's manifest is no part of the work."""
+    from asapp_intercom.domain.feeds import FEEDS
+
+    manifest = json.loads((dataset / "_manifest.json").read_text())
+    truncated = {entry["path"] for entry in manifest["mess"].get("truncated_gzip", [])}
+    source = DirectoryFeedSource(dataset)
+    return {
+        feed: [
+            source.path(file)
+            for file in source.list(feed).files
+            if not file.encrypted and source.path(file).relative_to(dataset).as_posix() not in truncated
+        ]
+        for feed in FEEDS
+    }
 
 
 def asapp_configuration(dataset: Path) -> dict:
@@ -82,37 +128,110 @@ def asapp_configuration(dataset: Path) -> dict:
     )
 
 
+class Meter:
+    """Wall and CPU time (user + sys of every thread of this process) since it was made."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), self._cpu()
+
+    @staticmethod
+    def _cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def read(self) -> dict:
+        return {"wall": time.perf_counter() - self.wall, "cpu": self._cpu() - self.cpu}
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(work: Path, conversations: int) -> dict:
-    """One size, in the child process: generate, then time extract and transform."""
+def pipeline_extract(dataset: Path, work: Path) -> dict:
     from asapp_intercom.domain.feeds import FEEDS
+    from asapp_intercom.ledger import Ledger
+    from asapp_intercom.pipeline.extract import extract_feed
+    from asapp_intercom.pipeline.staging import Staging
+
+    staging, ledger = Staging(f"file://{work}/staging"), Ledger(f"sqlite:///{work}/ledger.db", "bench")
+    source, feeds, total = DirectoryFeedSource(dataset), {}, Meter()
+    for feed in FEEDS.values():
+        meter = Meter()
+        manifest = extract_feed(source, feed, staging, ledger, RUN_ID)
+        feeds[feed.name] = {**meter.read(), "files": manifest.files_staged, "rows": manifest.rows_staged}
+    figures = total.read()
+    ledger.close()
+    return {**figures, "feeds": feeds}
+
+
+def duckdb_baseline(dataset: Path, work: Path) -> dict:
+    import duckdb
+    from asapp_intercom.domain.feeds import FEEDS
+
+    out = work / "duckdb"
+    out.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect()
+    connection.execute(f"SET threads = {THREADS}")
+    connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    connection.execute(f"SET temp_directory = '{work / 'duckdb-spill'}'")
+    listed, feeds, total = baseline_files(dataset), {}, Meter()
+    for feed in FEEDS.values():
+        meter, files = Meter(), listed[feed.name]
+        if not files:
+            feeds[feed.name] = {**meter.read(), "files": 0, "rows": 0}
+            continue
+        paths = "[" + ", ".join(f"'{path}'" for path in files) + "]"
+        columns = "{" + ", ".join(f"'{name}': '{sql_type}'" for name, sql_type in feed.types.items()) + "}"
+        key = ", ".join(f'"{column}"' for column in feed.unique_key)
+        latest = (f'"{feed.latest_by}" DESC, ' if feed.latest_by else "") + "filename DESC"
+        connection.execute(
+            f"""COPY (SELECT * FROM read_json({paths}, format = 'newline_delimited', columns = {columns},
+                                             ignore_errors = true, hive_partitioning = false, filename = true)
+                      QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {latest}) = 1)
+                TO '{out / feed.name}.parquet' (FORMAT parquet, COMPRESSION zstd)"""
+        )
+        rows = connection.execute(f"SELECT count(*) FROM '{out / feed.name}.parquet'").fetchone()[0]
+        feeds[feed.name] = {**meter.read(), "files": len(files), "rows": rows}
+    return {**total.read(), "feeds": feeds}
+
+
+def orjson_baseline(dataset: Path, work: Path) -> dict:
+    import orjson
+    from asapp_intercom.domain.feeds import FEEDS
+
+    listed, feeds, total = baseline_files(dataset), {}, Meter()
+    for feed in FEEDS.values():
+        meter, files, rows = Meter(), listed[feed.name], 0
+        for path in files:
+            data = path.read_bytes()
+            if path.name.endswith(".gz"):
+                data = zlib.decompress(data, zlib.MAX_WBITS | 16)
+            for line in data.split(b"\n"):
+                if line.strip():
+                    try:
+                        orjson.loads(line)
+                        rows += 1
+                    except orjson.JSONDecodeError:
+                        pass
+        feeds[feed.name] = {**meter.read(), "files": len(files), "rows": rows}
+    return {**total.read(), "feeds": feeds}
+
+
+def pipeline_transform(dataset: Path, work: Path) -> dict:
+    """The transform of what extract staged; DuckDB running out of memory is its result, not a crash."""
+    import duckdb
     from asapp_intercom.domain.mapping import apply_overrides, propose
     from asapp_intercom.domain.payloads import ConversationContext
     from asapp_intercom.domain.run_form import Scope
     from asapp_intercom.ledger import Ledger
     from asapp_intercom.operators.field_map import discovered_schema
     from asapp_intercom.operators.transform import bot_admin_id, segment_tags_by_field
-    from asapp_intercom.pipeline.extract import extract_feed
     from asapp_intercom.pipeline.profile import profile_staged
     from asapp_intercom.pipeline.staging import Staging
     from asapp_intercom.pipeline.transform import transform
 
-    from include.sandbox.asapp.generator import Options, generate
-
-    dataset = work / "dataset"
-    generate(Options(out=dataset, conversations=conversations))
     staging, ledger = Staging(f"file://{work}/staging"), Ledger(f"sqlite:///{work}/ledger.db", "bench")
-    source = DirectoryFeedSource(dataset)
-
-    started = time.perf_counter()
-    manifests = [extract_feed(source, feed, staging, ledger, RUN_ID) for feed in FEEDS.values()]
-    extract_seconds = time.perf_counter() - started
-    extract_rss_mb = peak_rss_mb()
-
     asapp = asapp_configuration(dataset)
     entries = apply_overrides(propose(discovered_schema(asapp, profile_staged(staging, ledger))), {})
     context = ConversationContext(
@@ -122,81 +241,161 @@ def measure(work: Path, conversations: int) -> dict:
         bot_admin_id=bot_admin_id(INTERCOM, None),
         segment_tags_by_field=segment_tags_by_field(asapp),
     )
-    started = time.perf_counter()
-    result = transform(staging, ledger, RUN_ID, Scope(), context, INTERCOM["admins"])  # full run, no window
-    transform_seconds = time.perf_counter() - started
-
-    transform_rss_mb = peak_rss_mb()  # before walking the output
-    ledger.close()
-    staged = sum(path.stat().st_size for path in (work / "staging").rglob("*") if path.is_file())
+    meter = Meter()
+    try:
+        result = transform(staging, ledger, RUN_ID, Scope(), context, INTERCOM["admins"])  # full run
+    except duckdb.Error as error:
+        return {**meter.read(), "failed": f"{error.__class__.__name__}: {str(error).splitlines()[0]}"}
+    finally:
+        ledger.close()
     return {
-        "rows": sum(manifest.rows_staged for manifest in manifests),
-        "extract_seconds": extract_seconds,
+        **meter.read(),
         "payloads": {name: manifest.payloads for name, manifest in result.objects.items()},
-        "transform_seconds": transform_seconds,
-        "staged_mb": staged / 1e6,
-        "extract_rss_mb": extract_rss_mb,
-        "transform_rss_mb": transform_rss_mb,
     }
 
 
-def run_child(work: Path, conversations: int) -> dict:
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(work / "airflow"),
-    }  # Airflow's config stays in the temp directory
+def run_phase(phase: str, dataset: Path, work: Path) -> dict:
+    """One phase in a fresh child process; a child that dies (the kernel's OOM killer) is a result too."""
+    env = {**os.environ, "AIRFLOW_HOME": str(work / "airflow")}  # Airflow's config stays in the work dir
     done = subprocess.run(
-        [sys.executable, __file__, "--child", str(work), str(conversations)],
+        [sys.executable, __file__, "--child", phase, str(dataset), str(work)],
         cwd=REPO_ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        capture_output=True,
         text=True,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"failed": f"the child exited with {done.returncode}: {last}"}
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def generate(dataset: Path, conversations: int) -> None:
+    """The dataset, generated once: a directory that already holds one is reused as it is."""
+    if (dataset / "_manifest.json").exists():
+        print(f"reusing {dataset}", flush=True)
+        return
+    print(f"generating {conversations:,} conversations into {dataset} (untimed)", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "include.sandbox.asapp", "generate", "--out", str(dataset)]
+        + ["--conversations", str(conversations), "--seed", "7"],
+        cwd=REPO_ROOT,
         check=True,
     )
-    return json.loads(done.stdout.splitlines()[-1])
+
+
+def ratio(numerator: dict, denominator: dict, key: str) -> float | None:
+    if "failed" in numerator or "failed" in denominator or not denominator[key]:
+        return None
+    return numerator[key] / denominator[key]
+
+
+def report(dataset: Path, figures: dict) -> None:
+    extract, duck, parse, transform = (figures[phase] for phase in PHASES)
+    if "feeds" in extract:
+        rows = sum(feed["rows"] for feed in extract["feeds"].values())
+        files = sum(feed["files"] for feed in extract["feeds"].values())
+        print(f"\n{dataset}: {rows:,} rows staged from {files:,} files")
+    print(f"\n{'phase':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>11}  result")
+    for phase in PHASES:
+        phase_figures = figures[phase]
+        if "wall" not in phase_figures:
+            print(f"{phase:<10} {'':>8} {'':>8} {'':>11}  failed: {phase_figures['failed']}")
+            continue
+        result = phase_figures.get("failed") and f"failed: {phase_figures['failed']}"
+        if "payloads" in phase_figures:
+            payloads = phase_figures["payloads"]
+            result = (
+                f"{sum(payloads.values()):,} payloads ("
+                + ", ".join(f"{name} {count:,}" for name, count in payloads.items())
+                + ")"
+            )
+        elif "feeds" in phase_figures:
+            result = f"{sum(feed['rows'] for feed in phase_figures['feeds'].values()):,} rows"
+        print(
+            f"{phase:<10} {phase_figures['wall']:>8.1f} {phase_figures['cpu']:>8.1f} "
+            f"{phase_figures['peak_rss_mb']:>11.0f}  {result}"
+        )
+    if all("feeds" in phase for phase in (extract, duck, parse)):
+        print(
+            f"\n{'feed':<28} {'files':>6} {'rows':>10} {'extract s':>9} {'DuckDB s':>8} {'÷':>5} "
+            f"{'extract CPU':>11} {'orjson CPU':>10} {'÷':>5}"
+        )
+        for name, staged in extract["feeds"].items():
+            plain, parsed = duck["feeds"][name], parse["feeds"][name]
+            wall_ratio = f"{staged['wall'] / plain['wall']:>5.1f}" if plain["files"] else f"{'-':>5}"
+            cpu_ratio = f"{staged['cpu'] / parsed['cpu']:>5.1f}" if parsed["files"] else f"{'-':>5}"
+            print(
+                f"{name:<28} {staged['files']:>6,} {staged['rows']:>10,} {staged['wall']:>9.2f} "
+                f"{plain['wall']:>8.2f} {wall_ratio} {staged['cpu']:>11.2f} {parsed['cpu']:>10.2f} "
+                f"{cpu_ratio}"
+            )
+    uploads = [phase.get("feeds", {}).get("file_uploads", {"failed": True}) for phase in (extract, duck)]
+    ratios = {
+        "extract wall ÷ DuckDB wall": ratio(extract, duck, "wall"),
+        "file_uploads extract wall ÷ DuckDB wall": ratio(*uploads, "wall"),
+        "extract CPU ÷ orjson CPU": ratio(extract, parse, "cpu"),
+        "transform CPU ÷ orjson CPU": ratio(transform, parse, "cpu"),
+    }
+    print()
+    for name, value in ratios.items():
+        target = TARGETS[name]
+        verdict = "" if target is None or value is None else ("met" if value <= target else "not met")
+        shown = "n/a (a phase failed)" if value is None else f"{value:.2f}"
+        print(f"{name:<42} {shown:>8}  {f'target ≤ {target}' if target else '':<12} {verdict}")
+    peaks = {phase: figures[phase].get("peak_rss_mb") for phase in ("extract", "transform")}
+    for phase, peak in peaks.items():
+        shown = "n/a" if peak is None else f"{peak:.0f} MB"
+        verdict = "" if peak is None else ("met" if peak <= 1024 else "not met")
+        print(f"{phase + ' peak RSS':<42} {shown:>8}  {'target ≤ 1 GiB':<12} {verdict}")
+
+
+CHILDREN = {
+    "extract": pipeline_extract,
+    "duckdb": duckdb_baseline,
+    "orjson": orjson_baseline,
+    "transform": pipeline_transform,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--keep", type=Path, help="keep datasets, staging and ledgers under this directory")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help="the dataset directory (reused if present)")
+    parser.add_argument(
+        "--generate", type=int, metavar="N", help="generate N conversations into --data if absent"
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="keep staging, ledger and baseline output under this directory"
+    )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(Path(args.child[0]), int(args.child[1]))))
+        phase, dataset, work = args.child[0], Path(args.child[1]), Path(args.child[2])
+        figures = CHILDREN[phase](dataset, work)
+        print(json.dumps({**figures, "peak_rss_mb": peak_rss_mb()}))
         return
-    root = args.keep or Path(tempfile.mkdtemp(prefix="pipeline-benchmark-"))
-    print(
-        f"{'conversations':>13} {'rows staged':>11} {'extract s':>9} {'rows/s':>8} {'payloads':>9} "
-        f"{'transform s':>11} {'payloads/s':>10} {'staged MB':>9} {'peak RSS MB: extract':>20} "
-        f"{'+ transform':>11}"
-    )
+    if args.data is None:
+        parser.error("--data DIR is required")
+    if args.generate:
+        generate(args.data, args.generate)
+    if not (args.data / "_manifest.json").exists():
+        parser.error(f"{args.data} holds no generated dataset (give --generate N to make one)")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="pipeline-benchmark-"))
+    work.mkdir(parents=True, exist_ok=True)
+    figures = {}
     try:
-        for size in args.sizes:
-            work = root / f"conversations-{size}"
-            work.mkdir(parents=True, exist_ok=True)
-            figures = run_child(work, size)
-            payloads = sum(figures["payloads"].values())
-            print(
-                f"{size:>13,} {figures['rows']:>11,} {figures['extract_seconds']:>9.1f} "
-                f"{figures['rows'] / figures['extract_seconds']:>8,.0f} {payloads:>9,} "
-                f"{figures['transform_seconds']:>11.1f} {payloads / figures['transform_seconds']:>10,.0f} "
-                f"{figures['staged_mb']:>9,.1f} {figures['extract_rss_mb']:>20.0f} "
-                f"{figures['transform_rss_mb']:>11.0f}",
-                flush=True,
-            )
-            print(
-                f"{'':>13} payloads by object: "
-                + ", ".join(f"{name} {count:,}" for name, count in figures["payloads"].items()),
-                flush=True,
-            )
-            if not args.keep:
-                shutil.rmtree(work)
+        for phase in PHASES:
+            print(f"{phase}…", flush=True)
+            figures[phase] = run_phase(phase, args.data.resolve(), work)
+            if phase == "extract" and "failed" in figures[phase]:
+                figures["transform"] = {"failed": "nothing staged"}
+                break
+        report(args.data, {phase: figures.get(phase, {"failed": "not run"}) for phase in PHASES})
     finally:
         if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
