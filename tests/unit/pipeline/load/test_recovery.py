@@ -58,7 +58,7 @@ class Steps:
         self.ledger = migration.ledger()
         self.admin_id = migration.intercom.export()["owner_admin_id"]
         entries = [FieldMapping.model_validate(entry) for entry in report["field_map"]["entries"]]
-        ensure_schema(IntercomHook("intercom_test"), entries, [])
+        ensure_schema(IntercomHook("intercom_test"), self.ledger, "schema", entries, [])
 
     def run(self, objects: str, hook: IntercomHook | None = None):
         loader_class = LOADERS[ObjectType.of_step(objects)]
