@@ -317,16 +317,26 @@ def reads_needed(form: RollbackForm, records: Iterable[LedgerRecord]) -> list[Re
     return sorted(reads, key=lambda read: (read.kind, read.intercom_id))
 
 
-def tags_to_count(form: RollbackForm, records: Iterable[LedgerRecord]) -> list[str]:
-    """Tags the migration created in the scope: how many conversations carry each is asked of Intercom."""
-    return sorted(
-        record.intercom_id
-        for record in records
-        if record.object_type == SchemaObject.TAG
-        and record.origin == "created"
-        and record.intercom_id
-        and form.covers(record)
-    )
+@dataclass(frozen=True)
+class Count:
+    """A question for Intercom's search: how many conversations carry this tag, or belong to this contact."""
+
+    field: str  # tag_ids | contact_ids
+    value: str
+
+
+def counts_needed(form: RollbackForm, records: Iterable[LedgerRecord]) -> list[Count]:
+    """The tags and contacts the migration created in the scope: a conversation the rollback keeps (anyone's,
+    not only the migration's) keeps them too."""
+    counts = set()
+    for record in records:
+        if record.origin != "created" or not record.intercom_id or not form.covers(record):
+            continue
+        if record.object_type == SchemaObject.TAG:
+            counts.add(Count("tag_ids", record.intercom_id))
+        elif record.object_type == ObjectType.CONTACT:
+            counts.add(Count("contact_ids", record.intercom_id))
+    return sorted(counts, key=lambda count: (count.field, count.value))
 
 
 class _Planner:
@@ -335,12 +345,13 @@ class _Planner:
         form: RollbackForm,
         records: list[LedgerRecord],
         seen: Mapping[Read, Seen],
-        tag_use: Mapping[str, int],
+        counts: Mapping[Count, int],
     ):
-        self.form, self.seen, self.tag_use = form, seen, tag_use
+        self.form, self.seen, self.counts = form, seen, counts
         self.records = records
         self.by_key = {(record.object_type, record.source_id): record for record in records}
         self.undos: dict[tuple[str, str], Undo] = {}
+        self.to_restore: list[LedgerRecord] = []
 
     def decided(self, object_type: str, source_id: str | None) -> Action | None:
         undo = self.undos.get((object_type, source_id or ""))
@@ -399,8 +410,9 @@ class _Planner:
         self.conversations()
         self.attachments()
         self.conversation_tags()
-        self.companies()
         self.contacts()
+        self.companies()
+        self.existing_contacts()
         self.attributes()
         self.tags()
         return sorted(
@@ -490,35 +502,76 @@ class _Planner:
             not_restorable=restoration.not_restorable,
         )
 
+    def contacts(self) -> None:
+        """Created contacts, unless a conversation the rollback keeps is theirs; existing ones are judged
+        here and restored once it is known which companies go (existing_contacts)."""
+        deleted = [
+            self.seen[Read("conversation", undo.intercom_id)].body or {}
+            for undo in self.undos.values()
+            if undo.object_type == ObjectType.CONVERSATION and undo.action is Action.DELETE
+        ]
+        leaving: dict[str, int] = {}
+        for conversation in deleted:
+            for contact in (conversation.get("contacts") or {}).get("contacts") or []:
+                leaving[str(contact["id"])] = leaving.get(str(contact["id"]), 0) + 1
+        for record in self.of_type(ObjectType.CONTACT):
+            step = UndoStep.CONTACTS if record.origin != "existing" else UndoStep.RESTORE
+            if self.judged(record, step):
+                continue
+            if record.origin == "existing":
+                self.to_restore.append(record)
+                continue
+            total = self.counts.get(Count("contact_ids", record.intercom_id), 0)
+            kept = total - leaving.get(record.intercom_id, 0)
+            if kept > 0:
+                self.add(
+                    record,
+                    Action.LEAVE,
+                    step,
+                    f"{kept} conversation(s) the rollback keeps in Intercom are theirs",
+                )
+                continue
+            self.add(record, Action.DELETE, step, "created by the migration", 1)
+
     def companies(self) -> None:
+        """Created companies, unless a contact the rollback keeps belongs to them (deleting one detaches its
+        contacts); existing ones are restored."""
+        leaving: dict[str, int] = {}
+        restoring = {record.source_id for record in self.to_restore}
+        for record in self.of_type(ObjectType.CONTACT):
+            linked = (record.progress or {}).get("company")
+            going = (
+                self.decided(ObjectType.CONTACT, record.source_id) is Action.DELETE
+                or record.source_id in restoring
+            )
+            if linked and going:
+                leaving[linked] = leaving.get(linked, 0) + 1
         archived = self.archived_attribute_names("company")
         for record in self.of_type(ObjectType.COMPANY):
             step = UndoStep.COMPANIES if record.origin != "existing" else UndoStep.RESTORE
             if self.judged(record, step):
                 continue
-            if record.origin != "existing":
-                self.add(record, Action.DELETE, step, "created by the migration", 1)
-                continue
             current = self.seen[Read("company", record.intercom_id)].body or {}
-            self._existing(
-                record,
-                restore_company(record.previous_state or {}, current, archived_attributes=archived),
-                "its fields",
-            )
+            if record.origin == "existing":
+                self._existing(
+                    record,
+                    restore_company(record.previous_state or {}, current, archived_attributes=archived),
+                    "its fields",
+                )
+                continue
+            kept = int(current.get("user_count") or 0) - leaving.get(record.intercom_id, 0)
+            if kept > 0:
+                self.add(record, Action.LEAVE, step, f"{kept} contact(s) the rollback keeps belong to it")
+                continue
+            self.add(record, Action.DELETE, step, "created by the migration", 1)
 
-    def contacts(self) -> None:
+    def existing_contacts(self) -> None:
         gone = frozenset(
             undo.intercom_id
             for undo in self.undos.values()
             if undo.object_type == ObjectType.COMPANY and undo.action is Action.DELETE
         )
-        for record in self.of_type(ObjectType.CONTACT):
-            step = UndoStep.CONTACTS if record.origin != "existing" else UndoStep.RESTORE
-            if self.judged(record, step):
-                continue
-            if record.origin != "existing":
-                self.add(record, Action.DELETE, step, "created by the migration", 1)
-                continue
+        for record in self.to_restore:
             current = self.seen[Read("contact", record.intercom_id)].body or {}
             self._existing(
                 record,
@@ -592,7 +645,9 @@ class _Planner:
                     f"still on {carried[record.source_id]} conversation(s) the rollback keeps",
                 )
                 continue
-            others = self.tag_use.get(record.intercom_id or "", 0) - ours.get(record.source_id, 0)
+            others = self.counts.get(Count("tag_ids", record.intercom_id or ""), 0) - ours.get(
+                record.source_id, 0
+            )
             if others > 0:
                 self.add(
                     record,
@@ -620,16 +675,18 @@ def plan_rollback(
     form: RollbackForm,
     records: list[LedgerRecord],
     seen: Mapping[Read, Seen],
-    tag_use: Mapping[str, int],
+    counts: Mapping[Count, int],
     requests_per_minute: int,
 ) -> RollbackPlan:
     """Every record of the migration's ledger (the scope picks those to undo; the others tell what the
-    rollback keeps), what Intercom shows for those it reads, and how many conversations carry each tag."""
-    undos = _Planner(form, records, seen, tag_use).plan()
+    rollback keeps), what Intercom shows for those it reads (reads_needed), and the answers to the searches
+    of counts_needed."""
+    undos = _Planner(form, records, seen, counts).plan()
+    asks_who = any(undo.action is Action.UNTAG for undo in undos)  # the untag step asks for its admin
     return RollbackPlan(
         scope=form.describe(),
         undos=undos,
-        reads=len(seen) + len(tag_use),
+        reads=len(seen) + len(counts) + asks_who,
         requests_per_minute=requests_per_minute,
     )
 

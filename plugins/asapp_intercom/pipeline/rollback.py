@@ -25,15 +25,16 @@ from asapp_intercom.domain.rollback import (
     OUTCOME,
     SETTLED_WHEN_PLANNED,
     Action,
+    Count,
     LedgerRecord,
     Read,
     RollbackForm,
     RollbackPlan,
     Seen,
     UndoStep,
+    counts_needed,
     plan_rollback,
     reads_needed,
-    tags_to_count,
 )
 from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.intercom import IntercomHook, refuses_the_record
@@ -65,34 +66,34 @@ def _read(hook: IntercomHook, read: Read) -> Seen:
 
 
 def read_intercom(
-    hook: IntercomHook, reads: list[Read], tag_ids: list[str], concurrency: int
-) -> tuple[dict[Read, Seen], dict[str, int]]:
-    """What Intercom shows for each record to judge, and how many conversations carry each tag."""
-    progress = Progress(log, "read from Intercom", len(reads) + len(tag_ids))
+    hook: IntercomHook, reads: list[Read], counts: list[Count], concurrency: int
+) -> tuple[dict[Read, Seen], dict[Count, int]]:
+    """What Intercom shows for each record to judge, and the answer to each count (a search)."""
+    progress = Progress(log, "read from Intercom", len(reads) + len(counts))
 
     def read(item: Read) -> Seen:
         seen = _read(hook, item)
         progress.advance()
         return seen
 
+    def count(item: Count) -> int:
+        found = hook.count_conversations({"field": item.field, "operator": "=", "value": item.value})
+        progress.advance()
+        return found
+
     with ThreadPoolExecutor(concurrency, thread_name_prefix="rollback-read") as pool:
         seen = dict(zip(reads, pool.map(read, reads), strict=True))
-    tag_use = {}
-    for tag_id in tag_ids:
-        tag_use[tag_id] = hook.count_conversations({"field": "tag_ids", "operator": "=", "value": tag_id})
-        progress.advance()
+        answers = dict(zip(counts, pool.map(count, counts), strict=True))
     progress.finish()
-    return seen, tag_use
+    return seen, answers
 
 
 def make_plan(
     hook: IntercomHook, ledger: Ledger, form: RollbackForm, requests_per_minute: int, concurrency: int
 ) -> RollbackPlan:
     records = ledger_records(ledger)
-    seen, tag_use = read_intercom(
-        hook, reads_needed(form, records), tags_to_count(form, records), concurrency
-    )
-    return plan_rollback(form, records, seen, tag_use, requests_per_minute)
+    seen, counts = read_intercom(hook, reads_needed(form, records), counts_needed(form, records), concurrency)
+    return plan_rollback(form, records, seen, counts, requests_per_minute)
 
 
 def store_plan(
@@ -145,13 +146,13 @@ class Undoer:
         hook: IntercomHook,
         ledger: Ledger,
         rollback_run_id: str,
-        admin_id: str,
         *,
         concurrency: int = 8,
         task: TaskTry | None = None,
     ):
-        self.hook, self.ledger, self.run_id, self.admin_id = hook, ledger, rollback_run_id, admin_id
+        self.hook, self.ledger, self.run_id = hook, ledger, rollback_run_id
         self.concurrency, self.task = concurrency, task
+        self.admin_id = ""
         self.stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 
     def run(self, step: UndoStep) -> StepManifest:
@@ -162,6 +163,8 @@ class Undoer:
         spend.write()
         progress = Progress(log, f"undo {step}", len(entries))
         archived = self._archived_attribute_names() if step is UndoStep.RESTORE else frozenset()
+        if step is UndoStep.UNTAG and entries:  # Intercom wants the admin who takes a tag off
+            self.admin_id = str(self.hook.get_me()["id"])
 
         def undo(entry) -> str:
             outcome = self.undo(entry, archived)
