@@ -94,7 +94,7 @@ def build_report(
         "migration_id": migration_id,
         "run_id": run_id,
         "params": params,
-        "failed_tasks": [{"task": task, "error": _last_error(task, ledger.events)} for task in failed],
+        "failed_tasks": [{"task": task, "error": last_error(task, ledger.events)} for task in failed],
         "not_run": not_run,
         "events": ledger.events[:MAX_LISTED],
         "field_map": field_map,
@@ -146,7 +146,7 @@ def _feed(manifest: dict) -> dict:
     }
 
 
-def _last_error(task: str, events: list[dict]) -> str:
+def last_error(task: str, events: list[dict]) -> str:
     """A failed task's last recorded error (a mapped task's id carries its index: feed_3)."""
     mine = [
         event

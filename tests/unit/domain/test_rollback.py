@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from asapp_intercom.domain.rollback import (
     UNDO_ORDER,
     Action,

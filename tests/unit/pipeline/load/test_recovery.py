@@ -7,9 +7,7 @@ catches it. A fresh loader on the same ledger then finishes the step.
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 
 import pytest
 from asapp_intercom.domain.manifests import ObjectManifest
@@ -22,26 +20,9 @@ from asapp_intercom.pipeline.schema import ensure_schema
 from asapp_intercom.pipeline.staging import Staging, run_key
 
 from tests.support.checks import assert_contacts_and_companies, assert_migrated
+from tests.support.kills import Killed, die_after
 
 pytestmark = pytest.mark.airflow
-
-
-class Killed(BaseException):
-    """The task process died."""
-
-
-def die_after(hook: IntercomHook, method: str, path: str, nth: int = 1) -> IntercomHook:
-    """Make the hook's nth matching call succeed in Intercom, then kill the task."""
-    real, seen = hook._call, itertools.count(1)
-
-    def call(verb, endpoint, body=None, params=None, **options):
-        answer = real(verb, endpoint, body, params, **options)
-        if verb == method and re.fullmatch(path, endpoint) and next(seen) == nth:
-            raise Killed(f"after {verb} {endpoint}")
-        return answer
-
-    hook._call = call
-    return hook
 
 
 class Steps:
