@@ -181,6 +181,7 @@ def build_dag(config: MigrationConfig) -> DAG:
                 loads=[step.task_id for step in loads],
                 extract=extracted.task_id,
                 inputs={
+                    "asapp": asapp.task_id,
                     "timeline": timeline.task_id,
                     "field_map": approved.task_id,
                     "transformed": transformed.task_id,

@@ -48,7 +48,9 @@ def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_ever
     assert all(row["requests"] == 0 for name, row in rows.items() if name != "attachment"), rows
 
 
-def test_a_dry_run_plans_every_request_and_writes_nothing(migration, expected):
+def test_a_dry_run_plans_every_request_and_writes_nothing_and_inventories_the_configuration(
+    migration, expected, dataset
+):
     run = migration.run(mode="full", dry_run=True)
 
     assert str(run.state) == "success", migration.task_states(run)
@@ -56,8 +58,18 @@ def test_a_dry_run_plans_every_request_and_writes_nothing(migration, expected):
     assert (export["contacts"], export["conversations"], export["data_attributes"]) == ([], [], [])
     states = migration.task_states(run)
     assert states["schema.attributes_and_tags"] == states["load.conversations"] == "skipped"
-    plan = migration.report(run)["plan"]
+    report = migration.report(run)
+    plan = report["plan"]
     assert plan["objects"]["conversation"]["create"] == len(expected.conversations)
+    folder = migration.home / "staging" / "inventory"  # linked from the report
+    assert report["inventory"]["inventory_json"] == f"file://{folder}/inventory.json"
+    inventory = json.loads((folder / "inventory.json").read_text())
+    segments = json.loads((dataset / "_config" / "segments.json").read_text())
+    assert [item["id"] for item in inventory["segments"]] == sorted(item["id"] for item in segments)
+    assert inventory["redaction_entities"] and inventory["not_exported"]
+    assert "404" in inventory["not_read"]["custom_vocabularies"]  # the sandbox's key has no access to them
+    guide = (folder / "implementation_guide.md").read_text()
+    assert all(f"| {item['id']} (" in guide for item in segments)
     assert plan["requests"] > sum(
         len(conversation.messages) for conversation in expected.conversations.values()
     )

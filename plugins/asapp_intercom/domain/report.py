@@ -200,6 +200,13 @@ def render_markdown(report: dict) -> str:
             else "not approved (dry run: nothing was written)"
         )
         lines += [f"Field map `{approval['hash'][:12]}`: {decision}.", ""]
+    if report.get("inventory"):
+        links = report["inventory"]
+        lines += [
+            f"ASAPP's configuration: [inventory]({links['inventory']}) ([json]({links['inventory_json']})) "
+            f"and the [Intercom implementation guide]({links['implementation_guide']}).",
+            "",
+        ]
     lines += [
         "## Objects",
         "",

@@ -50,9 +50,15 @@ class DiscoverAsappOperator(MigrationOperator):
                 audit["files_ignored"],
             )
         self.log.info(
-            "Configuration API: %d structured-data fields, %d segments",
+            "Configuration API: %d structured-data fields, %d segments, %d redaction entities, "
+            "%d custom vocabularies%s",
             len(configuration["structured_data_fields"]),
             len(configuration["segments"]),
+            len(configuration["redaction_entities"]),
+            len(configuration["custom_vocabularies"]),
+            "".join(
+                f"; {name} not read: {why}" for name, why in configuration["configuration_not_read"].items()
+            ),
         )
         return {"feeds": feeds, **configuration}
 

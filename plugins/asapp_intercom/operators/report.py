@@ -21,6 +21,7 @@ class ReportOperator(MigrationOperator):
         self.loads = loads
 
     def execute(self, context: Context) -> dict:
+        from asapp_intercom.pipeline.inventory import write_inventory
         from asapp_intercom.pipeline.report import ledger_view
 
         ti = context["ti"]
@@ -49,6 +50,15 @@ class ReportOperator(MigrationOperator):
             ledger=ledger_view(self.ledger, run_id),
             task_states=states,
         )
+        if pulled.get("asapp"):  # discovery read ASAPP's configuration: the inventory says what it read
+            report["inventory"] = write_inventory(
+                self.staging,
+                self.ledger,
+                self.migration.migration_id,
+                run_id,
+                pulled["asapp"],
+                (pulled["field_map"] or {}).get("entries") or [],
+            )
         run_dir = self.staging.run_dir(context["run_id"])
         self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
         self.staging.write_text(run_dir / "report.md", render_markdown(report))
