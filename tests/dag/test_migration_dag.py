@@ -7,15 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
+from asapp_intercom.ledger.state import Cutover
 
 from tests.support import oracle
 from tests.support.checks import assert_migrated, by_issue
 from tests.support.corpus import assert_corpus_outcomes
+from tests.support.realtime import window
 
 pytestmark = pytest.mark.airflow
 
 
-def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_reported(
+def test_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_reported_then_cuts_over(
     migration, expected, dataset
 ):
     run = migration.run(mode="full")
@@ -36,10 +38,18 @@ def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_ever
         str(issue) for issue in generated["realtime_continued_issue_ids"]
     }
 
-    again = migration.run(mode="full")
+    freeze = window(dataset)[1]
+    again = migration.run(mode="full", cutover_at=freeze.isoformat())  # the cutover: the final delta
 
     assert str(again.state) == "success", migration.task_states(again)
     assert migration.intercom.export()["conversations"] == export["conversations"]
+    cutover = migration.report(again)["cutover"]
+    assert cutover["go"], cutover["verdict"]
+    assert {row["object"]: row["missing"] for row in cutover["objects"]} == {
+        row["object"]: 0 for row in report["objects"]
+    }
+    assert cutover["agents_without_intercom_admin"] == report["agents_without_intercom_admin"]
+    assert migration.ledger().load(Cutover) == Cutover(at=freeze, run_id=again.run_id)
     rows = {row["object"]: row for row in migration.report(again)["objects"]}
     assert all(
         row["created"] == row["updated"] == 0 and row["unchanged"] + row["quarantined"] == row["source"]

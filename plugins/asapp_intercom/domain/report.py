@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from asapp_intercom.domain.cutover import cutover_markdown
 from asapp_intercom.domain.objects import LOAD_ORDER
 
 MAX_LISTED = 500
@@ -200,6 +201,8 @@ def render_markdown(report: dict) -> str:
             else "not approved (dry run: nothing was written)"
         )
         lines += [f"Field map `{approval['hash'][:12]}`: {decision}.", ""]
+    if report.get("cutover"):
+        lines += cutover_markdown(report["cutover"]) + [""]
     if report.get("inventory"):
         links = report["inventory"]
         lines += [

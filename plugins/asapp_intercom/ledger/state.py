@@ -51,3 +51,11 @@ class AsappCapSpent(LedgerState):
 
     key = "asapp.daily_cap_spent"
     resets_at: datetime
+
+
+class Cutover(LedgerState):
+    """A cutover run said go: after `at`, scheduled runs and backfills no longer follow ASAPP."""
+
+    key = "cutover"
+    at: datetime
+    run_id: str

@@ -17,6 +17,7 @@ class DiscoverAsappOperator(MigrationOperator):
         from asapp_intercom.pipeline.discover import discover_configuration, discover_feeds
         from asapp_intercom.pipeline.sources import RequiredFeedMissing
 
+        self.window(context)  # a scheduled or backfill run after the cutover stops here, and all after it
         try:
             feeds = discover_feeds(
                 {name: self.feed_source(name) for name in FEEDS},
