@@ -77,7 +77,7 @@ def load_once(
     context.default_admin_id = context.bot_admin_id = str(me["id"])
     ledger = Ledger(f"sqlite:///{work}/{label}.db", "bench")
     payloads = transform(staging, ledger, f"bench-{label}", Scope(), context, [])
-    ensure_schema(hook, entries, [])
+    ensure_schema(hook, ledger, f"bench-{label}", entries, [])
     settings = LoadSettings(
         default_admin_id=str(me["id"]), search_consistency_seconds=1, concurrency=concurrency
     )

@@ -74,13 +74,16 @@ def test_the_compose_file_is_valid_and_refers_to_what_exists():
 
 
 @pytest.mark.airflow
-def test_the_dag_folder_imports_one_dag_per_config_with_a_group_per_phase(airflow_db, monkeypatch):
+def test_the_dag_folder_imports_a_migration_and_a_rollback_dag_per_config_with_a_group_per_phase(
+    airflow_db, monkeypatch
+):
     from airflow.dag_processing.dagbag import DagBag
 
     monkeypatch.setenv("ASAPP_INTERCOM_MIGRATIONS", str(ROOT / "include" / "migrations"))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
 
     assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"asapp_to_intercom__demo", "asapp_to_intercom_rollback__demo"}
     dag = bag.get_dag("asapp_to_intercom__demo")
     groups = {task.task_id.split(".")[0] for task in dag.tasks}
     assert groups == {"discover", "extract", "map", "transform", "schema", "load", "validate", "report"}
@@ -91,8 +94,23 @@ def test_the_dag_folder_imports_one_dag_per_config_with_a_group_per_phase(airflo
         "dry_run",
         "thread_mode",
         "follow_events_until",
+        "cutover_at",
     }
     assert all(dag.params.get_param(name).description for name in dag.params)
+    rollback = bag.get_dag("asapp_to_intercom_rollback__demo")
+    assert [task.task_id for task in rollback.tasks if task.task_id.startswith("undo.")] == [
+        "undo.recheck",
+        "undo.untag",
+        "undo.conversations",
+        "undo.contacts",
+        "undo.companies",
+        "undo.restore",
+        "undo.attributes",
+        "undo.tags",
+    ]
+    assert set(rollback.params) == {"scope", "run_id", "since", "until", "dry_run"}
+    assert rollback.params["dry_run"] is True
+    assert all(rollback.params.get_param(name).description for name in rollback.params)
 
 
 @pytest.mark.airflow

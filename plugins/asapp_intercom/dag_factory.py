@@ -1,5 +1,5 @@
-"""One Airflow DAG per migration config: discover → extract → map → transform → schema → load → validate →
-report.
+"""Two Airflow DAGs per migration config: the migration (discover → extract → map → transform → schema →
+load → validate → report) and its rollback (plan → approve → undo → report).
 
 The DAG file in dags/ only calls `build_dags`. Everything a run needs from the config travels
 inside the serialized DAG, so a task never re-reads a file that may have changed since parsing.
@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, TriggerRule, chain
+from pydantic import BaseModel
 
 from asapp_intercom.domain.config import MigrationConfig, load_configs
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.objects import STEPS
-from asapp_intercom.domain.run_form import RunForm
+from asapp_intercom.domain.rollback import UNDO_ORDER, RollbackForm
 from asapp_intercom.operators.base import note_failure, note_retry
 from asapp_intercom.operators.discover import DiscoverAsappOperator, DiscoverIntercomOperator
 from asapp_intercom.operators.extract import ExtractFeedOperator, TimelineOperator
@@ -27,6 +28,15 @@ from asapp_intercom.operators.field_map import (
 )
 from asapp_intercom.operators.load import LoadOperator
 from asapp_intercom.operators.report import ReportOperator, RunOutcomeOperator
+from asapp_intercom.operators.rollback import (
+    RecheckOperator,
+    RollbackApprovalOperator,
+    RollbackApprovedOperator,
+    RollbackGateOperator,
+    RollbackPlanOperator,
+    RollbackReportOperator,
+    UndoOperator,
+)
 from asapp_intercom.operators.schema import EnsureSchemaOperator
 from asapp_intercom.operators.transform import PlanOperator, TransformOperator
 from asapp_intercom.operators.validate import ValidateOperator
@@ -41,11 +51,11 @@ DEFAULT_ARGS = {
 }
 
 
-def run_params(defaults: RunForm) -> dict[str, Param]:
-    """The trigger form, from the RunForm model: its titles, descriptions and JSON schema, the config's
-    defaults.
-    Scheduled and backfill runs migrate their data interval in full instead."""
-    schema = RunForm.model_json_schema()
+def form_params(defaults: BaseModel) -> dict[str, Param]:
+    """A trigger form from its model (RunForm, RollbackForm): titles, descriptions and JSON schema, with the
+    given values as defaults. Scheduled and backfill runs of a migration migrate their data interval
+    instead."""
+    schema = type(defaults).model_json_schema()
     values = defaults.model_dump(mode="json")
     params = {}
     for name, field_schema in schema["properties"].items():
@@ -89,7 +99,7 @@ def build_dag(config: MigrationConfig) -> DAG:
         start_date=start,
         catchup=False,
         max_active_runs=1,
-        params=run_params(config.run_defaults),
+        params=form_params(config.run_defaults),
         default_args=DEFAULT_ARGS,
         tags=["asapp", "intercom", "migration"] + (["demo"] if config.demo else []),
         doc_md=__doc__,
@@ -173,6 +183,7 @@ def build_dag(config: MigrationConfig) -> DAG:
                 loads=[step.task_id for step in loads],
                 extract=extracted.task_id,
                 inputs={
+                    "asapp": asapp.task_id,
                     "timeline": timeline.task_id,
                     "field_map": approved.task_id,
                     "transformed": transformed.task_id,
@@ -189,6 +200,53 @@ def build_dag(config: MigrationConfig) -> DAG:
     return dag
 
 
+def build_rollback_dag(config: MigrationConfig) -> DAG:
+    """Undo the migration, one run of it or a time range of it: a dry run lists what would happen; a real
+    run asks a person to approve that list, then undoes in reverse dependency order and reports."""
+    common = {"config": config.model_dump(mode="json")}
+    with DAG(
+        dag_id=config.rollback_dag_id,
+        dag_display_name=f"ASAPP → Intercom rollback: {config.migration_id}",
+        description=f"Undo what the migration {config.migration_id} wrote to Intercom",
+        schedule=None,
+        start_date=datetime.combine(config.start_date, datetime.min.time(), tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        params=form_params(RollbackForm()),
+        default_args=DEFAULT_ARGS,
+        tags=["asapp", "intercom", "rollback"] + (["demo"] if config.demo else []),
+        doc_md=build_rollback_dag.__doc__,
+    ) as dag:
+        turn = OneRunAtATimeSensor(task_id="one_run_at_a_time", **common)
+        with TaskGroup("plan"):
+            planned = RollbackPlanOperator(task_id="list", **common)
+        turn >> planned  # a migration run writing while the rollback undoes would re-create what it deletes
+        with TaskGroup("approve"):
+            gate = RollbackGateOperator(task_id="needs_approval", auto_approve=config.approval.mode == "auto")
+            confirm = RollbackApprovalOperator(task_id="confirm", **common)
+            approved = RollbackApprovedOperator(
+                task_id="approved", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, **common
+            )
+            planned >> gate >> [confirm, approved]
+            confirm >> approved
+        with TaskGroup("undo"):
+            recheck = RecheckOperator(task_id="recheck", **common)
+            steps = [UndoOperator(task_id=str(step), step=str(step), **common) for step in UNDO_ORDER]
+            approved >> recheck
+            chain(recheck, *steps)  # reverse dependency order; a failed step stops the ones after it
+        with TaskGroup("report"):
+            report = RollbackReportOperator(task_id="rollback", trigger_rule=TriggerRule.ALL_DONE, **common)
+            outcome = RunOutcomeOperator(task_id="outcome", trigger_rule=TriggerRule.ALL_DONE)
+        # Not the gate itself: a dry run's gate follows no branch, and skips whatever it leads to directly.
+        [task for task in dag.tasks if task not in (gate, report, outcome)] >> report
+        report >> outcome
+    return dag
+
+
 def build_dags(directory: Path) -> dict[str, DAG]:
-    """Every migration config in the directory as a DAG; a bad file stops parsing with its reason."""
-    return {config.dag_id: build_dag(config) for config in load_configs(directory)}
+    """Every migration config in the directory as its two DAGs; a bad file stops parsing with its reason."""
+    dags = {}
+    for config in load_configs(directory):
+        dags[config.dag_id] = build_dag(config)
+        dags[config.rollback_dag_id] = build_rollback_dag(config)
+    return dags

@@ -7,15 +7,17 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
+from asapp_intercom.ledger.state import Cutover
 
 from tests.support import oracle
 from tests.support.checks import assert_migrated, by_issue
 from tests.support.corpus import assert_corpus_outcomes
+from tests.support.realtime import window
 
 pytestmark = pytest.mark.airflow
 
 
-def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_reported(
+def test_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_reported_then_cuts_over(
     migration, expected, dataset
 ):
     run = migration.run(mode="full")
@@ -36,10 +38,18 @@ def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_ever
         str(issue) for issue in generated["realtime_continued_issue_ids"]
     }
 
-    again = migration.run(mode="full")
+    freeze = window(dataset)[1]
+    again = migration.run(mode="full", cutover_at=freeze.isoformat())  # the cutover: the final delta
 
     assert str(again.state) == "success", migration.task_states(again)
     assert migration.intercom.export()["conversations"] == export["conversations"]
+    cutover = migration.report(again)["cutover"]
+    assert cutover["go"], cutover["verdict"]
+    assert {row["object"]: row["missing"] for row in cutover["objects"]} == {
+        row["object"]: 0 for row in report["objects"]
+    }
+    assert cutover["agents_without_intercom_admin"] == report["agents_without_intercom_admin"]
+    assert migration.ledger().load(Cutover) == Cutover(at=freeze, run_id=again.run_id)
     rows = {row["object"]: row for row in migration.report(again)["objects"]}
     assert all(
         row["created"] == row["updated"] == 0 and row["unchanged"] + row["quarantined"] == row["source"]
@@ -48,7 +58,9 @@ def test_a_full_run_of_a_messy_tenant_ends_green_with_every_good_record_and_ever
     assert all(row["requests"] == 0 for name, row in rows.items() if name != "attachment"), rows
 
 
-def test_a_dry_run_plans_every_request_and_writes_nothing(migration, expected):
+def test_a_dry_run_plans_every_request_and_writes_nothing_and_inventories_the_configuration(
+    migration, expected, dataset
+):
     run = migration.run(mode="full", dry_run=True)
 
     assert str(run.state) == "success", migration.task_states(run)
@@ -56,8 +68,18 @@ def test_a_dry_run_plans_every_request_and_writes_nothing(migration, expected):
     assert (export["contacts"], export["conversations"], export["data_attributes"]) == ([], [], [])
     states = migration.task_states(run)
     assert states["schema.attributes_and_tags"] == states["load.conversations"] == "skipped"
-    plan = migration.report(run)["plan"]
+    report = migration.report(run)
+    plan = report["plan"]
     assert plan["objects"]["conversation"]["create"] == len(expected.conversations)
+    folder = migration.home / "staging" / "inventory"  # linked from the report
+    assert report["inventory"]["inventory_json"] == f"file://{folder}/inventory.json"
+    inventory = json.loads((folder / "inventory.json").read_text())
+    segments = json.loads((dataset / "_config" / "segments.json").read_text())
+    assert [item["id"] for item in inventory["segments"]] == sorted(item["id"] for item in segments)
+    assert inventory["redaction_entities"] and inventory["not_exported"]
+    assert "404" in inventory["not_read"]["custom_vocabularies"]  # the sandbox's key has no access to them
+    guide = (folder / "implementation_guide.md").read_text()
+    assert all(f"| {item['id']} (" in guide for item in segments)
     assert plan["requests"] > sum(
         len(conversation.messages) for conversation in expected.conversations.values()
     )

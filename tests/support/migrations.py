@@ -113,19 +113,34 @@ class Migration:
     def dag_id(self) -> str:
         return f"asapp_to_intercom__{self.migration_id}"
 
-    def dag(self):
+    @property
+    def rollback_dag_id(self) -> str:
+        return f"asapp_to_intercom_rollback__{self.migration_id}"
+
+    def dag(self, dag_id: str | None = None):
         from airflow.dag_processing.dagbag import DagBag
 
         bag = DagBag(dag_folder=str(ROOT / "dags"))
         assert not bag.import_errors, bag.import_errors
-        return bag.get_dag(self.dag_id)
+        return bag.get_dag(dag_id or self.dag_id)
 
     def run(self, **conf):
         """Trigger a manual run with this conf and wait for it (dag.test runs tasks in this process)."""
         return self.dag().test(run_conf=conf)
 
+    def roll_back(self, **conf):
+        """A run of the migration's rollback DAG (a real one of a demo config approves itself)."""
+        return self.dag(self.rollback_dag_id).test(run_conf=conf)
+
     def report(self, run) -> dict:
         return read_report(self.home, run.run_id)
+
+    def rollback_report(self, run) -> dict:
+        from asapp_intercom.pipeline.staging import run_key
+
+        return json.loads(
+            (self.home / "staging" / "rollbacks" / run_key(run.run_id) / "report.json").read_text()
+        )
 
     def ledger(self):
         from asapp_intercom.ledger import Ledger

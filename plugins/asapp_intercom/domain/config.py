@@ -26,6 +26,19 @@ CRON_PRESETS = {
 }
 
 
+DAG_PREFIX = "asapp_to_intercom__"
+ROLLBACK_DAG_PREFIX = "asapp_to_intercom_rollback__"
+"""Each config makes two DAGs: the migration, and its rollback."""
+
+
+def migration_id_of(dag_id: str) -> str | None:
+    """The migration a DAG belongs to (its migration or its rollback DAG), if it is one of ours."""
+    for prefix in (DAG_PREFIX, ROLLBACK_DAG_PREFIX):
+        if dag_id.startswith(prefix):
+            return dag_id.removeprefix(prefix)
+    return None
+
+
 class MigrationConfigError(ValueError):
     """A migration config file that cannot be used; the message names the file, field and reason."""
 
@@ -155,7 +168,11 @@ class MigrationConfig(Strict):
 
     @property
     def dag_id(self) -> str:
-        return f"asapp_to_intercom__{self.migration_id}"
+        return f"{DAG_PREFIX}{self.migration_id}"
+
+    @property
+    def rollback_dag_id(self) -> str:
+        return f"{ROLLBACK_DAG_PREFIX}{self.migration_id}"
 
     def staging_url(self) -> str:
         return self.staging.path or f"file://{_airflow_home()}/asapp_intercom/{self.migration_id}/staging"

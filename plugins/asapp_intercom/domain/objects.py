@@ -36,3 +36,11 @@ class ObjectType(StrEnum):
 LOAD_ORDER: tuple[ObjectType, ...] = tuple(ObjectType)
 STEPS: tuple[str, ...] = tuple(member.step for member in ObjectType)
 """The load steps in dependency order: companies → contacts → conversations → attachments → tags."""
+
+
+class SchemaObject(StrEnum):
+    """What the schema phase makes before any record, kept in the ledger beside the records, so that a
+    rollback archives or deletes exactly what the migration created (and leaves what it found)."""
+
+    DATA_ATTRIBUTE = "data_attribute"
+    TAG = "tag"

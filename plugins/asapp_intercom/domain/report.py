@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asapp_intercom.domain.cutover import cutover_markdown
 from asapp_intercom.domain.objects import LOAD_ORDER
 
 MAX_LISTED = 500
@@ -96,7 +97,7 @@ def build_report(
         "migration_id": migration_id,
         "run_id": run_id,
         "params": params,
-        "failed_tasks": [{"task": task, "error": _last_error(task, ledger.events)} for task in failed],
+        "failed_tasks": [{"task": task, "error": last_error(task, ledger.events)} for task in failed],
         "not_run": not_run,
         "events": ledger.events[:MAX_LISTED],
         "field_map": field_map,
@@ -152,7 +153,7 @@ def _feed(manifest: dict) -> dict:
     }
 
 
-def _last_error(task: str, events: list[dict]) -> str:
+def last_error(task: str, events: list[dict]) -> str:
     """A failed task's last recorded error (a mapped task's id carries its index: feed_3)."""
     mine = [
         event
@@ -238,6 +239,15 @@ def render_markdown(report: dict) -> str:
             else "not approved (dry run: nothing was written)"
         )
         lines += [f"Field map `{approval['hash'][:12]}`: {decision}.", ""]
+    if report.get("cutover"):
+        lines += cutover_markdown(report["cutover"]) + [""]
+    if report.get("inventory"):
+        links = report["inventory"]
+        lines += [
+            f"ASAPP's configuration: [inventory]({links['inventory']}) ([json]({links['inventory_json']})) "
+            f"and the [Intercom implementation guide]({links['implementation_guide']}).",
+            "",
+        ]
     lines += [
         "## Objects",
         "",

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from asapp_intercom.domain.objects import STEPS
 from asapp_intercom.domain.times import instant
@@ -82,10 +82,26 @@ class RunForm(BaseModel):
         ),
     )
 
-    @field_validator("follow_events_until", mode="before")
+    cutover_at: datetime | None = Field(
+        None,
+        title="Cut over at",
+        description=(
+            "Make this run the cutover, frozen at this moment: it follows the real-time events up to it, "
+            "migrates what changed, reads everything back and reports go or no-go. After a run that says "
+            "go, scheduled runs and backfills stop following ASAPP there. Empty: an ordinary run."
+        ),
+    )
+
+    @field_validator("follow_events_until", "cutover_at", mode="before")
     @classmethod
     def _utc_unless_stated(cls, value: Any) -> Any:
         return instant(value) if isinstance(value, str | datetime) else value
+
+    @model_validator(mode="after")
+    def _cutover_migrates_everything(self) -> RunForm:
+        if self.cutover_at is not None and (self.mode is not RunMode.full or set(self.objects) != set(STEPS)):
+            raise ValueError("a cutover run migrates everything: mode full, every object")
+        return self
 
     @classmethod
     def of_params(cls, params: Mapping[str, Any]) -> RunForm:

@@ -201,6 +201,12 @@ class AsappHook(HttpHook):
     def segments(self) -> list[dict]:
         return list(self.paginate_configuration("segments", "segments"))
 
+    def redaction_entities(self) -> list[dict]:
+        return list(self.paginate_configuration("redaction-entities", "redactionEntities"))
+
+    def custom_vocabularies(self) -> list[dict]:
+        return list(self.paginate_configuration("custom-vocabularies", "customVocabularies"))
+
     # Real-time events ----------------------------------------------------------------------
     def pull_events(self, cursor: str | None, feed: str = "all", limit: int = 500) -> dict:
         """One page of the event stream: {events, nextCursor, hasMore}; 410 when the cursor expired."""

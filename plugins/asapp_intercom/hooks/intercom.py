@@ -192,9 +192,22 @@ class IntercomHook(HttpHook):
                 return
             body["pagination"]["starting_after"] = cursor
 
+    def _undo(self, method: str, path: str, body: dict | None = None) -> bool:
+        """A delete or detach, resent like any idempotent call. A 404 means it is already gone: the result
+        the call wanted, whether an earlier answer was lost (our own delete went through) or someone else
+        removed it first. True when this call removed it, False when it was already gone."""
+        try:
+            self._call(method, path, body)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            return False
+        return True
+
     # Every Intercom call the product makes. Reads and idempotent writes are resent after a 5xx or a
     # lost connection; writes that would be duplicated by a resend (opening a conversation, a reply,
     # an assignment or state change) are sent once, and the loader's recovery finds what they did.
+    # Deletes are resent too: Intercom cannot delete a thing twice, and a 404 means it is gone (_undo).
 
     # Workspace -----------------------------------------------------------------------------
     def get_me(self) -> dict:
@@ -225,6 +238,24 @@ class IntercomHook(HttpHook):
             return self._call("POST", "/conversations/attributes", body, resend=False)
         return self._call("POST", "/data_attributes", body | {"model": model}, resend=False)
 
+    def archive_data_attribute(self, attribute_id: str) -> bool:
+        """PUT /data_attributes/{id} {archived: true} (contact, company): idempotent. False when Intercom has
+        no such attribute any more; a 422 (something depends on it) is raised."""
+        return self._undo("PUT", f"/data_attributes/{attribute_id}", {"archived": True})
+
+    def unarchive_data_attribute(self, attribute_id: str) -> dict:
+        """PUT /data_attributes/{id} {archived: false}: idempotent."""
+        return self._call("PUT", f"/data_attributes/{attribute_id}", {"archived": False})
+
+    def rename_conversation_attribute(self, attribute_id: str, name: str) -> bool:
+        """PUT /conversations/attributes/{id} {name}: idempotent. False when the attribute is gone."""
+        return self._undo("PUT", f"/conversations/attributes/{attribute_id}", {"name": name})
+
+    def archive_conversation_attribute(self, attribute_id: str) -> bool:
+        """DELETE /conversations/attributes/{id}, which archives (Intercom cannot unarchive it through the
+        API). False when the attribute is gone."""
+        return self._undo("DELETE", f"/conversations/attributes/{attribute_id}")
+
     def list_tags(self) -> list[dict]:
         """GET /tags."""
         return self._call("GET", "/tags").get("data", [])
@@ -233,15 +264,21 @@ class IntercomHook(HttpHook):
         """POST /tags finds a tag by name (ignoring case) or creates it: safe to repeat."""
         return self._call("POST", "/tags", {"name": name})
 
+    def delete_tag(self, tag_id: str) -> bool:
+        """DELETE /tags/{id}: removes it from everything it tags. A 400 `tag_has_dependent_objects` (a segment
+        uses it) is raised; False when it is already gone."""
+        return self._undo("DELETE", f"/tags/{tag_id}")
+
     # Companies -----------------------------------------------------------------------------
     def find_company(self, company_id: str) -> dict | None:
-        """GET /companies?company_id=…: the company with our id, if Intercom has one."""
+        """GET /companies?company_id=…: the company with our id, if Intercom has one (it answers a list)."""
         try:
-            return self._call("GET", "/companies", params={"company_id": company_id})
+            found = self._call("GET", "/companies", params={"company_id": company_id})
         except ApiError as error:
             if error.status == 404:
                 return None
             raise
+        return next(iter(found.get("data") or []), None)
 
     def upsert_company(self, body: dict) -> dict:
         """POST /companies creates or updates by company_id: idempotent."""
@@ -250,6 +287,15 @@ class IntercomHook(HttpHook):
     def get_company(self, company_id: str) -> dict:
         """GET /companies/{id}."""
         return self._call("GET", f"/companies/{company_id}")
+
+    def update_company(self, company_id: str, body: dict) -> dict:
+        """PUT /companies/{id} by Intercom id (unlike the upsert, it never makes a company): idempotent."""
+        return self._call("PUT", f"/companies/{company_id}", body)
+
+    def delete_company(self, company_id: str) -> bool:
+        """DELETE /companies/{id}: Intercom answers at once, detaches the contacts and archives the company a
+        little later. False when it is already gone."""
+        return self._undo("DELETE", f"/companies/{company_id}")
 
     # Contacts ------------------------------------------------------------------------------
     def create_contact(self, body: dict) -> dict:
@@ -264,9 +310,18 @@ class IntercomHook(HttpHook):
         """GET /contacts/{id}."""
         return self._call("GET", f"/contacts/{contact_id}")
 
+    def delete_contact(self, contact_id: str) -> bool:
+        """DELETE /contacts/{id}. False when it is already gone."""
+        return self._undo("DELETE", f"/contacts/{contact_id}")
+
     def attach_company(self, contact_id: str, company_id: str) -> dict:
         """POST /contacts/{id}/companies with the company's Intercom id; attaching twice is harmless."""
         return self._call("POST", f"/contacts/{contact_id}/companies", {"id": company_id})
+
+    def detach_company(self, contact_id: str, company_id: str) -> bool:
+        """DELETE /contacts/{id}/companies/{company_id} (the Intercom id). False when the link (or either
+        record) is already gone."""
+        return self._undo("DELETE", f"/contacts/{contact_id}/companies/{company_id}")
 
     def list_contact_companies(self, contact_id: str) -> list[dict]:
         """GET /contacts/{id}/companies."""
@@ -284,6 +339,11 @@ class IntercomHook(HttpHook):
     def search_conversations(self, query: dict) -> Iterator[dict]:
         """POST /conversations/search (eventually consistent: a new conversation shows up late)."""
         return self._search("conversations", query)
+
+    def count_conversations(self, query: dict) -> int:
+        """POST /conversations/search for one item: how many conversations match (as search sees it)."""
+        page = self._call("POST", "/conversations/search", {"query": query, "pagination": {"per_page": 1}})
+        return int(page.get("total_count") or 0)
 
     def get_conversation(self, conversation_id: str) -> dict:
         """GET /conversations/{id}, with its 500 newest parts."""
@@ -314,6 +374,14 @@ class IntercomHook(HttpHook):
         return self._call(
             "POST", f"/conversations/{conversation_id}/tags", {"id": tag_id, "admin_id": admin_id}
         )
+
+    def untag_conversation(self, conversation_id: str, tag_id: str, admin_id: str) -> bool:
+        """DELETE /conversations/{id}/tags/{tag_id} with {admin_id}. False when the tag is no longer on it."""
+        return self._undo("DELETE", f"/conversations/{conversation_id}/tags/{tag_id}", {"admin_id": admin_id})
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """DELETE /conversations/{id}: irreversible, Intercom keeps no copy. False when it is already gone."""
+        return self._undo("DELETE", f"/conversations/{conversation_id}")
 
     def test_connection(self) -> tuple[bool, str]:
         try:

@@ -34,6 +34,7 @@ from asapp_intercom.ledger.tables import (
     parts,
     quarantine,
     records,
+    rollback_entries,
     spend,
     spend_by_minute,
     staged_files,
@@ -130,12 +131,21 @@ class Ledger:
             *(table.c[name] == _plain(value) for name, value in columns.items()),
         )
 
-    def _upsert(self, table: Table, keys: dict[str, Any], values: dict[str, Any]) -> None:
+    def _upsert(
+        self, table: Table, keys: dict[str, Any], values: dict[str, Any], unless_set: dict | None = None
+    ) -> None:
+        """Update the row, or insert it; `unless_set` columns keep a value they already have."""
         keys = {name: _plain(value) for name, value in keys.items()}
+        unless_set = unless_set or {}
+        kept = {name: func.coalesce(table.c[name], value) for name, value in unless_set.items()}
         with self.engine.begin() as connection:
-            changed = connection.execute(update(table).where(self._key(table, **keys)).values(**values))
+            changed = connection.execute(
+                update(table).where(self._key(table, **keys)).values(**values, **kept)
+            )
             if changed.rowcount == 0:
-                connection.execute(table.insert().values(migration_id=self.migration_id, **keys, **values))
+                connection.execute(
+                    table.insert().values(migration_id=self.migration_id, **keys, **values, **unless_set)
+                )
 
     def _upsert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert or update many rows (all with the same columns, keys included) in one transaction:
@@ -214,7 +224,7 @@ class Ledger:
             values["origin"] = origin
         if previous_state is not None:
             values["previous_state"] = previous_state
-        self._upsert(records, key, values)
+        self._upsert(records, key, values, {"first_run_id": run_id, "first_written_at": intent_at})
         return _utc(intent_at)
 
     def complete(
@@ -230,13 +240,17 @@ class Ledger:
         previous_state: dict | None = None,
         progress: dict | None = None,
     ) -> None:
+        """The write is done (or found done): what Intercom made of it, and when the migration last
+        wrote it."""
+        written = now()
         values: dict[str, Any] = {
             "intercom_id": intercom_id,
             "state": "done",
             "action": action,
             "payload_hash": payload_hash,
             "run_id": run_id,
-            "updated_at": now(),
+            "updated_at": written,
+            "written_at": written,
         }
         if origin is not None:
             values["origin"] = origin
@@ -244,7 +258,25 @@ class Ledger:
             values["previous_state"] = previous_state
         if progress is not None:
             values["progress"] = progress
-        self._upsert(records, {"object_type": object_type, "source_id": source_id}, values)
+        self._upsert(
+            records,
+            {"object_type": object_type, "source_id": source_id},
+            values,
+            {"first_run_id": run_id, "first_written_at": written},
+        )
+
+    def note_written(
+        self, object_type: str, *, source_id: str | None = None, intercom_id: str | None = None
+    ) -> None:
+        """The migration wrote to this record again after completing it (a company link, a part, a tag): a
+        change Intercom shows after this moment is someone else's."""
+        column, value = ("source_id", source_id) if source_id is not None else ("intercom_id", intercom_id)
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(records)
+                .where(self._key(records, object_type=object_type, **{column: value}))
+                .values(written_at=now())
+            )
 
     def mark_unchanged(self, object_type: str, source_ids: list[str], run_id: str) -> None:
         """This run found these records as Intercom has them: nothing sent, the run noted. A record an earlier
@@ -272,11 +304,109 @@ class Ledger:
 
     def forget(self, object_type: str, source_id: str) -> None:
         with self.engine.begin() as connection:
-            connection.execute(
-                delete(records).where(self._key(records, object_type=object_type, source_id=source_id))
+            self._forget(connection, object_type, source_id)
+
+    def _forget(self, connection: Connection, object_type: str, source_id: str) -> None:
+        connection.execute(
+            delete(records).where(self._key(records, object_type=object_type, source_id=source_id))
+        )
+        if object_type == "conversation":
+            connection.execute(delete(parts).where(self._key(parts, conversation_source_id=source_id)))
+
+    # Rollbacks -----------------------------------------------------------------------------
+    def plan_undo(self, rollback_run_id: str, entries: Iterable[dict[str, Any]]) -> int:
+        """Write a rollback's planned entries; an entry this rollback run already has keeps what it holds
+        (a cleared or retried task must not judge again a record it may have begun to undo). Returns how many
+        were new."""
+        added = 0
+        with self.engine.begin() as connection:
+            for entry in entries:
+                values = {
+                    "migration_id": self.migration_id,
+                    "rollback_run_id": rollback_run_id,
+                    **{key: _plain(value) for key, value in entry.items()},
+                    "planned_at": now(),
+                }
+                added += _insert_new(
+                    connection,
+                    rollback_entries,
+                    values,
+                    ["migration_id", "rollback_run_id", "object_type", "source_id"],
+                )
+        return added
+
+    def undo_entries(
+        self, rollback_run_id: str, step: str | None = None, *, unfinished: bool = False
+    ) -> list[Row]:
+        query = select(rollback_entries).where(self._key(rollback_entries, rollback_run_id=rollback_run_id))
+        if step is not None:
+            query = query.where(rollback_entries.c.step == step)
+        if unfinished:
+            query = query.where(rollback_entries.c.state != "done")
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    query.order_by(rollback_entries.c.object_type, rollback_entries.c.source_id)
+                )
             )
-            if object_type == "conversation":
-                connection.execute(delete(parts).where(self._key(parts, conversation_source_id=source_id)))
+
+    def begin_undo(self, rollback_run_id: str, object_type: str, source_id: str) -> None:
+        """The intent, before the first request: a later try finishes this entry without judging it again."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(rollback_entries)
+                .where(
+                    self._key(
+                        rollback_entries,
+                        rollback_run_id=rollback_run_id,
+                        object_type=object_type,
+                        source_id=source_id,
+                    ),
+                    rollback_entries.c.state == "planned",
+                )
+                .values(state="pending", started_at=now())
+            )
+
+    def finish_undo(
+        self,
+        rollback_run_id: str,
+        object_type: str,
+        source_id: str,
+        outcome: str,
+        detail: dict | None = None,
+        *,
+        forget: bool,
+    ) -> None:
+        """What became of the entry; with `forget`, the record leaves the ledger in the same transaction (a
+        later migration run creates it anew), while the entry keeps a copy of it."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(rollback_entries)
+                .where(
+                    self._key(
+                        rollback_entries,
+                        rollback_run_id=rollback_run_id,
+                        object_type=object_type,
+                        source_id=source_id,
+                    )
+                )
+                .values(state="done", outcome=outcome, detail=detail, done_at=now())
+            )
+            if forget:
+                self._forget(connection, object_type, source_id)
+
+    def rolled_back(self, object_type: str, source_id: str) -> Row | None:
+        """The last rollback entry that undid this record, if any (what a later migration run must know)."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(rollback_entries)
+                .where(
+                    self._key(rollback_entries, object_type=object_type, source_id=source_id),
+                    rollback_entries.c.state == "done",
+                )
+                .order_by(rollback_entries.c.done_at.desc())
+                .limit(1)
+            ).first()
 
     # Conversation parts --------------------------------------------------------------------
     def part_states(self, conversation_source_id: str) -> dict[str, Row]:
@@ -285,6 +415,16 @@ class Ledger:
                 select(parts).where(self._key(parts, conversation_source_id=conversation_source_id))
             )
             return {row.part_key: row for row in rows}
+
+    def attachment_conversations(self) -> dict[str, str]:
+        """file_upload_event_id → the conversation (source id) its file was posted to."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(parts.c.part_key, parts.c.conversation_source_id).where(
+                    self._key(parts), parts.c.part_key.startswith("file:")
+                )
+            )
+            return {key.removeprefix("file:"): conversation for key, conversation in rows}
 
     def begin_part(self, conversation_source_id: str, part_key: str, run_id: str) -> None:
         self._upsert(

@@ -53,6 +53,14 @@ class AsappCapSpent(LedgerState):
     resets_at: datetime
 
 
+class Cutover(LedgerState):
+    """A cutover run said go: after `at`, scheduled runs and backfills no longer follow ASAPP."""
+
+    key = "cutover"
+    at: datetime
+    run_id: str
+
+
 class ActiveRun(LedgerState):
     """The one run that may work on the migration now; another run waits until this one has ended."""
 

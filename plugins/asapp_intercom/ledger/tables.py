@@ -33,6 +33,9 @@ records = Table(
     Column("run_id", String(250)),
     Column("intent_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True)),
+    Column("first_run_id", String(250)),  # the run that first wrote it: what rolling back that run undoes
+    Column("first_written_at", DateTime(timezone=True)),
+    Column("written_at", DateTime(timezone=True)),  # the migration's last write: later changes are a person's
     Index("records_by_intercom_id", "migration_id", "object_type", "intercom_id"),
 )
 
@@ -177,4 +180,26 @@ spend_by_minute = Table(
     Column("try_number", Integer, primary_key=True),
     Column("minute", DateTime(timezone=True), primary_key=True),
     Column("requests", Integer, nullable=False),
+)
+
+rollback_entries = Table(
+    "rollback_entries",
+    metadata,  # what each rollback run planned and did, record by record; outlives the records it undid
+    Column("migration_id", String(64), primary_key=True),
+    Column("rollback_run_id", String(250), primary_key=True),
+    Column("object_type", String(32), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("step", String(32), nullable=False),
+    Column(
+        "action", String(16), nullable=False
+    ),  # delete | restore | untag | archive | forget | leave | conflict
+    Column("state", String(16), nullable=False),  # planned | pending | done
+    Column("outcome", String(32)),
+    Column("intercom_id", String(64)),
+    Column("record", JSON),  # the ledger's record as it was when planned
+    Column("detail", JSON),
+    Column("planned_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("done_at", DateTime(timezone=True)),
+    Index("rollback_entries_by_record", "migration_id", "object_type", "source_id"),
 )

@@ -12,8 +12,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowSkipException
 
 from asapp_intercom.domain.config import MigrationConfig
+from asapp_intercom.domain.cutover import effective_cutover, window_before_cutover
 from asapp_intercom.domain.objects import STEPS
 from asapp_intercom.domain.run_form import RunForm, RunMode, Scope
 
@@ -88,15 +90,30 @@ class MigrationOperator(BaseOperator):
     def form(context: Context) -> RunForm:
         return RunForm.of_params(context["params"])
 
-    @staticmethod
-    def window(context: Context) -> tuple[datetime | None, datetime | None]:
-        """A scheduled or backfill run covers its data interval; a manual run covers everything."""
+    def cutover_at(self) -> datetime | None:
+        """The config's `cutover_at` or a cutover run's freeze, whichever is first: ASAPP is not followed
+        after it."""
+        from asapp_intercom.ledger.state import Cutover
+
+        recorded = self.ledger.load(Cutover)
+        return effective_cutover(self.migration.asapp.realtime.cutover_at, recorded.at if recorded else None)
+
+    def window(self, context: Context) -> tuple[datetime | None, datetime | None]:
+        """A scheduled or backfill run covers its data interval up to the cutover (one wholly after it does
+        nothing); a manual run covers everything."""
         run = context["dag_run"]
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         run_type = str(getattr(run.run_type, "value", run.run_type)).lower()
-        if run_type in WINDOWED_RUN_TYPES and start and end and end > start:
-            return start, end
-        return None, None
+        if not (run_type in WINDOWED_RUN_TYPES and start and end and end > start):
+            return None, None
+        cutover = self.cutover_at()
+        window = window_before_cutover(start, end, cutover)
+        if window is None:
+            raise AirflowSkipException(
+                f"This run's interval starts after the cutover ({cutover.isoformat()}): ASAPP is no longer "
+                "followed"
+            )
+        return window
 
     def scope(self, context: Context) -> Scope:
         from asapp_intercom.ledger.state import DeltaMark

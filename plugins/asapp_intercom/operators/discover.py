@@ -17,6 +17,7 @@ class DiscoverAsappOperator(MigrationOperator):
         from asapp_intercom.pipeline.discover import discover_configuration, discover_feeds
         from asapp_intercom.pipeline.sources import RequiredFeedMissing
 
+        self.window(context)  # a scheduled or backfill run after the cutover stops here, and all after it
         try:
             feeds = discover_feeds(
                 {name: self.feed_source(name) for name in FEEDS},
@@ -50,9 +51,15 @@ class DiscoverAsappOperator(MigrationOperator):
                 audit["files_ignored"],
             )
         self.log.info(
-            "Configuration API: %d structured-data fields, %d segments",
+            "Configuration API: %d structured-data fields, %d segments, %d redaction entities, "
+            "%d custom vocabularies%s",
             len(configuration["structured_data_fields"]),
             len(configuration["segments"]),
+            len(configuration["redaction_entities"]),
+            len(configuration["custom_vocabularies"]),
+            "".join(
+                f"; {name} not read: {why}" for name, why in configuration["configuration_not_read"].items()
+            ),
         )
         return {"feeds": feeds, **configuration}
 

@@ -7,10 +7,8 @@ without asking. Only a demo config may approve itself, and it says so in the log
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
-from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseBranchOperator, Context, Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -24,6 +22,7 @@ from asapp_intercom.domain.mapping import (
     to_markdown,
 )
 from asapp_intercom.domain.times import instant
+from asapp_intercom.operators.approval import RecordedAnswerApproval
 from asapp_intercom.operators.base import MigrationOperator
 
 PROPOSE, GATE, APPROVE, APPROVED = "map.propose", "map.needs_approval", "map.approve", "map.approved"
@@ -96,12 +95,8 @@ class ApprovalGateOperator(BaseBranchOperator):
         return APPROVE
 
 
-class FieldMapApprovalOperator(MigrationOperator, HITLOperator):
-    """The human decision, in Airflow's Required Actions: approve the proposed map, edit it, or reject it.
-
-    An answer is kept in the migration's ledger as it is given (web/answers.py); a try that finds one
-    there, given to an earlier try that Airflow lost it for, uses it instead of asking again.
-    """
+class FieldMapApprovalOperator(RecordedAnswerApproval):
+    """The human decision, in Airflow's Required Actions: approve the proposed map, edit it, or reject it."""
 
     def __init__(self, **kwargs):
         kwargs.pop("params", None)  # the run form's params belong to the DAG, not to this form
@@ -125,29 +120,6 @@ class FieldMapApprovalOperator(MigrationOperator, HITLOperator):
                 )
             },
             **kwargs,
-        )
-
-    def execute(self, context: Context):
-        given = self.ledger.answer(context["run_id"], self.task_id)
-        if given is None:
-            return super().execute(context)
-        self.log.warning(
-            "%s answered this at %s, and that answer did not reach the earlier try; using it instead "
-            "of asking again",
-            given.responded_by,
-            given.responded_at,
-        )
-        responded_at = (
-            given.responded_at if given.responded_at.tzinfo else given.responded_at.replace(tzinfo=UTC)
-        )
-        return self.execute_complete(
-            context,
-            {
-                "chosen_options": given.chosen_options,
-                "params_input": given.params_input or {},
-                "responded_at": responded_at,
-                "responded_by_user": {"id": given.responded_by, "name": given.responded_by},
-            },
         )
 
 

@@ -21,6 +21,9 @@ class ReportOperator(MigrationOperator):
         self.loads = loads
 
     def execute(self, context: Context) -> dict:
+        from asapp_intercom.domain.cutover import cutover_verdict
+        from asapp_intercom.ledger.state import Cutover
+        from asapp_intercom.pipeline.inventory import write_inventory
         from asapp_intercom.pipeline.report import ledger_view
 
         ti = context["ti"]
@@ -34,6 +37,7 @@ class ReportOperator(MigrationOperator):
                 loads[manifest["object_type"]] = manifest
         run_id = context["run_id"]
         states = ti.get_task_states(dag_id=context["dag"].dag_id, run_ids=[run_id]).get(run_id, {})
+        view = ledger_view(self.ledger, run_id)
         report = build_report(
             run_id=run_id,
             migration_id=self.migration.migration_id,
@@ -46,9 +50,30 @@ class ReportOperator(MigrationOperator):
             schema=pulled["schema"],
             loads=loads,
             validations=pulled["validation"] or {},
-            ledger=ledger_view(self.ledger, run_id),
+            ledger=view,
             task_states=states,
         )
+        if pulled.get("asapp"):  # discovery read ASAPP's configuration: the inventory says what it read
+            report["inventory"] = write_inventory(
+                self.staging,
+                self.ledger,
+                self.migration.migration_id,
+                run_id,
+                pulled["asapp"],
+                (pulled["field_map"] or {}).get("entries") or [],
+            )
+        freeze = self.form(context).cutover_at
+        if freeze is not None:
+            report["cutover"] = cutover_verdict(
+                report["objects"],
+                view.quarantined,
+                report["agents_without_intercom_admin"],
+                report["failed_tasks"],
+                freeze,
+            )
+            if report["cutover"]["go"] and not self.form(context).dry_run:
+                self.ledger.save(Cutover(at=freeze, run_id=run_id))
+            self.log.info("Cutover: %s", report["cutover"]["verdict"])
         run_dir = self.staging.run_dir(context["run_id"])
         self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
         self.staging.write_text(run_dir / "report.md", render_markdown(report))

@@ -31,7 +31,7 @@ class EnsureSchemaOperator(MigrationOperator):
         if not self.selected(context, ObjectType.CONVERSATION_TAGS.step):
             tags = []
         try:
-            manifest = ensure_schema(self.intercom_hook, entries, tags)
+            manifest = ensure_schema(self.intercom_hook, self.ledger, context["run_id"], entries, tags)
         except SchemaClash as clash:
             raise AirflowFailException(str(clash)) from None
         self.log.info(

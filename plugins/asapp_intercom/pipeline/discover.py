@@ -2,7 +2,8 @@
 
 It lists (it does not download): per feed and channel the complete partitions, the files, the
 batch window, what is still waiting for `_SUCCESS` and how many rows of it were already read;
-ASAPP's structured-data fields and segments; and in Intercom the admins, data attributes, tags
+ASAPP's configuration (structured-data fields, segments, redaction entities, custom vocabularies:
+the configuration inventory is written from it); and in Intercom the admins, data attributes, tags
 and record counts. Extraction then reads what discovery listed.
 """
 
@@ -60,13 +61,18 @@ def discover_feeds(
 
 
 def discover_configuration(hook: AsappHook) -> dict:
-    """Structured-data fields and segments, through ASAPP's configuration API."""
+    """Everything ASAPP's configuration API exposes: structured-data fields and segments (the migration uses
+    them), redaction entities and custom vocabularies (the inventory lists them). A set ASAPP has not
+    enabled for the tenant's key (403, 404) is named as not read, with ASAPP's answer."""
     fields = [
         {
             "id": item["id"],
             "name": item.get("name"),
             "type": item.get("type"),
+            "category": item.get("categoryId"),
             "active": item.get("active"),
+            "question": (item.get("question") or {}).get("question"),
+            "entity": item.get("entity"),
             "segment_ids": item.get("segmentIds") or [],
         }
         for item in hook.structured_data_fields()
@@ -80,7 +86,32 @@ def discover_configuration(hook: AsappHook) -> dict:
         }
         for item in hook.segments()
     ]
-    return {"structured_data_fields": fields, "segments": segments}
+    not_read: dict[str, str] = {}
+    entities = _optional(hook.redaction_entities, "redaction_entities", not_read)
+    vocabularies = _optional(hook.custom_vocabularies, "custom_vocabularies", not_read)
+    return {
+        "structured_data_fields": fields,
+        "segments": segments,
+        "redaction_entities": [
+            {"id": item["id"], "description": item.get("description"), "policies": item.get("policies") or {}}
+            for item in entities
+        ],
+        "custom_vocabularies": [
+            {"phrase": item.get("phrase"), "sounds_like": item.get("soundsLike") or []}
+            for item in vocabularies
+        ],
+        "configuration_not_read": not_read,
+    }
+
+
+def _optional(read, name: str, not_read: dict[str, str]) -> list[dict]:
+    try:
+        return read()
+    except ApiError as error:
+        if error.status not in {403, 404}:
+            raise
+        not_read[name] = f"ASAPP answered {error.status} ({error.message}): not enabled for this API key"
+        return []
 
 
 def _total(hook: IntercomHook, resource: str) -> int | None:

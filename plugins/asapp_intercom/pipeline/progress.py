@@ -1,7 +1,9 @@
-"""Progress of a long task in its log: done of total, the rate, and when it will end.
+"""Progress of a long task: in its log (done of total, the rate, when it will end) and in the ledger (the
+requests it has spent).
 
 A migration of millions of records runs for days at Intercom's rate limit; an operator reading a
-task's log should never wait more than `every` seconds for a line saying where it stands.
+task's log should never wait more than `every` seconds for a line saying where it stands, and the
+run's report counts the requests of a try that was killed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asapp_intercom.hooks.api import ApiSession
+    from asapp_intercom.ledger import Ledger
+
+SPEND_EVERY_SECONDS = 5.0
 
 
 class Progress:
@@ -70,3 +81,61 @@ def _duration(seconds: float) -> str:
     if seconds < 172_800:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+@dataclass(frozen=True)
+class TaskTry:
+    """The task try work runs in: what it spends is written to the ledger under it as it goes."""
+
+    task_id: str
+    map_index: int = -1
+    try_number: int = 1
+
+
+class Spend:
+    """Writes the requests a try has sent to the ledger every few seconds, so that the run's report counts
+    them even when the try is killed: its total, and what it sent in each minute (the rate over time that
+    the report page draws against the budget). Requests since the last write count in the current minute."""
+
+    def __init__(self, ledger: Ledger, run_id: str, task: TaskTry | None, api: ApiSession):
+        self.ledger, self.run_id, self.task, self.api = ledger, run_id, task, api
+        self.calls_before, self.retries_before = api.calls, api.retries
+        self.last = time.monotonic()
+        self.minute, self.calls_at_minute, self.last_calls = _minute(), api.calls, api.calls
+        self._lock = threading.Lock()
+
+    def maybe_write(self) -> None:
+        if time.monotonic() - self.last >= SPEND_EVERY_SECONDS:
+            self.write()
+
+    def write(self) -> None:
+        if self.task is None:
+            return
+        with self._lock:
+            self.last = time.monotonic()
+            calls = self.api.calls
+            self.ledger.note_spend(
+                self.run_id,
+                self.task.task_id,
+                self.task.map_index,
+                self.task.try_number,
+                calls - self.calls_before,
+                self.api.retries - self.retries_before,
+            )
+            minute = _minute()
+            if minute != self.minute:
+                self.minute, self.calls_at_minute = minute, self.last_calls
+            if calls > self.calls_at_minute:
+                self.ledger.note_spend_in_minute(
+                    self.run_id,
+                    self.task.task_id,
+                    self.task.map_index,
+                    self.task.try_number,
+                    minute,
+                    calls - self.calls_at_minute,
+                )
+            self.last_calls = calls
+
+
+def _minute() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)

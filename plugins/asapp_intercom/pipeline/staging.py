@@ -92,6 +92,10 @@ class Staging:
     def run_dir(self, run_id: str) -> ObjectStoragePath:
         return self.root / "runs" / run_key(run_id)
 
+    def rollback_dir(self, run_id: str) -> ObjectStoragePath:
+        """A rollback run's plan and report."""
+        return self.root / "rollbacks" / run_key(run_id)
+
     def payloads_path(self, run_id: str, object_type: str) -> str:
         """Where a run's payloads of one object type are, relative to the root (as manifests say it)."""
         return f"runs/{run_key(run_id)}/payloads/{object_type}.parquet"

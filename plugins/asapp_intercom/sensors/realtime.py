@@ -15,17 +15,19 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
     """Brings the event log up to the run's watermark, waiting in the triggerer, not in a worker.
 
     The watermark is the end of a scheduled or backfill run's data interval, the run's
-    `follow_events_until` for a manual run (none: take what is there and go on), never later
-    than the config's cutover. It is reached once an event at or past it has arrived, or once the
-    watermark plus the config's grace period has passed on the clock.
+    `follow_events_until` or `cutover_at` (the freeze) for a manual run (none: take what is there and
+    go on), never later than the cutover (the config's, or a cutover run's that said go). It is
+    reached once an event at or past it has arrived, or once the watermark plus the config's grace
+    period has passed on the clock.
     """
 
     def watermark(self, context: Context) -> datetime | None:
-        realtime = self.migration.asapp.realtime
         _since, until = self.window(context)
-        watermark = until or self.form(context).follow_events_until
-        if watermark is not None and realtime.cutover_at is not None:
-            watermark = min(watermark, realtime.cutover_at)
+        form = self.form(context)
+        watermark = until or form.follow_events_until or form.cutover_at
+        cutover = self.cutover_at()
+        if watermark is not None and cutover is not None:
+            watermark = min(watermark, cutover)
         return watermark
 
     def execute(self, context: Context, event: dict | None = None) -> dict | None:

@@ -5,7 +5,7 @@ resumed try ("changed externally") and its retry asks anew, the first answer kep
 task's history. This middleware, in the API server, sees each answer go by (the Required Actions
 form and the REST API both PATCH `…/taskInstances/{task}/{map_index}/hitlDetails`) and records it in
 the migration's ledger once Airflow has accepted it; the task, on any try, uses a recorded answer
-instead of asking again (operators/field_map.py).
+instead of asking again (operators/approval.py: the field map's and the rollback's approvals).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from asapp_intercom.domain.config import MigrationConfig, load_configs, migrations_dir
+from asapp_intercom.domain.config import MigrationConfig, load_configs, migration_id_of, migrations_dir
 from asapp_intercom.ledger import Ledger
 
 _lock = threading.Lock()
@@ -40,8 +40,9 @@ def migration(migration_id: str) -> MigrationConfig | None:
 
 
 def migration_of_dag(dag_id: str) -> MigrationConfig | None:
-    prefix = "asapp_to_intercom__"
-    return migration(dag_id.removeprefix(prefix)) if dag_id.startswith(prefix) else None
+    """The config of a migration's DAG or of its rollback DAG."""
+    migration_id = migration_id_of(dag_id)
+    return migration(migration_id) if migration_id else None
 
 
 @lru_cache(maxsize=32)

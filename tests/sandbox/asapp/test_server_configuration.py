@@ -1,5 +1,5 @@
-"""Configuration API (structured-data fields, segments), AutoSummary structured data and health,
-over real HTTP and checked against ASAPP's published OpenAPI files."""
+"""Configuration API (structured-data fields, segments, redaction entities), AutoSummary structured data
+and health, over real HTTP and checked against ASAPP's published OpenAPI files."""
 
 import pytest
 
@@ -46,6 +46,16 @@ def test_fields_filter_on_active_and_default_to_pages_of_twenty(api, configurati
 def test_segments_page_one_by_one(api, configuration_spec):
     pages = walk(api, configuration_spec, SEGMENTS_PATH, "segments", limit=1)
     assert [page[0] for page in pages] == sorted(SEGMENTS, key=lambda segment: segment["id"])
+
+
+def test_redaction_entities_are_listed_in_pages(api, configuration_spec):
+    pages = walk(
+        api, configuration_spec, "/configuration/v1/redaction-entities", "redactionEntities", limit=2
+    )
+    entities = [item for page in pages for item in page]
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [item["id"] for item in entities] == sorted(item["id"] for item in entities)
+    assert {item["id"]: item["policies"]["customerImmediate"] for item in entities}["CREDIT_CARD_NUMBER"]
 
 
 def test_field_lifecycle_in_memory(api, configuration_spec):

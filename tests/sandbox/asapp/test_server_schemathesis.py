@@ -76,6 +76,7 @@ IMPLEMENTED = {
         "getSegment",
         "patchSegment",
         "deleteSegment",
+        "listRedactionEntities",
     ],
     "asapp-autosummary-openapi.yml": ["retrieveStructuredData"],
 }

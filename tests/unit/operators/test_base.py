@@ -1,17 +1,21 @@
 """What every migration task shares: ASAPP's daily cap, once met by one task, keeps every task from
-calling."""
+calling; after a cutover, scheduled runs and backfills stop following ASAPP."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from airflow.sdk.exceptions import AirflowSkipException
 from asapp_intercom.hooks.asapp import AsappHook, DailyCapReached
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.operators.base import LedgerCapMemo
+from asapp_intercom.ledger.state import Cutover
+from asapp_intercom.operators.base import LedgerCapMemo, MigrationOperator
 
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
+from tests.support.migrations import migration_config
 from tests.support.realtime import window
 
 
@@ -45,3 +49,27 @@ def test_after_one_task_meets_the_daily_cap_no_task_calls_asapp_before_it_resets
 
         assert asapp.stats()["rejections"] == {"429-02": 1}
         assert abs((known.value.resets_at - met.value.resets_at).total_seconds()) < 5
+
+
+def test_after_a_cutover_scheduled_runs_and_backfills_stop_following_asapp(tmp_path):
+    task = MigrationOperator(task_id="t", config=migration_config("cut", tmp_path))
+    freeze = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
+
+    def window_of(run_type: str, start: datetime):
+        return task.window(
+            {
+                "dag_run": SimpleNamespace(run_type=run_type),
+                "data_interval_start": start,
+                "data_interval_end": start + timedelta(hours=2),
+            }
+        )
+
+    before = freeze - timedelta(hours=1)
+    assert window_of("scheduled", before) == (before, before + timedelta(hours=2))  # no cutover yet
+    task.ledger.save(Cutover(at=freeze, run_id="manual__cutover"))
+
+    assert window_of("scheduled", before) == (before, freeze)  # up to the freeze
+    for run_type in ("scheduled", "backfill"):
+        with pytest.raises(AirflowSkipException, match="after the cutover"):
+            window_of(run_type, freeze)
+    assert window_of("manual", freeze) == (None, None)  # a person may still run it by hand

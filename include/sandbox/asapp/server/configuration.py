@@ -1,9 +1,11 @@
-"""The AI Summary configuration API (NOTES §5.1, §5.2): structured-data fields and segments.
+"""The configuration API (NOTES §5.1, §5.2): structured-data fields and segments, and the list of
+redaction entities (asapp-partner-configuration-openapi.yml).
 
 Fields start from the structured_data_config feed's latest date and segments from
-_config/segments.json; create, update and delete change an in-memory copy. Lists page with
-ASAPP's cursors: a cursor is the id of a page's first item (items are ordered by id), so pages
-stay stable while items are added or removed.
+_config/segments.json; create, update and delete change an in-memory copy. Redaction entities are
+a typical tenant's, listed only (what a migration reads). Lists page with ASAPP's cursors: a cursor
+is the id of a page's first item (items are ordered by id), so pages stay stable while items are
+added or removed.
 """
 
 from bisect import bisect_left
@@ -22,6 +24,18 @@ DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 FIELD_KINDS = {"q_": "QUESTION", "e_": "ENTITY"}
 
 Item = dict[str, Any]
+
+POLICIES = ("customerImmediate", "customerDelayed", "agentImmediate", "autoTranscribe", "voice")
+REDACTION_ENTITIES = [
+    {"id": entity_id, "description": description, "policies": dict(zip(POLICIES, enabled, strict=True))}
+    for entity_id, description, enabled in (
+        ("CREDIT_CARD_NUMBER", "Payment card numbers", (True, False, True, True, True)),
+        ("EMAIL_ADDRESS", "Email addresses", (False, False, False, False, False)),
+        ("PASSWORD", "Passwords and PINs", (True, False, True, True, True)),
+        ("PHONE_NUMBER", "Phone numbers", (False, True, False, True, False)),
+        ("SSN", "US Social Security numbers", (True, False, True, True, True)),
+    )
+]
 
 
 class Collection:
@@ -95,6 +109,7 @@ class ConfigurationApi:
         self.segments = Collection(
             [segment for segment in self.dataset.segments() if isinstance(segment, dict)]
         )
+        self.redaction_entities = Collection([dict(item) for item in REDACTION_ENTITIES])
 
     def routes(self) -> list[Route]:
         fields, segments = f"{BASE}/structured-data-fields", f"{BASE}/segments"
@@ -109,6 +124,7 @@ class ConfigurationApi:
             Route(segments + "/{item_id}", self.get_segment, methods=["GET"]),
             Route(segments + "/{item_id}", self.update_segment, methods=["PATCH"]),
             Route(segments + "/{item_id}", self.delete_segment, methods=["DELETE"]),
+            Route(f"{BASE}/redaction-entities", self.list_redaction_entities, methods=["GET"]),
         ]
 
     async def list_fields(self, request: Request) -> JSONResponse:
@@ -144,6 +160,16 @@ class ConfigurationApi:
             lambda item: True,
         )
         return JSONResponse({"segments": items, "nextCursor": next_cursor, "prevCursor": prev_cursor})
+
+    async def list_redaction_entities(self, request: Request) -> JSONResponse:
+        items, next_cursor, prev_cursor = self.redaction_entities.page(
+            request.query_params.get("cursor"),
+            query_limit(request.query_params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT),
+            lambda item: True,
+        )
+        return JSONResponse(
+            {"redactionEntities": items, "nextCursor": next_cursor, "prevCursor": prev_cursor}
+        )
 
     async def create_segment(self, request: Request) -> JSONResponse:
         body = await read_json_object(request)

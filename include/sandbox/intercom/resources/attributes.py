@@ -306,6 +306,12 @@ def update_data_attribute(call: Call) -> dict:
         if attribute["data_type"] != "options":
             raise parameter_invalid("Options can only be set on an attribute of type options", "options")
         attribute["options"] = [option.get("value") for option in body["options"]]
+    if body.get("archived") and any(
+        attribute["id"] in segment["data_attribute_ids"] for segment in call.workspace["segments"].values()
+    ):
+        raise IntercomError(
+            422, "data_invalid", "The Data Attribute you are trying to archive has a dependant object"
+        )
     for name in ("archived", "description", "messenger_writable"):
         if name in body:
             attribute[name] = body[name]

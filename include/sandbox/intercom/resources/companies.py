@@ -3,7 +3,9 @@
 Reproduced: an unknown body parameter is `400 bad_request "bad 'x' parameter"`; company_id never
 changes; listings show only companies with at least one contact ("Companies will be only visible in
 Intercom when there is at least one associated user"); one scroll per workspace, expiring after
-60 s idle; a contact can belong to at most 1,000 companies.
+60 s idle; a contact can belong to at most 1,000 companies. `DELETE` answers at once and detaches the
+contacts, but archives the company asynchronously: until then (the search delay, standing for
+Intercom's background job) it is still found by id and by company_id, and an upsert updates it.
 """
 
 from __future__ import annotations
@@ -92,16 +94,24 @@ def _company_list(workspace: Workspace, companies: list[dict], page: int, per_pa
     }
 
 
+def archived(company: dict) -> bool:
+    """Deleted, and Intercom's asynchronous archive has happened since."""
+    return company.get("archives_at") is not None and company["archives_at"] <= time.time()
+
+
 def live_company(workspace: Workspace, company_id: str) -> dict:
     company = workspace["companies"].get(company_id)
-    if company is None or company.get("deleted_at"):
+    if company is None or archived(company):
         raise company_not_found()
     return company
 
 
 def company_by_company_id(workspace: Workspace, company_id: str) -> dict | None:
-    found = workspace.index("companies", "company_id").first(company_id)
-    return workspace["companies"][found] if found else None
+    candidates = [
+        workspace["companies"][found] for found in workspace.index("companies", "company_id").ids(company_id)
+    ]
+    live = sorted(company["id"] for company in candidates if not archived(company))
+    return workspace["companies"][live[0]] if live else None
 
 
 def _visible_companies(workspace: Workspace) -> list[dict]:
@@ -179,15 +189,18 @@ def show_company(call: Call) -> dict:
 
 
 def delete_company(call: Call) -> dict:
-    """Deleting archives the company and detaches its contacts; its company_id is free again."""
+    """Detaches the contacts at once and archives the company a little later (asynchronously, as Intercom
+    does); its company_id is then free again. Asked again before the archive, it answers the same."""
     workspace = call.workspace
     company = live_company(workspace, call.params["company_id"])
-    for contact_id in list(workspace.index("contacts", "company").ids(company["id"])):
-        contact = workspace["contacts"][contact_id]
-        contact["company_ids"] = [linked for linked in contact["company_ids"] if linked != company["id"]]
-        workspace.changed("contacts", contact_id)
-    company["deleted_at"] = now()
-    workspace.changed("companies", company["id"])
+    if company.get("deleted_at") is None:
+        for contact_id in list(workspace.index("contacts", "company").ids(company["id"])):
+            contact = workspace["contacts"][contact_id]
+            contact["company_ids"] = [linked for linked in contact["company_ids"] if linked != company["id"]]
+            workspace.changed("contacts", contact_id)
+        company["deleted_at"] = now()
+        company["archives_at"] = time.time() + call.sandbox.search_index.delay_seconds
+        workspace.changed("companies", company["id"])
     return {"id": company["id"], "object": "company", "deleted": True}
 
 
@@ -205,7 +218,7 @@ def retrieve_companies(call: Call) -> dict:
         named = [
             company
             for company in workspace["companies"].values()
-            if not company.get("deleted_at") and company.get("name") == query["name"]
+            if not archived(company) and company.get("name") == query["name"]
         ]
         if not named:
             raise company_not_found()

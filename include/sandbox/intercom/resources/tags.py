@@ -120,9 +120,19 @@ def find_tag(call: Call) -> dict:
 
 
 def delete_tag(call: Call) -> Reply:
-    """Removes the tag from everything it tags (the sandbox has no segments that could depend on it)."""
+    """Removes the tag from everything it tags, unless a segment's filter uses it (Intercom's documented
+    400)."""
     workspace = call.workspace
     tag = live_tag(workspace, call.params["tag_id"])
+    using = sorted(
+        segment["name"] for segment in workspace["segments"].values() if tag["id"] in segment["tag_ids"]
+    )
+    if using:
+        raise IntercomError(
+            400,
+            "tag_has_dependent_objects",
+            f"Unable to delete Tag with dependent objects. Segments: {', '.join(using)}.",
+        )
     for kind in ("contacts", "companies"):
         for record in workspace[kind].values():
             if tag["id"] in record.get("tag_ids", []):

@@ -26,6 +26,7 @@ SECTIONS = (
     "data_attributes",
     "conversation_attributes",
     "tags",
+    "segments",
     "companies",
     "contacts",
     "ticket_types",
@@ -146,6 +147,11 @@ def _defaults(section: str, record: dict, workspace: Workspace) -> dict:
         }
     if section == "tags":
         return {"id": record.get("id") or workspace.next_id("tags"), "created_at": created, **record}
+    if section == "segments":
+        if not record.get("name"):
+            raise parameter_invalid("every seeded segment needs a name")
+        base = {"person_type": "user", "tag_ids": [], "data_attribute_ids": []}
+        return {"id": record.get("id") or workspace.object_id(), "created_at": created, **base, **record}
     if "id" not in record:
         raise parameter_invalid(f"every seeded {section} record needs an id")
     return dict(record)

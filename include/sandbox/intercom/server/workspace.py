@@ -19,6 +19,7 @@ KINDS = (
     "data_attributes",
     "conversation_attributes",
     "tags",
+    "segments",
     "conversations",
     "deleted_conversations",
     "pending_messages",
@@ -127,7 +128,7 @@ class Workspace:
                 "company": Index(lambda c: c.get("company_ids", ()) if _live(c) else ()),
             },
             "companies": {
-                "company_id": Index(lambda c: [c["company_id"]] if not c.get("deleted_at") else ())
+                "company_id": Index(lambda c: [c["company_id"]])  # deleted ones too: archived later
             },
             "tags": {"name": Index(lambda t: [t["name"].lower()])},
             "data_attributes": {"name": Index(lambda a: [a["name"].lower()])},

@@ -41,14 +41,15 @@ class AttachmentLoader(Loader):
             self.ledger.save(StatesToRestore())
 
     def _restore_state(self, thread: Thread, wanted: str) -> None:
-        if thread.get().get("state") == wanted:
-            return
-        self.write_once(
-            lambda: self.hook.set_conversation_state(thread.id, wanted, self.settings.default_admin_id),
-            lambda: thread.latest_if(lambda seen: seen.get("state") == wanted),
-            "a state change",
-        )
-        self.note("conversations closed again after an attachment reopened them")
+        if thread.get().get("state") != wanted:
+            self.write_once(
+                lambda: self.hook.set_conversation_state(thread.id, wanted, self.settings.default_admin_id),
+                lambda: thread.latest_if(lambda seen: seen.get("state") == wanted),
+                "a state change",
+            )
+            self.note("conversations closed again after an attachment reopened them")
+        # also when an earlier try made the change and died before noting it
+        self.ledger.note_written(ObjectType.CONVERSATION, intercom_id=thread.id)
 
     def load(self, row: dict) -> Outcome:
         payload, upload_id = row["payload"], row["source_id"]
@@ -59,6 +60,7 @@ class AttachmentLoader(Loader):
         part = {"created_at": payload["created_at"], "text": payload["text"]}
         state = self.ledger.part_states(row["depends_on"]).get(key)
         if state is not None and state.state == "done":  # posted before; Intercom cannot edit an attachment
+            self.ledger.note_written(ObjectType.CONVERSATION, source_id=row["depends_on"])
             record = self.ledger.record(self.object_type, upload_id)
             done = record is not None and record.state == "done"
             action = (self.done_earlier_in_run(record) or "unchanged") if done else "created"
@@ -78,6 +80,7 @@ class AttachmentLoader(Loader):
         else:
             self._owe_state(conversation_id, row["payload"]["conversation_state"])
             part_id = self._send(row, conversation_id, key, part)
+        self.ledger.note_written(ObjectType.CONVERSATION, source_id=row["depends_on"])
         self.ledger.complete(
             self.object_type,
             upload_id,

@@ -32,7 +32,7 @@ from asapp_intercom.domain.payloads import Unloadable
 from asapp_intercom.hooks.api import AmbiguousWrite, ApiError
 from asapp_intercom.hooks.intercom import IntercomHook, refuses_the_record
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.pipeline.progress import Progress
+from asapp_intercom.pipeline.progress import Progress, Spend, TaskTry
 from asapp_intercom.pipeline.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -42,22 +42,12 @@ WRITE_ATTEMPTS = 4
 """How often a write Intercom cannot de-duplicate is sent after unclear answers, looking each time first."""
 LATER_ROUNDS = 3
 """How often records whose outcome only eventually consistent search can tell are taken up again."""
-SPEND_EVERY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class Outcome:
     action: str  # created | updated | unchanged
     intercom_id: str | None = None
-
-
-@dataclass(frozen=True)
-class TaskTry:
-    """The task try a loader runs in: what it spends is written to the ledger under it as it goes."""
-
-    task_id: str
-    map_index: int = -1
-    try_number: int = 1
 
 
 @dataclass
@@ -147,7 +137,7 @@ class Loader:
         loaded: list[tuple[str, str]] = []
         later: list[tuple[dict, TryLater]] = []
         lock = threading.Lock()
-        spend = _Spend(self, calls_before, retries_before)
+        spend = Spend(self.ledger, self.run_id, self.settings.task, self.hook.api)
         spend.write()  # the try is on record from its start, killed or not
 
         def settle(row: dict, outcome: Outcome | None, reason: str | None) -> None:
@@ -254,56 +244,6 @@ class Loader:
             yield from flush()
             for future in running:
                 future.result()
-
-
-class _Spend:
-    """Writes the requests this try has sent to the ledger every few seconds, so the run's report counts
-    them even when the try is killed: its total, and what it sent in each minute (the rate over time that
-    the report page draws against the budget). Requests since the last write count in the current minute."""
-
-    def __init__(self, loader: Loader, calls_before: int, retries_before: int):
-        self.loader, self.calls_before, self.retries_before = loader, calls_before, retries_before
-        self.last = time.monotonic()
-        self.minute, self.calls_at_minute, self.last_calls = _minute(), calls_before, calls_before
-        self._lock = threading.Lock()
-
-    def maybe_write(self) -> None:
-        if time.monotonic() - self.last >= SPEND_EVERY_SECONDS:
-            self.write()
-
-    def write(self) -> None:
-        task = self.loader.settings.task
-        if task is None:
-            return
-        with self._lock:
-            self.last = time.monotonic()
-            api, ledger, run_id = self.loader.hook.api, self.loader.ledger, self.loader.run_id
-            calls = api.calls
-            ledger.note_spend(
-                run_id,
-                task.task_id,
-                task.map_index,
-                task.try_number,
-                calls - self.calls_before,
-                api.retries - self.retries_before,
-            )
-            minute = _minute()
-            if minute != self.minute:
-                self.minute, self.calls_at_minute = minute, self.last_calls
-            if calls > self.calls_at_minute:
-                ledger.note_spend_in_minute(
-                    run_id,
-                    task.task_id,
-                    task.map_index,
-                    task.try_number,
-                    minute,
-                    calls - self.calls_at_minute,
-                )
-            self.last_calls = calls
-
-
-def _minute() -> datetime:
-    return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def _checksum(loaded: list[tuple[str, str]]) -> str:

@@ -90,12 +90,18 @@ class ContactLoader(Loader):
         if not ours:
             self.note("adopted existing contacts")
         first_seen = self.ledger.record(self.object_type, row["source_id"]).previous_state is None
+        before = None
+        if not ours and first_seen:  # what a rollback puts back: its fields and the companies it belonged to
+            companies = self.hook.list_contact_companies(existing["id"])
+            before = previous_state(existing, CONTACT_FIELDS) | {
+                "company_ids": [str(company["id"]) for company in companies]
+            }
         self.ledger.begin(
             self.object_type,
             row["source_id"],
             self.run_id,
             origin="created" if ours else "existing",
-            previous_state=previous_state(existing, CONTACT_FIELDS) if not ours and first_seen else None,
+            previous_state=before,
         )
         self.hook.update_contact(existing["id"], payload)
         action = "created" if ours else "updated"
@@ -120,3 +126,4 @@ class ContactLoader(Loader):
             return
         self.hook.attach_company(contact_id, company_id)
         self.ledger.save_progress(self.object_type, row["source_id"], progress={"company": company_id})
+        self.ledger.note_written(self.object_type, source_id=row["source_id"])

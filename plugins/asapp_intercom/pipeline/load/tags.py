@@ -30,6 +30,7 @@ class ConversationTagLoader(Loader):
             if tag_id is None:
                 raise Unloadable(f"tag {name!r} does not exist in Intercom (the schema phase creates it)")
             self.hook.tag_conversation(conversation_id, tag_id, self.settings.default_admin_id)
+            self.ledger.note_written(ObjectType.CONVERSATION, source_id=row["depends_on"])
             applied.add(name)
         action = "created" if record is None or record.intercom_id is None else "updated"
         self.ledger.complete(

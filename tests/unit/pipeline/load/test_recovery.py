@@ -7,9 +7,7 @@ catches it. A fresh loader on the same ledger then finishes the step.
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,27 +23,10 @@ from asapp_intercom.pipeline.schema import ensure_schema
 from asapp_intercom.pipeline.staging import Staging, run_key
 
 from tests.support.checks import assert_contacts_and_companies, assert_migrated
+from tests.support.kills import Killed, die_after
 from tests.support.migrations import empty_workspace, new_migration
 
 pytestmark = pytest.mark.airflow
-
-
-class Killed(BaseException):
-    """The task process died."""
-
-
-def die_after(hook: IntercomHook, method: str, path: str, nth: int = 1) -> IntercomHook:
-    """Make the hook's nth matching call succeed in Intercom, then kill the task."""
-    real, seen = hook._call, itertools.count(1)
-
-    def call(verb, endpoint, body=None, params=None, **options):
-        answer = real(verb, endpoint, body, params, **options)
-        if verb == method and re.fullmatch(path, endpoint) and next(seen) == nth:
-            raise Killed(f"after {verb} {endpoint}")
-        return answer
-
-    hook._call = call
-    return hook
 
 
 @dataclass
@@ -84,7 +65,7 @@ class Steps:
         self.ledger = self.migration.ledger()
         self.admin_id = migration.intercom.export()["owner_admin_id"]
         entries = [FieldMapping.model_validate(entry) for entry in report["field_map"]["entries"]]
-        ensure_schema(IntercomHook("intercom_test"), entries, [])
+        ensure_schema(IntercomHook("intercom_test"), self.ledger, "schema", entries, [])
 
     def run(self, objects: str, hook: IntercomHook | None = None):
         loader_class = LOADERS[ObjectType.of_step(objects)]

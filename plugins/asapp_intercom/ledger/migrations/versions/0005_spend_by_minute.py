@@ -2,7 +2,7 @@
 the migration's budget (the spend table keeps only each try's total).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
