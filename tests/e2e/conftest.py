@@ -24,9 +24,6 @@ from include.sandbox.asapp.server.launcher import AsappSandbox
 from include.sandbox.intercom.server.launcher import IntercomSandbox
 from tests.support.migrations import empty_workspace, migration_config
 
-SECOND_GROUP = ("test_realtime.py", "test_demo.py")
-"""The modules of the second xdist group (the real-time tests and the demo's own stacks)."""
-
 FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": "after", "seed": 5}
 """Intercom answering 5 % of calls with a 503 and dropping 2 % of connections after doing the write."""
 
@@ -35,8 +32,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-            second = item.fspath.basename in SECOND_GROUP
-            item.add_marker(pytest.mark.xdist_group("airflow-2" if second else "airflow"))
 
 
 @dataclass
