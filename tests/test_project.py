@@ -86,7 +86,17 @@ def test_the_dag_folder_imports_a_migration_and_a_rollback_dag_per_config_with_a
     assert set(bag.dag_ids) == {"asapp_to_intercom__demo", "asapp_to_intercom_rollback__demo"}
     dag = bag.get_dag("asapp_to_intercom__demo")
     groups = {task.task_id.split(".")[0] for task in dag.tasks}
-    assert groups == {"discover", "extract", "map", "transform", "schema", "load", "validate", "report"}
+    assert groups == {
+        "one_run_at_a_time",
+        "discover",
+        "extract",
+        "map",
+        "transform",
+        "schema",
+        "load",
+        "validate",
+        "report",
+    }
     assert set(dag.params) == {
         "mode",
         "sample_size",

@@ -1,4 +1,4 @@
-"""What every load step shares: the account of requests a try spends, kept as it goes."""
+"""The account of requests a task try spends, kept in the ledger as it goes."""
 
 from __future__ import annotations
 
@@ -6,24 +6,18 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.pipeline.load import base
-from asapp_intercom.pipeline.load.base import LoadSettings, TaskTry, _Spend
+from asapp_intercom.pipeline import progress
+from asapp_intercom.pipeline.progress import Spend, TaskTry
 
 
 def test_a_tries_requests_are_kept_minute_by_minute_and_in_total(tmp_path, monkeypatch):
     ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "spend")
     api = SimpleNamespace(calls=40, retries=0)  # 40 sent before this step started
-    loader = SimpleNamespace(
-        hook=SimpleNamespace(api=api),
-        ledger=ledger,
-        run_id="run_1",
-        settings=LoadSettings(default_admin_id="1", task=TaskTry("load.contacts", -1, 2)),
-    )
     ten = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)
     clock = iter([ten, ten, ten + timedelta(minutes=1), ten + timedelta(minutes=3)])
-    monkeypatch.setattr(base, "_minute", lambda: next(clock))
+    monkeypatch.setattr(progress, "_minute", lambda: next(clock))
 
-    spend = _Spend(loader, api.calls, api.retries)
+    spend = Spend(ledger, "run_1", TaskTry("load.contacts", -1, 2), api)
     api.calls = 140
     spend.write()  # 10:00, 100 sent
     api.calls, api.retries = 300, 2
