@@ -52,8 +52,11 @@ def stop_on_signal(signum: int, _frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def main() -> None:
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, stop_on_signal)
     parser = argparse.ArgumentParser(
         prog="python -m include.demo",
