@@ -1,12 +1,9 @@
-"""One real Airflow stack (scheduler, DAG processor, triggerer, API server) for every end-to-end test.
+"""A real Airflow stack (scheduler, DAG processor, triggerer, API server) per end-to-end group.
 
-Starting a stack costs a minute and a gigabyte; the end-to-end tests share one, each bringing its
-own migration config (hence its own DAG, ledger and staging area) and connections, created through
-the REST API as an operator would. A migration costs minutes, mostly waiting on Airflow's loops: the
-tests are two xdist groups, one per pytest worker, each with its stack (the real-time tests and the
-demo's own stacks in one, the rest in the other), so one's waits overlap the other's work; the rest of
-the suite fills the gaps. The messy tenant's run on a flaky Intercom is made once (`flaky_run`) and
-looked at by every test it answers.
+Starting a stack costs a minute and a gigabyte; the tests of a group (`E2E_GROUPS` in tests/conftest.py)
+share one, each bringing its own migration config (hence its own DAG, ledger and staging area) and
+connections, created through the REST API as an operator would. The messy tenant's run on a flaky
+Intercom is made once (`flaky_run`) and looked at by every test it answers.
 """
 
 from __future__ import annotations

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseSensorOperator, Context
 
 from asapp_intercom.operators.base import MigrationOperator
+
+if TYPE_CHECKING:
+    from asapp_intercom.ledger.state import ActiveRun
 
 ACTIVE_STATES = {"queued", "running"}
 
@@ -39,7 +43,7 @@ class OneRunAtATimeSensor(MigrationOperator, BaseSensorOperator):
         return holder is None
 
     @staticmethod
-    def _still_active(holder) -> bool:
+    def _still_active(holder: ActiveRun) -> bool:
         from airflow.sdk.exceptions import AirflowRuntimeError
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
