@@ -58,7 +58,10 @@ class Stack:
             **connections,
         }.items():
             self.airflow.add_connection(conn_id, connection)
-        (self.migrations / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        # Written whole, then renamed: the DAG processor must never parse half a file.
+        partial = self.migrations / f".{name}.yaml.partial"
+        partial.write_text(yaml.safe_dump(config))
+        partial.rename(self.migrations / f"{name}.yaml")
         dag_id = f"asapp_to_intercom__{name}"
         self.airflow.wait_for_dag(dag_id)
         return dag_id
