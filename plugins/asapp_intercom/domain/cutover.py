@@ -1,11 +1,12 @@
 """Cutover: the last run before the support team works in Intercom only, and the switch it leaves behind.
 
 A cutover run (the run form's `cutover_at`, the freeze) follows ASAPP's real-time events up to the
-freeze, migrates what changed (the final delta: unchanged records cost nothing), reads back every record
-of its scope, and its report says per object what ASAPP holds against what Intercom holds, what is still
-quarantined and why, which agents have no Intercom admin, and whether to go. Once a run that says go has
-ended, scheduled runs and backfills stop following ASAPP at the freeze (as they do at the config's
-`asapp.realtime.cutover_at`). No Airflow and no I/O here.
+freeze, migrates what changed (the final delta: unchanged records cost nothing), and reads back every
+record whose payload changed since an earlier read-back found it in Intercom as sent. Its report says
+per object what ASAPP holds against what Intercom holds, what is still quarantined and why, which agents
+have no Intercom admin, and whether to go. Once a run that says go has ended, scheduled runs and
+backfills stop following ASAPP at the freeze (as they do at the config's `asapp.realtime.cutover_at`).
+No Airflow and no I/O here.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def cutover_verdict(
                 "intercom": in_intercom,
                 "quarantined": quarantined,
                 "missing": missing,
+                "read_back": row.get("validated") or 0,
+                "read_back_earlier": row.get("validated_earlier") or 0,
                 "read_back_differences": mismatched,
             }
         )
@@ -93,12 +96,13 @@ def cutover_verdict(
 def cutover_markdown(cutover: dict[str, Any]) -> list[str]:
     lines = ["## Cutover", "", f"**{cutover['verdict']}**", "", f"Freeze: {cutover['freeze']}.", ""]
     lines += [
-        "| object | ASAPP | Intercom | quarantined | missing | read-back differences |",
-        "|---" * 6 + "|",
+        "| object | ASAPP | Intercom | quarantined | missing | read back now | unchanged since an earlier "
+        "read-back | read-back differences |",
+        "|---" * 8 + "|",
     ]
     lines += [
         f"| {row['object']} | {row['asapp']} | {row['intercom']} | {row['quarantined']} | {row['missing']} "
-        f"| {row['read_back_differences']} |"
+        f"| {row['read_back']} | {row['read_back_earlier']} | {row['read_back_differences']} |"
         for row in cutover["objects"]
     ]
     lines += ["", "Still quarantined, by reason:", ""]
@@ -108,3 +112,8 @@ def cutover_markdown(cutover: dict[str, Any]) -> list[str]:
     agents = cutover["agents_without_intercom_admin"]
     lines += ["", f"Agents without an Intercom admin: {len(agents)} (invite them before the team switches)."]
     return lines
+
+
+def cutover_document(migration_id: str, cutover: dict[str, Any]) -> str:
+    """cutover.md: the cutover report on a page of its own, for whoever decides to switch."""
+    return "\n".join([f"# Cutover of {migration_id}", *cutover_markdown(cutover)[1:]]) + "\n"

@@ -137,4 +137,6 @@ class ValidationManifest(Manifest):
     checked: int = 0
     matching: int = 0
     mismatched: int = 0
+    unchanged_since_read_back: int = 0
+    """not read again: Intercom matched this very payload in an earlier read-back (a cutover's shortcut)"""
     mismatches: list[dict] = field(default_factory=list)

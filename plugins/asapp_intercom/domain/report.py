@@ -88,6 +88,7 @@ def build_report(
             "in_intercom": ledger.migration.get(name, {}).get("done", 0),
             "validated": validation.get("matching"),
             "mismatched": validation.get("mismatched"),
+            "validated_earlier": validation.get("unchanged_since_read_back"),
         }
         objects.append(row)
     feeds = {name: _feed(manifest) for name, manifest in extract.items()}
@@ -266,6 +267,7 @@ def render_markdown(report: dict) -> str:
             "fields_left_out",
             "in_intercom",
             "validated",
+            "validated_earlier",
             "mismatched",
             "requests",
             "tries",

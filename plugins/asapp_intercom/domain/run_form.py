@@ -87,8 +87,9 @@ class RunForm(BaseModel):
         title="Cut over at",
         description=(
             "Make this run the cutover, frozen at this moment: it follows the real-time events up to it, "
-            "migrates what changed, reads everything back and reports go or no-go. After a run that says "
-            "go, scheduled runs and backfills stop following ASAPP there. Empty: an ordinary run."
+            "migrates what changed, reads back what changed since it was last read back, and reports go "
+            "or no-go. After a run that says go, scheduled runs and backfills stop following ASAPP there. "
+            "Empty: an ordinary run."
         ),
     )
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, Row
@@ -292,6 +292,24 @@ class Ledger:
                     )
                     .values(action="unchanged", run_id=run_id, updated_at=now())
                 )
+
+    def mark_read_back(self, object_type: str, payload_hashes: dict[str, str | None]) -> None:
+        """What a read-back found (source id: the payload hash Intercom held as sent, or None when it
+        differed): until its payload changes, a record found as sent need not be read back by a cutover."""
+        if not payload_hashes:
+            return
+        statement = (
+            update(records)
+            .where(
+                self._key(records, object_type=object_type),
+                records.c.source_id == bindparam("match_source_id"),
+            )
+            .values(read_back_hash=bindparam("match_hash"))
+        )
+        rows = [{"match_source_id": key, "match_hash": value} for key, value in payload_hashes.items()]
+        with self.engine.begin() as connection:
+            for start in range(0, len(rows), 500):
+                connection.execute(statement, rows[start : start + 500])
 
     def save_progress(self, object_type: str, source_id: str, **values: Any) -> None:
         """Record conversation progress (the Intercom id as soon as it exists, steps done so far)."""

@@ -36,6 +36,7 @@ records = Table(
     Column("first_run_id", String(250)),  # the run that first wrote it: what rolling back that run undoes
     Column("first_written_at", DateTime(timezone=True)),
     Column("written_at", DateTime(timezone=True)),  # the migration's last write: later changes are a person's
+    Column("read_back_hash", String(64)),  # the payload a read-back last found in Intercom as sent
     Index("records_by_intercom_id", "migration_id", "object_type", "intercom_id"),
 )
 

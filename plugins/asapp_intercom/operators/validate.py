@@ -24,6 +24,8 @@ class ValidateOperator(MigrationOperator):
         from asapp_intercom.ledger.state import DeltaMark
         from asapp_intercom.pipeline.validate import validate
 
+        # A cutover reads back what changed since the last read-back, not the whole migration again.
+        cutover = self.form(context).cutover_at is not None
         results = {}
         for load in self.loads:
             if load.get("skipped"):
@@ -35,14 +37,16 @@ class ValidateOperator(MigrationOperator):
                 self.staging,
                 ObjectManifest.from_dict(self.transformed["objects"][object_type]),
                 self.migration.intercom.concurrency,
+                only_changed_since_read_back=cutover,
             )
             results[object_type] = manifest.as_dict()
             self.log.info(
-                "%s: %d read back, %d match, %d differ",
+                "%s: %d read back, %d match, %d differ, %d as an earlier read-back found them",
                 object_type,
                 manifest.checked,
                 manifest.matching,
                 manifest.mismatched,
+                manifest.unchanged_since_read_back,
             )
         differing = {name: result["mismatched"] for name, result in results.items() if result["mismatched"]}
         if differing:

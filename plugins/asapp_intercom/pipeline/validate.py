@@ -172,17 +172,29 @@ def check_tags(hook: IntercomHook, intercom_id: str, payload: dict) -> list[tupl
     return [("tags", missing, sorted(names))] if missing else []
 
 
+UNCHANGED = "unchanged since read back"
+
+
 def validate(
-    hook: IntercomHook, ledger: Ledger, staging: Staging, payloads: ObjectManifest, concurrency: int = 8
+    hook: IntercomHook,
+    ledger: Ledger,
+    staging: Staging,
+    payloads: ObjectManifest,
+    concurrency: int = 8,
+    *,
+    only_changed_since_read_back: bool = False,
 ) -> ValidationManifest:
-    """Check every record of the run's payload file that the ledger says is in Intercom."""
+    """Check every record of the run's payload file that the ledger says is in Intercom; with
+    `only_changed_since_read_back` (a cutover), skip those an earlier read-back found as they are now."""
     manifest = ValidationManifest(payloads.object_type)
     object_type = payloads.object_type
 
-    def check(row: dict) -> tuple[str, list[tuple]] | None:
+    def check(row: dict) -> tuple[str, list[tuple]] | str | None:
         record = ledger.record(object_type, row["source_id"])
         if record is None or record.state != "done" or record.payload_hash != row["hash"]:
             return None  # quarantined or not loaded: the reconciliation accounts for it
+        if only_changed_since_read_back and record.read_back_hash == row["hash"]:
+            return UNCHANGED
         payload = row["payload"]
         try:
             if object_type == ObjectType.COMPANY:
@@ -212,12 +224,20 @@ def validate(
             ]
         return None
 
+    read_back: dict[str, str | None] = {}  # what this read-back found: the payload as sent, or not
     with ThreadPoolExecutor(concurrency, thread_name_prefix="validate") as pool:
-        for result in pool.map(check, staging.read_payloads(payloads.path)):
+        for row, result in pool.map(lambda row: (row, check(row)), staging.read_payloads(payloads.path)):
             if result is None:
+                continue
+            if result == UNCHANGED:
+                manifest.unchanged_since_read_back += 1
                 continue
             source_id, problems = result
             manifest.checked += 1
+            read_back[source_id] = None if problems else row["hash"]
+            if len(read_back) >= 500:
+                ledger.mark_read_back(object_type, read_back)
+                read_back = {}
             if not problems:
                 manifest.matching += 1
                 continue
@@ -232,4 +252,5 @@ def validate(
                         ],
                     }
                 )
+    ledger.mark_read_back(object_type, read_back)
     return manifest

@@ -17,7 +17,14 @@ from pydantic import ValidationError
 FREEZE = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
 ROWS = [
     {"object": "company", "source": 10, "in_intercom": 10, "mismatched": 0},
-    {"object": "contact", "source": 50, "in_intercom": 48, "mismatched": 0},
+    {
+        "object": "contact",
+        "source": 50,
+        "in_intercom": 48,
+        "mismatched": 0,
+        "validated": 3,
+        "validated_earlier": 45,
+    },
     {"object": "conversation", "source": 100, "in_intercom": 99, "mismatched": 0},
 ]
 QUARANTINE = [
@@ -44,7 +51,7 @@ def test_everything_in_intercom_or_quarantined_with_a_reason_is_a_go():
         "conversation: its customer is in no feed": 1,
     }
     text = "\n".join(cutover_markdown(cutover))
-    assert "| contact | 50 | 48 | 2 | 0 | 0 |" in text
+    assert "| contact | 50 | 48 | 2 | 0 | 3 | 45 | 0 |" in text
     assert "Agents without an Intercom admin: 1" in text
 
 

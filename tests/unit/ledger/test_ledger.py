@@ -55,6 +55,19 @@ def test_records_are_found_in_batches_larger_than_one_query(ledger):
     assert found["co-600"].intercom_id == "ic-600"
 
 
+def test_a_read_back_mark_is_the_payload_found_as_sent_and_a_difference_clears_it(ledger):
+    for n in range(3):
+        ledger.complete(
+            "contact", f"c-{n}", intercom_id=f"ic-{n}", action="created", payload_hash="h1", run_id="r"
+        )
+    ledger.mark_read_back("contact", {"c-0": "h1", "c-1": "h1"})
+
+    ledger.mark_read_back("contact", {"c-1": None})  # a later read-back found it changed in Intercom
+
+    marks = {row.source_id: row.read_back_hash for row in ledger.iter_records("contact")}
+    assert marks == {"c-0": "h1", "c-1": None, "c-2": None}
+
+
 def test_a_run_counts_what_its_killed_tries_wrote_once_each(ledger):
     ledger.complete(
         "company", "co-old", intercom_id="ic-0", action="created", payload_hash="h", run_id="run_1"
