@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 from asapp_intercom.ledger.state import Cutover
+from asapp_intercom.pipeline.staging import Staging
 
 from tests.support import oracle
 from tests.support.checks import assert_migrated, by_issue
@@ -38,6 +39,10 @@ def test_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_repo
         str(issue) for issue in generated["realtime_continued_issue_ids"]
     }
 
+    # three contacts whose last read-back found a difference since mended (or that a ledger from before
+    # read-back marks never saw read back): the cutover reads back these and only these
+    unsure = [row.source_id for row in migration.ledger().iter_records("contact") if row.state == "done"][:3]
+    migration.ledger().mark_read_back("contact", dict.fromkeys(unsure))
     freeze = window(dataset)[1]
     again = migration.run(mode="full", cutover_at=freeze.isoformat())  # the cutover: the final delta
 
@@ -50,12 +55,29 @@ def test_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_repo
     }
     assert cutover["agents_without_intercom_admin"] == report["agents_without_intercom_admin"]
     assert migration.ledger().load(Cutover) == Cutover(at=freeze, run_id=again.run_id)
+    staging = Staging(f"file://{migration.home}/staging")  # the documents the run's report page links
+    assert (
+        (staging.run_dir(again.run_id) / "cutover.md")
+        .read_text()
+        .startswith(f"# Cutover of {migration.migration_id}\n\n**GO: cut over at {freeze.isoformat()}")
+    )
+    assert {path.name for path in staging.inventory_dir.iterdir()} == {
+        "inventory.md",
+        "inventory.json",
+        "implementation_guide.md",
+    }
     rows = {row["object"]: row for row in migration.report(again)["objects"]}
     assert all(
         row["created"] == row["updated"] == 0 and row["unchanged"] + row["quarantined"] == row["source"]
         for row in rows.values()
     ), rows
     assert all(row["requests"] == 0 for name, row in rows.items() if name != "attachment"), rows
+    assert {name: row["validated"] for name, row in rows.items()} == {
+        name: 3 if name == "contact" else 0 for name in rows
+    }
+    assert all(row["validated"] + row["validated_earlier"] == row["in_intercom"] for row in rows.values()), (
+        rows
+    )
 
 
 def test_a_dry_run_plans_every_request_and_writes_nothing_and_inventories_the_configuration(

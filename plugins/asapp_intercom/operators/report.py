@@ -21,7 +21,7 @@ class ReportOperator(MigrationOperator):
         self.loads = loads
 
     def execute(self, context: Context) -> dict:
-        from asapp_intercom.domain.cutover import cutover_verdict
+        from asapp_intercom.domain.cutover import cutover_document, cutover_verdict
         from asapp_intercom.ledger.state import Cutover
         from asapp_intercom.pipeline.inventory import write_inventory
         from asapp_intercom.pipeline.report import ledger_view
@@ -77,6 +77,10 @@ class ReportOperator(MigrationOperator):
         run_dir = self.staging.run_dir(context["run_id"])
         self.staging.write_text(run_dir / "report.json", json.dumps(report, indent=2, default=str))
         self.staging.write_text(run_dir / "report.md", render_markdown(report))
+        if report.get("cutover"):
+            self.staging.write_text(
+                run_dir / "cutover.md", cutover_document(self.migration.migration_id, report["cutover"])
+            )
         for line in summary_lines(report):
             self.log.info("%s", line)
         self.log.info("Report: %s/report.md (and report.json)", run_dir)

@@ -1,5 +1,5 @@
 """Writes the migration's configuration inventory and implementation guide (domain/inventory.py) to
-`inventory/` in the staging area: inventory.json, inventory.md, implementation_guide.md. Each run that
+the staging area's inventory folder: inventory.json, inventory.md, implementation_guide.md. Each run that
 discovered ASAPP's configuration writes them again, so they say what the latest run read."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def write_inventory(
     }
     inventory = build_inventory(migration_id, run_id, configuration)
     guide = build_guide(inventory, field_map, schema)
-    folder = staging.root / "inventory"
+    folder = staging.inventory_dir
     files = {
         "inventory": ("inventory.md", inventory_markdown(inventory)),
         "inventory_json": (

@@ -92,6 +92,11 @@ class Staging:
     def run_dir(self, run_id: str) -> ObjectStoragePath:
         return self.root / "runs" / run_key(run_id)
 
+    @property
+    def inventory_dir(self) -> ObjectStoragePath:
+        """The configuration inventory and implementation guide: one per migration, the latest run's."""
+        return self.root / "inventory"
+
     def rollback_dir(self, run_id: str) -> ObjectStoragePath:
         """A rollback run's plan and report."""
         return self.root / "rollbacks" / run_key(run_id)

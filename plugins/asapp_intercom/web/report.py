@@ -35,10 +35,11 @@ DOCUMENTS = (
     "cutover.md",
     "inventory.md",
     "inventory.json",
-    "implementation-guide.md",
+    "implementation_guide.md",
 )
-"""What a run's page links to when it exists: in the run's folder of the staging area, else at its root
-(the cutover report, the configuration inventory and the implementation guide are written there)."""
+"""What a run's page links to when it exists: in the run's folder of the staging area (its report, and
+a cutover run's cutover report), else in the migration's inventory folder (the configuration inventory
+and implementation guide, as the latest run wrote them)."""
 OUTCOMES = ("created", "updated", "unchanged", "quarantined")
 SIGNED = re.compile(r"(?P<address>https?://[^\s?#\"'<>]+)\?[^\s\"'<>]*")
 
@@ -205,7 +206,7 @@ def _charts(report: dict | None, per_minute: list, budget: int) -> dict[str, Mar
 
 
 def _document(staging, run_id: str, name: str):
-    for folder in (staging.run_dir(run_id), staging.root):
+    for folder in (staging.run_dir(run_id), staging.inventory_dir):
         if (folder / name).exists():
             return folder / name
     return None

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.pipeline.staging import run_key
+from asapp_intercom.pipeline.staging import Staging, run_key
 from asapp_intercom.web.app import plugin_app
 from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
@@ -45,8 +45,8 @@ def api(airflow_db, tmp_path_factory):
 
 @pytest.fixture
 def migration(tmp_path, monkeypatch):
-    """A migration with one run: its report.json in the staging area, 30 quarantined items in its ledger,
-    a minute-by-minute spend and a cutover report at the staging root."""
+    """A migration with one run: its report.json and cutover report in the staging area, an inventory,
+    30 quarantined items in its ledger and a minute-by-minute spend."""
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     config = migration_config("paged", tmp_path, intercom={"requests_per_minute": 600})
@@ -79,7 +79,10 @@ def migration(tmp_path, monkeypatch):
     run_dir.mkdir(parents=True)
     (run_dir / "report.json").write_text(json.dumps(report))
     (run_dir / "report.md").write_text("# Migration report\n")
-    (tmp_path / "staging" / "cutover.md").write_text(f"# Cutover\nGo. Evidence: {SIGNED_URL}\n")
+    (run_dir / "cutover.md").write_text(f"# Cutover\nGo. Evidence: {SIGNED_URL}\n")
+    inventory = Staging(f"file://{tmp_path}/staging").inventory_dir  # where the pipeline writes it
+    inventory.mkdir(parents=True)
+    (inventory / "inventory.md").write_text("# Configuration inventory\n")
     yield report
     ledger.close()
 
@@ -169,13 +172,19 @@ def test_the_page_links_the_documents_the_run_has_and_only_those(api, migration)
 
     html = page(client, headers)
 
-    assert "name=report.md" in html and "name=cutover.md" in html
-    assert "name=inventory.md" not in html and "name=implementation-guide.md" not in html
-    missing = client.get(
+    assert all(f"name={name}" in html for name in ("report.md", "cutover.md", "inventory.md"))
+    assert "name=implementation_guide.md" not in html
+    inventory = client.get(
         "/asapp-intercom/report/document?"
         + urlencode({"dag_id": DAG_ID, "run_id": RUN, "name": "inventory.md"}),
         headers=headers,
     )
+    missing = client.get(
+        "/asapp-intercom/report/document?"
+        + urlencode({"dag_id": DAG_ID, "run_id": RUN, "name": "implementation_guide.md"}),
+        headers=headers,
+    )
+    assert inventory.text == "# Configuration inventory\n"
     outside = client.get(
         "/asapp-intercom/report/document?"
         + urlencode({"dag_id": DAG_ID, "run_id": RUN, "name": "../ledger.db"}),
