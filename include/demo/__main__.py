@@ -2,8 +2,9 @@
 
     python -m include.demo [--conversations 150] [--port 8080] [--exit] [--home .demo]
 
-Everything lives in .demo/ (wiped at start): the dataset, both sandboxes' state, the Airflow home,
-the migration's staging area, ledger and report. Ctrl+C, SIGTERM or a closed terminal stop it all.
+Everything lives in .demo/ (wiped at start): the dataset, both sandboxes' state, the Airflow home, the
+migration's staging area, ledger, reports (the migration run's and the cutover's) and configuration
+inventory. Ctrl+C, SIGTERM or a closed terminal stop it all.
 """
 
 import argparse
@@ -18,12 +19,16 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from asapp_intercom.pipeline.staging import run_key
+
 from include.demo.airflow_stack import ROOT, free_port, run_airflow
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
 from include.sandbox.intercom.server.launcher import run_intercom_sandbox
 
 DAG_ID = "asapp_to_intercom__demo"
 BOT = {"name": "ASAPP Bot", "email": "bot@acme-support.example"}
+SHOWN = {"running", "success", "failed", "skipped", "deferred", "awaiting_input"}
+"""The task states the demo reports as they come."""
 
 
 def say(message: str) -> None:
@@ -140,28 +145,15 @@ def main() -> None:
                 f"Triggered {DAG_ID} ({run_id}). The demo config approves its own field map, and its "
                 "map.approved log says so; a real config waits for a person in Browse → Required Actions."
             )
-            seen: dict[str, str] = {}
-
-            def progress(_run_state: str) -> None:
-                for task, state in airflow.task_states(DAG_ID, run_id).items():
-                    if seen.get(task) != state and state in {
-                        "running",
-                        "success",
-                        "failed",
-                        "skipped",
-                        "deferred",
-                        "awaiting_input",
-                    }:
-                        say(f"  {task}: {state}")
-                    seen[task] = state
-
-            state = airflow.wait(DAG_ID, run_id, timeout=900, on_progress=progress)
-            progress(state)
-            reports = sorted((home / "staging" / "runs").glob("*/report.md"))
-            if reports:
-                print("\n" + summary(reports[-1].read_text()))
-                say(f"Full report: {reports[-1]}")
-            say(f"The run ended: {state}")
+            state = follow(airflow, run_id)
+            report = home / "staging" / "runs" / run_key(run_id) / "report.md"
+            if report.exists():
+                print("\n" + summary(report.read_text()))
+                say(f"Full report: {report}")
+            say(f"The migration run ended: {state}")
+            if state == "success":
+                state = cut_over(airflow, home, window_end)
+            say(f"Configuration inventory and implementation guide: {home / 'staging' / 'inventory'}")
             say(f"Airflow UI: {airflow.url}  (user admin, password {airflow.password})")
             say(f"Intercom sandbox workspace export: {intercom.url}/_sandbox/export")
             if not args.exit:
@@ -173,6 +165,35 @@ def main() -> None:
             say("Stopping.")
             if state != "success":
                 sys.exit(1)
+
+
+def follow(airflow, run_id: str) -> str:
+    """Waits for the run, saying each task's moves as the grid shows them; returns how it ended."""
+    seen: dict[str, str] = {}
+
+    def progress(_run_state: str) -> None:
+        for task, state in airflow.task_states(DAG_ID, run_id).items():
+            if seen.get(task) != state and state in SHOWN:
+                say(f"  {task}: {state}")
+            seen[task] = state
+
+    state = airflow.wait(DAG_ID, run_id, timeout=900, on_progress=progress)
+    progress(state)
+    return state
+
+
+def cut_over(airflow, home: Path, freeze: datetime) -> str:
+    """The cutover, frozen at the end of the real-time window: the final delta (nothing left to send),
+    a read-back of what changed since, and a go/no-go page of its own."""
+    run_id = airflow.trigger(DAG_ID, {"mode": "full", "cutover_at": freeze.isoformat()})
+    say(f"Triggered the cutover, frozen at {freeze.isoformat()} ({run_id})")
+    state = follow(airflow, run_id)
+    cutover = home / "staging" / "runs" / run_key(run_id) / "cutover.md"
+    if cutover.exists():
+        print("\n" + cutover.read_text())
+        say(f"Cutover report: {cutover}")
+    say(f"The cutover run ended: {state}")
+    return state
 
 
 def summary(report: str) -> str:
