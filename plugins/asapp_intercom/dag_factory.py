@@ -43,6 +43,10 @@ from asapp_intercom.operators.validate import ValidateOperator
 from asapp_intercom.sensors.active_run import OneRunAtATimeSensor
 from asapp_intercom.sensors.realtime import RealtimeEventsSensor
 
+ANSWER_RETRY_DELAY = timedelta(seconds=5)
+"""A question's retry after Airflow lost its answer: the answer is in the ledger, so the retry need not
+wait (operators/approval.py)."""
+
 DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
@@ -128,7 +132,7 @@ def build_dag(config: MigrationConfig) -> DAG:
                 proposal=proposal.output,
                 auto_approve=config.approval.mode == "auto",
             )
-            approve = FieldMapApprovalOperator(task_id="approve", **common)
+            approve = FieldMapApprovalOperator(task_id="approve", retry_delay=ANSWER_RETRY_DELAY, **common)
             approved = ApprovedFieldMapOperator(
                 task_id="approved",
                 proposal=proposal.output,
@@ -223,7 +227,7 @@ def build_rollback_dag(config: MigrationConfig) -> DAG:
         turn >> planned  # a migration run writing while the rollback undoes would re-create what it deletes
         with TaskGroup("approve"):
             gate = RollbackGateOperator(task_id="needs_approval", auto_approve=config.approval.mode == "auto")
-            confirm = RollbackApprovalOperator(task_id="confirm", **common)
+            confirm = RollbackApprovalOperator(task_id="confirm", retry_delay=ANSWER_RETRY_DELAY, **common)
             approved = RollbackApprovedOperator(
                 task_id="approved", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, **common
             )
