@@ -114,7 +114,8 @@ class S3FeedSource:
     @contextmanager
     def open(self, file: FeedFile) -> Iterator[IO[bytes]]:
         key = f"{self._feed_prefix(file.partition.feed)}{file.partition.path}/{file.name}"
-        body = self.hook.get_key(key, self.bucket).get()["Body"]
+        # One GET on the hook's client: S3Hook.get_key would first build a boto3 resource and send a HEAD.
+        body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=key)["Body"]
         try:
             yield body
         finally:
