@@ -74,6 +74,19 @@ def test_the_compose_file_is_valid_and_refers_to_what_exists():
 
 
 @pytest.mark.airflow
+def test_a_tasks_process_builds_only_the_dag_of_its_task(airflow_db, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("ASAPP_INTERCOM_MIGRATIONS", str(ROOT / "include" / "migrations"))
+    # what Airflow's task runner sets around its parse (it names the task's DAG and task)
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "asapp_to_intercom_rollback__demo")
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_TASK_ID", "plan.list")
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert bag.import_errors == {} and bag.dag_ids == ["asapp_to_intercom_rollback__demo"]
+
+
+@pytest.mark.airflow
 def test_the_dag_folder_imports_a_migration_and_a_rollback_dag_per_config_with_a_group_per_phase(
     airflow_db, monkeypatch
 ):
