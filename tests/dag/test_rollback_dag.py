@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support import oracle
-from tests.support.checks import assert_migrated, by_issue
+from tests.support.checks import assert_migrated, by_issue, live
 
 pytestmark = pytest.mark.airflow
 
@@ -44,27 +44,6 @@ def sampled(dataset, expected, size: int = SAMPLE) -> tuple[set[str], dict[str, 
         if issue in expected.conversations
     }
     return set(sample) & set(expected.conversations), {key: expected.contact_company[key] for key in contacts}
-
-
-def live(export: dict) -> dict:
-    """What the workspace shows, by kind and id: deleted and archived records left out, and `updated_at`,
-    which Intercom moves on every write (a restore included), set aside."""
-
-    def kept(records, gone=lambda record: record.get("deleted_at")):
-        return {
-            record["id"]: {key: value for key, value in record.items() if key != "updated_at"}
-            for record in records
-            if not gone(record)
-        }
-
-    return {
-        "contacts": kept(export["contacts"]),
-        "companies": kept(export["companies"]),
-        "data_attributes": kept(export["data_attributes"], lambda record: record["archived"]),
-        "conversation_attributes": kept(export["conversation_attributes"], lambda record: record["archived"]),
-        "tags": kept(export["tags"]),
-        "conversations": kept(export["conversations"]),
-    }
 
 
 def seed_existing(migration, contacts: dict[str, str | None], field_map: list[dict]) -> dict:

@@ -4,6 +4,7 @@ killed with SIGKILL in mid-step, and approvals answered the moment they are aske
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from asapp_intercom.pipeline.staging import run_key
 
 from include.demo.airflow_stack import AirflowStack
 from include.sandbox.intercom.server.launcher import IntercomSandbox
+from tests.support.checks import live
 from tests.support.corpus import assert_corpus_outcomes
 from tests.support.migrations import migration_config, read_report
 
@@ -51,7 +54,7 @@ def test_a_messy_tenant_on_a_flaky_intercom_ends_green_with_everything_once(flak
 
 @dataclass
 class Killer:
-    """Kills each load task's process with SIGKILL once the ledger shows it has done part of its step, then
+    """Kills each task's process with SIGKILL once the ledger shows it has done part of its step, then
     clears the task (or, once, lets Airflow's retry take it up). Intercom answers slowly meanwhile, so that
     a step lasts long enough to be caught in its middle."""
 
@@ -63,15 +66,17 @@ class Killer:
     plan: list[tuple[str, str, list[int], int]]
     """(task, what to count in the ledger, kill at these counts, Intercom's latency in ms meanwhile)"""
     killed: list[tuple[str, int]] = field(default_factory=list)
-    retried_by_airflow: str = "load.contacts"
+    retried_by_airflow: str | None = "load.contacts"
     error: BaseException | None = None
 
     def count(self, what: str) -> int:
-        table, where = (
-            ("parts", "state = 'done'")
-            if what == "part"
-            else ("records", f"object_type = '{what}' AND state = 'done'")
-        )
+        """Done in the ledger: parts, records of a kind, or a rollback's entries of a step ("undo.<step>")."""
+        if what == "part":
+            table, where = "parts", "state = 'done'"
+        elif what.startswith("undo."):
+            table, where = "rollback_entries", f"step = '{what.removeprefix('undo.')}' AND state = 'done'"
+        else:
+            table, where = "records", f"object_type = '{what}' AND state = 'done'"
         with sqlite3.connect(f"file:{self.ledger}?mode=ro", uri=True, timeout=30) as connection:
             return connection.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
 
@@ -113,10 +118,11 @@ class Killer:
                     self.airflow.clear(self.dag_id, self.run_id, [task])
 
 
-def test_load_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(
+def test_load_and_rollback_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(
     stack, asapp, intercom, dataset, tmp_path
 ):
     airflow = stack.airflow
+    before = intercom.export()
     dag_id = stack.add_migration(
         migration_config(
             "killed", tmp_path, demo=False, approval={"mode": "human"}, intercom={"concurrency": 2}
@@ -127,11 +133,11 @@ def test_load_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(
     run_id = airflow.trigger(dag_id, {"mode": "full"})
     stack.approve_at_once(dag_id, run_id)
     plan = [
-        ("load.companies", "company", [1, 3], 300),
-        ("load.contacts", "contact", [6, 20], 100),
+        ("load.companies", "company", [2], 300),
+        ("load.contacts", "contact", [10], 100),
         ("load.conversations", "part", [40, 300, 650], 20),
-        ("load.attachments", "attachment", [1, 3], 300),
-        ("load.tags", "conversation_tags", [2, 6], 300),
+        ("load.attachments", "attachment", [2], 300),
+        ("load.tags", "conversation_tags", [3], 300),
     ]
     killer = Killer(airflow, intercom, dag_id, run_id, tmp_path / "ledger.db", plan=plan)
     killing = threading.Thread(target=killer.run, daemon=True)
@@ -148,4 +154,24 @@ def test_load_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(
     assert_corpus_outcomes(dataset, export, report)
     assert_counts_match_intercom(report, export)
     tries = {row["object"]: row["tries"] for row in report["objects"]}
-    assert tries == {"company": 3, "contact": 3, "conversation": 4, "attachment": 3, "conversation_tags": 3}
+    assert tries == {"company": 2, "contact": 2, "conversation": 4, "attachment": 2, "conversation_tags": 2}
+
+    # Rolled back with its undo tasks killed in mid-step too, each cleared: the workspace is what it was.
+    rollback = dag_id.replace("asapp_to_intercom__", "asapp_to_intercom_rollback__")
+    undo_id = airflow.trigger(rollback, {"scope": "migration", "dry_run": False})
+    stack.approve_at_once(rollback, undo_id, task="approve.confirm", params={})
+    plan = [
+        ("undo.conversations", "undo.conversations", [3, 25], 100),
+        ("undo.contacts", "undo.contacts", [4], 100),
+    ]
+    undoer = Killer(
+        airflow, intercom, rollback, undo_id, tmp_path / "ledger.db", plan=plan, retried_by_airflow=None
+    )
+    undoer.run()
+
+    assert airflow.wait(rollback, undo_id, timeout=900) == "success", airflow.task_states(rollback, undo_id)
+    assert undoer.error is None, (undoer.error, undoer.killed)
+    assert len(undoer.killed) == 3, undoer.killed
+    assert live(intercom.export()) == live(before)
+    undone = json.loads((tmp_path / "staging" / "rollbacks" / run_key(undo_id) / "report.json").read_text())
+    assert undone["matches_plan"] and undone["conflicts_total"] == 0, undone

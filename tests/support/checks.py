@@ -75,3 +75,24 @@ def assert_contacts_and_companies(export: dict, expected: oracle.Expected) -> No
     for contact, key in zip(export["contacts"], keys, strict=True):
         want = expected.contact_company[key]
         assert [companies[company_id] for company_id in contact["company_ids"]] == ([want] if want else [])
+
+
+def live(export: dict) -> dict:
+    """What the workspace shows, by kind and id: deleted and archived records left out, and `updated_at`,
+    which Intercom moves on every write (a restore included), set aside."""
+
+    def kept(records, gone=lambda record: record.get("deleted_at")):
+        return {
+            record["id"]: {key: value for key, value in record.items() if key != "updated_at"}
+            for record in records
+            if not gone(record)
+        }
+
+    return {
+        "contacts": kept(export["contacts"]),
+        "companies": kept(export["companies"]),
+        "data_attributes": kept(export["data_attributes"], lambda record: record["archived"]),
+        "conversation_attributes": kept(export["conversation_attributes"], lambda record: record["archived"]),
+        "tags": kept(export["tags"]),
+        "conversations": kept(export["conversations"]),
+    }
