@@ -1,7 +1,7 @@
 """Real-time events and delta runs under real Airflow processes, driven through the REST API:
 a sensor that waits in the triggerer while ASAPP emits events, ASAPP pushing events to the plugin's
 endpoint in the API server, and a backfill over three past windows while the schedule runs too, then one
-window backfilled again."""
+window backfilled again, and once more after a cutover."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.ledger.state import Cutover
 
 from include.sandbox.asapp.server.launcher import run_asapp_sandbox
 from include.sandbox.intercom.server.launcher import run_intercom_sandbox
@@ -45,6 +47,7 @@ class Migrations:
     """Three migrations on the shared Airflow stack, each with its own ASAPP and Intercom sandboxes."""
 
     def __init__(self, stack: ExitStack, airflow: Stack, root: Path, dataset: Path):
+        self.root = root
         today = datetime.now(UTC).date()
         self.future = generate(root / "future", 30, start=(today - timedelta(days=1)).isoformat())
         self.history = dataset
@@ -157,10 +160,10 @@ def backfill(airflow, dag_id: str, first: str, last: str, reprocess: str | None 
     """A backfill over daily windows, created as the UI's backfill dialog creates one, then wait until its
     runs are done.
 
-    It is created while the DAG is paused. On SQLite, Airflow 3.3 deletes a backfill whose creation met a
-    locked database, with the runs it had made; a scheduler that had already started one of them dies of
-    an ObjectDeletedError, and `airflow standalone` does not start it again. A paused DAG's runs are not
-    started, so none can be deleted from under the scheduler."""
+    It is created while the DAG is paused. On SQLite, a creation that met a locked database (and was asked
+    again) left runs removed from under a scheduler that had already started one: the scheduler died of an
+    ObjectDeletedError, `airflow standalone` did not start it again, and the test waited 20 minutes. A
+    paused DAG's runs are not started, so none can be removed while running."""
     body = {
         "dag_id": dag_id,
         "from_date": f"{first}T00:00:00Z",
@@ -196,7 +199,9 @@ def backfill(airflow, dag_id: str, first: str, last: str, reprocess: str | None 
         time.sleep(3)
 
 
-def test_a_backfill_beside_the_schedule_and_a_window_run_again_leave_exactly_the_expected_records(migrations):
+def test_backfills_beside_the_schedule_again_and_after_the_cutover_do_exactly_what_they_should(
+    migrations,
+):
     """The scheduled run of the latest window starts with the DAG; the backfill's runs take turns with
     it (one run works on a migration at a time), and backfilling a window again changes nothing."""
     airflow, intercom = migrations.airflow, migrations.intercom["backfilled"]
@@ -222,6 +227,7 @@ def test_a_backfill_beside_the_schedule_and_a_window_run_again_leave_exactly_the
 
     again = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "backfill"})["dag_runs"]
     assert {run["state"] for run in again} == {"success"}, again
+    second_backfill_ended = max(run["end_date"] for run in again)
     second = intercom.export()
     for kind in ("companies", "contacts", "conversations", "tags"):
         changed = {
@@ -234,3 +240,22 @@ def test_a_backfill_beside_the_schedule_and_a_window_run_again_leave_exactly_the
             if record != before
         }
         assert len(second[kind]) == len(first[kind]) and not changed, (kind, changed)
+
+    # After a cutover (as a cutover run that said go records it), a backfill no longer reads ASAPP.
+    Ledger(f"sqlite:///{migrations.root}/backfilled/ledger.db", "backfilled").save(
+        Cutover(at=datetime(2026, 1, 6, tzinfo=UTC), run_id="manual__cutover")
+    )
+    asked = migrations.history_asapp.stats()["requests"]
+
+    backfill(airflow, dag_id, "2026-01-06", "2026-01-06", reprocess="completed")
+
+    (after_cutover,) = [
+        run
+        for run in airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"run_type": "backfill"})["dag_runs"]
+        if run["logical_date"].startswith("2026-01-06") and run["end_date"] > second_backfill_ended
+    ]
+    states = airflow.task_states(dag_id, after_cutover["dag_run_id"])
+    assert after_cutover["state"] == "success", states
+    assert states["discover.asapp"] == states["load.conversations"] == "skipped", states
+    assert migrations.history_asapp.stats()["requests"] == asked
+    assert intercom.export() == second
