@@ -10,7 +10,9 @@ content hash; the loader compares that hash with the ledger to know what changed
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -135,42 +137,89 @@ def _scope_sql(scope: Scope) -> str:
     """
 
 
-CONVERSATIONS_SQL = """
+BY_ISSUE = {
+    "convos_metadata": "issue_id",
+    "utterances": "issue_id",
+    "customer_feedback": "issue_id",
+    "customer_params": "issue_id",
+    "autosummary_structured_data": "TRY_CAST(external_conversation_id AS BIGINT)",
+}
+"""The feeds a conversation is joined from, and the issue id each row belongs to."""
+
+CHUNK_ISSUES = 20_000
+"""Conversations joined at a time: DuckDB holds one chunk's lists of messages, whatever the tenant's size."""
+
+
+def _sort_by_issue(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list[tuple[int, int]]:
+    """Write the scope's rows of each conversation feed, de-duplicated once, sorted by issue id into a
+    local Parquet file (DuckDB sorts out of core, within its memory limit), viewed as `scoped_<feed>`; and
+    the contact key of every customer as a table. Returns the scope's issue ids cut into chunks (first,
+    last): a chunk's query reads only the row groups that hold it."""
+    for feed, issue in BY_ISSUE.items():
+        path = sql_literal(str(scratch / f"{feed}.parquet"))
+        connection.execute(
+            f'COPY (SELECT *, {issue} AS _issue FROM "{feed}" '
+            f"WHERE {issue} IN (SELECT issue_id FROM scope_issues) ORDER BY _issue) "
+            f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"
+        )
+        connection.execute(
+            f'CREATE OR REPLACE TEMP VIEW "scoped_{feed}" AS SELECT * FROM read_parquet({path})'
+        )
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE customer_contact_keys AS "
+        "SELECT customer_id, contact_key FROM customer_keys"
+    )
+    return connection.execute(
+        f"""SELECT min(issue_id), max(issue_id) FROM (
+                SELECT issue_id, (row_number() OVER (ORDER BY issue_id) - 1) // {CHUNK_ISSUES} AS chunk
+                FROM scope_issues)
+            GROUP BY chunk ORDER BY chunk"""
+    ).fetchall()
+
+
+def conversations_sql(first: int, last: int) -> str:
+    """The conversations of scope issues first..last, each with its messages, survey answers, parameters,
+    structured data and contact key, in issue order (from the `scoped_<feed>` files)."""
+    chunk = f"_issue BETWEEN {int(first)} AND {int(last)}"
+    return f"""
 WITH msgs AS (
-    SELECT issue_id, list(struct_pack(
+    SELECT _issue AS issue_id, list(struct_pack(
             key := coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type,
                                                '/', sender_id)),
             created_ts := created_ts, sender_type := sender_type, sender_id := sender_id::VARCHAR,
             utterance := utterance) ORDER BY created_ts, event_uuid) AS messages
-    FROM utterances WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
+    FROM scoped_utterances WHERE {chunk} GROUP BY 1
 ), feedback_lists AS (
-    SELECT issue_id,
+    SELECT _issue AS issue_id,
            list(struct_pack(question := question, answer := answer) ORDER BY instance_ts) AS feedback
-    FROM customer_feedback WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
+    FROM scoped_customer_feedback WHERE {chunk} GROUP BY 1
 ), params_lists AS (
-    SELECT issue_id,
+    SELECT _issue AS issue_id,
            list(struct_pack(param_key := param_key, param_value := param_value) ORDER BY event_ts) AS params
-    FROM customer_params WHERE issue_id IN (SELECT issue_id FROM scope_issues) GROUP BY issue_id
+    FROM scoped_customer_params WHERE {chunk} GROUP BY 1
 ), structured_lists AS (
-    SELECT TRY_CAST(external_conversation_id AS BIGINT) AS issue_id,
+    SELECT _issue AS issue_id,
         list(struct_pack(field_id := structured_data_field_id, value := structured_data_field_value)
              ORDER BY structured_data_ts) AS structured
-    FROM autosummary_structured_data
-    WHERE TRY_CAST(external_conversation_id AS BIGINT) IN (SELECT issue_id FROM scope_issues) GROUP BY 1
+    FROM scoped_autosummary_structured_data WHERE {chunk} GROUP BY 1
+), metadata AS (
+    SELECT * EXCLUDE (_issue) FROM scoped_convos_metadata WHERE {chunk}
 )
 SELECT s.issue_id, m.* EXCLUDE (issue_id), msgs.messages, feedback_lists.feedback, params_lists.params,
     structured_lists.structured,
     k.contact_key
 FROM scope_issues s
-LEFT JOIN convos_metadata m USING (issue_id)
+LEFT JOIN metadata m USING (issue_id)
 LEFT JOIN msgs USING (issue_id)
 LEFT JOIN feedback_lists USING (issue_id)
 LEFT JOIN params_lists USING (issue_id)
 LEFT JOIN structured_lists USING (issue_id)
-LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id,
+LEFT JOIN customer_contact_keys k ON k.customer_id = coalesce(m.customer_id,
     TRY_CAST(list_filter(msgs.messages, lambda x: x.sender_type = 'customer')[1].sender_id AS BIGINT))
+WHERE s.issue_id BETWEEN {int(first)} AND {int(last)}
 ORDER BY s.issue_id
 """
+
 
 CONTACTS_SQL = """
 SELECT k.contact_key, list(c ORDER BY c.customer_id) AS members,
@@ -367,9 +416,18 @@ def transform(
                 tag_names.update(payload["tags"])
             return row["contact_key"], payload
 
-        with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
+        with (
+            tempfile.TemporaryDirectory(prefix="asapp_intercom_transform_") as scratch,
+            writer(ObjectType.CONVERSATION) as conversations,
+            writer(ObjectType.CONVERSATION_TAGS) as tags,
+        ):
+            chunks = _sort_by_issue(connection, Path(scratch))
             _build(
-                _stream(connection, CONVERSATIONS_SQL),
+                (
+                    row
+                    for first, last in chunks
+                    for row in _stream(connection, conversations_sql(first, last))
+                ),
                 conversations,
                 ledger,
                 run_id,
