@@ -38,6 +38,7 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
         realtime = self.migration.asapp.realtime
         if realtime.mode == "off":
             return {"mode": "off"}
+        watermark = self.watermark(context)  # first: a run wholly after the cutover asks ASAPP nothing
         result: dict[str, Any] = {}
         if realtime.mode == "pull":
             try:
@@ -45,7 +46,6 @@ class RealtimeEventsSensor(MigrationOperator, BaseSensorOperator):
             except DailyCapReached as cap:
                 self.wait_for_cap_reset(context, cap)
         logged, position, newest = self.ledger.event_summary()
-        watermark = self.watermark(context)
         summary = {
             "mode": realtime.mode,
             **result,
