@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from include.demo.airflow_stack import AirflowStack, run_airflow
 from include.sandbox.asapp.server.launcher import AsappSandbox
 from include.sandbox.intercom.server.launcher import IntercomSandbox
 from tests.support.migrations import empty_workspace, migration_config
+from tests.support.postgres import create_database, run_postgres, server_binaries
 
 FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": "after", "seed": 5}
 """Intercom answering 5 % of calls with a 503 and dropping 2 % of connections after doing the write."""
@@ -97,10 +99,21 @@ class FinishedRun:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[Stack]:
+    """The group's Airflow, its metadata on PostgreSQL as in production (where the machine has it): on
+    SQLite's single writer, the triggerer stalled for a minute and a backfill's runs vanished under the
+    scheduler."""
     root = tmp_path_factory.mktemp("e2e")
     migrations = root / "migrations"
     migrations.mkdir()
-    with run_airflow(root / "airflow", migrations, connections={}) as airflow:
+    with ExitStack() as resources:
+        database = {}
+        if server_binaries() is not None:
+            url = create_database(resources.enter_context(run_postgres("airflow-postgres-")), "airflow")
+            database = {
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url,  # psycopg 3 is async too
+            }
+        airflow = resources.enter_context(run_airflow(root / "airflow", migrations, {}, env=database))
         yield Stack(airflow, migrations)
 
 
