@@ -27,10 +27,22 @@ FLAKY = {"error_share": 0.05, "error_status": 503, "drop_share": 0.02, "phase": 
 """Intercom answering 5 % of calls with a 503 and dropping 2 % of connections after doing the write."""
 
 
+STACKS = ExitStack()
+"""What this worker started for its end-to-end group (a PostgreSQL server and an Airflow stack)."""
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(trylast=True)  # after the test's own fixtures are torn down
+def pytest_runtest_teardown(item, nextitem):
+    """After the group's last test, stop its stack at once: idle, it would take a core's third from the
+    dag and unit tests that follow on this worker until the session ends."""
+    if nextitem is None or "tests/e2e/" not in str(nextitem.fspath):
+        STACKS.close()
 
 
 @dataclass
@@ -105,15 +117,15 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
     migrations = root / "migrations"
     migrations.mkdir()
-    with ExitStack() as resources:
+    with STACKS:
         database = {}
         if server_binaries() is not None:
-            url = create_database(resources.enter_context(run_postgres("airflow-postgres-")), "airflow")
+            url = create_database(STACKS.enter_context(run_postgres("airflow-postgres-")), "airflow")
             database = {
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url,  # psycopg 3 is async too
             }
-        airflow = resources.enter_context(run_airflow(root / "airflow", migrations, {}, env=database))
+        airflow = STACKS.enter_context(run_airflow(root / "airflow", migrations, {}, env=database))
         yield Stack(airflow, migrations)
 
 
