@@ -183,7 +183,11 @@ def backfill(airflow, dag_id: str, first: str, last: str, reprocess: str | None 
                     for item in airflow.api("GET", "/backfills", params={"dag_id": dag_id})["backfills"]
                     if not item.get("completed_at")
                 ]
-                if running and running[0]["from_date"][:10] == first:
+                if (
+                    running
+                    and running[0]["from_date"][:10] == first
+                    and running[0]["reprocess_behavior"] == body["reprocess_behavior"]
+                ):
                     break  # made, though the answer said otherwise
                 if attempt == 4:
                     raise
@@ -242,9 +246,9 @@ def test_backfills_beside_the_schedule_again_and_after_the_cutover_do_exactly_wh
         assert len(second[kind]) == len(first[kind]) and not changed, (kind, changed)
 
     # After a cutover (as a cutover run that said go records it), a backfill no longer reads ASAPP.
-    Ledger(f"sqlite:///{migrations.root}/backfilled/ledger.db", "backfilled").save(
-        Cutover(at=datetime(2026, 1, 6, tzinfo=UTC), run_id="manual__cutover")
-    )
+    ledger = Ledger(f"sqlite:///{migrations.root}/backfilled/ledger.db", "backfilled")
+    ledger.save(Cutover(at=datetime(2026, 1, 6, tzinfo=UTC), run_id="manual__cutover"))
+    ledger.close()
     asked = migrations.history_asapp.stats()["requests"]
 
     backfill(airflow, dag_id, "2026-01-06", "2026-01-06", reprocess="completed")
