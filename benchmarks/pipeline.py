@@ -124,7 +124,12 @@ def asapp_configuration(dataset: Path) -> dict:
         return lambda: collection.page(None, sys.maxsize, lambda item: True)[0]
 
     return discover_configuration(
-        SimpleNamespace(structured_data_fields=every(api.fields), segments=every(api.segments))
+        SimpleNamespace(
+            structured_data_fields=every(api.fields),
+            segments=every(api.segments),
+            redaction_entities=every(api.redaction_entities),
+            custom_vocabularies=list,  # the sandbox serves none
+        )
     )
 
 

@@ -24,11 +24,15 @@ REALTIME_DIR = "realtime"
 
 def latest_rows(source: str, partition_by: str, latest_by: str | None = None) -> str:
     """ASAPP's rule: per key, the latest logical time wins, then the latest delivery (partition, file,
-    line)."""
+    line). The winners are chosen on the narrow columns only, then their whole rows read: a window over
+    the raw JSON of every row would hold a large feed in memory at once (a delivery is one row's
+    identity)."""
     first = f'"{latest_by}" DESC NULLS LAST, ' if latest_by else ""
+    delivery = f"{PARTITION}, {FILE}, {LINE}"
     return (
-        f"SELECT * FROM {source} QUALIFY row_number() OVER "
-        f"(PARTITION BY {partition_by} ORDER BY {first}{PARTITION} DESC, {FILE} DESC, {LINE} DESC) = 1"
+        f"SELECT * FROM {source} WHERE ({delivery}) IN (SELECT {delivery} FROM {source} QUALIFY "
+        f"row_number() OVER (PARTITION BY {partition_by} ORDER BY {first}{delivery.replace(',', ' DESC,')} "
+        f"DESC) = 1)"
     )
 
 

@@ -155,16 +155,23 @@ def _sort_by_issue(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list
     local Parquet file (DuckDB sorts out of core, within its memory limit), viewed as `scoped_<feed>`; and
     the contact key of every customer as a table. Returns the scope's issue ids cut into chunks (first,
     last): a chunk's query reads only the row groups that hold it."""
-    for feed, issue in BY_ISSUE.items():
-        path = sql_literal(str(scratch / f"{feed}.parquet"))
-        connection.execute(
-            f'COPY (SELECT *, {issue} AS _issue FROM "{feed}" '
-            f"WHERE {issue} IN (SELECT issue_id FROM scope_issues) ORDER BY _issue) "
-            f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"
-        )
-        connection.execute(
-            f'CREATE OR REPLACE TEMP VIEW "scoped_{feed}" AS SELECT * FROM read_parquet({path})'
-        )
+    # DuckDB underestimates a feed view (many Parquet files, filtered by the ledger's list) and would build
+    # its hash table from the feed's whole rows, raw JSON included, rather than from the scope's issue
+    # ids: at 200k conversations that alone overran the memory limit. Here the scope is the build side.
+    connection.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    try:
+        for feed, issue in BY_ISSUE.items():
+            path = sql_literal(str(scratch / f"{feed}.parquet"))
+            connection.execute(
+                f'COPY (SELECT *, {issue} AS _issue FROM "{feed}" '
+                f"WHERE {issue} IN (SELECT issue_id FROM scope_issues) ORDER BY _issue) "
+                f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"
+            )
+            connection.execute(
+                f'CREATE OR REPLACE TEMP VIEW "scoped_{feed}" AS SELECT * FROM read_parquet({path})'
+            )
+    finally:
+        connection.execute("RESET disabled_optimizers")
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE customer_contact_keys AS "
         "SELECT customer_id, contact_key FROM customer_keys"
