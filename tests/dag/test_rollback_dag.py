@@ -17,17 +17,11 @@ import pytest
 
 from tests.support import oracle
 from tests.support.checks import assert_migrated, by_issue, live
+from tests.support.existing import seed_existing
 
 pytestmark = pytest.mark.airflow
 
 SAMPLE = 4
-ATTRIBUTE_VALUES = {
-    "string": "was here",
-    "integer": "7",
-    "float": "1.5",
-    "boolean": "true",
-    "date": "1500000000",
-}
 
 
 def sampled(dataset, expected, size: int = SAMPLE) -> tuple[set[str], dict[str, str | None]]:
@@ -44,70 +38,6 @@ def sampled(dataset, expected, size: int = SAMPLE) -> tuple[set[str], dict[str, 
         if issue in expected.conversations
     }
     return set(sample) & set(expected.conversations), {key: expected.contact_company[key] for key in contacts}
-
-
-def seed_existing(migration, contacts: dict[str, str | None], field_map: list[dict]) -> dict:
-    """What a workspace synced from a CRM holds before the migration: one of the sample's companies (with the
-    company attributes the map writes), two of its contacts with other names and ids (one in a company of its
-    own, one whose company the migration creates), and a contact and a company the tenant's data does not
-    have; written through Intercom's API."""
-    intercom = migration.intercom
-    api = httpx.Client(base_url=intercom.url, headers=intercom.headers, timeout=30)
-
-    def post(path: str, body: dict) -> dict:
-        response = api.post(path, json=body)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    company_attributes = {
-        entry["target"].removeprefix("custom_attributes."): entry["data_type"]
-        for entry in field_map
-        if entry["target_object"] == "company" and (entry["target"] or "").startswith("custom_attributes.")
-    }
-    for name, data_type in company_attributes.items():
-        post("/data_attributes", {"name": name, "model": "company", "data_type": data_type})
-    companies = sorted({company for company in contacts.values() if company})[:1]
-    for index, company_id in enumerate(companies):
-        post(
-            "/companies",
-            {
-                "company_id": company_id,
-                "name": f"CRM name {index}",
-                "website": f"https://crm-{index}.example",
-                "industry": "Crm industry",
-                "size": 7 + index,
-                "plan": "Legacy",
-                "remote_created_at": 1_500_000_000 + index,
-                "custom_attributes": {
-                    name: ATTRIBUTE_VALUES[data_type] for name, data_type in company_attributes.items()
-                },
-            },
-        )
-    elsewhere = post("/companies", {"company_id": "crm-only-company", "name": "Not in ASAPP"})
-    emails = [
-        next(key for key, company in sorted(contacts.items()) if key.startswith("email:") and test(company))
-        for test in (
-            lambda company: company in companies,
-            lambda company: company and company not in companies,
-        )
-    ]
-    people = [
-        post(
-            "/contacts",
-            {
-                "email": key.removeprefix("email:"),
-                "external_id": f"crm-contact-{index}",
-                "name": f"CRM person {index}",
-                "phone": f"+1555010{index}",
-                "signed_up_at": 1_400_000_000,
-                "last_seen_at": 1_450_000_000,
-            },
-        )
-        for index, key in enumerate(emails)
-    ]
-    post(f"/contacts/{people[0]['id']}/companies", {"id": elsewhere["id"]})
-    post("/contacts", {"email": "only-in-intercom@example.com", "name": "Not in ASAPP"})
-    return {"companies": companies, "emails": emails}
 
 
 def asks_a_person(migration) -> None:
@@ -140,7 +70,12 @@ def test_a_rolled_back_workspace_is_what_it_was_a_later_run_creates_it_all_again
     migration.ledger().record_approval(
         proposed["proposal_hash"], proposed["entries"], "ops@acme", datetime.now(UTC), "a-dry-run"
     )
-    existing = seed_existing(migration, contacts, proposed["entries"])
+    company_attributes = {
+        entry["target"].removeprefix("custom_attributes."): entry["data_type"]
+        for entry in proposed["entries"]
+        if entry["target_object"] == "company" and (entry["target"] or "").startswith("custom_attributes.")
+    }
+    existing = seed_existing(migration.intercom, contacts, company_attributes)
     before = migration.intercom.export()
     migrate = migration.dag()
     first = migrate.test(

@@ -15,19 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from asapp_intercom.domain.mapping import slug
 from asapp_intercom.pipeline.staging import run_key
 
 from include.demo.airflow_stack import AirflowStack
 from include.sandbox.intercom.server.launcher import IntercomSandbox
+from tests.support import oracle
 from tests.support.checks import live
 from tests.support.corpus import assert_corpus_outcomes
+from tests.support.existing import seed_existing
 from tests.support.migrations import migration_config, read_report
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 
-def assert_counts_match_intercom(report: dict, export: dict) -> None:
-    """The report's counts, over every try, are what Intercom holds: no write went unrecorded or twice."""
+def assert_counts_match_intercom(report: dict, export: dict, existing: dict | None = None) -> None:
+    """The report's counts, over every try, are what Intercom holds: no write went unrecorded or twice.
+    `existing`: per object, how many records the workspace held before (found and updated, not created)."""
     rows = {row["object"]: row for row in report["objects"]}
     files = [
         attachment
@@ -42,7 +46,11 @@ def assert_counts_match_intercom(report: dict, export: dict) -> None:
         "attachment": len(files),
     }
     for object_type, count in held.items():
-        assert rows[object_type]["created"] == rows[object_type]["in_intercom"] == count, (object_type, rows)
+        found = (existing or {}).get(object_type, 0)
+        assert rows[object_type]["created"] + found == rows[object_type]["in_intercom"] == count, (
+            object_type,
+            rows,
+        )
 
 
 def test_a_messy_tenant_on_a_flaky_intercom_ends_green_with_everything_once(flaky_run, dataset):
@@ -119,10 +127,23 @@ class Killer:
                     self.airflow.clear(self.dag_id, self.run_id, [task])
 
 
+def company_attributes(dataset: Path) -> dict[str, str]:
+    """The company attributes the migration's field map writes (each a string), as the dataset names them."""
+    return {
+        slug(attribute["name"]): "string"
+        for _order, row in oracle.rows(dataset, "companies")
+        for attribute in row.get("attributes") or []
+        if isinstance(attribute, dict) and isinstance(attribute.get("name"), str)
+    }
+
+
 def test_load_and_rollback_tasks_killed_in_mid_step_finish_with_nothing_lost_or_twice(
-    stack, asapp, intercom, dataset, tmp_path
+    stack, asapp, intercom, dataset, expected, tmp_path
 ):
     airflow = stack.airflow
+    # The workspace already holds a company and two contacts of the tenant (origin = existing): the rollback
+    # must put them back as they were, under kills too.
+    existing = seed_existing(intercom, expected.contact_company, company_attributes(dataset), strangers=False)
     before = intercom.export()
     dag_id = stack.add_migration(
         migration_config(
@@ -153,12 +174,14 @@ def test_load_and_rollback_tasks_killed_in_mid_step_finish_with_nothing_lost_or_
     assert len(killer.killed) == sum(len(thresholds) for _, _, thresholds, _ in plan), killer.killed
     export, report = intercom.export(), read_report(tmp_path, run_id)
     assert_corpus_outcomes(dataset, export, report)
-    assert_counts_match_intercom(report, export)
+    assert_counts_match_intercom(
+        report, export, {"company": len(existing["companies"]), "contact": len(existing["emails"])}
+    )
     tries = {row["object"]: row["tries"] for row in report["objects"]}
     assert tries == {"company": 2, "contact": 2, "conversation": 4, "attachment": 2, "conversation_tags": 2}
 
     # Rolled back with its undo tasks killed at random points of their steps, each cleared: the workspace
-    # is what it was.
+    # is what it was, the records it held before put back as they were.
     rollback = dag_id.replace("asapp_to_intercom__", "asapp_to_intercom_rollback__")
     undo_id = airflow.trigger(rollback, {"scope": "migration", "dry_run": False})
     stack.approve_at_once(rollback, undo_id, task="approve.confirm", params={})
@@ -167,6 +190,7 @@ def test_load_and_rollback_tasks_killed_in_mid_step_finish_with_nothing_lost_or_
     plan = [
         ("undo.conversations", "undo.conversations", sorted(points.sample(range(1, 40), 2)), 100),
         ("undo.contacts", "undo.contacts", [points.randrange(1, 25)], 100),
+        ("undo.restore", "undo.restore", [1], 300),  # three records, two at a time: killed mid-restore
     ]
     undoer = Killer(
         airflow, intercom, rollback, undo_id, tmp_path / "ledger.db", plan=plan, retried_by_airflow=None
@@ -178,7 +202,10 @@ def test_load_and_rollback_tasks_killed_in_mid_step_finish_with_nothing_lost_or_
         airflow.task_states(rollback, undo_id),
     )
     assert undoer.error is None, (seed, undoer.error, undoer.killed)
-    assert len(undoer.killed) == 3, (seed, undoer.killed)
+    assert len(undoer.killed) == 4, (seed, undoer.killed)
     assert live(intercom.export()) == live(before), seed
     undone = json.loads((tmp_path / "staging" / "rollbacks" / run_key(undo_id) / "report.json").read_text())
     assert undone["matches_plan"] and undone["conflicts_total"] == 0, undone
+    assert undone["not_restorable_total"] == 0, undone
+    assert undone["done"]["company"]["restored"] == len(existing["companies"]), undone["done"]
+    assert undone["done"]["contact"]["restored"] == len(existing["emails"]), undone["done"]
