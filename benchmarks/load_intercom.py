@@ -63,6 +63,7 @@ def load_once(
 ) -> None:
     from asapp_intercom.domain.objects import ObjectType
     from asapp_intercom.domain.run_form import Scope
+    from asapp_intercom.hooks.budget import Limits
     from asapp_intercom.hooks.intercom import IntercomHook
     from asapp_intercom.ledger import Ledger
     from asapp_intercom.pipeline.load import LOADERS, LoadSettings
@@ -72,7 +73,7 @@ def load_once(
     os.environ["AIRFLOW_CONN_INTERCOM_BENCH"] = json.dumps(
         {"conn_type": "intercom", "host": intercom_url, "password": token}
     )
-    hook = IntercomHook("intercom_bench", requests_per_minute=budget, concurrency=concurrency)
+    hook = IntercomHook("intercom_bench", limits=Limits(budget, budget), concurrency=concurrency)
     me = hook.get_me()
     context.default_admin_id = context.bot_admin_id = str(me["id"])
     ledger = Ledger(f"sqlite:///{work}/{label}.db", "bench")

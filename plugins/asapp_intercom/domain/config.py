@@ -107,7 +107,16 @@ class AsappSource(Strict):
 class IntercomTarget(Strict):
     conn_id: str = "intercom_default"
     requests_per_minute: Annotated[int, Field(gt=0)] = 10_000
-    """The share of the workspace's rate limit this migration may use."""
+    """The share of the workspace's rate limit this migration may use (more than one app's limit only
+    with a token pool: several tokens in the connection)."""
+    app_requests_per_minute: Annotated[int, Field(gt=0)] = 10_000
+    """Intercom's limit per private app (access token)."""
+    workspace_requests_per_minute: Annotated[int, Field(gt=0)] = 25_000
+    """Intercom's limit for the whole workspace, all its apps together."""
+    budget_url: str | None = None
+    """Where every task, worker and migration calling this workspace counts its calls: redis://… or a
+    SQLAlchemy URL. Default: Airflow's Celery broker when it is Redis, else the ledger's database when
+    it is not SQLite, else a SQLite file under AIRFLOW_HOME that all migrations on the machine share."""
     concurrency: Annotated[int, Field(ge=1, le=64)] = 8
     bot_admin_email: str | None = None
     """Admin who authors ASAPP bot messages; unset → the token's owner (GET /me)."""
@@ -175,12 +184,17 @@ class MigrationConfig(Strict):
         return f"{ROLLBACK_DAG_PREFIX}{self.migration_id}"
 
     def staging_url(self) -> str:
-        return self.staging.path or f"file://{_airflow_home()}/asapp_intercom/{self.migration_id}/staging"
+        return self.staging.path or f"file://{self.shared_home()}/{self.migration_id}/staging"
 
     def ledger_url(self) -> str:
         if self.ledger.url:
             return self.ledger.url
-        return f"sqlite:///{_airflow_home()}/asapp_intercom/{self.migration_id}/ledger.db"
+        return f"sqlite:///{self.shared_home()}/{self.migration_id}/ledger.db"
+
+    @staticmethod
+    def shared_home() -> str:
+        """The directory every migration on this machine keeps its local files under."""
+        return f"{_airflow_home()}/asapp_intercom"
 
 
 def _airflow_home() -> str:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -60,17 +60,27 @@ class RetryPolicy:
         return base * random.uniform(1.0, 1.25)  # jitter keeps parallel workers from retrying in step
 
 
+@dataclass(frozen=True)
+class Permit:
+    """Leave to start one call: which of the limiter's credentials it is charged to, and the headers
+    that say so (an Intercom token pool spreads calls over several apps)."""
+
+    app: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 class RateLimiter:
     """No limit of our own: wait only when the server says so. Subclasses pace calls."""
 
-    def acquire(self) -> None:
+    def acquire(self) -> Permit:
         """Block until one more call may start."""
+        return Permit()
 
-    def observe(self, response: requests.Response) -> float | None:
+    def observe(self, permit: Permit, response: requests.Response) -> float | None:
         """Learn from a response; return how long to wait before retrying a 429, if the server says."""
         return None
 
-    def release(self) -> None:
+    def release(self, permit: Permit) -> None:
         """A call started with acquire() ended without a response (connection error, timeout)."""
 
 
@@ -89,13 +99,14 @@ class SteadyPace(RateLimiter):
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self) -> Permit:
         with self._lock:
             now = self.clock()
             start = max(now, self._next)
             self._next = start + self.interval
         if start > now:
             self.sleep(start - now)
+        return Permit()
 
 
 class ApiSession:
@@ -137,13 +148,13 @@ class ApiSession:
         kwargs.setdefault("timeout", self.timeout)
         rate_limited = server_errors = 0
         while True:
-            self.limiter.acquire()
+            permit = self.limiter.acquire()
             with self._count:
                 self.calls += 1
             try:
-                response = self.session.request(method, url, **kwargs)
+                response = self.session.request(method, url, **self._with_headers(kwargs, permit))
             except BaseException as error:
-                self.limiter.release()
+                self.limiter.release(permit)
                 if not isinstance(error, requests.ConnectionError | requests.Timeout):
                     raise
                 never_arrived = isinstance(error, requests.ConnectTimeout)
@@ -155,7 +166,7 @@ class ApiSession:
                 server_errors += 1
                 self._note_retry(method, url, f"connection error ({error.__class__.__name__})", wait)
                 continue
-            server_wait = self.limiter.observe(response)
+            server_wait = self.limiter.observe(permit, response)
             if response.status_code < 400:
                 return response
             error = self.parse_error(response)
@@ -176,6 +187,12 @@ class ApiSession:
             else:
                 raise error
             self._note_retry(method, url, f"{error.status} {error.code}", wait)
+
+    @staticmethod
+    def _with_headers(kwargs: dict[str, Any], permit: Permit) -> dict[str, Any]:
+        if not permit.headers:
+            return kwargs
+        return {**kwargs, "headers": {**(kwargs.get("headers") or {}), **permit.headers}}
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)

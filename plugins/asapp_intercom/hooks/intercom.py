@@ -1,15 +1,15 @@
 """Intercom REST API (version 2.16) through an `intercom` connection.
 
 The connection's host is the API URL (https://api.intercom.io, or a regional or sandbox URL) and
-its password the access token. The token only ever travels in the Authorization header.
+its password the access token, or several separated by commas or new lines: one per private app
+installed on the workspace, a token pool the calls are spread over (each app has its own per-minute
+limit; the workspace's is shared). Tokens only ever travel in the Authorization header.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-import time
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
 
@@ -18,92 +18,17 @@ from airflow.providers.http.hooks.http import HttpHook
 from requests.adapters import HTTPAdapter
 
 from asapp_intercom.domain.intercom import assignment, state_change
-from asapp_intercom.hooks.api import ApiError, ApiSession, RateLimiter, RetryPolicy
+from asapp_intercom.hooks.api import ApiError, ApiSession, RetryPolicy
+from asapp_intercom.hooks.budget import Limits, SharedBudget, open_store
 from asapp_intercom.provider import INTERCOM_FORM
 
 INTERCOM_VERSION = "2.16"
-WINDOW_SECONDS = 10
-"""Intercom spreads its per-minute limit over fixed 10-second windows."""
-
 RETRY = RetryPolicy(rate_limited=(1, 2, 5, 10), server_error=(0.5, 1, 2, 4, 8, 15), attempts=10)
 
 
-class IntercomWindowLimiter(RateLimiter):
-    """Start at most the window's budget of calls in each 10-second window, never more.
-
-    The budget is the smaller of our share (requests_per_minute / 6) and the server's
-    X-RateLimit-Limit. The server's own count (limit - remaining) wins when it is higher, which
-    happens when other apps share the workspace's budget. Calls still in flight when a window
-    rolls over are charged to the new one, since that is where the server will count them.
-    """
-
-    def __init__(
-        self,
-        requests_per_minute: int,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ):
-        self.share = max(1, requests_per_minute * WINDOW_SECONDS // 60)
-        self.server_limit: int | None = None
-        self.clock = clock
-        self.sleep = sleep
-        self._lock = threading.Lock()
-        self._window_end: float | None = None
-        self._used = 0
-        self._in_flight = 0
-        self.waited_seconds = 0.0
-
-    @property
-    def budget(self) -> int:
-        return min(self.share, self.server_limit) if self.server_limit else self.share
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self.clock()
-                if self._window_end is None or now >= self._window_end:
-                    self._roll(now)
-                if self._used < self.budget:
-                    self._used += 1
-                    self._in_flight += 1
-                    return
-                wait = self._window_end - now
-            self.waited_seconds += wait
-            self.sleep(wait)
-
-    def _roll(self, now: float) -> None:
-        if self._window_end is None:
-            self._window_end = now + WINDOW_SECONDS
-        else:
-            elapsed_windows = math.floor((now - self._window_end) / WINDOW_SECONDS) + 1
-            self._window_end += elapsed_windows * WINDOW_SECONDS
-        self._used = self._in_flight
-
-    def release(self) -> None:
-        with self._lock:
-            self._in_flight = max(0, self._in_flight - 1)
-
-    def observe(self, response: requests.Response) -> float | None:
-        headers = response.headers
-        with self._lock:
-            self._in_flight = max(0, self._in_flight - 1)
-            try:
-                limit = int(headers["X-RateLimit-Limit"])
-                remaining = int(headers["X-RateLimit-Remaining"])
-                reset = float(headers["X-RateLimit-Reset"])
-            except (KeyError, ValueError):
-                return None
-            self.server_limit = limit
-            if self._window_end is None or reset > self._window_end + 0.5:
-                self._window_end = reset
-                self._used = max(limit - remaining, self._in_flight)
-            elif abs(reset - self._window_end) <= 0.5:
-                self._used = max(self._used, limit - remaining)
-            if response.status_code == 429:
-                self._used = max(self._used, limit)
-                return max(0.0, reset - self.clock()) + 0.05
-        return None
+def access_tokens(password: str | None) -> list[str]:
+    """The connection's tokens: one, or a pool separated by commas, spaces or new lines."""
+    return [token for token in re.split(r"[\s,]+", password or "") if token]
 
 
 def parse_intercom_error(response: requests.Response) -> ApiError:
@@ -134,27 +59,35 @@ class IntercomHook(HttpHook):
         self,
         intercom_conn_id: str = default_conn_name,
         *,
-        requests_per_minute: int = 10_000,
+        limits: Limits | None = None,
         concurrency: int = 8,
+        budget_url: str | None = None,
+        workspace_id: str | None = None,
     ):
+        """`budget_url` is where the calls are counted (hooks/budget.py): without one, this hook's own
+        process only. `workspace_id` names the workspace whose budget the calls draw on; unknown, the
+        hook asks GET /me once, outside the budget, before its first call."""
         super().__init__(
             method="GET",
             http_conn_id=intercom_conn_id,
             adapter=HTTPAdapter(pool_connections=1, pool_maxsize=max(concurrency, 4), max_retries=0),
         )
-        self.limiter = IntercomWindowLimiter(requests_per_minute)
+        self.limits = limits or Limits()
+        self.budget_url = budget_url
+        self.workspace_id = workspace_id
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         return INTERCOM_FORM
 
     def _configure_session_from_auth(self, session: requests.Session, connection) -> requests.Session:
-        if not connection.password:
+        self.tokens = access_tokens(connection.password)
+        if not self.tokens:
             raise ValueError(f"Connection {self.http_conn_id!r} has no access token (password)")
         session.auth = None
         session.headers.update(
             {
-                "Authorization": f"Bearer {connection.password}",
+                "Authorization": f"Bearer {self.tokens[0]}",
                 "Intercom-Version": INTERCOM_VERSION,
                 "Accept": "application/json",
             }
@@ -167,6 +100,22 @@ class IntercomHook(HttpHook):
         return ApiSession(
             session, self.base_url, retry=RETRY, parse_error=parse_intercom_error, limiter=self.limiter
         )
+
+    @cached_property
+    def limiter(self) -> SharedBudget:
+        """The workspace's budget, shared through `budget_url` with every process that names it."""
+        tokens = getattr(self, "tokens", None) or access_tokens(
+            self.get_connection(self.http_conn_id).password
+        )
+        workspace = self.workspace_id or (self._ask_workspace if self.budget_url else "this-process")
+        return SharedBudget(
+            tokens, store=open_store(self.budget_url), limits=self.limits, workspace=workspace
+        )
+
+    def _ask_workspace(self) -> str:
+        me = self.get_conn().get(f"{self.base_url}/me", timeout=60)
+        me.raise_for_status()
+        return str((me.json().get("app") or {}).get("id_code") or self.base_url)
 
     def _call(
         self,

@@ -62,11 +62,23 @@ class MigrationOperator(BaseOperator):
 
     @cached_property
     def intercom_hook(self) -> IntercomHook:
+        from asapp_intercom.hooks.budget import Limits
         from asapp_intercom.hooks.intercom import IntercomHook
 
         target = self.migration.intercom
+        limits = Limits(
+            share_per_minute=target.requests_per_minute,
+            app_per_minute=target.app_requests_per_minute,
+            workspace_per_minute=target.workspace_requests_per_minute,
+            share=self.migration.migration_id,
+        )
+        discovered = getattr(self, "intercom", None)
         return IntercomHook(
-            target.conn_id, requests_per_minute=target.requests_per_minute, concurrency=target.concurrency
+            target.conn_id,
+            limits=limits,
+            concurrency=target.concurrency,
+            budget_url=budget_url(self.migration),
+            workspace_id=discovered["me"].get("workspace_id") if isinstance(discovered, dict) else None,
         )
 
     def feed_source(self, feed: str) -> FeedSource:
@@ -164,6 +176,22 @@ class MigrationOperator(BaseOperator):
             kind,
             message,
         )
+
+
+def budget_url(migration: MigrationConfig) -> str:
+    """Where the workspace's calls are counted (intercom.budget_url in the config describes the default):
+    somewhere every worker that may run this migration's tasks reaches."""
+    from airflow.sdk import conf
+
+    if migration.intercom.budget_url:
+        return migration.intercom.budget_url
+    broker = conf.get("celery", "broker_url", fallback=None) or ""
+    if "Celery" in conf.get("core", "executor", fallback="") and broker.startswith(("redis://", "rediss://")):
+        return broker
+    ledger = migration.ledger_url()
+    if not ledger.startswith("sqlite"):
+        return ledger
+    return f"sqlite:///{migration.shared_home()}/intercom_budget.db"
 
 
 class LedgerCapMemo:

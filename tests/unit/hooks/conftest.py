@@ -5,6 +5,7 @@ import json
 import pytest
 from asapp_intercom.hooks.api import ApiSession
 from asapp_intercom.hooks.asapp import AsappHook
+from asapp_intercom.hooks.budget import Limits
 from asapp_intercom.hooks.intercom import IntercomHook
 
 from tests.unit.hooks.fakes import (
@@ -44,7 +45,7 @@ def intercom_api(monkeypatch, clock) -> ApiSession:
             {"conn_type": "intercom", "host": "https://api.intercom.test", "password": "unit-access-token"}
         ),
     )
-    api = IntercomHook("intercom_unit", requests_per_minute=600).api
+    api = IntercomHook("intercom_unit", limits=Limits(600, 600)).api
     api.sleep = api.limiter.sleep = clock.sleep
     api.limiter.clock = clock
     return api

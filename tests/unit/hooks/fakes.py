@@ -8,6 +8,7 @@ import json
 
 import requests
 from asapp_intercom.hooks.api import ApiSession, RateLimiter, RetryPolicy
+from asapp_intercom.hooks.budget import Limits, MemoryStore, SharedBudget
 from asapp_intercom.hooks.intercom import parse_intercom_error
 from requests.structures import CaseInsensitiveDict
 
@@ -61,6 +62,24 @@ def response(
     answer._content = (text if text is not None else "" if body is None else json.dumps(body)).encode()
     answer.headers = CaseInsensitiveDict(headers or {})
     return answer
+
+
+def budget(
+    per_minute: int,
+    clock: FakeClock,
+    *,
+    tokens=("unit-token",),
+    workspace_per_minute: int = 1_000_000,
+    store=None,
+) -> SharedBudget:
+    """A budget of `per_minute` per app (and for the migration), on the fake clock, in this process."""
+    return SharedBudget(
+        list(tokens),
+        store=store or MemoryStore(),
+        limits=Limits(per_minute, per_minute, workspace_per_minute),
+        clock=clock,
+        sleep=clock.sleep,
+    )
 
 
 def rate_headers(limit: int, remaining: int, reset: float) -> dict:

@@ -5,9 +5,16 @@ import threading
 import pytest
 import requests
 from asapp_intercom.hooks.api import AmbiguousWrite, ApiError, RetryPolicy, SteadyPace
-from asapp_intercom.hooks.intercom import IntercomWindowLimiter
 
-from tests.unit.hooks.fakes import T0, FakeSession, api_session, intercom_error, rate_headers, response
+from tests.unit.hooks.fakes import (
+    T0,
+    FakeSession,
+    api_session,
+    budget,
+    intercom_error,
+    rate_headers,
+    response,
+)
 
 
 def test_steady_pace_spaces_calls_evenly_across_threads():
@@ -133,7 +140,7 @@ def test_a_429_that_persists_gives_up_after_the_attempts(clock):
 
 
 def test_a_429_waits_as_long_as_the_limiter_says_the_server_needs(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
+    limiter = budget(600, clock)
     session = FakeSession(
         response(
             429,
@@ -179,7 +186,7 @@ def test_an_error_the_caller_marks_final_is_raised_without_retrying(clock):
 
 
 def test_a_connection_error_does_not_use_up_later_windows(clock):
-    limiter = IntercomWindowLimiter(6, clock=clock, sleep=clock.sleep)  # 1 call per window
+    limiter = budget(6, clock)  # 1 call per window
     session = FakeSession(requests.ConnectionError("reset by peer"), response(200, {}), response(200, {}))
     api = api_session(session, clock, limiter=limiter)
 

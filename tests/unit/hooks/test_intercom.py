@@ -1,14 +1,13 @@
-"""The Intercom hook: its 10-second window limiter and how it reads Intercom's errors, on a fake clock."""
+"""The Intercom hook: how it reads Intercom's errors and its connection's tokens, on a fake clock."""
 
-import random
+import json
 
 import pytest
 from asapp_intercom.hooks.asapp import parse_asapp_error
-from asapp_intercom.hooks.intercom import IntercomWindowLimiter, parse_intercom_error
+from asapp_intercom.hooks.intercom import IntercomHook, access_tokens, parse_intercom_error
 
 from tests.unit.hooks.fakes import (
     T0,
-    FakeClock,
     FakeSession,
     intercom_error,
     rate_headers,
@@ -16,121 +15,35 @@ from tests.unit.hooks.fakes import (
 )
 
 
-def calls_before_waiting(limiter: IntercomWindowLimiter, clock: FakeClock, most: int = 10_000) -> int:
-    """How many calls (each answered at once) start right away before the limiter first makes one wait."""
-    for started in range(most):
-        limiter.acquire()
-        limiter.observe(response(200))
-        if clock.sleeps:
-            return started
-    raise AssertionError(f"more than {most} calls started without waiting")
+@pytest.mark.parametrize(
+    ("password", "tokens"),
+    [
+        ("tok-one", ["tok-one"]),
+        ("tok-one,tok-two", ["tok-one", "tok-two"]),
+        (" tok-one , tok-two\ntok-three\n", ["tok-one", "tok-two", "tok-three"]),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_the_connection_password_holds_one_token_or_a_pool(password, tokens):
+    assert access_tokens(password) == tokens
 
 
-@pytest.mark.parametrize(("per_minute", "per_window"), [(10_000, 1666), (600, 100), (100, 16), (3, 1)])
-def test_the_window_budget_is_the_per_minute_share_spread_over_six_windows(per_minute, per_window):
-    assert IntercomWindowLimiter(per_minute).budget == per_window
+def test_a_token_pool_spreads_the_calls_over_its_apps(monkeypatch, clock):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_INTERCOM_POOL",
+        json.dumps(
+            {"conn_type": "intercom", "host": "https://api.intercom.test", "password": "tok-a, tok-b"}
+        ),
+    )
+    api = IntercomHook("intercom_pool").api
+    api.session = FakeSession(*[response(200, {}) for _ in range(4)])
 
+    for _ in range(4):
+        api.json("GET", "/admins")
 
-def test_the_whole_budget_starts_at_once_and_the_next_call_waits_for_the_next_window(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-
-    assert calls_before_waiting(limiter, clock) == 100
-    assert clock.sleeps == [pytest.approx(10.0)]
-    assert limiter.waited_seconds == pytest.approx(10.0)
-
-
-def test_a_long_run_never_starts_more_than_the_budget_in_a_window_and_fills_each_one(clock):
-    limiter = IntercomWindowLimiter(120, clock=clock, sleep=clock.sleep)
-    pace = random.Random(3)
-    started = []
-    for _ in range(500):
-        limiter.acquire()
-        started.append(clock.now)
-        clock.now += pace.uniform(0, 0.05)  # the call's own duration
-        limiter.observe(response(200))
-
-    per_window: dict[int, int] = {}
-    for moment in started:
-        window = int((moment - started[0]) // 10)
-        per_window[window] = per_window.get(window, 0) + 1
-    *full, last = [per_window[window] for window in sorted(per_window)]
-    assert full == [20] * len(full)
-    assert 0 < last <= 20
-
-
-def test_the_server_limit_tightens_the_budget(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-    limiter.acquire()
-    limiter.observe(response(200, headers=rate_headers(limit=5, remaining=4, reset=T0 + 10)))
-
-    assert limiter.budget == 5
-    assert calls_before_waiting(limiter, clock) == 4
-
-
-def test_calls_other_apps_made_in_the_window_are_taken_off_the_budget(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-    limiter.acquire()
-    limiter.observe(response(200, headers=rate_headers(limit=100, remaining=10, reset=T0 + 10)))
-
-    assert calls_before_waiting(limiter, clock) == 10
-
-
-def test_the_servers_later_window_is_adopted(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-    limiter.acquire()
-    limiter.observe(response(200, headers=rate_headers(limit=100, remaining=97, reset=T0 + 13)))
-
-    assert calls_before_waiting(limiter, clock) == 97
-    assert clock.now == pytest.approx(T0 + 13)
-
-
-def test_a_late_answer_from_the_previous_window_does_not_reset_the_count(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-    for _ in range(60):
-        limiter.acquire()
-    limiter.observe(response(200, headers=rate_headers(limit=100, remaining=99, reset=T0 - 4)))
-
-    assert calls_before_waiting(limiter, clock) == 40
-
-
-def test_a_429_returns_the_wait_until_the_server_resets_and_blocks_the_window(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-    limiter.acquire()
-    clock.now += 6
-
-    wait = limiter.observe(response(429, headers=rate_headers(limit=100, remaining=0, reset=T0 + 10)))
-
-    assert wait == pytest.approx(4.0, abs=0.1)
-    assert calls_before_waiting(limiter, clock) == 0
-    assert clock.now == pytest.approx(T0 + 10)
-
-
-def test_a_429_without_rate_headers_leaves_the_wait_to_the_retry_policy(clock):
-    limiter = IntercomWindowLimiter(600, clock=clock, sleep=clock.sleep)
-    limiter.acquire()
-    assert limiter.observe(response(429, headers={"X-RateLimit-Limit": "many"})) is None
-
-
-def test_calls_in_flight_at_a_rollover_are_charged_to_the_new_window(clock):
-    limiter = IntercomWindowLimiter(18, clock=clock, sleep=clock.sleep)  # 3 per window
-    for _ in range(3):
-        limiter.acquire()
-    limiter.observe(response(200))  # one answered; two still in flight
-    clock.now = T0 + 10
-
-    assert calls_before_waiting(limiter, clock) == 1
-    assert clock.now == pytest.approx(T0 + 20)
-
-
-def test_an_idle_gap_of_several_windows_starts_a_fresh_window(clock):
-    limiter = IntercomWindowLimiter(60, clock=clock, sleep=clock.sleep)  # 10 per window
-    for _ in range(10):
-        limiter.acquire()
-        limiter.observe(response(200))
-    clock.now = T0 + 47
-
-    assert calls_before_waiting(limiter, clock) == 10
-    assert clock.now == pytest.approx(T0 + 50)
+    sent = [kwargs["headers"]["Authorization"] for _method, _url, kwargs in api.session.requests]
+    assert sent == ["Bearer tok-a", "Bearer tok-b", "Bearer tok-a", "Bearer tok-b"]
 
 
 def test_intercom_429_is_retried_when_the_window_resets(intercom_api, clock):
