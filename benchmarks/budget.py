@@ -102,8 +102,9 @@ def run(
     windows = [w for w in stats["windows"] if start <= w["start"] and w["start"] + 10 <= until]
     admitted = sum(w["admitted"] for w in windows) / max(1, len(windows))
     over = sum(1 for w in windows if w["over_limit"])
+    backend = store.split(":")[0].split("+")[0]
     print(
-        f"{label:<16} {store.split(':')[0]:<10} {len(windows):>7} {binding:>9} {admitted:>9.1f} "
+        f"{label:<16} {backend:<10} {len(windows):>7} {binding:>9} {admitted:>9.1f} "
         f"{admitted / binding:>9.3f} {over:>5} {stats['rate_limited']:>6} {calls:>7} "
         f"{stats['rate_limited'] / max(1, calls):>8.2%}",
         flush=True,

@@ -75,6 +75,11 @@ def task_name(task_id: str, map_index: int, rendered_map_index: str | None) -> s
     return task_id if map_index < 0 else f"{task_id}[{rendered_map_index or map_index}]"
 
 
+def task_id_of(task: str) -> str:
+    """The task id in a grid name: `load.conversations` in `load.conversations[2 of 3]`."""
+    return task.split("[", 1)[0]
+
+
 @dataclass
 class AirflowStack:
     home: Path
@@ -211,8 +216,19 @@ class AirflowStack:
         ]
         return "\n".join(["last warnings and errors of the stack:", *noteworthy[-lines:]])
 
-    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
-        return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}")
+    def task_instance(self, dag_id: str, run_id: str, task: str) -> dict:
+        """One task instance by the name the grid gives it: `load.conversations[2 of 3]` for a mapped one."""
+        if "[" not in task:
+            return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task}")
+        instances = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
+            params={"task_id": task_id_of(task), "limit": 200},
+        )["task_instances"]
+        for item in instances:
+            if task_name(item["task_id"], item["map_index"], item.get("rendered_map_index")) == task:
+                return item
+        raise LookupError(f"{task} is not a task instance of {dag_id} {run_id}")
 
     def hitl(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.api(
@@ -263,7 +279,9 @@ class AirflowStack:
         else:
             self.api("POST", "/connections", accept=frozenset({409}), json=body)
 
-    def clear(self, dag_id: str, run_id: str, task_ids: list[str]) -> None:
+    def clear(self, dag_id: str, run_id: str, tasks: list[str]) -> None:
+        """Clear tasks named as the grid names them (a mapped task by any of its batches: all of them)."""
+        task_ids = sorted({task_id_of(task) for task in tasks})
         self.api(
             "POST",
             f"/dags/{dag_id}/clearTaskInstances",

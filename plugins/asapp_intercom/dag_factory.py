@@ -26,7 +26,7 @@ from asapp_intercom.operators.field_map import (
     FieldMapApprovalOperator,
     ProposeFieldMapOperator,
 )
-from asapp_intercom.operators.load import LoadOperator
+from asapp_intercom.operators.load import BatchesOperator, LoadOperator, StepManifestOperator
 from asapp_intercom.operators.report import ReportOperator, RunOutcomeOperator
 from asapp_intercom.operators.rollback import (
     RecheckOperator,
@@ -161,18 +161,29 @@ def build_dag(config: MigrationConfig) -> DAG:
             )
             planned >> schema
         with TaskGroup("load"):
-            loads = [
-                LoadOperator(
+            loads = []
+            for step in STEPS:
+                listed = BatchesOperator(task_id=f"{step}_batches", objects=step, plan=planned.output)
+                batches = LoadOperator.partial(
                     task_id=step,
                     objects=step,
                     transformed=transformed.output,
                     schema=schema.output,
                     intercom=intercom.output,
+                    map_index_template="{{ task.batch.label }}",
+                    max_active_tis_per_dagrun=config.intercom.parallel_batches,
+                    **common,
+                ).expand(batch=listed.output)
+                manifest = StepManifestOperator(
+                    task_id=f"{step}_balanced",
+                    objects=step,
+                    transformed=transformed.output,
+                    batches=batches.output,
                     **common,
                 )
-                for step in STEPS
-            ]
-            chain(*loads)  # dependency order; a step whose manifest does not balance fails, stopping the next
+                chain(*loads[-1:], batches)
+                loads.append(manifest)
+            # dependency order; a step whose batches do not balance fails at its manifest, stopping the next
         with TaskGroup("validate"):
             validation = ValidateOperator(
                 task_id="read_back",

@@ -107,6 +107,33 @@ def test_a_dry_run_plans_every_request_and_writes_nothing_and_inventories_the_co
     )
 
 
+def test_steps_split_into_batches_load_every_record_once_and_balance_over_their_batches(migration, expected):
+    config = yaml.safe_load(migration.config_path.read_text())
+    config["intercom"]["batch_size"] = 20
+    migration.config_path.write_text(yaml.safe_dump(config))
+
+    run = migration.run(mode="full")
+
+    states = migration.task_states(run)
+    assert str(run.state) == "success", states
+    conversations = sorted(name for name in states if name.startswith("load.conversations["))
+    count = len(conversations)
+    assert count >= 3 and conversations == sorted(
+        f"load.conversations[{i} of {count}]" for i in range(1, count + 1)
+    )
+    assert all(states[name] == "success" for name in conversations)
+    assert [name for name in states if name.startswith("load.attachments[")] == ["load.attachments[1 of 1]"]
+    assert states["load.conversations_balanced"] == "success"
+    export = migration.intercom.export()
+    assert_migrated(export, expected)
+    rows = {row["object"]: row for row in migration.report(run)["objects"]}
+    assert all(row["balanced"] for row in rows.values()), rows
+    assert (
+        rows["conversation"]["created"] == rows["conversation"]["in_intercom"] == len(expected.conversations)
+    )
+    assert rows["conversation"]["tries"] == count  # one try per batch
+
+
 def test_a_sample_run_migrates_the_sample_with_its_contacts_only(migration, expected):
     run = migration.run(mode="sample", sample_size=5)
 

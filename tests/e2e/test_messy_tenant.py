@@ -75,7 +75,7 @@ class Killer:
     plan: list[tuple[str, str, list[int], int]]
     """(task, what to count in the ledger, kill at these counts, Intercom's latency in ms meanwhile)"""
     killed: list[tuple[str, int]] = field(default_factory=list)
-    retried_by_airflow: str | None = "load.contacts"
+    retried_by_airflow: str | None = "load.contacts[1 of 1]"
     error: BaseException | None = None
 
     def count(self, what: str) -> int:
@@ -155,11 +155,11 @@ def test_load_and_rollback_tasks_killed_in_mid_step_finish_with_nothing_lost_or_
     run_id = airflow.trigger(dag_id, {"mode": "full"})
     stack.approve_at_once(dag_id, run_id)
     plan = [
-        ("load.companies", "company", [2], 300),
-        ("load.contacts", "contact", [10], 100),
-        ("load.conversations", "part", [40, 300, 650], 20),
-        ("load.attachments", "attachment", [2], 300),
-        ("load.tags", "conversation_tags", [3], 300),
+        ("load.companies[1 of 1]", "company", [2], 300),
+        ("load.contacts[1 of 1]", "contact", [10], 100),
+        ("load.conversations[1 of 1]", "part", [40, 300, 650], 20),
+        ("load.attachments[1 of 1]", "attachment", [2], 300),
+        ("load.tags[1 of 1]", "conversation_tags", [3], 300),
     ]
     killer = Killer(airflow, intercom, dag_id, run_id, tmp_path / "ledger.db", plan=plan)
     killing = threading.Thread(target=killer.run, daemon=True)

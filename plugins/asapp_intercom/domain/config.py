@@ -118,6 +118,11 @@ class IntercomTarget(Strict):
     SQLAlchemy URL. Default: Airflow's Celery broker when it is Redis, else the ledger's database when
     it is not SQLite, else a SQLite file under AIRFLOW_HOME that all migrations on the machine share."""
     concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    """Parallel writers within one load batch."""
+    batch_size: Annotated[int, Field(ge=1)] = 5_000
+    """Records per load batch: each batch is one mapped task, retried alone, run by any worker."""
+    parallel_batches: Annotated[int, Field(ge=1, le=64)] = 4
+    """Batches of one load step running at once (the shared budget holds them all to the rate limit)."""
     bot_admin_email: str | None = None
     """Admin who authors ASAPP bot messages; unset → the token's owner (GET /me)."""
     search_consistency_seconds: Annotated[float, Field(ge=0)] = 180

@@ -131,6 +131,29 @@ class LoadManifest(Manifest):
         return super().as_dict() | {"balanced": self.balanced}
 
 
+CHECKSUM_MODULUS = 2**256
+"""A load checksum is a sum of SHA-256 values modulo 2²⁵⁶: batches add up to their step's."""
+
+
+def step_manifest(payloads: ObjectManifest, batches: list[LoadManifest]) -> LoadManifest:
+    """A load step's account from its batches' and what the transform quarantined before any was loaded;
+    it balances only when every record of the step is in one of the batches' accounts."""
+    step = LoadManifest(
+        payloads.object_type, source_count=payloads.source_count, quarantined=payloads.quarantined
+    )
+    total_checksum = 0
+    for batch in batches:
+        for name in ("created", "updated", "unchanged", "quarantined", "requests", "retries"):
+            setattr(step, name, getattr(step, name) + getattr(batch, name))
+        step.rate_wait_seconds = round(step.rate_wait_seconds + batch.rate_wait_seconds, 3)
+        step.seconds = max(step.seconds, batch.seconds)
+        for note, count in batch.notes.items():
+            step.notes[note] = step.notes.get(note, 0) + count
+        total_checksum += int(batch.checksum or "0", 16)
+    step.checksum = f"{total_checksum % CHECKSUM_MODULUS:064x}"
+    return step
+
+
 @dataclass
 class ValidationManifest(Manifest):
     object_type: str

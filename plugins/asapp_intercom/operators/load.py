@@ -1,13 +1,15 @@
-"""The load tasks: one per object type, in dependency order."""
+"""The load tasks: per object type, in dependency order, a mapped task over the step's batches (from the
+plan), then the step's manifest, which must balance before the next step starts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Context
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from asapp_intercom.domain.manifests import ObjectManifest
+from asapp_intercom.domain.batches import Batch
+from asapp_intercom.domain.manifests import LoadManifest, ObjectManifest, step_manifest
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.operators.base import MigrationOperator
 
@@ -15,17 +17,36 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
 
 
+class BatchesOperator(BaseOperator):
+    """What a load step is mapped over: its batches from the plan (Airflow maps only over a task's return
+    value). A step with nothing to load still gets one, empty, batch, which accounts for it."""
+
+    template_fields = ("plan",)
+
+    def __init__(self, *, objects: str, plan: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.objects = objects
+        self.plan = plan
+
+    def execute(self, context: Context) -> list[dict]:
+        object_type = ObjectType.of_step(self.objects)
+        return (self.plan["objects"].get(object_type) or {}).get("batches") or [Batch().as_dict()]
+
+
 class LoadOperator(MigrationOperator):
-    """One load step. It fails when its manifest does not balance, so the next step never starts."""
+    """One batch of a load step (domain/batches.py). It fails when the batch's account does not balance."""
 
-    template_fields = ("transformed", "schema", "intercom")
+    template_fields = ("transformed", "schema", "intercom", "batch")
 
-    def __init__(self, *, objects: str, transformed: Any, schema: Any, intercom: Any, **kwargs):
+    def __init__(
+        self, *, objects: str, transformed: Any, schema: Any, intercom: Any, batch: Any = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.objects = objects
         self.transformed = transformed
         self.schema = schema
         self.intercom = intercom
+        self.batch = batch
 
     def execute(self, context: Context, event: dict | None = None) -> dict:
         from asapp_intercom.hooks.asapp import DailyCapReached
@@ -46,18 +67,20 @@ class LoadOperator(MigrationOperator):
         )
         extra = {"tag_ids": self.schema["tag_ids"]} if object_type is ObjectType.CONVERSATION_TAGS else {}
         loader = LOADERS[object_type](self.intercom_hook, self.ledger, context["run_id"], settings, **extra)
+        batch = Batch.from_dict(self.batch) if self.batch else None
         try:
             manifest = loader.run(
-                self.staging, ObjectManifest.from_dict(self.transformed["objects"][object_type])
+                self.staging, ObjectManifest.from_dict(self.transformed["objects"][object_type]), batch
             )
         except DailyCapReached as cap:
             self.wait_for_cap_reset(context, cap)
         self.loaded = manifest
         result = manifest.as_dict()
         self.log.info(
-            "%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
+            "%s%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
             "(%d retried, %.1f s waiting for the rate limit) in %.1f s %s",
             self.objects,
+            f" batch {batch.label}" if batch else "",
             manifest.source_count,
             manifest.created,
             manifest.updated,
@@ -97,3 +120,41 @@ class LoadOperator(MigrationOperator):
 
     def _fetch_attachment(self, file_upload_event_id: str) -> bytes:
         return self.asapp_hook.download(self.asapp_hook.attachment_url(file_upload_event_id)["url"])
+
+
+class StepManifestOperator(MigrationOperator):
+    """A load step's manifest, summed over its batches. It fails when the step does not balance (a batch
+    missing or short), so the next step never starts; validation and the report read this manifest."""
+
+    template_fields = ("transformed", "batches")
+
+    def __init__(self, *, objects: str, transformed: Any, batches: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.objects = objects
+        self.transformed = transformed
+        self.batches = batches
+
+    def execute(self, context: Context) -> dict:
+        object_type = ObjectType.of_step(self.objects)
+        accounts = [batch for batch in self.batches or [] if batch]
+        if accounts and all(batch.get("skipped") for batch in accounts):
+            return accounts[0]
+        payloads = ObjectManifest.from_dict(self.transformed["objects"][object_type])
+        step = step_manifest(payloads, [LoadManifest.from_dict(batch) for batch in accounts])
+        result = step.as_dict()
+        self.log.info(
+            "%s over %d batch(es): %d in scope = %d created + %d updated + %d unchanged + %d quarantined; "
+            "%d requests",
+            self.objects,
+            len(accounts),
+            step.source_count,
+            step.created,
+            step.updated,
+            step.unchanged,
+            step.quarantined,
+            step.requests,
+        )
+        if not step.balanced:
+            context["ti"].xcom_push(key="return_value", value=result)
+            raise AirflowFailException(f"{self.objects} does not balance over its batches: {result}")
+        return result

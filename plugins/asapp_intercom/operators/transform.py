@@ -99,22 +99,26 @@ class PlanOperator(MigrationOperator):
     def execute(self, context: Context) -> dict:
         from asapp_intercom.pipeline.plan import plan
 
+        target = self.migration.intercom
         planned = plan(
             self.staging,
             self.ledger,
             TransformManifest.from_dict(self.transformed),
-            self.migration.intercom.requests_per_minute,
+            target.requests_per_minute,
+            target.batch_size,
         )
         for object_type, counts in planned["objects"].items():
             self.log.info(
-                "%-18s create %6d  update %6d  unchanged %6d  quarantined %5d  requests %7d",
+                "%-18s create %6d  update %6d  unchanged %6d  quarantined %5d  requests %7d  batches %d",
                 object_type,
                 counts["create"],
                 counts["update"],
                 counts["unchanged"],
                 counts["quarantined"],
                 counts["requests"],
+                len(counts["batches"]),
             )
+
         self.log.info(
             "%d requests: about %.1f minutes at %d requests/minute%s",
             planned["requests"],

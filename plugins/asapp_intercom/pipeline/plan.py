@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from itertools import islice
 
+from asapp_intercom.domain.batches import Batch, batch_count, batch_key, batch_of
 from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.ledger import Ledger
@@ -30,12 +31,16 @@ def _requests(object_type: str, payload: dict, new: bool, parts_done: set[str] =
     return 1
 
 
-def _count(staging: Staging, ledger: Ledger, object_type: str, manifest: ObjectManifest) -> dict:
+def _count(
+    staging: Staging, ledger: Ledger, object_type: ObjectType, manifest: ObjectManifest, batch_size: int
+) -> dict:
     counts = {"create": 0, "update": 0, "unchanged": 0, "quarantined": manifest.quarantined, "requests": 0}
+    held = [0] * batch_count(object_type, manifest.payloads, batch_size)
     rows = staging.read_payloads(manifest.path)
     while batch := list(islice(rows, 500)):
         known = ledger.records_for(object_type, [row["source_id"] for row in batch])
         for row in batch:
+            held[batch_of(batch_key(object_type, row), len(held))] += 1
             record = known.get(row["source_id"])
             if record is not None and record.state == "done" and record.payload_hash == row["hash"]:
                 counts["unchanged"] += 1
@@ -52,12 +57,21 @@ def _count(staging: Staging, ledger: Ledger, object_type: str, manifest: ObjectM
                 }
             )
             counts["requests"] += _requests(object_type, row["payload"], new, done)
+    counts["batches"] = [Batch(index, len(held), records).as_dict() for index, records in enumerate(held)]
     return counts
 
 
-def plan(staging: Staging, ledger: Ledger, transformed: TransformManifest, requests_per_minute: int) -> dict:
+def plan(
+    staging: Staging,
+    ledger: Ledger,
+    transformed: TransformManifest,
+    requests_per_minute: int,
+    batch_size: int,
+) -> dict:
+    """Per object: creates, updates, unchanged, quarantined, requests, and the batches its load step
+    is split into (domain/batches.py)."""
     objects = {
-        object_type: _count(staging, ledger, object_type, manifest)
+        object_type: _count(staging, ledger, ObjectType(object_type), manifest, batch_size)
         for object_type, manifest in transformed.objects.items()
     }
     total = sum(counts["requests"] for counts in objects.values())

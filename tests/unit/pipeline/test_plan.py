@@ -67,7 +67,7 @@ def test_the_plan_sorts_records_into_create_update_unchanged_and_counts_quaranti
         quarantined=2,
     )
 
-    counts = plan(staging, ledger, TransformManifest({"company": manifest}), 600)["objects"]["company"]
+    counts = plan(staging, ledger, TransformManifest({"company": manifest}), 600, 5_000)["objects"]["company"]
 
     assert {key: counts[key] for key in ("create", "update", "unchanged", "quarantined")} == {
         "create": 2,
@@ -88,7 +88,7 @@ def test_the_plan_counts_the_requests_each_new_conversation_costs(area):
         },
     )
 
-    planned = plan(staging, ledger, TransformManifest({"conversation": manifest}), 60)
+    planned = plan(staging, ledger, TransformManifest({"conversation": manifest}), 60, 5_000)
 
     assert planned["objects"]["conversation"]["requests"] == 6 + 2
     assert planned["requests"] == 8
@@ -101,7 +101,9 @@ def test_the_plan_estimates_minutes_under_the_configured_rate(area):
     )
     tags = staged(staging, "conversation_tags", {"21": {"tags": ["billing", "vip", "refunds"]}})
 
-    planned = plan(staging, ledger, TransformManifest({"contact": contacts, "conversation_tags": tags}), 60)
+    planned = plan(
+        staging, ledger, TransformManifest({"contact": contacts, "conversation_tags": tags}), 60, 5_000
+    )
 
     assert planned["requests"] == 45 * 2 + 3  # create or update, then the company link; one call per tag
     assert planned["eta_minutes"] == 1.6
@@ -114,6 +116,20 @@ def test_unchanged_records_cost_no_requests(area):
     loaded(ledger, "conversation", "21", payload)
     manifest = staged(staging, "conversation", {"21": payload})
 
-    planned = plan(staging, ledger, TransformManifest({"conversation": manifest}), 60)
+    planned = plan(staging, ledger, TransformManifest({"conversation": manifest}), 60, 5_000)
 
     assert (planned["objects"]["conversation"]["unchanged"], planned["requests"]) == (1, 0)
+
+
+def test_the_plan_splits_each_step_into_batches_that_hold_every_record(area):
+    staging, ledger = area
+    contacts = staged(
+        staging, "contact", {f"email:{n}@x.example": {"email": f"{n}@x.example"} for n in range(45)}
+    )
+
+    batches = plan(staging, ledger, TransformManifest({"contact": contacts}), 60, 10)["objects"]["contact"][
+        "batches"
+    ]
+
+    assert [batch["label"] for batch in batches] == [f"{n} of 5" for n in range(1, 6)]
+    assert sum(batch["records"] for batch in batches) == 45

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from asapp_intercom.domain.manifests import LoadManifest, ObjectManifest
+from asapp_intercom.domain.batches import Batch
+from asapp_intercom.domain.manifests import CHECKSUM_MODULUS, LoadManifest, ObjectManifest
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.domain.payloads import Unloadable
 from asapp_intercom.hooks.api import AmbiguousWrite, ApiError
@@ -125,15 +126,27 @@ class Loader:
                 log.info("%s: Intercom answered %s and it did not happen; sending it again", what, unclear)
         raise AssertionError("unreachable")
 
-    def run(self, staging: Staging, payloads: ObjectManifest) -> LoadManifest:
-        manifest = LoadManifest(
-            self.object_type, source_count=payloads.source_count, quarantined=payloads.quarantined
-        )
+    def run(self, staging: Staging, payloads: ObjectManifest, batch: Batch | None = None) -> LoadManifest:
+        """Load the step's payloads, or one batch of them: the account is the step's (with what the
+        transform quarantined) or the batch's alone (step_manifest sums the batches)."""
+        if batch is None:
+            manifest = LoadManifest(
+                self.object_type, source_count=payloads.source_count, quarantined=payloads.quarantined
+            )
+            rows = staging.read_payloads(payloads.path)
+            total = payloads.payloads
+        else:
+            manifest = LoadManifest(self.object_type, source_count=batch.records)
+            rows = (row for row in staging.read_payloads(payloads.path) if batch.holds(self.object_type, row))
+            total = batch.records
         started = time.monotonic()
         calls_before, retries_before = self.hook.api.calls, self.hook.api.retries
         waited_before = self.hook.limiter.waited_seconds
         quarantined_before = self.ledger.quarantined_ids(self.object_type)
-        progress = Progress(log, f"load {self.object_type.step}", payloads.payloads)
+        label = f"load {self.object_type.step}" + (
+            f" batch {batch.label}" if batch and batch.count > 1 else ""
+        )
+        progress = Progress(log, label, total)
         loaded: list[tuple[str, str]] = []
         later: list[tuple[dict, TryLater]] = []
         lock = threading.Lock()
@@ -171,7 +184,7 @@ class Loader:
                 settle(row, outcome, None)
 
         try:
-            for row, outcome in self._skip_unchanged(staging.read_payloads(payloads.path), attempt):
+            for row, outcome in self._skip_unchanged(rows, attempt):
                 settle(row, outcome, None)
             for round_number in range(1, LATER_ROUNDS + 1):
                 if not later:
@@ -205,7 +218,7 @@ class Loader:
         manifest.rate_wait_seconds = round(self.hook.limiter.waited_seconds - waited_before, 3)
         manifest.seconds = round(time.monotonic() - started, 3)
         manifest.notes = dict(self._notes)
-        manifest.checksum = _checksum(loaded)
+        manifest.checksum = checksum(loaded)
         return manifest
 
     def _skip_unchanged(self, rows: Iterator[dict], attempt: Callable[[dict], None]) -> Iterator[tuple]:
@@ -246,8 +259,8 @@ class Loader:
                 future.result()
 
 
-def _checksum(loaded: list[tuple[str, str]]) -> str:
-    digest = hashlib.sha256()
-    for source_id, intercom_id in sorted(loaded):
-        digest.update(f"{source_id}:{intercom_id}\n".encode())
-    return digest.hexdigest()
+def checksum(loaded: list[tuple[str, str]]) -> str:
+    """Of the (source id, Intercom id) pairs loaded: a sum of their hashes, so that a step's checksum is the
+    sum of its batches' (manifests.add_checksums), however the step was split."""
+    total = sum(int.from_bytes(hashlib.sha256(f"{s}:{i}".encode()).digest()) for s, i in loaded)
+    return f"{total % CHECKSUM_MODULUS:064x}"
