@@ -29,7 +29,11 @@ os.environ.update(
 (_home / "migrations").mkdir()
 
 
-E2E_GROUPS = {"tests/e2e/test_realtime.py": "airflow-2", "tests/e2e/test_demo.py": "airflow-2"}
+E2E_GROUPS = {
+    "tests/e2e/test_realtime.py": "airflow-2",
+    "tests/e2e/test_demo.py": "airflow-2",
+    "tests/e2e/test_celery.py": "celery",
+}
 """End-to-end modules outside the first group ("airflow"): each group runs on one xdist worker, which
 starts one Airflow stack for the group's tests (the `stack` fixture), so one group's waits on Airflow's
 loops overlap the other's work, and the rest of the suite fills the gaps."""

@@ -60,11 +60,15 @@ def test_the_compose_file_is_valid_and_refers_to_what_exists():
     jsonschema.Draft7Validator(schema).validate(compose)  # the schema declares draft-07
     assert {
         "postgres",
+        "redis",
+        "minio",
         "airflow-apiserver",
         "airflow-scheduler",
         "airflow-dag-processor",
         "airflow-triggerer",
+        "airflow-worker",
     } <= set(compose["services"])
+    assert compose["services"]["airflow-worker"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert (ROOT / "Dockerfile").exists()
     for service in compose["services"].values():
         for volume in service.get("volumes", []):

@@ -29,7 +29,7 @@ FINISHED = {"success", "failed"}
 TASK_DONE = {"success", "failed", "skipped", "upstream_failed"}
 LAUNCH = (
     "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.setsid(); "
-    "os.execv(sys.argv[1], [sys.argv[1], 'standalone'])"
+    "os.execv(sys.argv[1], sys.argv[1:])"
 )
 
 
@@ -310,8 +310,11 @@ def run_airflow(
     env: dict[str, str] | None = None,
     port: int | None = None,
     timeout: float = 180,
+    celery_workers: int = 0,
 ) -> Iterator[AirflowStack]:
-    """Start `airflow standalone`, wait until its API answers and log in; stop it on exit."""
+    """Start `airflow standalone` (or, with `celery_workers`, the CeleryExecutor's topology of
+    include/demo/celery_stack.py, whose database and broker `env` names), wait until its API answers
+    and log in; stop it on exit."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     extra = {
@@ -320,11 +323,15 @@ def run_airflow(
     }
     extra.update(env or {})
     log_path = home / "standalone.log"
-    airflow = str(Path(sys.executable).with_name("airflow"))
+    command = (
+        [sys.executable, "-m", "include.demo.celery_stack", "--workers", str(celery_workers)]
+        if celery_workers
+        else [str(Path(sys.executable).with_name("airflow")), "standalone"]
+    )
     environment = stack_environment(home, port, migrations, extra)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, airflow],
+            [sys.executable, "-c", LAUNCH, *command],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=environment,
@@ -335,7 +342,7 @@ def run_airflow(
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited; see {log_path}")
+                raise RuntimeError(f"the Airflow stack exited; see {log_path}")
             try:
                 if (
                     httpx.get(f"{stack.url}/api/v2/version", timeout=5).status_code in {200, 401, 403}
