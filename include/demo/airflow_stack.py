@@ -217,17 +217,22 @@ class AirflowStack:
         return "\n".join(["last warnings and errors of the stack:", *noteworthy[-lines:]])
 
     def task_instance(self, dag_id: str, run_id: str, task: str) -> dict:
-        """One task instance by the name the grid gives it: `load.conversations[2 of 3]` for a mapped one."""
-        if "[" not in task:
-            return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task}")
-        instances = self.api(
-            "GET",
-            f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
-            params={"task_id": task_id_of(task), "limit": 200},
-        )["task_instances"]
-        for item in instances:
-            if task_name(item["task_id"], item["map_index"], item.get("rendered_map_index")) == task:
-                return item
+        """One task instance: `load.conversations[1]` is map index 1 of a mapped task, which the grid names
+        `load.conversations[2 of 3]` once it has run (that name is found too). LookupError: none (yet: a
+        mapped task has instances only once its upstream has said what it maps over)."""
+        task_id, _, index = task.partition("[")
+        base = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+        if not index:
+            return self.api("GET", f"{base}/{task_id}")
+        if index[:-1].isdigit():
+            found = self.client.get(f"{base}/{task_id}/{index[:-1]}")
+            if found.status_code != 404:
+                return self.api("GET", f"{base}/{task_id}/{index[:-1]}")
+        else:
+            instances = self.api("GET", base, params={"task_id": task_id, "limit": 200})["task_instances"]
+            for item in instances:
+                if task_name(item["task_id"], item["map_index"], item.get("rendered_map_index")) == task:
+                    return item
         raise LookupError(f"{task} is not a task instance of {dag_id} {run_id}")
 
     def hitl(self, dag_id: str, run_id: str, task_id: str) -> dict:

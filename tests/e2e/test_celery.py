@@ -69,14 +69,12 @@ def celery_stack(tmp_path_factory) -> Iterator[CeleryStack]:
 def report_from_s3(s3, key_prefix: str) -> dict:
     keys = [
         item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket="migration-staging", Prefix=key_prefix
-        )
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="celery-staging", Prefix=key_prefix)
         for item in page.get("Contents", [])
         if item["Key"].endswith("/report.json")
     ]
     assert len(keys) == 1, keys
-    return json.loads(s3.get_object(Bucket="migration-staging", Key=keys[0])["Body"].read())
+    return json.loads(s3.get_object(Bucket="celery-staging", Key=keys[0])["Body"].read())
 
 
 def worker_running(pid: int, workers: dict[int, int]) -> int | None:
@@ -114,14 +112,14 @@ def run_and_kill_a_worker(celery_stack, asapp, intercom, expected, dataset, tmp_
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-    s3.create_bucket(Bucket="migration-staging")
+    s3.create_bucket(Bucket="celery-staging")  # its own: the dag tests stage on this S3 server too
     config = migration_config(
         "celery",
         tmp_path,
         intercom={"batch_size": 25, "parallel_batches": 4, "requests_per_minute": BUDGET_PER_MINUTE},
         ledger={"url": celery_stack.ledger},
     )
-    config["staging"] = {"path": "s3://asapp_celery_s3@migration-staging/acme"}
+    config["staging"] = {"path": "s3://asapp_celery_s3@celery-staging/acme"}
     dag_id = celery_stack.add_migration(config, asapp, intercom)
     workers = {n: int(worker_pid_file(airflow.home, n).read_text()) for n in (1, 2)}
 

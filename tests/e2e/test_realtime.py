@@ -260,6 +260,6 @@ def test_backfills_beside_the_schedule_again_and_after_the_cutover_do_exactly_wh
     ]
     states = airflow.task_states(dag_id, after_cutover["dag_run_id"])
     assert after_cutover["state"] == "success", states
-    assert states["discover.asapp"] == states["load.conversations"] == "skipped", states
+    assert states["discover.asapp"] == states["load.conversations_balanced"] == "skipped", states
     assert migrations.history_asapp.stats()["requests"] == asked
     assert intercom.export() == second

@@ -6,6 +6,7 @@ manifest of the step before it balances, and the report is built from all of the
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Self
@@ -132,7 +133,15 @@ class LoadManifest(Manifest):
 
 
 CHECKSUM_MODULUS = 2**256
-"""A load checksum is a sum of SHA-256 values modulo 2²⁵⁶: batches add up to their step's."""
+
+
+def load_checksum(loaded: list[tuple[str, str]]) -> str:
+    """Of the (source id, Intercom id) pairs a load wrote or found: the sum of their SHA-256 values modulo
+    2²⁵⁶, so that a step's checksum is the sum of its batches' (step_manifest), however it was split."""
+    total = sum(
+        int.from_bytes(hashlib.sha256(f"{source}:{target}".encode()).digest()) for source, target in loaded
+    )
+    return f"{total % CHECKSUM_MODULUS:064x}"
 
 
 def step_manifest(payloads: ObjectManifest, batches: list[LoadManifest]) -> LoadManifest:

@@ -114,7 +114,8 @@ class SqlStore:
             sa.Column("window_index", sa.BigInteger, primary_key=True),
             sa.Column("used", sa.Integer, nullable=False),
         )
-        metadata.create_all(self.engine, checkfirst=True)
+        with self.engine.begin() as db:  # workers may meet here at once: no check-then-create race
+            db.execute(sa.schema.CreateTable(self.table, if_not_exists=True))
         self._insert = (
             sa.dialects.postgresql.insert
             if self.engine.dialect.name == "postgresql"

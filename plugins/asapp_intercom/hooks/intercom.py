@@ -113,9 +113,12 @@ class IntercomHook(HttpHook):
         )
 
     def _ask_workspace(self) -> str:
-        me = self.get_conn().get(f"{self.base_url}/me", timeout=60)
-        me.raise_for_status()
-        return str((me.json().get("app") or {}).get("id_code") or self.base_url)
+        """GET /me on a session of its own, with Intercom's retry rules but outside the budget it names
+        (the budget charges the call to its window)."""
+        me = ApiSession(self.get_conn(), self.base_url, retry=RETRY, parse_error=parse_intercom_error).json(
+            "GET", "/me"
+        )
+        return str((me.get("app") or {}).get("id_code") or self.base_url)
 
     def _call(
         self,

@@ -1,7 +1,7 @@
 """A load step's manifest summed over its batches."""
 
 from asapp_intercom.domain.manifests import LoadManifest, ObjectManifest, step_manifest
-from asapp_intercom.pipeline.load.base import checksum
+from asapp_intercom.domain.manifests import load_checksum as checksum
 
 PAIRS = [(f"issue-{n}", str(1000 + n)) for n in range(10)]
 

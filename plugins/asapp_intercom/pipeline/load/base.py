@@ -16,7 +16,6 @@ search, which lags: that record waits until the step's other records are done, t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -27,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from asapp_intercom.domain.batches import Batch
-from asapp_intercom.domain.manifests import CHECKSUM_MODULUS, LoadManifest, ObjectManifest
+from asapp_intercom.domain.manifests import LoadManifest, ObjectManifest, load_checksum
 from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.domain.payloads import Unloadable
 from asapp_intercom.hooks.api import AmbiguousWrite, ApiError
@@ -218,7 +217,7 @@ class Loader:
         manifest.rate_wait_seconds = round(self.hook.limiter.waited_seconds - waited_before, 3)
         manifest.seconds = round(time.monotonic() - started, 3)
         manifest.notes = dict(self._notes)
-        manifest.checksum = checksum(loaded)
+        manifest.checksum = load_checksum(loaded)
         return manifest
 
     def _skip_unchanged(self, rows: Iterator[dict], attempt: Callable[[dict], None]) -> Iterator[tuple]:
@@ -257,10 +256,3 @@ class Loader:
             yield from flush()
             for future in running:
                 future.result()
-
-
-def checksum(loaded: list[tuple[str, str]]) -> str:
-    """Of the (source id, Intercom id) pairs loaded: a sum of their hashes, so that a step's checksum is the
-    sum of its batches' (manifests.add_checksums), however the step was split."""
-    total = sum(int.from_bytes(hashlib.sha256(f"{s}:{i}".encode()).digest()) for s, i in loaded)
-    return f"{total % CHECKSUM_MODULUS:064x}"
