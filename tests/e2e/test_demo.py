@@ -68,3 +68,24 @@ def test_the_demo_stopped_by_a_closed_terminal_stops_airflow_and_both_sandboxes(
         time.sleep(1)
     assert processes_under(home) == []
     assert demo.returncode == 130
+
+
+def test_make_demo_on_its_messy_tenant_ends_green_with_the_quarantine_shown_then_cuts_over(tmp_path):
+    """The demo as `make demo` runs it (the mess on by default; 60 conversations, where every kind of mess
+    but the longest conversations already appears, to keep the suite short), to its end."""
+    demo = subprocess.run(
+        [sys.executable, "-m", "include.demo", "--conversations", "60", "--home", str(tmp_path), "--exit"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+
+    output = demo.stdout + demo.stderr
+    assert demo.returncode == 0, output[-4000:]
+    assert "The migration run ended: success" in output and "The cutover run ended: success" in output
+    quarantine = output.split("## Quarantined (", 1)[1].split("\n## ", 1)[0]
+    assert "| " in quarantine, quarantine  # a table of quarantined items with their reasons
+    assert "extract.feed[utterances]: success" in output  # mapped tasks named by feed and by batch
+    assert "load.conversations[1 of 1]: success" in output
+    assert "**GO: cut over at" in output
