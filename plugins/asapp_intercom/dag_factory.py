@@ -179,6 +179,7 @@ def build_dag(config: MigrationConfig) -> DAG:
                     objects=step,
                     transformed=transformed.output,
                     batches=batches.output,
+                    intercom=intercom.output,
                     **common,
                 )
                 chain(*loads[-1:], batches)

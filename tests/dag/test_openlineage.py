@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 
@@ -24,6 +25,9 @@ print("RESULT", run.state, run.run_id)
 
 
 def test_a_run_emits_the_feeds_it_read_and_the_intercom_objects_it_wrote(migration, tmp_path):
+    config = yaml.safe_load(migration.config_path.read_text())
+    config["intercom"]["batch_size"] = 2  # several batches per step: the step's lineage counts them all
+    migration.config_path.write_text(yaml.safe_dump(config))
     events_file = tmp_path / "openlineage.jsonl"
     environment = {
         **os.environ,
@@ -67,12 +71,14 @@ def test_a_run_emits_the_feeds_it_read_and_the_intercom_objects_it_wrote(migrati
             key = next(name for name in feeds_read if name[1] == f"file_exporter/{feed}")
         assert feeds_read[key] == staged["rows_staged"] + staged["rows_quarantined"], feed
 
-    written = {
-        dataset["name"]: (dataset["namespace"], dataset["outputFacets"]["outputStatistics"]["rowCount"])
+    outputs = [
+        (dataset["name"], dataset["namespace"], dataset["outputFacets"]["outputStatistics"]["rowCount"])
         for event in complete
         if ".load." in event["job"]["name"]
         for dataset in event["outputs"]
-    }
+    ]
+    written = {name: (namespace, rows) for name, namespace, rows in outputs}
+    assert len(written) == len(outputs)  # one event per step (its manifest task), none per batch
     steps = {"company": "companies", "contact": "contacts", "conversation": "conversations"}
     workspace = {namespace for namespace, _ in written.values()}
     assert len(workspace) == 1 and workspace.pop().startswith("intercom://")

@@ -74,7 +74,6 @@ class LoadOperator(MigrationOperator):
             )
         except DailyCapReached as cap:
             self.wait_for_cap_reset(context, cap)
-        self.loaded = manifest
         result = manifest.as_dict()
         self.log.info(
             "%s%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
@@ -97,42 +96,22 @@ class LoadOperator(MigrationOperator):
             raise AirflowFailException(f"{self.objects} does not balance: {result}")
         return result
 
-    def get_openlineage_facets_on_complete(self, task_instance) -> OperatorLineage:
-        """The run's payloads of the object, and the Intercom object with the records written (created +
-        updated) this try (operators/lineage.py). A step not selected for the run read and wrote nothing."""
-        from airflow.providers.openlineage.extractors import OperatorLineage
-
-        from asapp_intercom.operators import lineage
-
-        manifest = getattr(self, "loaded", None)
-        if manifest is None:
-            return OperatorLineage()
-        object_type = ObjectType.of_step(self.objects)
-        workspace = self.intercom["me"].get("workspace_id") or self.intercom["me"].get("workspace")
-        return OperatorLineage(
-            inputs=[lineage.read(lineage.payloads(self.staging, object_type))],
-            outputs=[
-                lineage.written(
-                    lineage.intercom_object(workspace, self.objects), manifest.created + manifest.updated
-                )
-            ],
-        )
-
     def _fetch_attachment(self, file_upload_event_id: str) -> bytes:
         return self.asapp_hook.download(self.asapp_hook.attachment_url(file_upload_event_id)["url"])
 
 
 class StepManifestOperator(MigrationOperator):
     """A load step's manifest, summed over its batches. It fails when the step does not balance (a batch
-    missing or short), so the next step never starts; validation and the report read this manifest."""
+    missing or short), so the next step never starts; validation, the report and the lineage read it."""
 
-    template_fields = ("transformed", "batches")
+    template_fields = ("transformed", "batches", "intercom")
 
-    def __init__(self, *, objects: str, transformed: Any, batches: Any, **kwargs):
+    def __init__(self, *, objects: str, transformed: Any, batches: Any, intercom: Any, **kwargs):
         super().__init__(**kwargs)
         self.objects = objects
         self.transformed = transformed
         self.batches = batches
+        self.intercom = intercom
 
     def execute(self, context: Context) -> dict:
         object_type = ObjectType.of_step(self.objects)
@@ -141,6 +120,7 @@ class StepManifestOperator(MigrationOperator):
             return accounts[0]
         payloads = ObjectManifest.from_dict(self.transformed["objects"][object_type])
         step = step_manifest(payloads, [LoadManifest.from_dict(batch) for batch in accounts])
+        self.loaded = step
         result = step.as_dict()
         self.log.info(
             "%s over %d batch(es): %d in scope = %d created + %d updated + %d unchanged + %d quarantined; "
@@ -158,3 +138,23 @@ class StepManifestOperator(MigrationOperator):
             context["ti"].xcom_push(key="return_value", value=result)
             raise AirflowFailException(f"{self.objects} does not balance over its batches: {result}")
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance) -> OperatorLineage:
+        """The run's payloads of the object, and the Intercom object with the records the step's batches
+        wrote (created + updated; operators/lineage.py). A step not selected for the run read and wrote
+        nothing."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        from asapp_intercom.operators import lineage
+
+        step = getattr(self, "loaded", None)
+        if step is None:
+            return OperatorLineage()
+        object_type = ObjectType.of_step(self.objects)
+        workspace = self.intercom["me"].get("workspace_id") or self.intercom["me"].get("workspace")
+        return OperatorLineage(
+            inputs=[lineage.read(lineage.payloads(self.staging, object_type))],
+            outputs=[
+                lineage.written(lineage.intercom_object(workspace, self.objects), step.created + step.updated)
+            ],
+        )
