@@ -244,7 +244,6 @@ class _Lease:
     window: int = -1
     left: int = 0
     leased: int = 0
-    server_used: int = 0
 
 
 @dataclass
