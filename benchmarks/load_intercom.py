@@ -3,7 +3,8 @@
 Generates a dataset, stages and transforms it once, then loads companies, contacts and
 conversations into a fresh Intercom sandbox twice: with the sandbox's rate limit off (the loader's
 own ceiling) and with a per-minute budget (requests/s against the budget, 429s received, time spent
-waiting for windows). Prints one line per load.
+waiting for windows). Prints one line per load, and per object of the limited load the requests per
+record it wrote and what the plan (`transform.plan`) counted beforehand.
 
     .venv/bin/python benchmarks/load_intercom.py [--conversations 300] [--budget 3000] [--concurrency 8]
 """
@@ -68,6 +69,7 @@ def load_once(
     from asapp_intercom.hooks.intercom import IntercomHook
     from asapp_intercom.ledger import Ledger
     from asapp_intercom.pipeline.load import LOADERS, LoadSettings
+    from asapp_intercom.pipeline.plan import plan
     from asapp_intercom.pipeline.schema import ensure_schema
     from asapp_intercom.pipeline.transform import transform
 
@@ -85,11 +87,14 @@ def load_once(
     settings = LoadSettings(
         default_admin_id=str(me["id"]), search_consistency_seconds=1, concurrency=concurrency
     )
+    planned = plan(staging, ledger, payloads, budget, 5_000)["objects"]
     started, calls, waited = time.monotonic(), hook.api.calls, hook.limiter.waited_seconds
+    counted = []
     for name in ("companies", "contacts", "conversations"):
         loader = LOADERS[ObjectType.of_step(name)](hook, ledger, f"bench-{label}", settings)
         manifest = loader.run(staging, payloads.objects[loader.object_type])
         assert manifest.balanced, manifest
+        counted.append((name, manifest, planned[loader.object_type]["requests"]))
     seconds = time.monotonic() - started
     requests = hook.api.calls - calls
     print(
@@ -98,6 +103,14 @@ def load_once(
         f"waiting for windows {hook.limiter.waited_seconds - waited:.1f} thread-s)",
         flush=True,
     )
+    for name, manifest, predicted in counted:
+        written = manifest.created + manifest.updated
+        print(
+            f"    {name:<14} {written:>6} written  {manifest.requests:>6} requests"
+            f" ({manifest.retries} retried)  {manifest.requests / max(1, written):5.2f} per record"
+            f"  plan said {predicted}",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -16,11 +16,12 @@ from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline.staging import Staging
 
 
-def _requests(object_type: str, payload: dict, new: bool, parts_done: set[str] = frozenset()) -> int:
+def _requests(object_type: str, row: dict, new: bool, parts_done: set[str] = frozenset()) -> int:
+    payload = row["payload"]
     if object_type == ObjectType.COMPANY:
         return 2 if new else 1  # a lookup (was it there before us?) then the upsert
     if object_type == ObjectType.CONTACT:
-        return 2  # create or update, then the company link
+        return 2 if row["depends_on"] else 1  # create or update, then the link to its company if it has one
     if object_type == ObjectType.CONVERSATION:
         steps = 1 + (1 if payload["assignee_admin_id"] else 0) + (1 if payload["state"] == "closed" else 0)
         if new:
@@ -56,7 +57,7 @@ def _count(
                     if state.state == "done"
                 }
             )
-            counts["requests"] += _requests(object_type, row["payload"], new, done)
+            counts["requests"] += _requests(object_type, row, new, done)
     counts["batches"] = [Batch(index, len(held), records).as_dict() for index, records in enumerate(held)]
     return counts
 

@@ -19,7 +19,11 @@ def area(tmp_path):
 
 
 def staged(
-    staging: Staging, object_type: str, payloads: dict[str, dict], quarantined: int = 0
+    staging: Staging,
+    object_type: str,
+    payloads: dict[str, dict],
+    quarantined: int = 0,
+    depends_on: dict[str, str] | None = None,
 ) -> ObjectManifest:
     manifest = ObjectManifest(
         object_type,
@@ -29,7 +33,7 @@ def staged(
     )
     with staging.payload_writer(manifest) as writer:
         for source_id, payload in payloads.items():
-            writer.add(source_id, None, payload)
+            writer.add(source_id, (depends_on or {}).get(source_id), payload)
     return manifest
 
 
@@ -97,7 +101,10 @@ def test_the_plan_counts_the_requests_each_new_conversation_costs(area):
 def test_the_plan_estimates_minutes_under_the_configured_rate(area):
     staging, ledger = area
     contacts = staged(
-        staging, "contact", {f"email:{n}@x.example": {"email": f"{n}@x.example"} for n in range(45)}
+        staging,
+        "contact",
+        {f"email:{n}@x.example": {"email": f"{n}@x.example"} for n in range(45)},
+        depends_on={f"email:{n}@x.example": "acme-co" for n in range(30)},  # 15 belong to no company
     )
     tags = staged(staging, "conversation_tags", {"21": {"tags": ["billing", "vip", "refunds"]}})
 
@@ -105,8 +112,9 @@ def test_the_plan_estimates_minutes_under_the_configured_rate(area):
         staging, ledger, TransformManifest({"contact": contacts, "conversation_tags": tags}), 60, 5_000
     )
 
-    assert planned["requests"] == 45 * 2 + 3  # create or update, then the company link; one call per tag
-    assert planned["eta_minutes"] == 1.6
+    # create or update, then the link to its company if it has one; one call per tag
+    assert planned["requests"] == 30 * 2 + 15 + 3
+    assert planned["eta_minutes"] == 1.3
     assert planned["requests_per_minute"] == 60
 
 
