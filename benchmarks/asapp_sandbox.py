@@ -16,7 +16,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -88,13 +87,7 @@ def file_exporter_extract(api: httpx.Client, downloads: httpx.Client, workers: i
 
 
 def s3_extract(sandbox, workers: int) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=sandbox.s3_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    s3 = sandbox.s3_client()
     started = time.perf_counter()
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket)
     keys = [item["Key"] for page in pages for item in page.get("Contents", [])]

@@ -167,13 +167,15 @@ class AirflowStack:
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")["state"]
 
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        instances = self.api(
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.api(
             "GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances", params={"limit": 200}
         )["task_instances"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {
             task_name(item["task_id"], item["map_index"], item.get("rendered_map_index")): item["state"]
-            for item in instances
+            for item in self.task_instances(dag_id, run_id)
         }
 
     def wait(
@@ -220,19 +222,12 @@ class AirflowStack:
         """One task instance: `load.conversations[1]` is map index 1 of a mapped task, which the grid names
         `load.conversations[2 of 3]` once it has run (that name is found too). LookupError: none (yet: a
         mapped task has instances only once its upstream has said what it maps over)."""
-        task_id, _, index = task.partition("[")
-        base = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances"
-        if not index:
-            return self.api("GET", f"{base}/{task_id}")
-        if index[:-1].isdigit():
-            found = self.client.get(f"{base}/{task_id}/{index[:-1]}")
-            if found.status_code != 404:
-                return self.api("GET", f"{base}/{task_id}/{index[:-1]}")
-        else:
-            instances = self.api("GET", base, params={"task_id": task_id, "limit": 200})["task_instances"]
-            for item in instances:
-                if task_name(item["task_id"], item["map_index"], item.get("rendered_map_index")) == task:
-                    return item
+        if "[" not in task:
+            return self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task}")
+        for item in self.task_instances(dag_id, run_id):
+            rendered = task_name(item["task_id"], item["map_index"], item.get("rendered_map_index"))
+            if task in (rendered, f"{item['task_id']}[{item['map_index']}]"):
+                return item
         raise LookupError(f"{task} is not a task instance of {dag_id} {run_id}")
 
     def hitl(self, dag_id: str, run_id: str, task_id: str) -> dict:

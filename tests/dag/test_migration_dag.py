@@ -214,15 +214,7 @@ def test_an_attribute_of_another_type_stops_the_run_before_any_record(migration)
 
 
 def test_the_staging_area_can_live_on_object_storage(migration, asapp):
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=asapp.s3_endpoint_url,
-        region_name=asapp.region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = asapp.s3_client()
     s3.create_bucket(Bucket="migration-staging")
     config = yaml.safe_load(migration.config_path.read_text())
     config["staging"] = {"path": "s3://asapp_test_s3@migration-staging/acme"}

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 
-import boto3
 import psutil
 import pytest
 
@@ -105,13 +104,7 @@ def test_two_celery_workers_share_the_budget_and_a_killed_one_loses_and_duplicat
 
 def run_and_kill_a_worker(celery_stack, asapp, intercom, expected, dataset, tmp_path) -> None:
     airflow = celery_stack.airflow
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=asapp.s3_endpoint_url,
-        region_name=asapp.region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = asapp.s3_client()
     s3.create_bucket(Bucket="celery-staging")  # its own: the dag tests stage on this S3 server too
     config = migration_config(
         "celery",

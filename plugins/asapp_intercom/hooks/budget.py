@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import requests
@@ -95,32 +94,20 @@ class SqlStore:
     def __init__(self, url: str):
         import sqlalchemy as sa
 
+        from asapp_intercom.ledger import INSERT_IF_ABSENT, sql_engine
+
         self.sa = sa
-        if url.startswith("sqlite"):
-            database = sa.engine.make_url(url).database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            options: dict = {"connect_args": {"timeout": 30}}
-        else:
-            options = {"pool_pre_ping": True}
-        self.engine = sa.create_engine(url, **options)
-        if url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _transient_sqlite)
-        metadata = sa.MetaData()
+        self.engine = sql_engine(url)
         self.table = sa.Table(
             "intercom_budget",
-            metadata,
+            sa.MetaData(),
             sa.Column("counter", sa.String(200), primary_key=True),
             sa.Column("window_index", sa.BigInteger, primary_key=True),
             sa.Column("used", sa.Integer, nullable=False),
         )
         with self.engine.begin() as db:  # workers may meet here at once: no check-then-create race
             db.execute(sa.schema.CreateTable(self.table, if_not_exists=True))
-        self._insert = (
-            sa.dialects.postgresql.insert
-            if self.engine.dialect.name == "postgresql"
-            else sa.dialects.sqlite.insert
-        )
+        self._insert = INSERT_IF_ABSENT[self.engine.dialect.name]
 
     def lease(self, window: int, counters: Sequence[Counter], wanted: int) -> int:
         sa, table = self.sa, self.table
@@ -164,12 +151,6 @@ class SqlStore:
                 .where(table.c.counter == key, table.c.window_index == window, table.c.used < used)
                 .values(used=used)
             )
-
-
-def _transient_sqlite(connection, _record) -> None:
-    """Counters of the last minutes need no fsync: lost in a power cut, they cost one window's 429s."""
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=OFF")
 
 
 _LEASE = """
@@ -318,10 +299,13 @@ class SharedBudget(RateLimiter):
     def window_end(self, window: int) -> float:
         return (window + 1) * WINDOW_SECONDS + self.phase
 
+    def _app_counter(self, app: _App) -> str:
+        return f"{self.workspace}/app/{app.key}"
+
     def _counters(self, app: _App) -> list[Counter]:
         workspace, limits = self.workspace, self.limits
         return [
-            Counter(f"{workspace}/app/{app.key}", app.limit),
+            Counter(self._app_counter(app), app.limit),
             Counter(f"{workspace}/workspace", window_budget(limits.workspace_per_minute)),
             Counter(f"{workspace}/share/{limits.share}", window_budget(limits.share_per_minute)),
         ]
@@ -386,7 +370,7 @@ class SharedBudget(RateLimiter):
                 if lease.window == window:
                     lease.left = 0 if response.status_code == 429 else min(lease.left, remaining)
         if must_fill:
-            self.store.fill(window, self._counters(app)[0].key, used)
+            self.store.fill(window, self._app_counter(app), used)
         if response.status_code == 429:
             return max(0.0, reset - self.clock()) + 0.05
         return None

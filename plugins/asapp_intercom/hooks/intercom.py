@@ -81,13 +81,13 @@ class IntercomHook(HttpHook):
         return INTERCOM_FORM
 
     def _configure_session_from_auth(self, session: requests.Session, connection) -> requests.Session:
-        self.tokens = access_tokens(connection.password)
-        if not self.tokens:
+        tokens = access_tokens(connection.password)
+        if not tokens:
             raise ValueError(f"Connection {self.http_conn_id!r} has no access token (password)")
         session.auth = None
         session.headers.update(
             {
-                "Authorization": f"Bearer {self.tokens[0]}",
+                "Authorization": f"Bearer {tokens[0]}",
                 "Intercom-Version": INTERCOM_VERSION,
                 "Accept": "application/json",
             }
@@ -104,9 +104,7 @@ class IntercomHook(HttpHook):
     @cached_property
     def limiter(self) -> SharedBudget:
         """The workspace's budget, shared through `budget_url` with every process that names it."""
-        tokens = getattr(self, "tokens", None) or access_tokens(
-            self.get_connection(self.http_conn_id).password
-        )
+        tokens = access_tokens(self.get_connection(self.http_conn_id).password)
         workspace = self.workspace_id or (self._ask_workspace if self.budget_url else "this-process")
         return SharedBudget(
             tokens, store=open_store(self.budget_url), limits=self.limits, workspace=workspace

@@ -59,7 +59,8 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, StrEnum) else value
 
 
-def _engine(url: str) -> Engine:
+def sql_engine(url: str) -> Engine:
+    """An engine for a database every worker shares: on SQLite, WAL and a minute's patience for the lock."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, future=True)
@@ -119,7 +120,7 @@ class Ledger:
 
     def __init__(self, url: str, migration_id: str):
         self.migration_id = migration_id
-        self.engine = _engine(url)
+        self.engine = sql_engine(url)
         upgrade(self.engine)
 
     def close(self) -> None:

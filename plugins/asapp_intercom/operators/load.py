@@ -38,9 +38,7 @@ class LoadOperator(MigrationOperator):
 
     template_fields = ("transformed", "schema", "intercom", "batch")
 
-    def __init__(
-        self, *, objects: str, transformed: Any, schema: Any, intercom: Any, batch: Any = None, **kwargs
-    ):
+    def __init__(self, *, objects: str, transformed: Any, schema: Any, intercom: Any, batch: Any, **kwargs):
         super().__init__(**kwargs)
         self.objects = objects
         self.transformed = transformed
@@ -67,7 +65,7 @@ class LoadOperator(MigrationOperator):
         )
         extra = {"tag_ids": self.schema["tag_ids"]} if object_type is ObjectType.CONVERSATION_TAGS else {}
         loader = LOADERS[object_type](self.intercom_hook, self.ledger, context["run_id"], settings, **extra)
-        batch = Batch.from_dict(self.batch) if self.batch else None
+        batch = Batch.from_dict(self.batch)
         try:
             manifest = loader.run(
                 self.staging, ObjectManifest.from_dict(self.transformed["objects"][object_type]), batch
@@ -76,10 +74,10 @@ class LoadOperator(MigrationOperator):
             self.wait_for_cap_reset(context, cap)
         result = manifest.as_dict()
         self.log.info(
-            "%s%s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
+            "%s batch %s: %d in scope = %d created + %d updated + %d unchanged + %d quarantined; %d requests "
             "(%d retried, %.1f s waiting for the rate limit) in %.1f s %s",
             self.objects,
-            f" batch {batch.label}" if batch else "",
+            batch.label,
             manifest.source_count,
             manifest.created,
             manifest.updated,

@@ -118,7 +118,6 @@ class PlanOperator(MigrationOperator):
                 counts["requests"],
                 len(counts["batches"]),
             )
-
         self.log.info(
             "%d requests: about %.1f minutes at %d requests/minute%s",
             planned["requests"],

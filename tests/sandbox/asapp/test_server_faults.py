@@ -2,7 +2,6 @@
 
 import time
 
-import boto3
 import httpx
 import pytest
 
@@ -51,13 +50,7 @@ def test_slow_responses_are_delayed(sandbox, api):
 
 
 def test_partial_partitions_hold_back_success_on_s3_and_in_listings(sandbox, api):
-    bucket = boto3.client(
-        "s3",
-        endpoint_url=sandbox.s3_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    bucket = sandbox.s3_client()
     prefix = f"convos_metadata/version=1/format=jsonl/dt={DAY}/hr=13/mi=00/"
 
     def s3_files() -> list[str]:

@@ -7,7 +7,6 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 
@@ -84,13 +83,7 @@ def test_every_generated_row_and_event_can_be_read_back(generated, manifest):
                     break
             assert events == manifest["realtime"]["lines"]  # duplicates included: at-least-once
 
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=sandbox.s3_endpoint_url,
-            region_name=sandbox.region,
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        s3 = sandbox.s3_client()
         keys = [
             o["Key"]
             for p in s3.get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket)

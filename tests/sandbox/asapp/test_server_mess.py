@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import boto3
 import httpx
 import orjson
 import pytest
@@ -40,18 +39,10 @@ def api(sandbox: AsappSandbox) -> Iterator[httpx.Client]:
     sandbox.clear_faults()
 
 
-def s3_client(sandbox: AsappSandbox):
-    return boto3.client(
-        "s3",
-        endpoint_url=sandbox.s3_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
-
-
 def s3_keys(sandbox: AsappSandbox, prefix: str = "") -> set[str]:
-    pages = s3_client(sandbox).get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket, Prefix=prefix)
+    pages = (
+        sandbox.s3_client().get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket, Prefix=prefix)
+    )
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
@@ -88,7 +79,7 @@ def test_a_truncated_file_is_replaced_by_its_redelivery_when_the_clock_reaches_i
         (root / case["path"]).read_bytes(),
         (root / "_redeliveries" / case["path"]).read_bytes(),
     )
-    s3 = s3_client(sandbox)
+    s3 = sandbox.s3_client()
     redelivered_at = datetime.fromisoformat(case["redelivered_at"])
 
     sandbox.set_clock(appears(case["path"]) + timedelta(minutes=1))

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import orjson
 
 from tests.sandbox.asapp.conftest import CONVOS_HR13, DAY, UTTERANCE_SPLITS
@@ -31,13 +30,7 @@ print(json.dumps({"keys": keys, "text": text, "gz": gz}))
 
 
 def s3_keys(sandbox) -> set[str]:
-    client = boto3.client(
-        "s3",
-        endpoint_url=sandbox.s3_endpoint_url,
-        region_name=sandbox.region,
-        aws_access_key_id="asapp-sandbox",
-        aws_secret_access_key="asapp-sandbox",
-    )
+    client = sandbox.s3_client()
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket)
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 

@@ -56,6 +56,18 @@ class AsappSandbox:
             "extra": {"endpoint_url": self.s3_endpoint_url, "region_name": self.region},
         }
 
+    def s3_client(self):
+        """A boto3 client of the sandbox's S3 server (moto: any key pair is accepted)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="asapp-sandbox",
+            aws_secret_access_key="asapp-sandbox",
+        )
+
     def clock(self) -> datetime:
         return parse_instant(self._admin("GET", "clock")["now"])
 
