@@ -2,7 +2,7 @@
 prints figures, asserts nothing.
 
     .venv/bin/python benchmarks/budget.py [--seconds 40] [--app-per-minute 1200]
-        [--workspace-per-minute 3000] [--store sqlite|redis|postgresql|all]
+        [--workspace-per-minute 3000] [--store sqlite|redis|postgresql|all] [--no-celery]
 
 Against the Intercom sandbox enforcing Intercom's limits in 10-second windows (per app: each token;
 per workspace: all tokens), worker processes call GET /admins as fast as their threads allow through
@@ -11,7 +11,9 @@ per workspace: all tokens), worker processes call GET /admins as fast as their t
 - one task: one process, one token;
 - four batches: four processes of one migration, one token (what mapped batches on workers are);
 - two migrations: two processes each, each migration its own token and share, one workspace;
-- a token pool: one process, three tokens, held by the workspace's limit.
+- a token pool: one process, three tokens, held by the workspace's limit;
+- with the Redis store, four batches again as one DAG run's mapped tasks on a Celery stack of two workers
+  (include/demo/celery_stack.py, PostgreSQL, Redis as broker and budget; benchmarks/dags/).
 
 Per set-up: the rate the sandbox admitted in full windows ÷ the binding limit, the windows over a
 limit (the sandbox refuses those calls, so 429s count them), and 429s ÷ calls. The limits are far
@@ -29,8 +31,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
@@ -76,9 +81,59 @@ def drive(
     return hook.api.calls
 
 
+def in_processes(
+    url: str, workers: list[Worker], limits: tuple[int, int], store: str, start: float, until: float
+) -> int:
+    """The workers as plain processes; returns their calls."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(len(workers)) as pool:
+        return sum(pool.starmap(drive, [(url, worker, limits, store, start, until, 8) for worker in workers]))
+
+
+@dataclass
+class OnCelery:
+    """The workers as one DAG run's mapped tasks (benchmarks/dags/budget_batches.py) on a Celery stack."""
+
+    airflow: object  # include.demo.airflow_stack.AirflowStack
+
+    def __call__(
+        self, url: str, workers: list[Worker], limits: tuple[int, int], store: str, start: float, until: float
+    ) -> int:
+        (worker,) = set(workers)  # batches of one migration
+        conf = {
+            "batches": len(workers),
+            "migration": worker.migration,
+            "tokens": list(worker.tokens),
+            "share_per_minute": worker.share_per_minute,
+            "app_per_minute": limits[0],
+            "workspace_per_minute": limits[1],
+            "url": url,
+            "store": store,
+            "start": start,
+            "until": until,
+            "threads": 8,
+        }
+        run_id = self.airflow.trigger("budget_batches", conf)
+        state = self.airflow.wait("budget_batches", run_id, timeout=until - time.time() + 300)
+        if state != "success":
+            raise RuntimeError(
+                f"the benchmark's run ended {state}: {self.airflow.task_states('budget_batches', run_id)}"
+            )
+        run = f"/dags/budget_batches/dagRuns/{quote(run_id, safe='')}"
+        return int(self.airflow.api("GET", f"{run}/taskInstances/total/xcomEntries/return_value")["value"])
+
+
 def run(
-    label: str, workers: list[Worker], limits: tuple[int, int], store: str, seconds: int, sandbox
+    label: str,
+    workers: list[Worker],
+    limits: tuple[int, int],
+    store: str,
+    seconds: int,
+    sandbox,
+    launch=in_processes,
+    lead: int = 10,
 ) -> None:
+    """One set-up, from the first window that starts `lead` seconds from now (the workers' start-up)."""
     from asapp_intercom.hooks.budget import window_budget
 
     app, workspace = limits
@@ -90,13 +145,9 @@ def run(
     )
     sandbox.configure(rate_limit_per_minute=app, workspace_rate_limit_per_minute=workspace)
     sandbox.reset_stats()
-    start = (time.time() // 10 + 2) * 10  # a window's start, after the workers have imported Airflow
+    start = ((time.time() + lead) // 10 + 1) * 10
     until = start + seconds
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(len(workers)) as pool:
-        calls = sum(
-            pool.starmap(drive, [(sandbox.url, worker, limits, store, start, until, 8) for worker in workers])
-        )
+    calls = launch(sandbox.url, workers, limits, store, start, until)
     view = sandbox.stats()
     stats = view["workspace"]
     windows = [w for w in stats["windows"] if start <= w["start"] and w["start"] + 10 <= until]
@@ -119,6 +170,9 @@ def main() -> None:
     parser.add_argument("--app-per-minute", type=int, default=1_200)
     parser.add_argument("--workspace-per-minute", type=int, default=3_000)
     parser.add_argument("--store", choices=["sqlite", "redis", "postgresql", "all"], default="all")
+    parser.add_argument(
+        "--no-celery", action="store_true", help="skip the set-up on a Celery stack (with the Redis store)"
+    )
     args = parser.parse_args()
 
     from include.sandbox.intercom.server.launcher import run_intercom_sandbox
@@ -156,9 +210,47 @@ def main() -> None:
             try:
                 for label, workers in setups:
                     run(label, workers, (app, workspace), url, args.seconds, sandbox)
+                if store == "redis" and not args.no_celery:
+                    with celery_stack(work, url) as airflow:
+                        batches = [Worker("m1", (tokens[0],), app)] * 4
+                        run(
+                            "Celery 4 batches",
+                            batches,
+                            (app, workspace),
+                            url,
+                            args.seconds,
+                            sandbox,
+                            launch=OnCelery(airflow),
+                            lead=40,
+                        )
             finally:
                 if server is not None:
                     server.__exit__(None, None, None)
+
+
+@contextmanager
+def celery_stack(work: Path, broker: str) -> Iterator:
+    """include/demo/celery_stack.py with two workers of two task slots each, on PostgreSQL, with Redis as
+    broker and budget store, its DAG folder benchmarks/dags."""
+    from include.demo.airflow_stack import run_airflow
+    from tests.support.postgres import create_database, run_postgres
+
+    with run_postgres("bench-celery-") as server:
+        database = create_database(server, "airflow")
+        env = {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "benchmarks" / "dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": database,
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{database}",
+        }
+        (work / "migrations").mkdir(exist_ok=True)
+        with run_airflow(
+            work / "airflow", work / "migrations", {}, env=env, celery_workers=2, timeout=300
+        ) as airflow:
+            airflow.wait_for_dag("budget_batches")
+            yield airflow
 
 
 if __name__ == "__main__":
