@@ -100,6 +100,7 @@ def test_the_plan_counts_the_requests_each_new_conversation_costs(area):
 
 def test_the_plan_estimates_minutes_under_the_configured_rate(area):
     staging, ledger = area
+    loaded(ledger, "company", "acme-co", {"company_id": "acme-co"})  # migrated by an earlier run
     contacts = staged(
         staging,
         "contact",
@@ -116,6 +117,22 @@ def test_the_plan_estimates_minutes_under_the_configured_rate(area):
     assert planned["requests"] == 30 * 2 + 15 + 3
     assert planned["eta_minutes"] == 1.3
     assert planned["requests_per_minute"] == 60
+
+
+def test_a_contact_is_linked_only_to_a_company_this_run_or_an_earlier_one_migrates(area):
+    staging, ledger = area
+    companies = staged(staging, "company", {"acme-co": {"company_id": "acme-co"}})
+    contacts = staged(
+        staging,
+        "contact",
+        {"email:a@x.example": {}, "email:b@x.example": {}},
+        depends_on={"email:a@x.example": "acme-co", "email:b@x.example": "quarantined-co"},
+    )
+
+    planned = plan(staging, ledger, TransformManifest({"company": companies, "contact": contacts}), 60, 5_000)
+
+    # a@ is created then linked to Acme; b@'s company was left out by the transform, so it is not linked
+    assert planned["objects"]["contact"]["requests"] == 2 + 1
 
 
 def test_unchanged_records_cost_no_requests(area):
