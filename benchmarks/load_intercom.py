@@ -1,10 +1,11 @@
 """How fast the loader writes to Intercom, and how well it spends a rate budget without tripping it.
 
-Generates a dataset, stages and transforms it once, then loads companies, contacts and
-conversations into a fresh Intercom sandbox twice: with the sandbox's rate limit off (the loader's
+Generates a dataset, stages and transforms it once, then loads companies, contacts, conversations
+and attachments into a fresh Intercom sandbox twice: with the sandbox's rate limit off (the loader's
 own ceiling) and with a per-minute budget (requests/s against the budget, 429s received, time spent
 waiting for windows). Prints one line per load, and per object of the limited load the requests per
-record it wrote and what the plan (`transform.plan`) counted beforehand.
+record it wrote and what the plan (`transform.plan`) counted beforehand (files ASAPP refuses to hand
+over cost no request, which the plan cannot know).
 
     .venv/bin/python benchmarks/load_intercom.py [--conversations 300] [--budget 3000] [--concurrency 8]
 """
@@ -65,6 +66,7 @@ def load_once(
 ) -> None:
     from asapp_intercom.domain.objects import ObjectType
     from asapp_intercom.domain.run_form import Scope
+    from asapp_intercom.hooks.asapp import AsappHook
     from asapp_intercom.hooks.budget import Limits
     from asapp_intercom.hooks.intercom import IntercomHook
     from asapp_intercom.ledger import Ledger
@@ -84,13 +86,19 @@ def load_once(
     ledger = Ledger(f"sqlite:///{work}/{label}.db", "bench")
     payloads = transform(staging, ledger, f"bench-{label}", Scope(), context, [])
     ensure_schema(hook, ledger, f"bench-{label}", entries, [])
+    asapp = AsappHook("asapp_bench")
+    attachments = payloads.objects[ObjectType.ATTACHMENT]
     settings = LoadSettings(
-        default_admin_id=str(me["id"]), search_consistency_seconds=1, concurrency=concurrency
+        default_admin_id=str(me["id"]),
+        search_consistency_seconds=1,
+        concurrency=concurrency,
+        fetch_attachment=lambda upload_id: asapp.download(asapp.attachment_url(upload_id)["url"]),
+        files_to_come=frozenset(staging.payload_ids(attachments.path, "depends_on")),
     )
     planned = plan(staging, ledger, payloads, budget, 5_000)["objects"]
     started, calls, waited = time.monotonic(), hook.api.calls, hook.limiter.waited_seconds
     counted = []
-    for name in ("companies", "contacts", "conversations"):
+    for name in ("companies", "contacts", "conversations", "attachments"):
         loader = LOADERS[ObjectType.of_step(name)](hook, ledger, f"bench-{label}", settings)
         manifest = loader.run(staging, payloads.objects[loader.object_type])
         assert manifest.balanced, manifest
@@ -107,7 +115,8 @@ def load_once(
         written = manifest.created + manifest.updated
         print(
             f"    {name:<14} {written:>6} written  {manifest.requests:>6} requests"
-            f" ({manifest.retries} retried)  {manifest.requests / max(1, written):5.2f} per record"
+            f" ({manifest.retries} retried, {manifest.quarantined} quarantined)"
+            f"  {manifest.requests / max(1, written):5.2f} per record"
             f"  plan said {predicted}",
             flush=True,
         )

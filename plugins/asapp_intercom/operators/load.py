@@ -62,6 +62,9 @@ class LoadOperator(MigrationOperator):
             concurrency=target.concurrency,
             fetch_attachment=self._fetch_attachment,
             task=TaskTry(ti.task_id, ti.map_index if ti.map_index is not None else -1, ti.try_number),
+            files_to_come=self._files_to_come(context)
+            if object_type is ObjectType.CONVERSATION
+            else frozenset(),
         )
         extra = {"tag_ids": self.schema["tag_ids"]} if object_type is ObjectType.CONVERSATION_TAGS else {}
         loader = LOADERS[object_type](self.intercom_hook, self.ledger, context["run_id"], settings, **extra)
@@ -93,6 +96,13 @@ class LoadOperator(MigrationOperator):
             context["ti"].xcom_push(key="return_value", value=result)
             raise AirflowFailException(f"{self.objects} does not balance: {result}")
         return result
+
+    def _files_to_come(self, context: Context) -> frozenset[str]:
+        """The conversations this run's attachments step posts files to (none when it is not selected)."""
+        attachments = self.transformed["objects"].get(ObjectType.ATTACHMENT)
+        if attachments is None or not self.selected(context, ObjectType.ATTACHMENT.step):
+            return frozenset()
+        return frozenset(self.staging.payload_ids(attachments["path"], "depends_on"))
 
     def _fetch_attachment(self, file_upload_event_id: str) -> bytes:
         return self.asapp_hook.download(self.asapp_hook.attachment_url(file_upload_event_id)["url"])

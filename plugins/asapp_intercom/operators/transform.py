@@ -106,6 +106,7 @@ class PlanOperator(MigrationOperator):
             TransformManifest.from_dict(self.transformed),
             target.requests_per_minute,
             target.batch_size,
+            self.form(context).objects,
         )
         for object_type, counts in planned["objects"].items():
             self.log.info(

@@ -192,6 +192,12 @@ class Staging:
     def payload_writer(self, manifest: ObjectManifest) -> PayloadWriter:
         return PayloadWriter(self, manifest)
 
+    def payload_ids(self, path: str, column: str = "source_id") -> set[str]:
+        """One id column of an object's payload rows (`source_id`, or `depends_on`: the records they need)."""
+        with (self.root / path).open("rb") as handle:
+            values = pq.read_table(handle, columns=[column]).column(column).to_pylist()
+        return {value for value in values if value is not None}
+
     def read_payloads(self, path: str) -> Iterator[dict]:
         """The payload rows of one object (path relative to the root), batch by batch, decoded."""
         with (self.root / path).open("rb") as handle:

@@ -1,5 +1,8 @@
 """Attachments: each ASAPP file re-hosted in Intercom as a part of its conversation, by its sender, at
-its original time. A contact's reply reopens a closed conversation; the state it had is put back."""
+its original time: one reply per file. A conversation that gets files in the run it is migrated in
+waits open for them (conversations.STATE_AFTER_FILES) and gets its state here, after its files; one
+migrated before is reopened by a contact's file, and the state it had is put back. What a conversation's
+state is after a reply, the reply's answer says."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.asapp import refuses_the_request
 from asapp_intercom.ledger.state import StatesToRestore
 from asapp_intercom.pipeline.load.base import Loader, Outcome
-from asapp_intercom.pipeline.load.conversations import Thread
+from asapp_intercom.pipeline.load.conversations import STATE_AFTER_FILES, Thread
 
 
 class AttachmentLoader(Loader):
@@ -25,6 +28,17 @@ class AttachmentLoader(Loader):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._restore_lock = threading.Lock()
+        self._conversations: set[str] = set()
+        self._threads: dict[str, Thread] = {}
+
+    def unchanged(self, row: dict, record) -> bool:
+        """Every row passes here, posted before or not: its conversation may still wait for its state."""
+        self._conversations.add(row["depends_on"])
+        return super().unchanged(row, record)
+
+    def _thread(self, conversation_id: str) -> Thread:
+        """The conversation as this try's last reply to it left it (read only when no reply was sent)."""
+        return self._threads.setdefault(conversation_id, Thread(self.hook, conversation_id))
 
     def _owe_state(self, conversation_id: str, state: str) -> None:
         with self._restore_lock:
@@ -33,23 +47,38 @@ class AttachmentLoader(Loader):
                 self.ledger.save(StatesToRestore(conversations=owed | {conversation_id: state}))
 
     def finish(self) -> None:
-        """A contact's reply reopens a closed conversation: put back the state each conversation had."""
+        """Set the state of the conversations that waited for their files, then put back the state of
+        those a contact's file reopened."""
+        waiting = self.ledger.records_for(ObjectType.CONVERSATION, sorted(self._conversations))
+        for source_id, record in sorted(waiting.items()):
+            progress = dict(record.progress or {})
+            if record.intercom_id and STATE_AFTER_FILES in progress:
+                wanted = progress.pop(STATE_AFTER_FILES)
+                self._set_state(self._thread(record.intercom_id), wanted)
+                progress["state"] = wanted
+                self.ledger.save_progress(ObjectType.CONVERSATION, source_id, progress=progress)
         owed = (self.ledger.load(StatesToRestore) or StatesToRestore()).conversations
         for conversation_id, wanted in sorted(owed.items()):
-            self._restore_state(Thread(self.hook, conversation_id), wanted)
+            if self._set_state(self._thread(conversation_id), wanted):
+                self.note("conversations closed again after an attachment reopened them")
         if owed:
             self.ledger.save(StatesToRestore())
 
-    def _restore_state(self, thread: Thread, wanted: str) -> None:
-        if thread.get().get("state") != wanted:
-            self.write_once(
-                lambda: self.hook.set_conversation_state(thread.id, wanted, self.settings.default_admin_id),
-                lambda: thread.latest_if(lambda seen: seen.get("state") == wanted),
-                "a state change",
+    def _set_state(self, thread: Thread, wanted: str) -> bool:
+        """Whether it took a state change (an earlier try may have made it and died before noting it)."""
+        changed = thread.get().get("state") != wanted
+        if changed:
+            thread.update(
+                self.write_once(
+                    lambda: self.hook.set_conversation_state(
+                        thread.id, wanted, self.settings.default_admin_id
+                    ),
+                    lambda: thread.latest_if(lambda seen: seen.get("state") == wanted),
+                    "a state change",
+                )
             )
-            self.note("conversations closed again after an attachment reopened them")
-        # also when an earlier try made the change and died before noting it
         self.ledger.note_written(ObjectType.CONVERSATION, intercom_id=thread.id)
+        return changed
 
     def load(self, row: dict) -> Outcome:
         payload, upload_id = row["payload"], row["source_id"]
@@ -74,11 +103,13 @@ class AttachmentLoader(Loader):
                 run_id=self.run_id,
             )
             return Outcome(action, state.intercom_part_id)
-        if state is not None and (found := find_part(Thread(self.hook, conversation_id).get(), part)):
+        if state is not None and (found := find_part(self._thread(conversation_id).refresh(), part)):
             part_id = str(found["id"])
             self.ledger.complete_part(row["depends_on"], key, part_id, self.run_id)
         else:
-            self._owe_state(conversation_id, row["payload"]["conversation_state"])
+            conversation = self.ledger.record(ObjectType.CONVERSATION, row["depends_on"])
+            if STATE_AFTER_FILES not in (conversation.progress or {}):
+                self._owe_state(conversation_id, row["payload"]["conversation_state"])
             part_id = self._send(row, conversation_id, key, part)
         self.ledger.note_written(ObjectType.CONVERSATION, source_id=row["depends_on"])
         self.ledger.complete(
@@ -114,15 +145,14 @@ class AttachmentLoader(Loader):
             self.settings.default_admin_id,
         )
         self.ledger.begin_part(row["depends_on"], key, self.run_id)
-        thread = Thread(self.hook, conversation_id)
-        made = find_part(
-            self.write_once(
-                lambda: self.hook.reply(conversation_id, body),
-                lambda: thread.latest_if(lambda seen: find_part(seen, part) is not None),
-                "an attachment",
-            ),
-            part,
+        thread = self._thread(conversation_id)
+        answer = self.write_once(
+            lambda: self.hook.reply(conversation_id, body),
+            lambda: thread.latest_if(lambda seen: find_part(seen, part) is not None),
+            "an attachment",
         )
+        thread.update(answer)
+        made = find_part(answer, part)
         part_id = str(made["id"]) if made else ""
         self.ledger.complete_part(row["depends_on"], key, part_id, self.run_id)
         return part_id

@@ -58,6 +58,9 @@ class LoadSettings:
     fetch_attachment: Callable[[str], bytes] | None = None
     """file_upload_event_id → the file's bytes, from ASAPP's File Exporter."""
     task: TaskTry | None = None
+    files_to_come: frozenset[str] = frozenset()
+    """Conversations (source ids) this run's attachments step posts files to: their state is set after the
+    files, since a contact's file reopens a closed conversation (a close now would cost a second one)."""
 
 
 class TryLater(Exception):  # noqa: N818 - a signal to come back, not an error

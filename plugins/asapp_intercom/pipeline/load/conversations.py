@@ -17,13 +17,19 @@ from asapp_intercom.pipeline.load.base import Loader, Outcome, TryLater
 
 log = logging.getLogger(__name__)
 
+STATE_AFTER_FILES = "state_after_files"
+"""In a conversation's progress: the state the attachments step sets once it has posted the files."""
+
 
 class ConversationLoader(Loader):
     object_type = ObjectType.CONVERSATION
     depends_on_type = ObjectType.CONTACT
 
     def unchanged(self, row: dict, record) -> bool:
-        return super().unchanged(row, record) and (record.progress or {}).get("settled") is True
+        """Unchanged once settled, unless its state still waits for files a run no longer posts."""
+        if not super().unchanged(row, record) or (record.progress or {}).get("settled") is not True:
+            return False
+        return STATE_AFTER_FILES not in record.progress or row["source_id"] in self.settings.files_to_come
 
     def load(self, row: dict) -> Outcome:
         payload, source_id = row["payload"], row["source_id"]
@@ -169,7 +175,10 @@ class ConversationLoader(Loader):
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
 
         wanted = payload["state"]
-        if progress.get("state") != wanted:
+        if progress.get("state") != wanted and source_id in self.settings.files_to_come:
+            progress[STATE_AFTER_FILES] = wanted  # the attachments step sets it, once its files are in
+            self.ledger.save_progress(self.object_type, source_id, progress=progress)
+        elif progress.get("state") != wanted:
             current = thread.get().get("state")
             if current != wanted:
                 thread.update(
@@ -182,6 +191,7 @@ class ConversationLoader(Loader):
                     )
                 )
             progress["state"] = wanted
+            progress.pop(STATE_AFTER_FILES, None)
             self.ledger.save_progress(self.object_type, source_id, progress=progress)
 
 
