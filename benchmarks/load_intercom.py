@@ -157,23 +157,24 @@ def main() -> None:
         os.environ["AIRFLOW_CONN_ASAPP_BENCH_S3"] = json.dumps(asapp.aws_connection())
         staging, entries, context, stage_ledger = stage_and_transform(work / "data", work, asapp)
         stage_ledger.close()  # copied whole for each load
-    for label, limit in (("limits off", 0), (f"budget {args.budget}/min", args.budget)):
-        with run_intercom_sandbox(
-            work / f"{label.replace(' ', '_').replace('/', '_')}.json",
-            rate_limit_per_minute=limit,
-            search_delay=0,
-        ) as intercom:
-            load_once(
-                label.replace(" ", "_").replace("/", "_"),
-                staging,
-                entries,
-                context,
-                intercom.url,
-                intercom.token,
-                work,
-                limit or 1_000_000,
-                args.concurrency,
-            )
+        # the ASAPP sandbox stays up: the attachments step fetches each file from its File Exporter
+        for label, limit in (("limits off", 0), (f"budget {args.budget}/min", args.budget)):
+            with run_intercom_sandbox(
+                work / f"{label.replace(' ', '_').replace('/', '_')}.json",
+                rate_limit_per_minute=limit,
+                search_delay=0,
+            ) as intercom:
+                load_once(
+                    label.replace(" ", "_").replace("/", "_"),
+                    staging,
+                    entries,
+                    context,
+                    intercom.url,
+                    intercom.token,
+                    work,
+                    limit or 1_000_000,
+                    args.concurrency,
+                )
 
 
 if __name__ == "__main__":

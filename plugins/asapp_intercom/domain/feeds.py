@@ -40,29 +40,32 @@ JSON_TYPES = {
 map's type."""
 
 
+_EXACT_JSON_TYPES = {type(None): "NULL", bool: "BOOLEAN", float: "DOUBLE", str: "VARCHAR", dict: "OBJECT"}
+
+
 def json_type(value: object) -> str:
-    """A parsed JSON value's type, named as DuckDB's json_type() names it."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "BOOLEAN"
+    """A parsed JSON value's type, named as DuckDB's json_type() names it (a parser gives exact types)."""
+    kind = _EXACT_JSON_TYPES.get(type(value))
+    if kind is not None:
+        return kind
     if isinstance(value, int):
         return "UBIGINT" if value >= 0 else "BIGINT"
-    if isinstance(value, float):
-        return "DOUBLE"
-    if isinstance(value, str):
-        return "VARCHAR"
-    return "OBJECT" if isinstance(value, dict) else "ARRAY"
+    return "ARRAY"
 
 
 def column_types(rows: Iterable[dict]) -> dict[str, str]:
-    """{column: its most common JSON type} over rows, NULL only for a column that is null throughout."""
-    seen: dict[str, Counter] = {}
-    for row in rows:
-        for key, value in row.items():
-            seen.setdefault(key, Counter())[json_type(value)] += 1
+    """{column: its most common JSON type} over rows, NULL only for a column that is null throughout.
+    Every file's first lines pass here: one tally of (column, type) pairs, counted in C."""
+    tally = Counter((key, json_type(value)) for row in rows for key, value in row.items())
+    seen: dict[str, list[tuple[str, int]]] = {}
+    for (key, kind), count in tally.items():
+        seen.setdefault(key, []).append((kind, count))
     return {
-        key: next((kind for kind, _ in kinds.most_common() if kind != "NULL"), "NULL")
+        key: max(
+            ((kind, count) for kind, count in kinds if kind != "NULL"),
+            key=lambda pair: pair[1],
+            default=("NULL", 0),
+        )[0]
         for key, kinds in sorted(seen.items())
     }
 
