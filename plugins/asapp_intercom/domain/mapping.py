@@ -33,6 +33,13 @@ ATTRIBUTE_NAME = re.compile(r"^[\w \-$€£¥]{1,190}$")
 """Letters, digits, spaces, underscores, hyphens and currency symbols, as Intercom allows."""
 
 
+def attribute_name(target: str | None) -> str | None:
+    """The custom attribute a map target names, if it names one ("custom_attributes.<name>")."""
+    if target and target.startswith("custom_attributes."):
+        return target.removeprefix("custom_attributes.")
+    return None
+
+
 class FieldMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,9 +58,7 @@ class FieldMapping(BaseModel):
     @property
     def attribute(self) -> str | None:
         """The custom attribute's name, when the target is one."""
-        if self.target and self.target.startswith("custom_attributes."):
-            return self.target.removeprefix("custom_attributes.")
-        return None
+        return attribute_name(self.target)
 
 
 class FieldMapError(ValueError):

@@ -10,6 +10,7 @@ all raises `Unloadable` with the reason, and goes to the quarantine instead of t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -19,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from asapp_intercom.domain.mapping import FieldMapping
+from asapp_intercom.domain.mapping import FieldMapping, attribute_name
 from asapp_intercom.domain.run_form import ThreadMode
 from asapp_intercom.domain.times import instant
 
@@ -117,6 +118,16 @@ def convert(value: Any, data_type: str, source: str) -> Any:
 _KEYED_SOURCE = re.compile(r"[a-z_]+\.(?P<column>[a-z_]+)\[(?P<key>.+)\]")
 
 
+@functools.cache
+def _source_of(source: str) -> tuple[str, str | None]:
+    """(column, key) of a map entry's source, feed.column or feed.column[key]: parsed once per source,
+    not once per row."""
+    match = _KEYED_SOURCE.fullmatch(source)
+    if match:
+        return match["column"], match["key"]
+    return source.split(".", 1)[1], None
+
+
 class _RowValues:
     """A row's values for the map: its columns, then its raw JSON (parsed once, when first needed)."""
 
@@ -124,10 +135,9 @@ class _RowValues:
         self.row, self.keyed, self._raw = row, keyed, None
 
     def of(self, source: str) -> Any:
-        match = _KEYED_SOURCE.fullmatch(source)
-        if match:
-            return self.keyed.get(match["column"], {}).get(match["key"])
-        column = source.split(".", 1)[1]
+        column, key = _source_of(source)
+        if key is not None:
+            return self.keyed.get(column, {}).get(key)
         if column in self.row and column != "_raw":
             return self.row[column]
         if self._raw is None:
@@ -147,24 +157,25 @@ def mapped_attributes(
     attributes = {}
     values = _RowValues(row, keyed or {})
     for entry in entries:
-        if entry.core or not entry.attribute:
+        name = None if entry.core else attribute_name(entry.target)
+        if name is None:
             continue
         original = values.of(entry.source)
         try:
             value = convert(original, entry.data_type, entry.source)
         except Unloadable as error:
-            _report(issues, f"custom_attributes.{entry.attribute}", original, str(error))
+            _report(issues, f"custom_attributes.{name}", original, str(error))
             continue
         if isinstance(value, str) and len(value) > STRING_LIMIT:
             _report(
                 issues,
-                f"custom_attributes.{entry.attribute}",
+                f"custom_attributes.{name}",
                 original,
                 f"{len(value)} characters; Intercom keeps at most {STRING_LIMIT} in a string attribute",
             )
             continue
         if value is not None:
-            attributes[entry.attribute] = value
+            attributes[name] = value
     return attributes
 
 
@@ -288,6 +299,11 @@ class ConversationContext:
     segment_tags_by_field: dict[str, list[str]] = field(default_factory=dict)
     """Structured-data field id → tags of the ASAPP segments that field belongs to."""
 
+    @functools.cached_property
+    def conversation_entries(self) -> list[FieldMapping]:
+        """The map's entries that target a conversation (the map is set before the first conversation)."""
+        return [entry for entry in self.entries if entry.target_object == "conversation"]
+
 
 SPEAKER_LABELS = {
     "customer": "Customer",
@@ -406,10 +422,9 @@ def conversation_payload(
             item["field_id"]: item["value"] for item in row.get("structured") or []
         },
     }
-    conversation_entries = [entry for entry in context.entries if entry.target_object == "conversation"]
     attributes = {
         "asapp_issue_id": str(row["issue_id"]),
-        **mapped_attributes(conversation_entries, row, keyed, issues),
+        **mapped_attributes(context.conversation_entries, row, keyed, issues),
     }
     agent = context.agents.get(str(row.get("last_rep_id")))
     tags = set(parse_segments(row.get("company_segments")))

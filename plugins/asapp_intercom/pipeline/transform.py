@@ -9,12 +9,14 @@ content hash; the loader compares that hash with the ledger to know what changed
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from asapp_intercom.domain.feeds import FEEDS, Partition
@@ -306,9 +308,16 @@ def agents_directory(connection: duckdb.DuckDBPyConnection, admins: list[dict]) 
 
 
 def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict]:
-    reader = connection.sql(sql).to_arrow_reader(BATCH_ROWS)
+    """The query's rows, in its order, as dicts. DuckDB writes each row as JSON and orjson reads it: a few
+    times faster than Arrow's conversion of nested lists to Python (a conversation is one row holding its
+    messages). Timestamps come as ISO-8601 text, which `epoch()` reads."""
+    reader = connection.sql(f"SELECT to_json(_row)::VARCHAR FROM ({sql}) _row").to_arrow_reader(BATCH_ROWS)
     for batch in reader:
-        yield from batch.to_pylist()
+        for text in batch.column(0).to_pylist():
+            try:
+                yield orjson.loads(text)
+            except orjson.JSONDecodeError:  # a NaN or an infinity, which JSON has no word for
+                yield json.loads(text)
 
 
 class IssueBook:
