@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -19,11 +20,23 @@ pytestmark = pytest.mark.airflow
 
 
 def test_a_messy_tenant_ends_green_with_every_good_record_and_every_bad_one_reported_then_cuts_over(
-    migration, expected, dataset
+    migration, expected, dataset, caplog
 ):
     run = migration.run(mode="full")
 
     assert str(run.state) == "success", migration.task_states(run)
+    logged = caplog.text
+    conversations, sources = (
+        len(expected.conversations),
+        len(expected.conversations) + len(expected.quarantined_conversations),
+    )
+    for line in (  # each long task says where it stands: done of total, the rate and the time left
+        r"utterances: staging: \d+ of \d+ files \(100.0 %\), [\d,.]+/s",
+        rf"transform conversation: {sources} of {sources} records \(100.0 %\), [\d,.]+/s",
+        rf"load conversations: {conversations} of {conversations} records \(100.0 %\), [\d,.]+/s",
+        rf"read back conversation: {conversations} of {conversations} records \(100.0 %\), [\d,.]+/s",
+    ):
+        assert re.search(line, logged), line
     export = migration.intercom.export()
     report = migration.report(run)
     assert_corpus_outcomes(dataset, export, report)

@@ -118,14 +118,27 @@ def convert(value: Any, data_type: str, source: str) -> Any:
 _KEYED_SOURCE = re.compile(r"[a-z_]+\.(?P<column>[a-z_]+)\[(?P<key>.+)\]")
 
 
-@functools.cache
-def _source_of(source: str) -> tuple[str, str | None]:
-    """(column, key) of a map entry's source, feed.column or feed.column[key]: parsed once per source,
-    not once per row."""
-    match = _KEYED_SOURCE.fullmatch(source)
-    if match:
-        return match["column"], match["key"]
-    return source.split(".", 1)[1], None
+_TARGETS: dict[int, tuple[list[FieldMapping], list[tuple[str, str, str | None, str, str]]]] = {}
+
+
+def _targets(entries: list[FieldMapping]) -> list[tuple[str, str, str | None, str, str]]:
+    """The custom attributes among `entries` as (name, column, key, data type, source), sources parsed
+    once per list of entries: a transform applies one list to millions of rows. Keyed by the list's
+    identity, which the cache's own reference keeps from being reused."""
+    cached = _TARGETS.get(id(entries))
+    if cached is None or cached[0] is not entries:
+        targets = []
+        for entry in entries:
+            name = None if entry.core else attribute_name(entry.target)
+            if name is None:
+                continue
+            match = _KEYED_SOURCE.fullmatch(entry.source)
+            column, key = (match["column"], match["key"]) if match else (entry.source.split(".", 1)[1], None)
+            targets.append((name, column, key, entry.data_type, entry.source))
+        if len(_TARGETS) >= 32:
+            _TARGETS.clear()
+        cached = _TARGETS[id(entries)] = (entries, targets)
+    return cached[1]
 
 
 class _RowValues:
@@ -134,8 +147,8 @@ class _RowValues:
     def __init__(self, row: dict, keyed: dict[str, dict[str, Any]]):
         self.row, self.keyed, self._raw = row, keyed, None
 
-    def of(self, source: str) -> Any:
-        column, key = _source_of(source)
+    def of(self, column: str, key: str | None) -> Any:
+        """feed.column's value, or feed.column[key]'s (key/value data)."""
         if key is not None:
             return self.keyed.get(column, {}).get(key)
         if column in self.row and column != "_raw":
@@ -156,13 +169,10 @@ def mapped_attributes(
     its attribute's type, or a string over Intercom's 255 characters, is left out and reported in `issues`."""
     attributes = {}
     values = _RowValues(row, keyed or {})
-    for entry in entries:
-        name = None if entry.core else attribute_name(entry.target)
-        if name is None:
-            continue
-        original = values.of(entry.source)
+    for name, column, key, data_type, source in _targets(entries):
+        original = values.of(column, key)
         try:
-            value = convert(original, entry.data_type, entry.source)
+            value = convert(original, data_type, source)
         except Unloadable as error:
             _report(issues, f"custom_attributes.{name}", original, str(error))
             continue

@@ -397,6 +397,7 @@ def extract_feed(
             progress.advance(len(staged))
     finally:
         connection.close()
+    progress.finish()
     manifest.checksum = digest.hexdigest()
     removed = staging.remove_batches(
         feed.name, {row.parquet for row in ledger.staged(feed.name) if row.parquet}

@@ -42,6 +42,7 @@ from asapp_intercom.domain.staged import FILE, LINE, PARTITION, REALTIME_FILE, l
 from asapp_intercom.domain.times import instant
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.ledger.state import DeltaMark
+from asapp_intercom.pipeline.progress import Progress
 from asapp_intercom.pipeline.staging import BATCH_ROWS, PayloadWriter, Staging, sql_literal
 
 log = logging.getLogger(__name__)
@@ -140,13 +141,18 @@ def _scope_sql(scope: Scope) -> str:
 
 
 BY_ISSUE = {
-    "convos_metadata": "issue_id",
-    "utterances": "issue_id",
-    "customer_feedback": "issue_id",
-    "customer_params": "issue_id",
-    "autosummary_structured_data": "TRY_CAST(external_conversation_id AS BIGINT)",
+    "convos_metadata": ("issue_id", "*"),
+    "utterances": ("issue_id", "event_uuid, created_ts, sender_type, sender_id, utterance"),
+    "customer_feedback": ("issue_id", "question, answer, instance_ts"),
+    "customer_params": ("issue_id", "param_key, param_value, event_ts"),
+    "autosummary_structured_data": (
+        "TRY_CAST(external_conversation_id AS BIGINT)",
+        "structured_data_field_id, structured_data_field_value, structured_data_ts",
+    ),
 }
-"""The feeds a conversation is joined from, and the issue id each row belongs to."""
+"""The feeds a conversation is joined from: the issue id each row belongs to, and the columns the
+conversation takes from it (every column of its metadata, whose raw JSON the map reads; only the listed
+columns of the others, whose raw JSON would be sorted for nothing: millions of messages)."""
 
 CHUNK_ISSUES = 20_000
 """Conversations joined at a time: DuckDB holds one chunk's lists of messages, whatever the tenant's size."""
@@ -162,10 +168,10 @@ def _sort_by_issue(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list
     # ids: at 200k conversations that alone overran the memory limit. Here the scope is the build side.
     connection.execute("SET disabled_optimizers = 'build_side_probe_side'")
     try:
-        for feed, issue in BY_ISSUE.items():
+        for feed, (issue, columns) in BY_ISSUE.items():
             path = sql_literal(str(scratch / f"{feed}.parquet"))
             connection.execute(
-                f'COPY (SELECT *, {issue} AS _issue FROM "{feed}" '
+                f'COPY (SELECT {columns}, {issue} AS _issue FROM "{feed}" '
                 f"WHERE {issue} IN (SELECT issue_id FROM scope_issues) ORDER BY _issue) "
                 f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"
             )
@@ -307,6 +313,10 @@ def agents_directory(connection: duckdb.DuckDBPyConnection, admins: list[dict]) 
     return agents
 
 
+def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
+    return connection.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
 def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict]:
     """The query's rows, in its order, as dicts. DuckDB writes each row as JSON and orjson reads it: a few
     times faster than Arrow's conversion of nested lists to Python (a conversation is one row holding its
@@ -353,10 +363,14 @@ def _build(
     object_type: str,
     source_id: Callable[[dict], str],
     build: Callable[[dict, list[FieldIssue]], tuple[str | None, dict]],
+    in_scope: int | None = None,
 ) -> None:
+    """Write the payload of each row; `in_scope`: how many rows to expect, for the progress lines."""
     manifest = writer.manifest
     book = IssueBook(ledger, object_type, run_id)
+    progress = Progress(log, f"transform {object_type}", in_scope)
     for row in rows:
+        progress.advance()
         manifest.source_count += 1
         identity = source_id(row)
         issues: list[FieldIssue] = []
@@ -370,6 +384,7 @@ def _build(
         book.add(identity, issues)
     book.flush()
     manifest.fields_left_out = book.total
+    progress.finish()
 
 
 def transform(
@@ -395,9 +410,11 @@ def transform(
             result.objects[object_type] = manifest
             return staging.payload_writer(manifest)
 
-        def write(object_type: str, sql: str, source_id, build) -> None:
+        def write(object_type: str, sql: str, source_id, build, scope_table: str | None = None) -> None:
+            in_scope = _count(connection, scope_table) if scope_table else None
             with writer(object_type) as payloads:
-                _build(_stream(connection, sql), payloads, ledger, run_id, object_type, source_id, build)
+                rows = _stream(connection, sql)
+                _build(rows, payloads, ledger, run_id, object_type, source_id, build, in_scope)
 
         company_entries = custom_attributes(context.entries, ObjectType.COMPANY)
         contact_entries = custom_attributes(context.entries, ObjectType.CONTACT)
@@ -406,6 +423,7 @@ def transform(
             COMPANIES_SQL,
             lambda row: row["company_external_id"],
             lambda row, issues: (None, company_payload(row, company_entries, issues)),
+            "scope_companies",
         )
         write(
             ObjectType.CONTACT,
@@ -415,6 +433,7 @@ def transform(
                 primary_member(row["members"]).get("company_external_id"),
                 contact_payload(row["members"], contact_entries, issues, row["external_id_owner"]),
             ),
+            "scope_contacts",
         )
 
         tag_names: set[str] = set()
@@ -450,6 +469,7 @@ def transform(
                 ObjectType.CONVERSATION,
                 lambda row: str(row["issue_id"]),
                 conversation,
+                _count(connection, "scope_issues"),
             )
 
         def attachment(row: dict, issues: list[FieldIssue]) -> tuple[str | None, dict]:

@@ -8,8 +8,10 @@ longer threads are checked on those 500 and on the total count.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 from asapp_intercom.domain.intercom import parts_of, same_part, same_text
 from asapp_intercom.domain.manifests import ObjectManifest, ValidationManifest
@@ -17,10 +19,15 @@ from asapp_intercom.domain.objects import ObjectType
 from asapp_intercom.hooks.api import ApiError
 from asapp_intercom.hooks.intercom import IntercomHook
 from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline.progress import Progress
 from asapp_intercom.pipeline.staging import Staging
+
+log = logging.getLogger(__name__)
 
 PART_LIMIT = 500
 MAX_LISTED = 200
+WINDOW_ROWS = 500
+"""Payloads read back at a time (each is checked on the thread pool)."""
 
 
 def _compare(expected: dict, actual: dict, fields: tuple[str, ...]) -> Iterator[tuple[str, object, object]]:
@@ -225,32 +232,43 @@ def validate(
         return None
 
     read_back: dict[str, str | None] = {}  # what this read-back found: the payload as sent, or not
+    progress = Progress(log, f"read back {object_type}", payloads.payloads)
+    rows = staging.read_payloads(payloads.path)
     with ThreadPoolExecutor(concurrency, thread_name_prefix="validate") as pool:
-        for row, result in pool.map(lambda row: (row, check(row)), staging.read_payloads(payloads.path)):
-            if result is None:
-                continue
-            if result == UNCHANGED:
-                manifest.unchanged_since_read_back += 1
-                continue
-            source_id, problems = result
-            manifest.checked += 1
-            read_back[source_id] = None if problems else row["hash"]
-            if len(read_back) >= 500:
-                ledger.mark_read_back(object_type, read_back)
-                read_back = {}
-            if not problems:
-                manifest.matching += 1
-                continue
-            manifest.mismatched += 1
-            if len(manifest.mismatches) < MAX_LISTED:
-                manifest.mismatches.append(
-                    {
-                        "source_id": source_id,
-                        "problems": [
-                            {"field": name, "expected": str(expected)[:200], "actual": str(actual)[:200]}
-                            for name, expected, actual in problems
-                        ],
-                    }
-                )
+        # a window at a time: Executor.map takes its whole input at once, millions of payloads
+        while window := list(islice(rows, WINDOW_ROWS)):
+            for row, result in zip(window, pool.map(check, window), strict=True):
+                progress.advance()
+                _tally(manifest, read_back, row, result)
+                if len(read_back) >= 500:
+                    ledger.mark_read_back(object_type, read_back)
+                    read_back = {}
     ledger.mark_read_back(object_type, read_back)
+    progress.finish()
     return manifest
+
+
+def _tally(manifest: ValidationManifest, read_back: dict[str, str | None], row: dict, result) -> None:
+    """Count one record's check in the manifest and note what the read-back found."""
+    if result is None:
+        return
+    if result == UNCHANGED:
+        manifest.unchanged_since_read_back += 1
+        return
+    source_id, problems = result
+    manifest.checked += 1
+    read_back[source_id] = None if problems else row["hash"]
+    if not problems:
+        manifest.matching += 1
+        return
+    manifest.mismatched += 1
+    if len(manifest.mismatches) < MAX_LISTED:
+        manifest.mismatches.append(
+            {
+                "source_id": source_id,
+                "problems": [
+                    {"field": name, "expected": str(expected)[:200], "actual": str(actual)[:200]}
+                    for name, expected, actual in problems
+                ],
+            }
+        )

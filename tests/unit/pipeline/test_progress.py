@@ -1,13 +1,14 @@
-"""The account of requests a task try spends, kept in the ledger as it goes."""
+"""A long task's progress lines, and the account of requests a try spends, kept in the ledger as it goes."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline import progress
-from asapp_intercom.pipeline.progress import Spend, TaskTry
+from asapp_intercom.pipeline.progress import Progress, Spend, TaskTry
 
 
 def test_a_tries_requests_are_kept_minute_by_minute_and_in_total(tmp_path, monkeypatch):
@@ -26,3 +27,25 @@ def test_a_tries_requests_are_kept_minute_by_minute_and_in_total(tmp_path, monke
 
     assert ledger.requests_per_minute("run_1") == [(ten, 100), (ten + timedelta(minutes=1), 160)]
     assert ledger.spent("run_1") == {"load.contacts": {"requests": 260, "retries": 2, "tries": 1}}
+
+
+def test_a_long_task_says_where_it_stands_at_least_every_30_seconds(caplog):
+    now = [0.0]
+    progress = Progress(logging.getLogger("test"), "transform conversation", 2_000_000, clock=lambda: now[0])
+    caplog.set_level(logging.INFO)
+
+    for _ in range(29):  # 29 s at 1,000 records a second: nothing to say yet
+        now[0] += 1
+        progress.advance(1_000)
+    assert caplog.messages == []
+    now[0] += 1.5
+    progress.advance(1_000)
+    now[0] += 1
+    progress.advance(1_000)  # a second later: not again
+    now[0] = 5_000
+    progress.advance(1_000)
+
+    assert caplog.messages == [
+        "transform conversation: 30,000 of 2,000,000 records (1.5 %), 983.6/s, about 33 min left",
+        "transform conversation: 32,000 of 2,000,000 records (1.6 %), 6.4/s, about 3 d 13 h left",
+    ]
