@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 from asapp_intercom.ledger.state import Cutover
+from asapp_intercom.pipeline import transform
 from asapp_intercom.pipeline.staging import Staging
 
 from tests.support import oracle
@@ -120,10 +121,15 @@ def test_a_dry_run_plans_every_request_and_writes_nothing_and_inventories_the_co
     )
 
 
-def test_steps_split_into_batches_load_every_record_once_and_balance_over_their_batches(migration, expected):
+def test_records_transformed_in_chunks_and_loaded_in_batches_arrive_once_and_balance(
+    migration, expected, monkeypatch
+):
     config = yaml.safe_load(migration.config_path.read_text())
     config["intercom"]["batch_size"] = 20
     migration.config_path.write_text(yaml.safe_dump(config))
+    # and transform gathers contacts and conversations a few at a time, as it does with millions of them
+    monkeypatch.setattr(transform, "CHUNK_CONTACTS", 7)
+    monkeypatch.setattr(transform, "CHUNK_ISSUES", 7)
 
     run = migration.run(mode="full")
 

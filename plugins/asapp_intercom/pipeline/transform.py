@@ -156,6 +156,8 @@ columns of the others, whose raw JSON would be sorted for nothing: millions of m
 
 CHUNK_ISSUES = 20_000
 """Conversations joined at a time: DuckDB holds one chunk's lists of messages, whatever the tenant's size."""
+CHUNK_CONTACTS = 20_000
+"""Contacts gathered at a time, likewise."""
 
 
 def _sort_by_issue(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list[tuple[int, int]]:
@@ -236,14 +238,43 @@ ORDER BY s.issue_id
 """
 
 
-CONTACTS_SQL = """
-SELECT k.contact_key, list(c ORDER BY c.customer_id) AS members,
-    any_value(CASE WHEN o.owner <> k.contact_key THEN o.owner END) AS external_id_owner
-FROM customer_entities c JOIN customer_keys k USING (customer_id)
-LEFT JOIN external_id_owners o ON o.contact_key = k.contact_key
-WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts)
-GROUP BY k.contact_key ORDER BY k.contact_key
+def _sort_by_contact(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list[tuple[str, str]]:
+    """Write the scope's customers (whole rows, as `_customer`) sorted by contact key into a local Parquet
+    file viewed as `scoped_customers`, and who owns each contact's external id as a table. Returns the
+    contact keys cut into chunks (first, last): a contact's members are gathered a chunk at a time, not all
+    at once (at two million conversations, over a million customers and their raw JSON)."""
+    path = sql_literal(str(scratch / "customers.parquet"))
+    connection.execute(
+        f"""COPY (SELECT k.contact_key AS _contact, c AS _customer
+                  FROM customer_entities c JOIN customer_keys k USING (customer_id)
+                  WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts) ORDER BY _contact)
+            TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"""
+    )
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW scoped_customers AS SELECT * FROM read_parquet({path})")
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE contact_owners AS "
+        "SELECT contact_key, owner FROM external_id_owners WHERE owner <> contact_key"
+    )
+    return connection.execute(
+        f"""SELECT min(contact_key), max(contact_key) FROM (
+                SELECT contact_key,
+                    (row_number() OVER (ORDER BY contact_key) - 1) // {CHUNK_CONTACTS} AS chunk
+                FROM scope_contacts)
+            GROUP BY chunk ORDER BY chunk"""
+    ).fetchall()
+
+
+def contacts_sql(first: str, last: str) -> str:
+    """The contacts first..last (by key), each with its members (the customers sharing its key) and the
+    contact that owns its external id, if another one does."""
+    return f"""
+SELECT _contact AS contact_key, list(_customer ORDER BY _customer.customer_id) AS members,
+    any_value(o.owner) AS external_id_owner
+FROM scoped_customers LEFT JOIN contact_owners o ON o.contact_key = _contact
+WHERE _contact BETWEEN {sql_literal(first)} AND {sql_literal(last)}
+GROUP BY _contact ORDER BY _contact
 """
+
 
 COMPANIES_SQL = """
 SELECT * FROM company_entities WHERE company_external_id IN (SELECT company_external_id FROM scope_companies)
@@ -425,16 +456,27 @@ def transform(
             lambda row, issues: (None, company_payload(row, company_entries, issues)),
             "scope_companies",
         )
-        write(
-            ObjectType.CONTACT,
-            CONTACTS_SQL,
-            lambda row: row["contact_key"],
-            lambda row, issues: (
-                primary_member(row["members"]).get("company_external_id"),
-                contact_payload(row["members"], contact_entries, issues, row["external_id_owner"]),
-            ),
-            "scope_contacts",
-        )
+        with (
+            tempfile.TemporaryDirectory(prefix="asapp_intercom_transform_") as scratch,
+            writer(ObjectType.CONTACT) as contacts,
+        ):
+            _build(
+                (
+                    row
+                    for first, last in _sort_by_contact(connection, Path(scratch))
+                    for row in _stream(connection, contacts_sql(first, last))
+                ),
+                contacts,
+                ledger,
+                run_id,
+                ObjectType.CONTACT,
+                lambda row: row["contact_key"],
+                lambda row, issues: (
+                    primary_member(row["members"]).get("company_external_id"),
+                    contact_payload(row["members"], contact_entries, issues, row["external_id_owner"]),
+                ),
+                _count(connection, "scope_contacts"),
+            )
 
         tag_names: set[str] = set()
 
