@@ -20,7 +20,9 @@ peak RSS. The phases, in one run on the same files:
   reading the data costs Python at the least;
 - transform: the proposed field map approved as-is, a full run transformed into Intercom payloads,
   with one Intercom admin (the token's owner, who also authors bot messages). The real-time event
-  log is not merged (no timeline step): this measures the batch path.
+  log is not merged (no timeline step): this measures the batch path;
+- plan: the dry-run plan of those payloads (what a load would create and the requests it would send,
+  each payload compared with the ledger), with its ETA at Intercom's default 10,000 requests/min.
 
 The machine is shared and noisy, so the ratios measured side by side are the figures to compare with
 issue 10's targets; absolute times are not. Staging, ledger and baseline output go to a temporary
@@ -49,7 +51,8 @@ RUN_ID = "manual__benchmark"
 INTERCOM = {"me": {"id": "1"}, "admins": [{"id": "1", "email": "owner@example.com", "name": "Owner"}]}
 THREADS = 2
 MEMORY_LIMIT = "1GB"
-PHASES = ("extract", "duckdb", "orjson", "transform")
+REQUESTS_PER_MINUTE = 10_000
+PHASES = ("extract", "duckdb", "orjson", "transform", "plan")
 TARGETS = {
     "extract wall ÷ DuckDB wall": 1.2,
     "file_uploads extract wall ÷ DuckDB wall": 2.0,
@@ -253,10 +256,38 @@ def pipeline_transform(dataset: Path, work: Path) -> dict:
         return {**meter.read(), "failed": f"{error.__class__.__name__}: {str(error).splitlines()[0]}"}
     finally:
         ledger.close()
+    (work / "transformed.json").write_text(json.dumps(result.as_dict()))  # what the plan phase reads
     return {
         **meter.read(),
         "payloads": {name: manifest.payloads for name, manifest in result.objects.items()},
     }
+
+
+def pipeline_plan(dataset: Path, work: Path) -> dict:
+    """The dry-run plan of the transform's payloads: every request the load would send, and its ETA at
+    Intercom's default 10,000 requests/min."""
+    from asapp_intercom.domain.config import IntercomTarget
+    from asapp_intercom.domain.manifests import TransformManifest
+    from asapp_intercom.ledger import Ledger
+    from asapp_intercom.pipeline.plan import plan
+    from asapp_intercom.pipeline.staging import Staging
+
+    transformed = work / "transformed.json"
+    if not transformed.exists():
+        return {"failed": "nothing transformed"}
+    staging, ledger = Staging(f"file://{work}/staging"), Ledger(f"sqlite:///{work}/ledger.db", "bench")
+    meter = Meter()
+    try:
+        planned = plan(
+            staging,
+            ledger,
+            TransformManifest.from_dict(json.loads(transformed.read_text())),
+            REQUESTS_PER_MINUTE,
+            IntercomTarget.model_fields["batch_size"].default,
+        )
+    finally:
+        ledger.close()
+    return {**meter.read(), "requests": planned["requests"], "eta_minutes": planned["eta_minutes"]}
 
 
 def run_phase(phase: str, dataset: Path, work: Path) -> dict:
@@ -296,7 +327,7 @@ def ratio(numerator: dict, denominator: dict, key: str) -> float | None:
 
 
 def report(dataset: Path, figures: dict) -> None:
-    extract, duck, parse, transform = (figures[phase] for phase in PHASES)
+    extract, duck, parse, transform, _ = (figures[phase] for phase in PHASES)
     if "feeds" in extract:
         rows = sum(feed["rows"] for feed in extract["feeds"].values())
         files = sum(feed["files"] for feed in extract["feeds"].values())
@@ -315,6 +346,9 @@ def report(dataset: Path, figures: dict) -> None:
                 + ", ".join(f"{name} {count:,}" for name, count in payloads.items())
                 + ")"
             )
+        elif "requests" in phase_figures:
+            days = phase_figures["eta_minutes"] / 60 / 24
+            result = f"{phase_figures['requests']:,} requests: {days:.1f} days at {REQUESTS_PER_MINUTE:,}/min"
         elif "feeds" in phase_figures:
             result = f"{sum(feed['rows'] for feed in phase_figures['feeds'].values()):,} rows"
         print(
@@ -348,7 +382,7 @@ def report(dataset: Path, figures: dict) -> None:
         verdict = "" if target is None or value is None else ("met" if value <= target else "not met")
         shown = "n/a (a phase failed)" if value is None else f"{value:.2f}"
         print(f"{name:<42} {shown:>8}  {f'target ≤ {target}' if target else '':<12} {verdict}")
-    peaks = {phase: figures[phase].get("peak_rss_mb") for phase in ("extract", "transform")}
+    peaks = {phase: figures[phase].get("peak_rss_mb") for phase in ("extract", "transform", "plan")}
     for phase, peak in peaks.items():
         shown = "n/a" if peak is None else f"{peak:.0f} MB"
         verdict = "" if peak is None else ("met" if peak <= 1024 else "not met")
@@ -360,6 +394,7 @@ CHILDREN = {
     "duckdb": duckdb_baseline,
     "orjson": orjson_baseline,
     "transform": pipeline_transform,
+    "plan": pipeline_plan,
 }
 
 
@@ -395,7 +430,7 @@ def main() -> None:
             print(f"{phase}…", flush=True)
             figures[phase] = run_phase(phase, args.data.resolve(), work)
             if phase == "extract" and "failed" in figures[phase]:
-                figures["transform"] = {"failed": "nothing staged"}
+                figures["transform"] = figures["plan"] = {"failed": "nothing staged"}
                 break
         report(args.data, {phase: figures.get(phase, {"failed": "not run"}) for phase in PHASES})
     finally:
