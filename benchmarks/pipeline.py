@@ -382,7 +382,10 @@ def report(dataset: Path, figures: dict) -> None:
         verdict = "" if target is None or value is None else ("met" if value <= target else "not met")
         shown = "n/a (a phase failed)" if value is None else f"{value:.2f}"
         print(f"{name:<42} {shown:>8}  {f'target ≤ {target}' if target else '':<12} {verdict}")
-    peaks = {phase: figures[phase].get("peak_rss_mb") for phase in ("extract", "transform", "plan")}
+    peaks = {  # a phase that did not start its work (nothing to plan) has no peak worth showing
+        phase: figures[phase].get("peak_rss_mb") if "wall" in figures[phase] else None
+        for phase in ("extract", "transform", "plan")
+    }
     for phase, peak in peaks.items():
         shown = "n/a" if peak is None else f"{peak:.0f} MB"
         verdict = "" if peak is None else ("met" if peak <= 1024 else "not met")
