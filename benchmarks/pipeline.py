@@ -249,6 +249,7 @@ def pipeline_transform(dataset: Path, work: Path) -> dict:
         bot_admin_id=bot_admin_id(INTERCOM, None),
         segment_tags_by_field=segment_tags_by_field(asapp),
     )
+    (work / "transformed.json").unlink(missing_ok=True)  # a failed transform leaves nothing to plan
     meter = Meter()
     try:
         result = transform(staging, ledger, RUN_ID, Scope(), context, INTERCOM["admins"])  # full run
