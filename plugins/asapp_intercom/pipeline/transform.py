@@ -160,6 +160,15 @@ CHUNK_CONTACTS = 20_000
 """Contacts gathered at a time, likewise."""
 
 
+def _chunks(connection: duckdb.DuckDBPyConnection, table: str, key: str, size: int) -> list[tuple]:
+    """The keys of `table`, in order, cut into chunks of `size`: each chunk's (first, last)."""
+    return connection.execute(
+        f"""SELECT min({key}), max({key}) FROM (
+                SELECT {key}, (row_number() OVER (ORDER BY {key}) - 1) // {size} AS chunk FROM {table})
+            GROUP BY chunk ORDER BY chunk"""
+    ).fetchall()
+
+
 def _sort_by_issue(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list[tuple[int, int]]:
     """Write the scope's rows of each conversation feed, de-duplicated once, sorted by issue id into a
     local Parquet file (DuckDB sorts out of core, within its memory limit), viewed as `scoped_<feed>`; and
@@ -186,12 +195,7 @@ def _sort_by_issue(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list
         "CREATE OR REPLACE TEMP TABLE customer_contact_keys AS "
         "SELECT customer_id, contact_key FROM customer_keys"
     )
-    return connection.execute(
-        f"""SELECT min(issue_id), max(issue_id) FROM (
-                SELECT issue_id, (row_number() OVER (ORDER BY issue_id) - 1) // {CHUNK_ISSUES} AS chunk
-                FROM scope_issues)
-            GROUP BY chunk ORDER BY chunk"""
-    ).fetchall()
+    return _chunks(connection, "scope_issues", "issue_id", CHUNK_ISSUES)
 
 
 def conversations_sql(first: int, last: int) -> str:
@@ -255,13 +259,7 @@ def _sort_by_contact(connection: duckdb.DuckDBPyConnection, scratch: Path) -> li
         "CREATE OR REPLACE TEMP TABLE contact_owners AS "
         "SELECT contact_key, owner FROM external_id_owners WHERE owner <> contact_key"
     )
-    return connection.execute(
-        f"""SELECT min(contact_key), max(contact_key) FROM (
-                SELECT contact_key,
-                    (row_number() OVER (ORDER BY contact_key) - 1) // {CHUNK_CONTACTS} AS chunk
-                FROM scope_contacts)
-            GROUP BY chunk ORDER BY chunk"""
-    ).fetchall()
+    return _chunks(connection, "scope_contacts", "contact_key", CHUNK_CONTACTS)
 
 
 def contacts_sql(first: str, last: str) -> str:
@@ -429,6 +427,8 @@ def transform(
     """Write companies, contacts, conversations and attachments payloads for the run's scope."""
     result = TransformManifest()
     connection = staging.connect()
+    # the scope's contacts and conversations, sorted, for a chunk at a time to be gathered from them
+    scratch = tempfile.TemporaryDirectory(prefix="asapp_intercom_transform_")
     try:
         staging.create_feed_views(connection, ledger)
         connection.execute(ENTITY_VIEWS)
@@ -441,42 +441,36 @@ def transform(
             result.objects[object_type] = manifest
             return staging.payload_writer(manifest)
 
-        def write(object_type: str, sql: str, source_id, build, scope_table: str | None = None) -> None:
+        def write(
+            object_type: str, rows: Iterator[dict], source_id, build, scope_table: str | None = None
+        ) -> None:
             in_scope = _count(connection, scope_table) if scope_table else None
             with writer(object_type) as payloads:
-                rows = _stream(connection, sql)
                 _build(rows, payloads, ledger, run_id, object_type, source_id, build, in_scope)
+
+        def chunked(chunks: list[tuple], chunk_sql: Callable[..., str]) -> Iterator[dict]:
+            for first, last in chunks:
+                yield from _stream(connection, chunk_sql(first, last))
 
         company_entries = custom_attributes(context.entries, ObjectType.COMPANY)
         contact_entries = custom_attributes(context.entries, ObjectType.CONTACT)
         write(
             ObjectType.COMPANY,
-            COMPANIES_SQL,
+            _stream(connection, COMPANIES_SQL),
             lambda row: row["company_external_id"],
             lambda row, issues: (None, company_payload(row, company_entries, issues)),
             "scope_companies",
         )
-        with (
-            tempfile.TemporaryDirectory(prefix="asapp_intercom_transform_") as scratch,
-            writer(ObjectType.CONTACT) as contacts,
-        ):
-            _build(
-                (
-                    row
-                    for first, last in _sort_by_contact(connection, Path(scratch))
-                    for row in _stream(connection, contacts_sql(first, last))
-                ),
-                contacts,
-                ledger,
-                run_id,
-                ObjectType.CONTACT,
-                lambda row: row["contact_key"],
-                lambda row, issues: (
-                    primary_member(row["members"]).get("company_external_id"),
-                    contact_payload(row["members"], contact_entries, issues, row["external_id_owner"]),
-                ),
-                _count(connection, "scope_contacts"),
-            )
+        write(
+            ObjectType.CONTACT,
+            chunked(_sort_by_contact(connection, Path(scratch.name)), contacts_sql),
+            lambda row: row["contact_key"],
+            lambda row, issues: (
+                primary_member(row["members"]).get("company_external_id"),
+                contact_payload(row["members"], contact_entries, issues, row["external_id_owner"]),
+            ),
+            "scope_contacts",
+        )
 
         tag_names: set[str] = set()
 
@@ -493,18 +487,9 @@ def transform(
                 tag_names.update(payload["tags"])
             return row["contact_key"], payload
 
-        with (
-            tempfile.TemporaryDirectory(prefix="asapp_intercom_transform_") as scratch,
-            writer(ObjectType.CONVERSATION) as conversations,
-            writer(ObjectType.CONVERSATION_TAGS) as tags,
-        ):
-            chunks = _sort_by_issue(connection, Path(scratch))
+        with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
             _build(
-                (
-                    row
-                    for first, last in chunks
-                    for row in _stream(connection, conversations_sql(first, last))
-                ),
+                chunked(_sort_by_issue(connection, Path(scratch.name)), conversations_sql),
                 conversations,
                 ledger,
                 run_id,
@@ -521,13 +506,14 @@ def transform(
 
         write(
             ObjectType.ATTACHMENT,
-            _attachments_sql(scope),
+            _stream(connection, _attachments_sql(scope)),
             lambda row: row["file_upload_event_id"],
             attachment,
         )
         result.tag_names = sorted(tag_names)
     finally:
         connection.close()
+        scratch.cleanup()
     result.unmatched_agents = sorted(
         {agent["rep_id"]: agent for agent in result.unmatched_agents}.values(),
         key=lambda agent: agent["rep_id"],
