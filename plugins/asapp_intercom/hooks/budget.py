@@ -83,6 +83,11 @@ class MemoryStore:
             self._used = {slot: used for slot, used in self._used.items() if slot[1] >= window}
 
 
+TABLE_LOCK = 0x4A51_B0D6
+"""PostgreSQL advisory lock that serialises the budget table's creation: two CREATE TABLE IF NOT EXISTS
+at once can both pass the check and one fails on pg_type's unique index."""
+
+
 class SqlStore:
     """Counters in a table of a SQL database every worker reaches (PostgreSQL; SQLite on one machine).
 
@@ -105,7 +110,9 @@ class SqlStore:
             sa.Column("window_index", sa.BigInteger, primary_key=True),
             sa.Column("used", sa.Integer, nullable=False),
         )
-        with self.engine.begin() as db:  # workers may meet here at once: no check-then-create race
+        with self.engine.begin() as db:  # workers may meet here at once
+            if self.engine.dialect.name == "postgresql":  # where IF NOT EXISTS alone can still collide
+                db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": TABLE_LOCK})
             db.execute(sa.schema.CreateTable(self.table, if_not_exists=True))
         self._insert = INSERT_IF_ABSENT[self.engine.dialect.name]
 
