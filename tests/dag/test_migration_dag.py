@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
+from asapp_intercom.domain.mapping import slug
 from asapp_intercom.ledger.state import Cutover
 from asapp_intercom.pipeline import transform
 from asapp_intercom.pipeline.staging import Staging
@@ -122,7 +123,7 @@ def test_a_dry_run_plans_every_request_and_writes_nothing_and_inventories_the_co
 
 
 def test_records_transformed_in_chunks_and_loaded_in_batches_arrive_once_and_balance(
-    migration, expected, monkeypatch
+    migration, expected, dataset, monkeypatch
 ):
     config = yaml.safe_load(migration.config_path.read_text())
     config["intercom"]["batch_size"] = 20
@@ -151,6 +152,16 @@ def test_records_transformed_in_chunks_and_loaded_in_batches_arrive_once_and_bal
         rows["conversation"]["created"] == rows["conversation"]["in_intercom"] == len(expected.conversations)
     )
     assert rows["conversation"]["tries"] == count  # one try per batch
+    # a contact keeps its customer's metadata attributes, which live in the customer's raw JSON only
+    customers = oracle.latest(dataset, "customers", lambda row: row.get("customer_id"), when=None)
+    carried = 0
+    for contact in export["contacts"]:
+        (customer_id, *others) = contact["custom_attributes"]["asapp_customer_id"].split(",")
+        metadata = {} if others else customers[int(customer_id)].get("attributes") or {}
+        for item in metadata:
+            assert contact["custom_attributes"][slug(item["name"])] == item["value"], contact
+            carried += 1
+    assert carried >= len(export["contacts"])
 
 
 def test_a_sample_run_migrates_the_sample_with_its_contacts_only(migration, expected):

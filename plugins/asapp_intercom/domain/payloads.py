@@ -195,7 +195,8 @@ def _report(issues: list[FieldIssue] | None, field_name: str, value: Any, reason
 
 
 def _keyed_attributes(row: dict) -> dict[str, Any]:
-    items = row.get("attributes")
+    """A customer's or company's metadata attributes (a list of name/value pairs in its raw JSON) by name."""
+    items = _RowValues(row, {}).of("attributes", None)
     if isinstance(items, str):
         items = orjson.loads(items)
     return {
