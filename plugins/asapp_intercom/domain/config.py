@@ -134,7 +134,8 @@ class StagingConfig(Strict):
     """ObjectStoragePath URL (file://… or s3://conn_id@bucket/prefix); default under AIRFLOW_HOME."""
     conn_id: str | None = None
     memory_limit: Annotated[str, Field(pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")] = "1GB"
-    """What DuckDB may hold in memory per task before it spills to disk (its own default is 80% of RAM)."""
+    """The memory a task may use for staged data: DuckDB holds at most half of it before it spills to disk
+    (its own default is 80% of RAM); the other half is the task's own."""
 
 
 class LedgerConfig(Strict):

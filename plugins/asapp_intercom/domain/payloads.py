@@ -141,6 +141,12 @@ def _targets(entries: list[FieldMapping]) -> list[tuple[str, str, str | None, st
     return cached[1]
 
 
+def raw_keys(entries: list[FieldMapping], columns: tuple[str, ...]) -> list[str]:
+    """The keys of a row's raw JSON the map's `entries` read: those that are not among its typed `columns`.
+    A transform carries only these through its sorts, not the whole raw row."""
+    return sorted({column for _, column, _, _, _ in _targets(entries) if column not in columns})
+
+
 class _RowValues:
     """A row's values for the map: its columns, then its raw JSON (parsed once, when first needed)."""
 

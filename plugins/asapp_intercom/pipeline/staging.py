@@ -59,6 +59,20 @@ PAYLOAD_SCHEMA = pa.schema(
 BATCH_ROWS = 2_000
 
 
+DUCKDB_SHARE = 0.5
+"""Of a task's `staging.memory_limit`, what DuckDB may hold before it spills to disk. The rest is the task's
+own: the interpreter with Airflow loaded, and the rows in flight between DuckDB and Python (a batch of
+joined conversations and their payloads), so that the task as a whole stays within the limit."""
+_BYTES = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_BYTES |= {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def duckdb_memory_limit(memory_limit: str) -> str:
+    """DuckDB's share of a task's memory limit ("1GB", "512 MiB": the config's form), in bytes."""
+    amount, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", memory_limit.strip()).groups()
+    return f"{int(float(amount) * _BYTES[unit] * DUCKDB_SHARE)}B"
+
+
 def run_key(run_id: str) -> str:
     """A run id as a folder name (run ids hold ':' and '+')."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
@@ -132,15 +146,17 @@ class Staging:
         connection.execute("SET TimeZone = 'UTC'")
         spill = f"{tempfile.gettempdir()}/asapp_intercom_duckdb_{os.getpid()}"  # one per process: no clashes
         connection.execute(f"SET temp_directory = {sql_literal(spill)}")
-        connection.execute(f"SET memory_limit = {sql_literal(self.memory_limit)}")  # beyond it, DuckDB spills
+        # beyond it, DuckDB spills
+        connection.execute(f"SET memory_limit = {sql_literal(duckdb_memory_limit(self.memory_limit))}")
         if not self.is_local:
             connection.register_filesystem(self.root.fs)
         return connection
 
     def create_feed_views(self, connection: duckdb.DuckDBPyConnection, ledger: Ledger) -> None:
         """For every feed, `batch_<feed>`: the usable rows of the current version of each delivered file
-        (the ledger says which batch holds it), and `<feed>`: one row per unique key, the latest of the
-        batches and the real-time events (an empty relation when nothing is staged)."""
+        (the ledger says which batch holds it); `delivered_<feed>`: those and the rows of real-time events,
+        every version of each row; and `<feed>`: one row per unique key, the latest version (an empty
+        relation when nothing is staged)."""
         for feed in FEEDS.values():
             current = [
                 (row.partition, row.file_name, self.ref(self.root / row.parquet))
@@ -160,13 +176,11 @@ class Staging:
                 )
             connection.execute(f'CREATE OR REPLACE VIEW "batch_{feed.name}" AS SELECT * FROM {batch}')
             events = self.realtime_rows(feed.name)
-            source = f'"batch_{feed.name}"'
+            delivered = f'SELECT * FROM "batch_{feed.name}"'
             if events.exists():
-                source = (
-                    f"(SELECT * FROM {source} UNION ALL BY NAME "
-                    f"SELECT * FROM read_parquet({sql_literal(self.ref(events))}))"
-                )
-            connection.execute(feed_view(feed, source))
+                delivered += f" UNION ALL BY NAME SELECT * FROM read_parquet({sql_literal(self.ref(events))})"
+            connection.execute(f'CREATE OR REPLACE VIEW "delivered_{feed.name}" AS {delivered}')
+            connection.execute(feed_view(feed, f'"delivered_{feed.name}"'))
 
     @contextmanager
     def publish(self, destination: ObjectStoragePath) -> Iterator[Path]:

@@ -13,6 +13,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
@@ -35,10 +36,11 @@ from asapp_intercom.domain.payloads import (
     contact_payload,
     conversation_payload,
     primary_member,
+    raw_keys,
     spoken_messages,
 )
 from asapp_intercom.domain.run_form import RunMode, Scope
-from asapp_intercom.domain.staged import FILE, LINE, PARTITION, REALTIME_FILE, latest_rows
+from asapp_intercom.domain.staged import FILE, LINE, PARTITION, RAW, REALTIME_FILE, latest_rows
 from asapp_intercom.domain.times import instant
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.ledger.state import DeltaMark
@@ -48,26 +50,35 @@ from asapp_intercom.pipeline.staging import BATCH_ROWS, PayloadWriter, Staging, 
 log = logging.getLogger(__name__)
 
 
-FIRST_SEEN = "floor(coalesce(epoch(first_seen_ts), 0))::BIGINT, customer_id"
-"""Who speaks for a contact among the customers sharing its email: the earliest seen
-(payloads.primary_member)."""
+FIRST_SEEN = "floor(coalesce(epoch(first_seen_ts), 0))::BIGINT"
+"""When a customer was first seen, in whole seconds: among the customers sharing an email, the earliest seen
+(then the lowest id) speaks for the contact (payloads.primary_member)."""
 
-ENTITY_VIEWS = f"""
-CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("customers", "customer_id")};
-CREATE OR REPLACE TEMP VIEW company_entities AS {latest_rows("companies", "company_external_id")};
-CREATE OR REPLACE TEMP VIEW customer_keys AS
-    SELECT customer_id, company_external_id,
+ENTITY_TABLES = f"""
+CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("delivered_customers", "customer_id")};
+CREATE OR REPLACE TEMP VIEW company_entities AS {latest_rows("delivered_companies", "company_external_id")};
+CREATE OR REPLACE TEMP TABLE customer_keys AS
+    SELECT customer_id, company_external_id, external_customer_id,
+        {FIRST_SEEN} AS first_seen,
         CASE WHEN regexp_full_match(lower(trim(coalesce(email_address, ''))), {sql_literal(EMAIL_PATTERN)})
              THEN 'email:' || lower(trim(email_address)) ELSE 'customer:' || customer_id END AS contact_key
     FROM customer_entities;
-CREATE OR REPLACE TEMP VIEW external_id_owners AS
+CREATE OR REPLACE TEMP TABLE contact_owners AS
     WITH primaries AS (
-        SELECT * FROM (SELECT k.contact_key, c.customer_id, c.external_customer_id, c.first_seen_ts,
-                              row_number() OVER (PARTITION BY k.contact_key ORDER BY {FIRST_SEEN}) AS n
-                       FROM customer_entities c JOIN customer_keys k USING (customer_id)) WHERE n = 1)
-    SELECT contact_key, external_customer_id,
-           first_value(contact_key) OVER (PARTITION BY external_customer_id ORDER BY {FIRST_SEEN}) AS owner
-    FROM primaries WHERE coalesce(external_customer_id, '') <> '';
+        SELECT contact_key, external_customer_id, first_seen, customer_id FROM customer_keys
+        QUALIFY row_number() OVER (PARTITION BY contact_key ORDER BY first_seen, customer_id) = 1),
+    owners AS (
+        SELECT contact_key, first_value(contact_key) OVER (
+            PARTITION BY external_customer_id ORDER BY first_seen, customer_id) AS owner
+        FROM primaries WHERE coalesce(external_customer_id, '') <> '')
+    SELECT contact_key, owner FROM owners WHERE owner <> contact_key;
+CREATE OR REPLACE TEMP TABLE known_issues AS
+    SELECT issue_id FROM delivered_convos_metadata UNION SELECT issue_id FROM delivered_utterances;
+"""
+"""Read once, narrow, as tables: every customer's contact key (and what picks a contact's primary member),
+who owns each contact's external id when another contact does, and every issue id the conversation feeds
+know. Later statements join these rather than the feed views, each of which de-duplicates its whole feed:
+at two million conversations a statement nesting several of them overran DuckDB's memory limit.
 """
 
 
@@ -86,16 +97,17 @@ def _changed(scope: Scope, feed: str) -> str:
 
 
 def _scope_sql(scope: Scope) -> str:
-    """Temp tables scope_issues, scope_contacts, scope_companies for the run."""
-    all_issues = """SELECT issue_id FROM convos_metadata UNION SELECT issue_id FROM utterances"""
+    """Temp tables scope_issues, scope_contacts, scope_companies for the run. A delta or a sample picks its
+    records by every delivered version of their rows, not only the latest: a record a superseded version
+    brings in is transformed again to the same payload, which the load leaves alone."""
     if scope.mode is RunMode.sample:
         issues = (
-            f"SELECT issue_id FROM ({all_issues}) ORDER BY md5(issue_id::VARCHAR) "
+            "SELECT issue_id FROM known_issues ORDER BY md5(issue_id::VARCHAR) "
             f"LIMIT {int(scope.sample_size)}"
         )
     elif scope.windowed:
         issues = " UNION ".join(
-            f"SELECT {column} FROM {feed} WHERE {_changed(scope, feed)}"
+            f"SELECT {column} FROM delivered_{feed} WHERE {_changed(scope, feed)}"
             for feed, column in (
                 ("convos_metadata", "issue_id"),
                 ("utterances", "issue_id"),
@@ -106,26 +118,28 @@ def _scope_sql(scope: Scope) -> str:
             )
         )
     else:
-        issues = all_issues
-    issue_customers = """SELECT customer_id FROM convos_metadata WHERE issue_id IN (SELECT issue_id FROM
-    scope_issues)
-                         UNION SELECT sender_id FROM utterances
-                         WHERE sender_type = 'customer' AND issue_id IN (SELECT issue_id FROM scope_issues)"""
+        issues = "SELECT issue_id FROM known_issues"
+    issue_customers = """
+        SELECT customer_id FROM delivered_convos_metadata
+        WHERE issue_id IN (SELECT issue_id FROM scope_issues)
+        UNION SELECT sender_id FROM delivered_utterances
+        WHERE sender_type = 'customer' AND issue_id IN (SELECT issue_id FROM scope_issues)"""
     if scope.mode is RunMode.sample:
         customers = issue_customers
     elif scope.windowed:
         customers = (
-            f"{issue_customers} UNION SELECT customer_id FROM customers WHERE {_changed(scope, 'customers')}"
+            f"{issue_customers} UNION SELECT customer_id FROM delivered_customers "
+            f"WHERE {_changed(scope, 'customers')}"
         )
     else:
-        customers = "SELECT customer_id FROM customer_entities"
+        customers = None
     contact_companies = """SELECT company_external_id FROM customer_keys
                            WHERE contact_key IN (SELECT contact_key FROM scope_contacts)"""
     if scope.mode is RunMode.sample:
         companies = contact_companies
     elif scope.windowed:
         companies = (
-            f"{contact_companies} UNION SELECT company_external_id FROM companies "
+            f"{contact_companies} UNION SELECT company_external_id FROM delivered_companies "
             f"WHERE {_changed(scope, 'companies')}"
         )
     else:
@@ -134,25 +148,65 @@ def _scope_sql(scope: Scope) -> str:
         CREATE OR REPLACE TEMP TABLE scope_issues AS SELECT DISTINCT issue_id FROM ({issues}) t(issue_id)
             WHERE issue_id IS NOT NULL;
         CREATE OR REPLACE TEMP TABLE scope_contacts AS SELECT DISTINCT contact_key FROM customer_keys
-            WHERE customer_id IN ({customers});
+            WHERE {f"customer_id IN ({customers})" if customers else "true"};
         CREATE OR REPLACE TEMP TABLE scope_companies AS SELECT DISTINCT company_external_id
             FROM ({companies}) t(company_external_id) WHERE company_external_id IS NOT NULL;
     """
 
 
 BY_ISSUE = {
-    "convos_metadata": ("issue_id", "*"),
-    "utterances": ("issue_id", "event_uuid, created_ts, sender_type, sender_id, utterance"),
-    "customer_feedback": ("issue_id", "question, answer, instance_ts"),
-    "customer_params": ("issue_id", "param_key, param_value, event_ts"),
+    "convos_metadata": ("issue_id", ("*",)),
+    "utterances": ("issue_id", ("event_uuid", "created_ts", "sender_type", "sender_id", "utterance")),
+    "customer_feedback": ("issue_id", ("question", "answer", "instance_ts")),
+    "customer_params": ("issue_id", ("param_key", "param_value", "event_ts")),
     "autosummary_structured_data": (
         "TRY_CAST(external_conversation_id AS BIGINT)",
-        "structured_data_field_id, structured_data_field_value, structured_data_ts",
+        ("structured_data_field_id", "structured_data_field_value", "structured_data_ts"),
     ),
 }
 """The feeds a conversation is joined from: the issue id each row belongs to, and the columns the
 conversation takes from it (every column of its metadata, whose raw JSON the map reads; only the listed
 columns of the others, whose raw JSON would be sorted for nothing: millions of messages)."""
+
+
+@contextmanager
+def _settings(connection: duckdb.DuckDBPyConnection, **values: object) -> Iterator[None]:
+    """DuckDB settings for the statements of the block, reset to the connection's after it. `threads=1` is
+    for the statements that read whole rows: each thread reads its own row groups of raw JSON (tens of
+    megabytes) and keeps its own sort run, and two of them overran DuckDB's share of the default memory
+    limit at 200k conversations, where one keeps well within it."""
+    for name, value in values.items():
+        connection.execute(f"SET {name} = {sql_literal(str(value))}")
+    try:
+        yield
+    finally:
+        for name in values:
+            connection.execute(f"RESET {name}")
+
+
+def _narrowed_raw(keys: list[str]) -> str:
+    """A row's raw JSON cut down to `keys`, the ones the map reads: the whole of it (kilobytes a row) would
+    be sorted and read back for nothing. The document is parsed once for all keys (one `json_extract` a
+    key would parse it again each time, and held hundreds of megabytes at 200k conversations)."""
+    listed = "[" + ", ".join(sql_literal(key) for key in keys) + "]"
+    return f"to_json(map({listed}::VARCHAR[], json_extract({RAW}, {listed}::VARCHAR[])))::VARCHAR"
+
+
+def _versions_share_issue(feed: str) -> bool:
+    """Whether every version of a row of this feed belongs to one conversation (its unique key holds the
+    issue id): then the latest version is chosen among a chunk's rows, not over the whole feed at once."""
+    return BY_ISSUE[feed][0] in FEEDS[feed].unique_key
+
+
+def _scoped(feed: str, where: str) -> str:
+    """The rows of `scoped_<feed>` that satisfy `where`, the latest version of each."""
+    rows = f'(SELECT * FROM "scoped_{feed}" WHERE {where})'
+    if not _versions_share_issue(feed):
+        return rows  # de-duplicated when sorted
+    spec = FEEDS[feed]
+    keys = ", ".join(f'"{column}"' for column in spec.unique_key)
+    return f"({latest_rows(rows, keys, spec.latest_by)})"
+
 
 CHUNK_ISSUES = 20_000
 """Conversations joined at a time: DuckDB holds one chunk's lists of messages, whatever the tenant's size."""
@@ -169,32 +223,40 @@ def _chunks(connection: duckdb.DuckDBPyConnection, table: str, key: str, size: i
     ).fetchall()
 
 
-def _sort_by_issue(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list[tuple[int, int]]:
-    """Write the scope's rows of each conversation feed, de-duplicated once, sorted by issue id into a
-    local Parquet file (DuckDB sorts out of core, within its memory limit), viewed as `scoped_<feed>`; and
-    the contact key of every customer as a table. Returns the scope's issue ids cut into chunks (first,
-    last): a chunk's query reads only the row groups that hold it."""
+def _sort_by_issue(
+    connection: duckdb.DuckDBPyConnection, scratch: Path, raw_keys: list[str]
+) -> list[tuple[int, int]]:
+    """Write the scope's rows of each conversation feed sorted by issue id into a local Parquet file (DuckDB
+    sorts out of core, within its memory limit), viewed as `scoped_<feed>`: every delivered version of
+    each row where they share a conversation (`_scoped` picks the latest, a chunk at a time), else the
+    latest only (the feed's view de-duplicates it whole). The metadata's raw JSON keeps `raw_keys`.
+    Returns the scope's issue ids cut into chunks (first, last): a chunk's query reads only the row groups
+    that hold it."""
     # DuckDB underestimates a feed view (many Parquet files, filtered by the ledger's list) and would build
     # its hash table from the feed's whole rows, raw JSON included, rather than from the scope's issue
     # ids: at 200k conversations that alone overran the memory limit. Here the scope is the build side.
-    connection.execute("SET disabled_optimizers = 'build_side_probe_side'")
-    try:
+    with _settings(connection, disabled_optimizers="build_side_probe_side"):
         for feed, (issue, columns) in BY_ISSUE.items():
             path = sql_literal(str(scratch / f"{feed}.parquet"))
-            connection.execute(
-                f'COPY (SELECT {columns}, {issue} AS _issue FROM "{feed}" '
-                f"WHERE {issue} IN (SELECT issue_id FROM scope_issues) ORDER BY _issue) "
-                f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"
-            )
+            source = f'"{feed}"'
+            if _versions_share_issue(feed):
+                source = f'"delivered_{feed}"'
+                spec = FEEDS[feed]
+                latest_by = (spec.latest_by,) if spec.latest_by else ()
+                versions = (*spec.unique_key, *latest_by, PARTITION, FILE, LINE)
+                columns = columns if columns == ("*",) else tuple(dict.fromkeys(columns + versions))
+            whole_rows = columns == ("*",)
+            if whole_rows:
+                columns = (f"* REPLACE ({_narrowed_raw(raw_keys)} AS {RAW})",)
+            with _settings(connection, threads=1) if whole_rows else nullcontext():
+                connection.execute(
+                    f"COPY (SELECT {', '.join(columns)}, {issue} AS _issue FROM {source} "
+                    f"WHERE {issue} IN (SELECT issue_id FROM scope_issues) ORDER BY _issue) "
+                    f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"
+                )
             connection.execute(
                 f'CREATE OR REPLACE TEMP VIEW "scoped_{feed}" AS SELECT * FROM read_parquet({path})'
             )
-    finally:
-        connection.execute("RESET disabled_optimizers")
-    connection.execute(
-        "CREATE OR REPLACE TEMP TABLE customer_contact_keys AS "
-        "SELECT customer_id, contact_key FROM customer_keys"
-    )
     return _chunks(connection, "scope_issues", "issue_id", CHUNK_ISSUES)
 
 
@@ -209,22 +271,22 @@ WITH msgs AS (
                                                '/', sender_id)),
             created_ts := created_ts, sender_type := sender_type, sender_id := sender_id::VARCHAR,
             utterance := utterance) ORDER BY created_ts, event_uuid) AS messages
-    FROM scoped_utterances WHERE {chunk} GROUP BY 1
+    FROM {_scoped("utterances", chunk)} GROUP BY 1
 ), feedback_lists AS (
     SELECT _issue AS issue_id,
            list(struct_pack(question := question, answer := answer) ORDER BY instance_ts) AS feedback
-    FROM scoped_customer_feedback WHERE {chunk} GROUP BY 1
+    FROM {_scoped("customer_feedback", chunk)} GROUP BY 1
 ), params_lists AS (
     SELECT _issue AS issue_id,
            list(struct_pack(param_key := param_key, param_value := param_value) ORDER BY event_ts) AS params
-    FROM scoped_customer_params WHERE {chunk} GROUP BY 1
+    FROM {_scoped("customer_params", chunk)} GROUP BY 1
 ), structured_lists AS (
     SELECT _issue AS issue_id,
         list(struct_pack(field_id := structured_data_field_id, value := structured_data_field_value)
              ORDER BY structured_data_ts) AS structured
-    FROM scoped_autosummary_structured_data WHERE {chunk} GROUP BY 1
+    FROM {_scoped("autosummary_structured_data", chunk)} GROUP BY 1
 ), metadata AS (
-    SELECT * EXCLUDE (_issue) FROM scoped_convos_metadata WHERE {chunk}
+    SELECT * EXCLUDE (_issue) FROM {_scoped("convos_metadata", chunk)}
 )
 SELECT s.issue_id, m.* EXCLUDE (issue_id), msgs.messages, feedback_lists.feedback, params_lists.params,
     structured_lists.structured,
@@ -235,30 +297,30 @@ LEFT JOIN msgs USING (issue_id)
 LEFT JOIN feedback_lists USING (issue_id)
 LEFT JOIN params_lists USING (issue_id)
 LEFT JOIN structured_lists USING (issue_id)
-LEFT JOIN customer_contact_keys k ON k.customer_id = coalesce(m.customer_id,
+LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id,
     TRY_CAST(list_filter(msgs.messages, lambda x: x.sender_type = 'customer')[1].sender_id AS BIGINT))
 WHERE s.issue_id BETWEEN {int(first)} AND {int(last)}
 ORDER BY s.issue_id
 """
 
 
-def _sort_by_contact(connection: duckdb.DuckDBPyConnection, scratch: Path) -> list[tuple[str, str]]:
-    """Write the scope's customers (whole rows, as `_customer`) sorted by contact key into a local Parquet
-    file viewed as `scoped_customers`, and who owns each contact's external id as a table. Returns the
+def _sort_by_contact(
+    connection: duckdb.DuckDBPyConnection, scratch: Path, raw_keys: list[str]
+) -> list[tuple[str, str]]:
+    """Write the scope's customers (whole rows, their raw JSON cut to `raw_keys`, as `_customer`) sorted by
+    contact key into a local Parquet file viewed as `scoped_customers`. Returns the
     contact keys cut into chunks (first, last): a contact's members are gathered a chunk at a time, not all
     at once (at two million conversations, over a million customers and their raw JSON)."""
     path = sql_literal(str(scratch / "customers.parquet"))
-    connection.execute(
-        f"""COPY (SELECT k.contact_key AS _contact, c AS _customer
-                  FROM customer_entities c JOIN customer_keys k USING (customer_id)
-                  WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts) ORDER BY _contact)
-            TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"""
-    )
+    with _settings(connection, threads=1):
+        connection.execute(
+            f"""COPY (SELECT k.contact_key AS _contact, c AS _customer
+                      FROM (SELECT * REPLACE ({_narrowed_raw(raw_keys)} AS {RAW}) FROM customer_entities) c
+                      JOIN customer_keys k USING (customer_id)
+                      WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts) ORDER BY _contact)
+                TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"""
+        )
     connection.execute(f"CREATE OR REPLACE TEMP VIEW scoped_customers AS SELECT * FROM read_parquet({path})")
-    connection.execute(
-        "CREATE OR REPLACE TEMP TABLE contact_owners AS "
-        "SELECT contact_key, owner FROM external_id_owners WHERE owner <> contact_key"
-    )
     return _chunks(connection, "scope_contacts", "contact_key", CHUNK_CONTACTS)
 
 
@@ -282,15 +344,16 @@ ORDER BY company_external_id
 
 def _attachments_sql(scope: Scope) -> str:
     """The uploads of the conversations in scope, and those whose conversation is in no feed (to quarantine
-    them with that reason; a sample leaves them out)."""
+    them with that reason; a sample leaves them out). Messages and metadata come from the scope's sorted
+    files (`_sort_by_issue`): an upload in scope belongs to a conversation in scope."""
     orphans_in_scope = "false" if scope.mode is RunMode.sample else _changed(scope, "file_uploads")
+    with_uploads = "_issue IN (SELECT issue_id FROM file_uploads)"
     return f"""
-WITH known_issues AS (SELECT issue_id FROM convos_metadata UNION SELECT issue_id FROM utterances)
 SELECT f.*, u.sender_id, k.contact_key, f.issue_id IN (SELECT issue_id FROM known_issues) AS issue_known,
     CASE WHEN m.conversation_end_ts IS NULL THEN 'open' ELSE 'closed' END AS conversation_state
 FROM file_uploads f
-LEFT JOIN utterances u ON u.event_uuid = f.event_uuid AND u.issue_id = f.issue_id
-LEFT JOIN convos_metadata m ON m.issue_id = f.issue_id
+LEFT JOIN {_scoped("utterances", with_uploads)} u ON u.event_uuid = f.event_uuid AND u._issue = f.issue_id
+LEFT JOIN {_scoped("convos_metadata", with_uploads)} m ON m._issue = f.issue_id
 LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id, f.customer_id)
 WHERE f.issue_id IN (SELECT issue_id FROM scope_issues)
    OR (f.issue_id NOT IN (SELECT issue_id FROM known_issues)
@@ -431,7 +494,7 @@ def transform(
     scratch = tempfile.TemporaryDirectory(prefix="asapp_intercom_transform_")
     try:
         staging.create_feed_views(connection, ledger)
-        connection.execute(ENTITY_VIEWS)
+        connection.execute(ENTITY_TABLES)
         result.delta_mark = _register_fresh_files(connection, ledger, scope)
         connection.execute(_scope_sql(scope))
         context.agents = agents_directory(connection, admins)
@@ -463,7 +526,14 @@ def transform(
         )
         write(
             ObjectType.CONTACT,
-            chunked(_sort_by_contact(connection, Path(scratch.name)), contacts_sql),
+            chunked(
+                _sort_by_contact(
+                    connection,
+                    Path(scratch.name),
+                    raw_keys(contact_entries, FEEDS["customers"].typed_columns),
+                ),
+                contacts_sql,
+            ),
             lambda row: row["contact_key"],
             lambda row, issues: (
                 primary_member(row["members"]).get("company_external_id"),
@@ -489,7 +559,14 @@ def transform(
 
         with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
             _build(
-                chunked(_sort_by_issue(connection, Path(scratch.name)), conversations_sql),
+                chunked(
+                    _sort_by_issue(
+                        connection,
+                        Path(scratch.name),
+                        raw_keys(context.conversation_entries, FEEDS["convos_metadata"].typed_columns),
+                    ),
+                    conversations_sql,
+                ),
                 conversations,
                 ledger,
                 run_id,
