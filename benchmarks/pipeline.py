@@ -9,13 +9,13 @@ the other, so each figure is that process's own: wall time, CPU time (user + sys
 peak RSS. The phases, in one run on the same files:
 
 - extract: the pipeline stages every feed from disk through a FeedSource laid out like ASAPP's S3
-  bucket, with the default `staging.memory_limit` (1GB);
+  bucket, with the default `staging.memory_limit` (1GB, of which DuckDB holds half);
 - DuckDB: for each feed, one plain `read_json` of the same data files (the files the pipeline's
   listing stages, less any truncated gzip the generator's manifest names, on which DuckDB stops)
   typing the columns the pipeline types (malformed lines skipped; unlike the pipeline it keeps no
   raw JSON per row), the rows de-duplicated on the feed's unique key (latest first, then the latest
-  partition) and written to Parquet, with DuckDB's threads at 2 and memory limit at 1GB as the
-  pipeline has them;
+  partition) and written to Parquet, with DuckDB's threads at 2 as the pipeline has them and its
+  memory limit at 1GB, the pipeline task's whole budget (twice what the pipeline lets DuckDB hold);
 - orjson: one process parsing every line of the same files with orjson (gunzip included): what
   reading the data costs Python at the least;
 - transform: the proposed field map approved as-is, a full run transformed into Intercom payloads,

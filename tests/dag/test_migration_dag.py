@@ -162,6 +162,17 @@ def test_records_transformed_in_chunks_and_loaded_in_batches_arrive_once_and_bal
             assert contact["custom_attributes"][slug(item["name"])] == item["value"], contact
             carried += 1
     assert carried >= len(export["contacts"])
+    # and a conversation its metadata's, which live in the raw JSON too (the transform keeps only these keys)
+    metadata = oracle.latest(dataset, "convos_metadata", lambda row: oracle.whole_int(row.get("issue_id")))
+    compared = 0
+    for conversation in export["conversations"]:
+        row = metadata.get(int(conversation["custom_attributes"]["asapp_issue_id"]))
+        if row is None:  # an issue whose metadata is only in real-time events, or in no usable row
+            continue
+        for column in ("platform", "device_type"):
+            assert conversation["custom_attributes"].get(f"asapp_{column}") == row.get(column), conversation
+        compared += 1
+    assert compared >= len(export["conversations"]) / 2
 
 
 def test_a_sample_run_migrates_the_sample_with_its_contacts_only(migration, expected):

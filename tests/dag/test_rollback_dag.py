@@ -30,7 +30,7 @@ def sampled(dataset, expected, size: int = SAMPLE) -> tuple[set[str], dict[str, 
     issues = set(expected.conversations) | expected.quarantined_conversations
     sample = sorted(issues, key=lambda issue: hashlib.md5(issue.encode()).hexdigest())[:size]
     customers = oracle.latest(
-        dataset, "customers", lambda row: oracle._whole_int(row.get("customer_id")), when=None
+        dataset, "customers", lambda row: oracle.whole_int(row.get("customer_id")), when=None
     )
     contacts = {
         oracle.contact_key(customers[expected.conversations[issue].customer_id])

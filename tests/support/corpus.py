@@ -96,7 +96,7 @@ def assert_corpus_outcomes(data: Path, export: dict, report: dict, *, redelivere
         company = next(item for item in export["companies"] if item["company_id"] == company_id)
         assert company["website"].startswith("https://")
     customers = oracle.latest(
-        data, "customers", lambda row: oracle._whole_int(row.get("customer_id")), when=None
+        data, "customers", lambda row: oracle.whole_int(row.get("customer_id")), when=None
     )
     for keeper, loser in mess["colliding_external_ids"]:
         issue = fields[("contact", oracle.contact_key(customers[loser]), "external_id")]

@@ -34,7 +34,7 @@ def instant(text) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _whole_int(value) -> int | None:
+def whole_int(value) -> int | None:
     try:
         return (
             int(value) if not isinstance(value, bool) and str(value).strip().lstrip("-").isdigit() else None
@@ -172,14 +172,14 @@ def contact_key(customer: dict) -> str:
 
 
 def _utterance_key(row: dict):
-    return instant(row.get("created_ts")), _whole_int(row.get("issue_id")), row.get("sender_id")
+    return instant(row.get("created_ts")), whole_int(row.get("issue_id")), row.get("sender_id")
 
 
 def expected(data: Path, *, redelivered: bool = False) -> Expected:
     """What Intercom must hold; `redelivered`: after ASAPP delivered a corrected copy of broken files."""
-    metadata = latest(data, "convos_metadata", lambda row: _whole_int(row.get("issue_id")))
+    metadata = latest(data, "convos_metadata", lambda row: whole_int(row.get("issue_id")))
     utterances = latest(data, "utterances", _utterance_key, redelivered=redelivered)
-    customers = latest(data, "customers", lambda row: _whole_int(row.get("customer_id")), when=None)
+    customers = latest(data, "customers", lambda row: whole_int(row.get("customer_id")), when=None)
     companies = latest(data, "companies", lambda row: row.get("company_external_id"), when=None)
     reps = latest(
         data, "reps", lambda row: str(row["rep_id"]) if row.get("rep_id") else None, when="created_ts"
@@ -204,8 +204,8 @@ def expected(data: Path, *, redelivered: bool = False) -> Expected:
     for issue_id in set(metadata) | set(threads):
         meta = metadata.get(issue_id, {})
         messages = sorted(threads[issue_id], key=lambda item: (item[0], item[1]))
-        customer = _whole_int(meta.get("customer_id")) or next(
-            (_whole_int(row["sender_id"]) for _, _, row in messages if row["sender_type"] == "customer"), None
+        customer = whole_int(meta.get("customer_id")) or next(
+            (whole_int(row["sender_id"]) for _, _, row in messages if row["sender_type"] == "customer"), None
         )
         visible = [row for _, _, row in messages if row["sender_type"] in {"customer", "bot", "rep"}]
         if customer not in customers or not visible:

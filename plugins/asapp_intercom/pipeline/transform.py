@@ -224,12 +224,14 @@ def _chunks(connection: duckdb.DuckDBPyConnection, table: str, key: str, size: i
 
 
 def _sort_by_issue(
-    connection: duckdb.DuckDBPyConnection, scratch: Path, raw_keys: list[str]
+    connection: duckdb.DuckDBPyConnection, scratch: Path, raw_keys: list[str], every_issue: bool
 ) -> list[tuple[int, int]]:
     """Write the scope's rows of each conversation feed sorted by issue id into a local Parquet file (DuckDB
     sorts out of core, within its memory limit), viewed as `scoped_<feed>`: every delivered version of
     each row where they share a conversation (`_scoped` picks the latest, a chunk at a time), else the
-    latest only (the feed's view de-duplicates it whole). The metadata's raw JSON keeps `raw_keys`.
+    latest only (the feed's view de-duplicates it whole). The metadata's raw JSON keeps `raw_keys`. When
+    the scope is `every_issue` the feeds are written whole: testing millions of rows against millions of
+    scope ids overran DuckDB's memory at 2M conversations (rows of no conversation are never joined).
     Returns the scope's issue ids cut into chunks (first, last): a chunk's query reads only the row groups
     that hold it."""
     # DuckDB underestimates a feed view (many Parquet files, filtered by the ledger's list) and would build
@@ -248,10 +250,11 @@ def _sort_by_issue(
             whole_rows = columns == ("*",)
             if whole_rows:
                 columns = (f"* REPLACE ({_narrowed_raw(raw_keys)} AS {RAW})",)
+            in_scope = "true" if every_issue else f"{issue} IN (SELECT issue_id FROM scope_issues)"
             with _settings(connection, threads=1) if whole_rows else nullcontext():
                 connection.execute(
                     f"COPY (SELECT {', '.join(columns)}, {issue} AS _issue FROM {source} "
-                    f"WHERE {issue} IN (SELECT issue_id FROM scope_issues) ORDER BY _issue) "
+                    f"WHERE {in_scope} ORDER BY _issue) "
                     f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {BATCH_ROWS})"
                 )
             connection.execute(
@@ -269,7 +272,8 @@ WITH msgs AS (
     SELECT _issue AS issue_id, list(struct_pack(
             key := coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type,
                                                '/', sender_id)),
-            created_ts := created_ts, sender_type := sender_type, sender_id := sender_id::VARCHAR,
+            created_ts := trunc(epoch(created_ts))::BIGINT,  -- epoch seconds, as a part's created_at
+            sender_type := sender_type, sender_id := sender_id::VARCHAR,
             utterance := utterance) ORDER BY created_ts, event_uuid) AS messages
     FROM {_scoped("utterances", chunk)} GROUP BY 1
 ), feedback_lists AS (
@@ -543,6 +547,7 @@ def transform(
         )
 
         tag_names: set[str] = set()
+        unmatched: dict[str, dict] = {}  # each agent once: most conversations name agents already seen
 
         def conversation(row: dict, issues: list[FieldIssue]) -> tuple[str | None, dict]:
             if row.get("contact_key") is None:
@@ -550,7 +555,7 @@ def transform(
             payload = conversation_payload(row, context, issues)
             length = str(len(spoken_messages(row)))
             result.conversation_lengths[length] = result.conversation_lengths.get(length, 0) + 1
-            result.unmatched_agents += agents_without_admin(row, context)
+            unmatched.update((agent["rep_id"], agent) for agent in agents_without_admin(row, context))
             if payload["tags"]:
                 tags.manifest.source_count += 1
                 tags.add(str(row["issue_id"]), str(row["issue_id"]), {"tags": payload["tags"]})
@@ -564,6 +569,7 @@ def transform(
                         connection,
                         Path(scratch.name),
                         raw_keys(context.conversation_entries, FEEDS["convos_metadata"].typed_columns),
+                        every_issue=scope.mode is not RunMode.sample and not scope.windowed,
                     ),
                     conversations_sql,
                 ),
@@ -588,11 +594,8 @@ def transform(
             attachment,
         )
         result.tag_names = sorted(tag_names)
+        result.unmatched_agents = [unmatched[rep_id] for rep_id in sorted(unmatched)]
     finally:
         connection.close()
         scratch.cleanup()
-    result.unmatched_agents = sorted(
-        {agent["rep_id"]: agent for agent in result.unmatched_agents}.values(),
-        key=lambda agent: agent["rep_id"],
-    )
     return result
