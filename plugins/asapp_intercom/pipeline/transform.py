@@ -97,9 +97,11 @@ def _changed(scope: Scope, feed: str) -> str:
 
 
 def _scope_sql(scope: Scope) -> str:
-    """Temp tables scope_issues, scope_contacts, scope_companies for the run. A delta or a sample picks its
-    records by every delivered version of their rows, not only the latest: a record a superseded version
-    brings in is transformed again to the same payload, which the load leaves alone."""
+    """Temp tables scope_issues, scope_contacts, scope_companies and scope_uploads for the run. A delta or a
+    sample picks its records by every delivered version of their rows, not only the latest: a record a
+    superseded version brings in is transformed again to the same payload, which the load leaves alone.
+    Uploads whose conversation is in no feed are in scope (but not in a sample's), to be quarantined with
+    that reason."""
     if scope.mode is RunMode.sample:
         issues = (
             "SELECT issue_id FROM known_issues ORDER BY md5(issue_id::VARCHAR) "
@@ -144,6 +146,7 @@ def _scope_sql(scope: Scope) -> str:
         )
     else:
         companies = "SELECT company_external_id FROM company_entities"
+    orphans = "false" if scope.mode is RunMode.sample else _changed(scope, "file_uploads")
     return f"""
         CREATE OR REPLACE TEMP TABLE scope_issues AS SELECT DISTINCT issue_id FROM ({issues}) t(issue_id)
             WHERE issue_id IS NOT NULL;
@@ -151,6 +154,10 @@ def _scope_sql(scope: Scope) -> str:
             WHERE {f"customer_id IN ({customers})" if customers else "true"};
         CREATE OR REPLACE TEMP TABLE scope_companies AS SELECT DISTINCT company_external_id
             FROM ({companies}) t(company_external_id) WHERE company_external_id IS NOT NULL;
+        CREATE OR REPLACE TEMP TABLE scope_uploads AS
+            SELECT f.*, k.issue_id IS NOT NULL AS issue_known FROM file_uploads f
+            LEFT JOIN known_issues k ON k.issue_id = f.issue_id
+            WHERE f.issue_id IN (SELECT issue_id FROM scope_issues) OR (k.issue_id IS NULL AND {orphans});
     """
 
 
@@ -346,24 +353,22 @@ ORDER BY company_external_id
 """
 
 
-def _attachments_sql(scope: Scope) -> str:
-    """The uploads of the conversations in scope, and those whose conversation is in no feed (to quarantine
-    them with that reason; a sample leaves them out). Messages and metadata come from the scope's sorted
-    files (`_sort_by_issue`): an upload in scope belongs to a conversation in scope."""
-    orphans_in_scope = "false" if scope.mode is RunMode.sample else _changed(scope, "file_uploads")
-    with_uploads = "_issue IN (SELECT issue_id FROM file_uploads)"
-    return f"""
-SELECT f.*, u.sender_id, k.contact_key, f.issue_id IN (SELECT issue_id FROM known_issues) AS issue_known,
+WITH_UPLOADS = "_issue IN (SELECT issue_id FROM scope_uploads)"
+
+ATTACHMENTS_SQL = f"""
+SELECT f.*, u.sender_id, k.contact_key,
     CASE WHEN m.conversation_end_ts IS NULL THEN 'open' ELSE 'closed' END AS conversation_state
-FROM file_uploads f
-LEFT JOIN {_scoped("utterances", with_uploads)} u ON u.event_uuid = f.event_uuid AND u._issue = f.issue_id
-LEFT JOIN {_scoped("convos_metadata", with_uploads)} m ON m._issue = f.issue_id
+FROM scope_uploads f
+LEFT JOIN (SELECT _issue, event_uuid, sender_id FROM {_scoped("utterances", WITH_UPLOADS)}) u
+    ON u.event_uuid = f.event_uuid AND u._issue = f.issue_id
+LEFT JOIN (SELECT _issue, customer_id, conversation_end_ts FROM {_scoped("convos_metadata", WITH_UPLOADS)}) m
+    ON m._issue = f.issue_id
 LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id, f.customer_id)
-WHERE f.issue_id IN (SELECT issue_id FROM scope_issues)
-   OR (f.issue_id NOT IN (SELECT issue_id FROM known_issues)
-       AND f.file_upload_event_id IN (SELECT file_upload_event_id FROM file_uploads WHERE {orphans_in_scope}))
 ORDER BY f.issue_id, f.file_upload_ts, f.file_upload_event_id
 """
+"""The scope's uploads with their message's sender, their conversation's state and their contact, from the
+scope's sorted files (`_sort_by_issue`): only the messages and metadata of conversations with an upload
+are read and de-duplicated (joining every conversation's overran DuckDB's memory at 2M conversations)."""
 
 
 AGENTS_SQL = """
@@ -589,7 +594,7 @@ def transform(
 
         write(
             ObjectType.ATTACHMENT,
-            _stream(connection, _attachments_sql(scope)),
+            _stream(connection, ATTACHMENTS_SQL),
             lambda row: row["file_upload_event_id"],
             attachment,
         )
