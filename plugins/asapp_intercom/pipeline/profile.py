@@ -23,7 +23,7 @@ def profile_staged(staging: Staging, ledger: Ledger) -> dict:
     columns: dict[str, dict[str, str]] = {}
     first_seen: dict[str, dict[str, str]] = {}
     for name in FEEDS:
-        for row in ledger.staged(name):
+        for row in ledger.staged(name, with_columns=True):
             for column, kind in (row.columns or {}).items():
                 seen = columns.setdefault(name, {})
                 if seen.get(column) in (None, "NULL"):
