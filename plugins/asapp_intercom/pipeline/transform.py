@@ -78,7 +78,10 @@ CREATE OR REPLACE TEMP TABLE known_issues AS
 """Read once, narrow, as tables: every customer's contact key (and what picks a contact's primary member),
 who owns each contact's external id when another contact does, and every issue id the conversation feeds
 know. Later statements join these rather than the feed views, each of which de-duplicates its whole feed:
-at two million conversations a statement nesting several of them overran DuckDB's memory limit.
+at two million conversations a statement nesting several of them overran DuckDB's memory limit. Customers
+and companies are de-duplicated in one pass over every delivered version: their feeds have no logical time
+(`latest_by`), so an id's latest delivery is the latest of its daily rows' latest deliveries: the row that
+de-duplicating the feed view again by id would choose.
 """
 
 
@@ -427,7 +430,8 @@ def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
 def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict]:
     """The query's rows, in its order, as dicts. DuckDB writes each row as JSON and orjson reads it: a few
     times faster than Arrow's conversion of nested lists to Python (a conversation is one row holding its
-    messages). Timestamps come as ISO-8601 text, which `epoch()` reads."""
+    messages). Timestamps come as ISO-8601 text, which `epoch()` reads; a message's `created_ts` comes as
+    epoch seconds already (millions of them: DuckDB converts them faster than Python parses them)."""
     reader = connection.sql(f"SELECT to_json(_row)::VARCHAR FROM ({sql}) _row").to_arrow_reader(BATCH_ROWS)
     for batch in reader:
         for text in batch.column(0).to_pylist():
