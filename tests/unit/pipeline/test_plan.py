@@ -5,7 +5,7 @@ from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
 from asapp_intercom.domain.payloads import payload_hash
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline.plan import plan
-from asapp_intercom.pipeline.staging import Staging
+from asapp_intercom.pipeline.staging import BATCH_ROWS, Staging
 
 RUN = "manual__2026-01-07T10:00:00+00:00"
 EARLIER_RUN = "manual__2026-01-06T10:00:00+00:00"
@@ -79,6 +79,23 @@ def test_the_plan_sorts_records_into_create_update_unchanged_and_counts_quaranti
         "unchanged": 1,
         "quarantined": 2,
     }
+
+
+def test_the_plan_reads_every_payload_of_a_file_written_in_several_row_groups(area):
+    staging, ledger = area
+    companies = {f"c{index:05}": {"company_id": f"c{index:05}"} for index in range(2 * BATCH_ROWS + 1)}
+    loaded(ledger, "company", "c00000", companies["c00000"])
+    loaded(ledger, "company", f"c{2 * BATCH_ROWS:05}", {"company_id": "renamed"})
+    manifest = staged(staging, "company", companies)
+
+    counts = plan(staging, ledger, TransformManifest({"company": manifest}), 600, 5_000)["objects"]["company"]
+
+    assert {key: counts[key] for key in ("create", "update", "unchanged")} == {
+        "create": 2 * BATCH_ROWS - 1,
+        "update": 1,
+        "unchanged": 1,
+    }
+    assert [row["source_id"] for row in staging.read_payloads(manifest.path)] == list(companies)
 
 
 def test_the_plan_counts_the_requests_each_new_conversation_costs(area):
