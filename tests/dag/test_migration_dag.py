@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 from asapp_intercom.domain.mapping import slug
-from asapp_intercom.ledger.state import Cutover
+from asapp_intercom.domain.payloads import HashScheme, payload_hash
+from asapp_intercom.ledger.state import Cutover, PayloadHashing
 from asapp_intercom.pipeline import transform
-from asapp_intercom.pipeline.staging import Staging
+from asapp_intercom.pipeline.staging import Staging, run_key
 
 from tests.support import oracle
 from tests.support.checks import assert_migrated, by_issue
@@ -205,6 +206,24 @@ def test_transcript_mode_writes_the_exchange_as_one_note(migration, expected):
         transcript = oracle.reader_text(notes[0]["body"])
         assert all(text in transcript for _, _, text, _ in messages)
         assert notes[0]["created_at"] == messages[-1][0]
+
+
+def test_a_migration_begun_before_hash_schemes_hashes_its_records_as_it_always_has(migration):
+    """Revision 0008 marks a migration begun before hash schemes: its payloads and the attributes set on
+    its conversations are hashed as its ledger's records were, so nothing it loaded looks changed."""
+    migration.ledger().save(PayloadHashing(scheme=HashScheme.STDLIB_JSON))
+
+    run = migration.run(mode="sample", sample_size=2, objects=["companies", "contacts", "conversations"])
+
+    assert str(run.state) == "success", migration.task_states(run)
+    ledger, staging = migration.ledger(), Staging(f"file://{migration.home}/staging")
+    rows = list(staging.read_payloads(f"runs/{run_key(run.run_id)}/payloads/conversation.parquet"))
+    assert len(rows) == 2
+    for row in rows:
+        record = ledger.record("conversation", row["source_id"])
+        assert record.payload_hash == row["hash"] == payload_hash(row["payload"], HashScheme.STDLIB_JSON)
+        attributes = row["payload"]["custom_attributes"]
+        assert record.progress["attributes"] == payload_hash(attributes, HashScheme.STDLIB_JSON)
 
 
 def test_objects_not_selected_are_not_loaded(migration):

@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any
 
 import orjson
@@ -55,7 +57,27 @@ def valid_website(value: str | None) -> bool:
     return bool(value) and re.fullmatch(WEBSITE_PATTERN, value) is not None
 
 
-def payload_hash(payload: dict) -> str:
+class HashScheme(IntEnum):
+    """How a payload's content hash is computed. The ledger keeps the hash each record was loaded with and a
+    load sends only what changed, so a migration keeps the scheme its ledger began with: another would make
+    every loaded record look changed and send it again."""
+
+    STDLIB_JSON = 1
+    """The standard library's sorted, ASCII-escaped JSON: ledgers begun before schemes existed hold it."""
+    SORTED_ORJSON = 2
+    """The payload's canonical_json: the very bytes its payload file stores, encoded once, not twice (the
+    standard library's encoder took a sixth of a transform's time)."""
+
+
+def canonical_json(payload: dict) -> bytes:
+    """The payload as stored and hashed: keys sorted, so its hash does not depend on the map's order."""
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)
+
+
+def payload_hash(payload: dict, scheme: HashScheme, encoded: bytes | None = None) -> str:
+    """The payload's content hash; `encoded`: its canonical_json, when the caller has it already."""
+    if scheme is HashScheme.SORTED_ORJSON:
+        return hashlib.sha256(encoded if encoded is not None else canonical_json(payload)).hexdigest()
     return hashlib.sha256(
         json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
     ).hexdigest()
@@ -76,6 +98,8 @@ def parse_segments(raw: str | None) -> list[str]:
     return [part.strip() for part in raw.strip().strip("[]").split(",") if part.strip()]
 
 
+INTEGER_RANGE = (-(2**63), 2**63 - 1)
+"""What a JSON payload's integer can be here (orjson writes 64-bit integers, no wider)."""
 _YES = {"yes", "true", "y", "1"}
 _NO = {"no", "false", "n", "0"}
 
@@ -90,9 +114,13 @@ def convert(value: Any, data_type: str, source: str) -> Any:
         if data_type == "integer":
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return int(value)
+            if not INTEGER_RANGE[0] <= (number := int(value)) <= INTEGER_RANGE[1]:
+                raise ValueError
+            return number
         if data_type == "float":
-            return float(value)
+            if not math.isfinite(number := float(value)):
+                raise ValueError
+            return number
         if data_type == "boolean":
             text = str(value).strip().lower()
             if text in _YES:

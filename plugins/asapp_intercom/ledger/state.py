@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from asapp_intercom.domain.payloads import HashScheme
+
 
 class LedgerState(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,3 +69,12 @@ class ActiveRun(LedgerState):
     key = "run.active"
     dag_id: str
     run_id: str
+
+
+class PayloadHashing(LedgerState):
+    """The scheme the migration's payload hashes are computed with. A migration without this value began
+    after schemes existed and uses the newest; revision 0008 wrote the first scheme for those begun
+    before."""
+
+    key = "payloads.hash_scheme"
+    scheme: HashScheme = HashScheme.SORTED_ORJSON

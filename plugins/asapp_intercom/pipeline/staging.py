@@ -33,7 +33,7 @@ from airflow.sdk import ObjectStoragePath
 from asapp_intercom.domain.config import MigrationConfig
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.manifests import ObjectManifest
-from asapp_intercom.domain.payloads import payload_hash
+from asapp_intercom.domain.payloads import HashScheme, canonical_json, payload_hash
 from asapp_intercom.domain.staged import (
     BAD_VALUES,
     FILE,
@@ -203,8 +203,8 @@ class Staging:
         with self.publish(destination) as local:
             local.write_text(text, encoding="utf-8")
 
-    def payload_writer(self, manifest: ObjectManifest) -> PayloadWriter:
-        return PayloadWriter(self, manifest)
+    def payload_writer(self, manifest: ObjectManifest, scheme: HashScheme) -> PayloadWriter:
+        return PayloadWriter(self, manifest, scheme)
 
     def payload_ids(self, path: str, column: str = "source_id") -> set[str]:
         """One id column of an object's payload rows (`source_id`, or `depends_on`: the records they need)."""
@@ -228,9 +228,10 @@ class PayloadWriter:
     """Streams payload rows into one Parquet file of the run, a batch at a time (memory stays flat however
     many records there are), with a checksum of what it holds. The file is published only when complete."""
 
-    def __init__(self, staging: Staging, manifest: ObjectManifest):
+    def __init__(self, staging: Staging, manifest: ObjectManifest, scheme: HashScheme):
         self.staging = staging
         self.manifest = manifest
+        self.scheme = scheme
         self.pending: list[tuple[str, str | None, str, str]] = []
         self.digest = hashlib.sha256()
         self._open = ExitStack()
@@ -241,8 +242,9 @@ class PayloadWriter:
         return self
 
     def add(self, source_id: str, depends_on: str | None, payload: dict) -> None:
-        digest = payload_hash(payload)
-        self.pending.append((source_id, depends_on, orjson.dumps(payload).decode(), digest))
+        encoded = canonical_json(payload)
+        digest = payload_hash(payload, self.scheme, encoded)
+        self.pending.append((source_id, depends_on, encoded.decode(), digest))
         self.digest.update(f"{source_id}:{digest}\n".encode())
         self.manifest.payloads += 1
         if len(self.pending) >= BATCH_ROWS:

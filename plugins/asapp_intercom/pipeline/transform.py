@@ -43,7 +43,7 @@ from asapp_intercom.domain.run_form import RunMode, Scope
 from asapp_intercom.domain.staged import FILE, LINE, PARTITION, RAW, REALTIME_FILE, latest_rows
 from asapp_intercom.domain.times import instant
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.ledger.state import DeltaMark
+from asapp_intercom.ledger.state import DeltaMark, PayloadHashing
 from asapp_intercom.pipeline.progress import Progress
 from asapp_intercom.pipeline.staging import BATCH_ROWS, PayloadWriter, Staging, sql_literal
 
@@ -517,11 +517,12 @@ def transform(
         result.delta_mark = _register_fresh_files(connection, ledger, scope)
         connection.execute(_scope_sql(scope))
         context.agents = agents_directory(connection, admins)
+        scheme = (ledger.load(PayloadHashing) or PayloadHashing()).scheme
 
         def writer(object_type: str) -> PayloadWriter:
             manifest = ObjectManifest(str(object_type), staging.payloads_path(run_id, object_type))
             result.objects[object_type] = manifest
-            return staging.payload_writer(manifest)
+            return staging.payload_writer(manifest, scheme)
 
         def write(
             object_type: str, rows: Iterator[dict], source_id, build, scope_table: str | None = None

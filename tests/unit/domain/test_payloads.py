@@ -11,6 +11,7 @@ from asapp_intercom.domain.payloads import (
     Agent,
     ConversationContext,
     FieldIssue,
+    HashScheme,
     Unloadable,
     agents_without_admin,
     attachment_payload,
@@ -136,7 +137,10 @@ def test_missing_values_are_left_out_whatever_the_type(value, data_type):
         (4.5, "integer"),
         ("4.5", "integer"),
         ("four", "integer"),
+        ("123456789012345678901234", "integer"),
         ("lots", "float"),
+        ("NaN", "float"),
+        ("-Infinity", "float"),
         ("maybe", "boolean"),
         ("yesterday", "datetime"),
         ("05/01/2026", "date"),
@@ -162,9 +166,25 @@ def test_a_timestamp_without_zone_is_read_as_utc_on_any_worker(new_york_time):
     assert convert("2026-01-05T14:02:12", "datetime", "customers.loyalty_since") == unix()
 
 
-def test_payload_hash_ignores_key_order_and_sees_value_changes():
-    assert payload_hash({"a": 1, "b": [1, 2]}) == payload_hash({"b": [1, 2], "a": 1})
-    assert payload_hash({"a": 1, "b": [1, 2]}) != payload_hash({"a": 1, "b": [2, 1]})
+@pytest.mark.parametrize("scheme", list(HashScheme))
+def test_payload_hash_ignores_key_order_and_sees_value_changes(scheme):
+    assert payload_hash({"a": 1, "b": [1, 2]}, scheme) == payload_hash({"b": [1, 2], "a": 1}, scheme)
+    assert payload_hash({"a": 1, "b": [1, 2]}, scheme) != payload_hash({"a": 1, "b": [2, 1]}, scheme)
+
+
+PAYLOAD = {"text": "Grüße, 👋", "custom_attributes": {"score": 2.5e-05, "seen": True}, "parts": [1, None]}
+
+
+@pytest.mark.parametrize(
+    "scheme, digest",
+    [
+        # what every hash of a ledger begun before schemes is: its migration's records stay unchanged
+        (HashScheme.STDLIB_JSON, "90ce0694ea40330c4e73fbeacefed67f175ae9780dfce1981504db58bf1f65e0"),
+        (HashScheme.SORTED_ORJSON, "1b4caef219da066c8653b4b6a627d1d40733e225bbfb09d995ca2282adac4be2"),
+    ],
+)
+def test_a_scheme_hashes_a_payload_as_it_always_has(scheme, digest):
+    assert payload_hash(PAYLOAD, scheme) == digest
 
 
 # Contacts -------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from asapp_intercom.domain.payloads import HashScheme
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.ledger.migrate import VERSION_TABLE, current_revision, head_revision
-from asapp_intercom.ledger.state import CursorExpiry, DeltaMark, EventCursor, StatesToRestore
+from asapp_intercom.ledger.state import CursorExpiry, DeltaMark, EventCursor, PayloadHashing, StatesToRestore
 from asapp_intercom.ledger.tables import metadata
 from sqlalchemy import create_engine
 
@@ -44,6 +45,17 @@ def test_a_ledger_written_by_version_0_1_opens_with_everything_it_held(tmp_path)
     assert ledger.load(CursorExpiry).noticed_at == datetime(2026, 1, 6, 10, tzinfo=UTC)
     with ledger.engine.connect() as connection:
         assert current_revision(connection) == head_revision()
+
+
+def test_a_migration_begun_before_hash_schemes_keeps_its_hashes_and_a_new_one_takes_the_fastest(tmp_path):
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(WRITTEN_BY_0_1.read_text())
+
+    begun, new = Ledger(f"sqlite:///{path}", "acme"), Ledger(f"sqlite:///{path}", "globex")
+
+    assert begun.load(PayloadHashing) == PayloadHashing(scheme=HashScheme.STDLIB_JSON)
+    assert new.load(PayloadHashing) is None and PayloadHashing().scheme is HashScheme.SORTED_ORJSON
 
 
 def test_the_migrated_tables_are_what_the_ledger_queries(database):

@@ -2,7 +2,7 @@
 
 import pytest
 from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
-from asapp_intercom.domain.payloads import payload_hash
+from asapp_intercom.domain.payloads import HashScheme, payload_hash
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline.plan import plan
 from asapp_intercom.pipeline.staging import BATCH_ROWS, Staging
@@ -24,6 +24,7 @@ def staged(
     payloads: dict[str, dict],
     quarantined: int = 0,
     depends_on: dict[str, str] | None = None,
+    scheme: HashScheme = HashScheme.SORTED_ORJSON,
 ) -> ObjectManifest:
     manifest = ObjectManifest(
         object_type,
@@ -31,19 +32,25 @@ def staged(
         source_count=len(payloads) + quarantined,
         quarantined=quarantined,
     )
-    with staging.payload_writer(manifest) as writer:
+    with staging.payload_writer(manifest, scheme) as writer:
         for source_id, payload in payloads.items():
             writer.add(source_id, (depends_on or {}).get(source_id), payload)
     return manifest
 
 
-def loaded(ledger: Ledger, object_type: str, source_id: str, payload: dict) -> None:
+def loaded(
+    ledger: Ledger,
+    object_type: str,
+    source_id: str,
+    payload: dict,
+    scheme: HashScheme = HashScheme.SORTED_ORJSON,
+) -> None:
     ledger.complete(
         object_type,
         source_id,
         intercom_id=f"ic-{source_id}",
         action="created",
-        payload_hash=payload_hash(payload),
+        payload_hash=payload_hash(payload, scheme),
         run_id=EARLIER_RUN,
     )
 
@@ -58,17 +65,20 @@ def thread(parts: int, *, assignee: str | None = None, state: str = "open") -> d
     }
 
 
-def test_the_plan_sorts_records_into_create_update_unchanged_and_counts_quarantined(area):
+@pytest.mark.parametrize("scheme", list(HashScheme))
+def test_the_plan_sorts_records_into_create_update_unchanged_and_counts_quarantined(area, scheme):
+    """In either hash scheme: the payloads are written in the one the records were loaded in."""
     staging, ledger = area
-    same, edited = {"company_id": "c1", "name": "Acme"}, {"company_id": "c2", "name": "Globex Ltd"}
-    loaded(ledger, "company", "c1", same)
-    loaded(ledger, "company", "c2", {"company_id": "c2", "name": "Globex"})
+    same, edited = {"company_id": "c1", "name": "Zoë"}, {"company_id": "c2", "name": "Globex Ltd"}
+    loaded(ledger, "company", "c1", same, scheme)
+    loaded(ledger, "company", "c2", {"company_id": "c2", "name": "Globex"}, scheme)
     ledger.begin("company", "c3", RUN, origin="created")  # a try that died before Intercom answered
     manifest = staged(
         staging,
         "company",
         {"c1": same, "c2": edited, "c3": {"company_id": "c3"}, "c4": {"company_id": "c4"}},
         quarantined=2,
+        scheme=scheme,
     )
 
     counts = plan(staging, ledger, TransformManifest({"company": manifest}), 600, 5_000)["objects"]["company"]

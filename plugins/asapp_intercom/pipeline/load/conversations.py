@@ -3,16 +3,18 @@ time and by its speaker, then attributes, assignee and state; each step an inten
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from asapp_intercom.domain.intercom import admin_message, contact_message, find_part, reply_body, same_text
 from asapp_intercom.domain.objects import ObjectType
-from asapp_intercom.domain.payloads import Unloadable, payload_hash
+from asapp_intercom.domain.payloads import HashScheme, Unloadable, payload_hash
 from asapp_intercom.domain.times import instant
 from asapp_intercom.hooks.api import AmbiguousWrite
 from asapp_intercom.hooks.intercom import IntercomHook
+from asapp_intercom.ledger.state import PayloadHashing
 from asapp_intercom.pipeline.load.base import Loader, Outcome, TryLater
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,11 @@ STATE_AFTER_FILES = "state_after_files"
 class ConversationLoader(Loader):
     object_type = ObjectType.CONVERSATION
     depends_on_type = ObjectType.CONTACT
+
+    @functools.cached_property
+    def hash_scheme(self) -> HashScheme:
+        """The migration's hash scheme, which the attributes' hash in a conversation's progress is in."""
+        return (self.ledger.load(PayloadHashing) or PayloadHashing()).scheme
 
     def unchanged(self, row: dict, record) -> bool:
         """Unchanged once settled, unless its state still waits for files a run no longer posts."""
@@ -147,7 +154,7 @@ class ConversationLoader(Loader):
 
     def _settle(self, source_id: str, payload: dict, progress: dict, thread: Thread) -> None:
         """Attributes, assignee and state, each recorded as intended before it is done."""
-        attributes_hash = payload_hash(payload["custom_attributes"])
+        attributes_hash = payload_hash(payload["custom_attributes"], self.hash_scheme)
         if progress.get("attributes") != attributes_hash:
             self.hook.update_conversation(thread.id, {"custom_attributes": payload["custom_attributes"]})
             progress["attributes"] = attributes_hash
