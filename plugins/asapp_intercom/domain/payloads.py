@@ -84,6 +84,8 @@ def payload_hash(payload: dict, scheme: HashScheme, encoded: bytes | None = None
 
 
 def epoch(value: Any) -> int | None:
+    if value.__class__ is int:  # a message's time, from the transform's query (millions of them)
+        return value
     if value is None:
         return None
     if isinstance(value, int | float):
@@ -175,22 +177,10 @@ def raw_keys(entries: list[FieldMapping], columns: tuple[str, ...]) -> list[str]
     return sorted({column for _, column, _, _, _ in _targets(entries) if column not in columns})
 
 
-class _RowValues:
-    """A row's values for the map: its columns, then its raw JSON (parsed once, when first needed)."""
-
-    def __init__(self, row: dict, keyed: dict[str, dict[str, Any]]):
-        self.row, self.keyed, self._raw = row, keyed, None
-
-    def of(self, column: str, key: str | None) -> Any:
-        """feed.column's value, or feed.column[key]'s (key/value data)."""
-        if key is not None:
-            return self.keyed.get(column, {}).get(key)
-        if column in self.row and column != "_raw":
-            return self.row[column]
-        if self._raw is None:
-            raw = self.row.get("_raw")
-            self._raw = (orjson.loads(raw) if isinstance(raw, str | bytes) else raw) or {}
-        return self._raw.get(column)
+def _raw_values(row: dict) -> dict:
+    """A row's raw JSON, parsed: the map reads from it the keys that are not among the row's columns."""
+    raw = row.get("_raw")
+    return (orjson.loads(raw) if isinstance(raw, str | bytes) else raw) or {}
 
 
 def mapped_attributes(
@@ -199,17 +189,32 @@ def mapped_attributes(
     keyed: dict[str, dict[str, Any]] | None = None,
     issues: list[FieldIssue] | None = None,
 ) -> dict:
-    """custom_attributes for the non-core entries of the map that target this object. A value that is not of
-    its attribute's type, or a string over Intercom's 255 characters, is left out and reported in `issues`."""
+    """custom_attributes for the non-core entries of the map that target this object: each from the row's
+    column, its raw JSON (parsed once, when first needed) or its key/value data (`keyed`: column → key →
+    value). A value that is not of its attribute's type, or a string over Intercom's 255 characters, is
+    left out and reported in `issues`. Millions of rows pass here, a score of targets each: a string that
+    is a string is taken as it is, without a call."""
     attributes = {}
-    values = _RowValues(row, keyed or {})
+    raw = None
     for name, column, key, data_type, source in _targets(entries):
-        original = values.of(column, key)
-        try:
-            value = convert(original, data_type, source)
-        except Unloadable as error:
-            _report(issues, f"custom_attributes.{name}", original, str(error))
+        if key is not None:
+            original = keyed.get(column, {}).get(key) if keyed else None
+        elif column in row and column != "_raw":
+            original = row[column]
+        else:
+            if raw is None:
+                raw = _raw_values(row)
+            original = raw.get(column)
+        if original is None or original == "":
             continue
+        if data_type == "string" and original.__class__ is str:
+            value = original
+        else:
+            try:
+                value = convert(original, data_type, source)
+            except Unloadable as error:
+                _report(issues, f"custom_attributes.{name}", original, str(error))
+                continue
         if isinstance(value, str) and len(value) > STRING_LIMIT:
             _report(
                 issues,
@@ -230,7 +235,7 @@ def _report(issues: list[FieldIssue] | None, field_name: str, value: Any, reason
 
 def _keyed_attributes(row: dict) -> dict[str, Any]:
     """A customer's or company's metadata attributes (a list of name/value pairs in its raw JSON) by name."""
-    items = _RowValues(row, {}).of("attributes", None)
+    items = row["attributes"] if "attributes" in row else _raw_values(row).get("attributes")
     if isinstance(items, str):
         items = orjson.loads(items)
     return {
@@ -375,8 +380,16 @@ def _author(message: dict, context: ConversationContext) -> tuple[str, str | Non
     return "admin", context.default_admin_id, label
 
 
-def message_part(message: dict, context: ConversationContext) -> dict:
-    kind, admin_id, label = _author(message, context)
+def message_part(
+    message: dict, context: ConversationContext, authors: dict[tuple, tuple[str, str | None, str | None]]
+) -> dict:
+    """One message as a part; `authors`: each sender's _author, found once per conversation (a conversation's
+    dozens of messages have two or three senders)."""
+    sender = (message.get("sender_type"), message.get("sender_id"))
+    author = authors.get(sender)
+    if author is None:
+        author = authors[sender] = _author(message, context)
+    kind, admin_id, label = author
     text = message["utterance"]
     part = {
         "key": message["key"],
@@ -448,7 +461,8 @@ def conversation_payload(
     messages = spoken_messages(row)
     if not messages:
         raise Unloadable("conversation has no messages in the feeds or the event stream")
-    parts = [message_part(message, context) for message in messages]
+    authors: dict[tuple, tuple[str, str | None, str | None]] = {}
+    parts = [message_part(message, context, authors) for message in messages]
     visible = [part for part in parts if part["message_type"] == "comment"]
     if not visible:
         raise Unloadable(
