@@ -21,3 +21,6 @@ def test_a_column_takes_its_most_common_type_and_is_null_only_when_null_througho
 def test_a_tie_goes_to_the_type_seen_first():
     assert column_types([{"x": "a"}, {"x": 1}]) == {"x": "VARCHAR"}
     assert column_types([{"x": 1}, {"x": "a"}]) == {"x": "UBIGINT"}
+    # an integer's type is in its sign: the first negative one comes after the first array
+    assert column_types([{"x": 0}, {"x": [1]}, {"x": -1}, {"x": -2}, {"x": []}]) == {"x": "ARRAY"}
+    assert column_types([{"x": 0}, {"x": -1}, {"x": [1]}, {"x": -2}, {"x": []}]) == {"x": "BIGINT"}
