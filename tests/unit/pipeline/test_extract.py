@@ -3,7 +3,7 @@ import json
 import pytest
 from asapp_intercom.domain.feeds import FEEDS, Partition
 from asapp_intercom.ledger import Ledger
-from asapp_intercom.pipeline.extract import extract_feed
+from asapp_intercom.pipeline.extract import STREAM_ROWS, extract_feed
 from asapp_intercom.pipeline.sources import RequiredFeedMissing
 from asapp_intercom.pipeline.staging import Staging
 
@@ -102,6 +102,31 @@ def test_gzipped_split_files_are_read_and_unchanged_files_are_not_read_again(are
     assert first.checksum == second.checksum
     assert source.opened == ["utterances.jsonl.00.gz", "utterances.jsonl.01.gz"]
     assert set(staged(area, "utterances").utterance) == {"héllo 👋 <script>x</script>"}
+
+
+def test_many_small_files_and_a_large_one_between_them_stage_every_line_with_its_file(area):
+    """Small files' lines travel to DuckDB joined into larger batches; none is lost or misplaced."""
+    staging, ledger = area
+    source = MemoryFeedSource()
+    sizes = [1, 3, 2] * 40 + [STREAM_ROWS + 5] + [2, 1] * 40
+    for number, size in enumerate(sizes):  # a hundred split files an hour; the issue id is the file's number
+        source.add(
+            "utterances",
+            f"dt=2026-01-05/hr={10 + number // 100}/mi=00",
+            f"utterances.jsonl.{number % 100:02}",
+            [
+                {"issue_id": number, "created_ts": f"2026-01-05T10:00:{n % 60:02}Z", "sender_id": n}
+                for n in range(size)
+            ],
+        )
+
+    manifest = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
+
+    assert (manifest.files_staged, manifest.rows_staged) == (len(sizes), sum(sizes))
+    assert [row.rows for row in ledger.staged("utterances")] == sizes
+    rows = staged(area, "utterances")
+    assert list(rows.issue_id) == [number for number, size in enumerate(sizes) for _ in range(size)]
+    assert list(rows._line) == [n + 1 for size in sizes for n in range(size)]
 
 
 def test_a_changed_file_is_staged_again(area):
