@@ -194,12 +194,18 @@ def _settings(connection: duckdb.DuckDBPyConnection, **values: object) -> Iterat
             connection.execute(f"RESET {name}")
 
 
-def _narrowed_raw(keys: list[str]) -> str:
-    """A row's raw JSON cut down to `keys`, the ones the map reads: the whole of it (kilobytes a row) would
-    be sorted and read back for nothing. The document is parsed once for all keys (one `json_extract` a
-    key would parse it again each time, and held hundreds of megabytes at 200k conversations)."""
+def _narrowed(source: str, keys: list[str]) -> str:
+    """The rows of `source` with their raw JSON cut down to `keys`, the ones the map reads: the whole of it
+    (kilobytes a row) would be sorted and read back for nothing. The document is parsed once for all keys
+    (one `json_extract` a key would parse it again each time, and held hundreds of megabytes at 200k
+    conversations), and the object written again with `json_object` (a third cheaper than a map's
+    `to_json`)."""
     listed = "[" + ", ".join(sql_literal(key) for key in keys) + "]"
-    return f"to_json(map({listed}::VARCHAR[], json_extract({RAW}, {listed}::VARCHAR[])))::VARCHAR"
+    pairs = ", ".join(f"{sql_literal(key)}, _narrowed[{index}]" for index, key in enumerate(keys, 1))
+    return (
+        f"(SELECT * EXCLUDE (_narrowed) REPLACE (json_object({pairs}) AS {RAW}) FROM "
+        f"(SELECT *, json_extract({RAW}, {listed}::VARCHAR[]) AS _narrowed FROM {source}))"
+    )
 
 
 def _versions_share_issue(feed: str) -> bool:
@@ -265,7 +271,7 @@ def _sort_by_issue(
                 columns = columns if columns == ("*",) else tuple(dict.fromkeys(columns + versions))
             whole_rows = columns == ("*",)
             if whole_rows:
-                columns = (f"* REPLACE ({_narrowed_raw(raw_keys)} AS {RAW})",)
+                source = _narrowed(source, raw_keys)
             in_scope = "true" if every_issue else f"{issue} IN (SELECT issue_id FROM scope_issues)"
             with _settings(connection, threads=1) if whole_rows else nullcontext():
                 connection.execute(
@@ -279,19 +285,43 @@ def _sort_by_issue(
     return _chunks(connection, "scope_issues", "issue_id", CHUNK_ISSUES)
 
 
-def conversations_sql(first: int, last: int) -> str:
-    """The conversations of scope issues first..last, each with its messages, survey answers, parameters,
-    structured data and contact key, in issue order (from the `scoped_<feed>` files)."""
-    chunk = f"_issue BETWEEN {int(first)} AND {int(last)}"
+def _in_chunk(first: int, last: int) -> str:
+    return f"_issue BETWEEN {int(first)} AND {int(last)}"
+
+
+def chunk_messages_sql(first: int, last: int) -> str:
+    """The messages of scope issues first..last (the latest version of each) as the temp table
+    `chunk_messages`: read once for both the conversations' contacts (their first customer message) and
+    their parts."""
     return f"""
-WITH msgs AS (
-    SELECT _issue AS issue_id, list(struct_pack(
-            key := coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type,
-                                               '/', sender_id)),
-            created_ts := trunc(epoch(created_ts))::BIGINT,  -- epoch seconds, as a part's created_at
-            sender_type := sender_type, sender_id := sender_id::VARCHAR,
-            utterance := utterance) ORDER BY created_ts, event_uuid) AS messages
-    FROM {_scoped("utterances", chunk)} GROUP BY 1
+CREATE OR REPLACE TEMP TABLE chunk_messages AS
+SELECT _issue AS issue_id, created_ts AS _at, event_uuid AS _uuid,
+    coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type, '/', sender_id))
+        AS key,
+    trunc(epoch(created_ts))::BIGINT AS created_ts,  -- epoch seconds, as a part's created_at
+    sender_type, sender_id, utterance
+FROM {_scoped("utterances", _in_chunk(first, last))}
+"""
+
+
+MESSAGE_FIELDS = ("key", "created_ts", "sender_type", "sender_id", "utterance")
+
+CHUNK_MESSAGES_SQL = f"""
+SELECT issue_id, {", ".join(MESSAGE_FIELDS[:3])}, sender_id::VARCHAR AS sender_id, utterance FROM chunk_messages
+ORDER BY issue_id, _at, _uuid
+"""
+"""A chunk's messages flat, each conversation's in order: grouped in Python as they are read (DuckDB's
+ordered list aggregate cost a third of the chunk's whole query)."""
+
+
+def conversations_sql(first: int, last: int) -> str:
+    """The conversations of scope issues first..last, each with its survey answers, parameters, structured
+    data and contact key, in issue order (from the `scoped_<feed>` files and `chunk_messages`)."""
+    chunk = _in_chunk(first, last)
+    return f"""
+WITH first_customer AS (
+    SELECT issue_id, sender_id FROM chunk_messages WHERE sender_type = 'customer'
+    QUALIFY row_number() OVER (PARTITION BY issue_id ORDER BY _at, _uuid) = 1
 ), feedback_lists AS (
     SELECT _issue AS issue_id,
            list(struct_pack(question := question, answer := answer) ORDER BY instance_ts) AS feedback
@@ -308,20 +338,51 @@ WITH msgs AS (
 ), metadata AS (
     SELECT * EXCLUDE (_issue) FROM {_scoped("convos_metadata", chunk)}
 )
-SELECT s.issue_id, m.* EXCLUDE (issue_id), msgs.messages, feedback_lists.feedback, params_lists.params,
+SELECT s.issue_id, m.* EXCLUDE (issue_id), feedback_lists.feedback, params_lists.params,
     structured_lists.structured,
     k.contact_key
 FROM scope_issues s
 LEFT JOIN metadata m USING (issue_id)
-LEFT JOIN msgs USING (issue_id)
+LEFT JOIN first_customer c USING (issue_id)
 LEFT JOIN feedback_lists USING (issue_id)
 LEFT JOIN params_lists USING (issue_id)
 LEFT JOIN structured_lists USING (issue_id)
-LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id,
-    TRY_CAST(list_filter(msgs.messages, lambda x: x.sender_type = 'customer')[1].sender_id AS BIGINT))
+LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id, c.sender_id)
 WHERE s.issue_id BETWEEN {int(first)} AND {int(last)}
 ORDER BY s.issue_id
 """
+
+
+def _messages_by_issue(messages: pa.Table) -> Iterator[tuple[int, list[dict]]]:
+    """Each conversation's messages (issue id, list) from a chunk's flat messages sorted by issue, converted
+    to Python a batch at a time."""
+    issue, group = None, []
+    for batch in messages.to_batches(BATCH_ROWS):
+        values = zip(*(batch.column(name).to_pylist() for name in MESSAGE_FIELDS))
+        for issue_id, message in zip(batch.column("issue_id").to_pylist(), values):
+            if issue_id != issue:
+                if group:
+                    yield issue, group
+                issue, group = issue_id, []
+            group.append(dict(zip(MESSAGE_FIELDS, message)))
+    if group:
+        yield issue, group
+
+
+def _conversations(connection: duckdb.DuckDBPyConnection, chunks: list[tuple[int, int]]) -> Iterator[dict]:
+    """The scope's conversations in issue order, each row with its `messages` (None when it has none)."""
+    for first, last in chunks:
+        connection.execute(chunk_messages_sql(first, last))
+        # whole before the conversations are read: a connection streams one result at a time
+        grouped = _messages_by_issue(connection.sql(CHUNK_MESSAGES_SQL).to_arrow_table())
+        pending = next(grouped, None)
+        for row in _stream(connection, conversations_sql(first, last)):
+            while pending is not None and pending[0] < row["issue_id"]:
+                pending = next(grouped, None)  # messages of no scope conversation
+            row["messages"] = None
+            if pending is not None and pending[0] == row["issue_id"]:
+                row["messages"], pending = pending[1], next(grouped, None)
+            yield row
 
 
 def _sort_by_contact(
@@ -335,7 +396,7 @@ def _sort_by_contact(
     with _settings(connection, threads=1):
         connection.execute(
             f"""COPY (SELECT k.contact_key AS _contact, c AS _customer
-                      FROM (SELECT * REPLACE ({_narrowed_raw(raw_keys)} AS {RAW}) FROM customer_entities) c
+                      FROM {_narrowed("customer_entities", raw_keys)} c
                       JOIN customer_keys k USING (customer_id)
                       WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts) ORDER BY _contact)
                 TO {path} (FORMAT parquet, ROW_GROUP_SIZE {SORTED_ROW_GROUP})"""
@@ -580,14 +641,14 @@ def transform(
 
         with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
             _build(
-                chunked(
+                _conversations(
+                    connection,
                     _sort_by_issue(
                         connection,
                         Path(scratch.name),
                         raw_keys(context.conversation_entries, FEEDS["convos_metadata"].typed_columns),
                         every_issue=scope.mode is not RunMode.sample and not scope.windowed,
                     ),
-                    conversations_sql,
                 ),
                 conversations,
                 ledger,
