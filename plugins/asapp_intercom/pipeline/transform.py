@@ -296,8 +296,8 @@ def chunk_messages_sql(first: int, last: int) -> str:
     return f"""
 CREATE OR REPLACE TEMP TABLE chunk_messages AS
 SELECT _issue AS issue_id, created_ts AS _at, event_uuid AS _uuid,
-    coalesce(event_uuid, concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type, '/', sender_id))
-        AS key,
+    coalesce(event_uuid,
+             concat(strftime(created_ts, '%Y-%m-%dT%H:%M:%S.%f'), '/', sender_type, '/', sender_id)) AS key,
     trunc(epoch(created_ts))::BIGINT AS created_ts,  -- epoch seconds, as a part's created_at
     sender_type, sender_id, utterance
 FROM {_scoped("utterances", _in_chunk(first, last))}
@@ -306,9 +306,9 @@ FROM {_scoped("utterances", _in_chunk(first, last))}
 
 MESSAGE_FIELDS = ("key", "created_ts", "sender_type", "sender_id", "utterance")
 
-CHUNK_MESSAGES_SQL = f"""
-SELECT issue_id, {", ".join(MESSAGE_FIELDS[:3])}, sender_id::VARCHAR AS sender_id, utterance FROM chunk_messages
-ORDER BY issue_id, _at, _uuid
+CHUNK_MESSAGES_SQL = """
+SELECT issue_id, key, created_ts, sender_type, sender_id::VARCHAR AS sender_id, utterance
+FROM chunk_messages ORDER BY issue_id, _at, _uuid
 """
 """A chunk's messages flat, each conversation's in order: grouped in Python as they are read (DuckDB's
 ordered list aggregate cost a third of the chunk's whole query)."""
@@ -358,13 +358,13 @@ def _messages_by_issue(messages: pa.Table) -> Iterator[tuple[int, list[dict]]]:
     to Python a batch at a time."""
     issue, group = None, []
     for batch in messages.to_batches(BATCH_ROWS):
-        values = zip(*(batch.column(name).to_pylist() for name in MESSAGE_FIELDS))
-        for issue_id, message in zip(batch.column("issue_id").to_pylist(), values):
+        values = zip(*(batch.column(name).to_pylist() for name in MESSAGE_FIELDS), strict=True)
+        for issue_id, message in zip(batch.column("issue_id").to_pylist(), values, strict=True):
             if issue_id != issue:
                 if group:
                     yield issue, group
                 issue, group = issue_id, []
-            group.append(dict(zip(MESSAGE_FIELDS, message)))
+            group.append(dict(zip(MESSAGE_FIELDS, message, strict=True)))
     if group:
         yield issue, group
 
