@@ -103,8 +103,8 @@ def _scope_sql(scope: Scope) -> str:
     """Temp tables scope_issues, scope_contacts, scope_companies and scope_uploads for the run. A delta or a
     sample picks its records by every delivered version of their rows, not only the latest: a record a
     superseded version brings in is transformed again to the same payload, which the load leaves alone.
-    Uploads whose conversation is in no feed are in scope (but not in a sample's), to be quarantined with
-    that reason."""
+    Uploads whose conversation is in no feed, or that name none, are in scope (but not in a sample's), to
+    be quarantined with that reason."""
     if scope.mode is RunMode.sample:
         issues = (
             "SELECT issue_id FROM known_issues ORDER BY md5(issue_id::VARCHAR) "
@@ -660,6 +660,8 @@ def transform(
             )
 
         def attachment(row: dict, issues: list[FieldIssue]) -> tuple[str | None, dict]:
+            if row["issue_id"] is None:
+                raise Unloadable("it names no conversation (its issue_id is empty)")
             if not row["issue_known"]:
                 raise Unloadable(f"its conversation ({row['issue_id']}) is in no feed")
             return str(row["issue_id"]), attachment_payload(row, row.get("contact_key"), context)

@@ -1,0 +1,164 @@
+"""The transform of staged feeds into payloads, on a ledger and staging area on local disk."""
+
+import pytest
+from asapp_intercom.domain.feeds import FEEDS
+from asapp_intercom.domain.payloads import ConversationContext
+from asapp_intercom.domain.run_form import Scope
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline import transform as transform_module
+from asapp_intercom.pipeline.extract import extract_feed
+from asapp_intercom.pipeline.transform import transform
+
+from tests.support.feed_files import MemoryFeedSource
+
+RUN = "manual__2026-01-08T10:00:00+00:00"
+DAY = "dt=2026-01-07/hr=00/mi=00"
+LATER = "dt=2026-01-07/hr=01/mi=00"
+
+
+@pytest.fixture
+def area(tmp_path):
+    from asapp_intercom.pipeline.staging import Staging
+
+    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "unit")
+    yield Staging(f"file://{tmp_path}/staging"), ledger
+    ledger.close()
+
+
+def customer(customer_id: int, email: str) -> dict:
+    return {
+        "customer_id": customer_id,
+        "email_address": email,
+        "name": f"Customer {customer_id}",
+        "first_seen_ts": "2026-01-05T01:00:00+00:00",
+        "company_name": "acme",
+        "dt": "2026-01-07",
+    }
+
+
+def message(issue_id: int, at: str, sender_type: str, sender_id: int, text: str, uuid: str) -> dict:
+    return {
+        "instance_ts": "2026-01-07T00:00:00+00:00",
+        "created_ts": f"2026-01-07T{at}+00:00",
+        "issue_id": issue_id,
+        "sender_type": sender_type,
+        "sender_id": sender_id,
+        "utterance": text,
+        "event_uuid": uuid,
+    }
+
+
+def upload(upload_id: str, issue_id: int | None) -> dict:
+    return {
+        "file_upload_event_id": upload_id,
+        "file_upload_ts": "2026-01-07T00:05:00+00:00",
+        "issue_id": issue_id,
+        "customer_id": 1,
+        "sender_type": "customer",
+        "file_name": "receipt.pdf",
+        "file_mime_type": "application/pdf",
+        "instance_ts": "2026-01-07T00:00:00+00:00",
+    }
+
+
+def run_transform(area, source: MemoryFeedSource):
+    staging, ledger = area
+    for feed in ("customers", "convos_metadata", "utterances", "file_uploads"):
+        extract_feed(source, FEEDS[feed], staging, ledger, RUN)
+    context = ConversationContext(entries=[], agents={}, default_admin_id="1", bot_admin_id="2")
+    result = transform(staging, ledger, RUN, Scope(), context, admins=[])
+    payloads = {
+        object_type: {row["source_id"]: row for row in staging.read_payloads(manifest.path)}
+        for object_type, manifest in result.objects.items()
+    }
+    held = {(row.object_type, row.source_id): row.reason for row in ledger.open_quarantine()}
+    return payloads, held
+
+
+def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(area, monkeypatch):
+    """Messages arrive out of order, across files, one restated later: each conversation's parts are
+    its own messages' latest versions in time order, in whichever chunk it falls; a conversation whose
+    metadata names no customer belongs to the customer who wrote in it first."""
+    monkeypatch.setattr(transform_module, "CHUNK_ISSUES", 2)
+    source = MemoryFeedSource()
+    source.add(
+        "customers", DAY, "customers.jsonl", [customer(1, "ada@example.com"), customer(2, "bo@example.com")]
+    )
+    source.add(
+        "convos_metadata",
+        DAY,
+        "convos_metadata.jsonl",
+        [
+            {"issue_id": issue, "instance_ts": "2026-01-07T00:00:00+00:00", "customer_id": None}
+            for issue in (10, 11, 12)
+        ],
+    )
+    source.add(
+        "utterances",
+        DAY,
+        "utterances.jsonl",
+        [
+            message(10, "00:03:00", "customer", 1, "third", "u3"),
+            message(12, "00:01:00", "rep", 500, "hello from a rep", "w1"),
+            message(10, "00:01:00", "bot", 900, "first", "u1"),
+            message(11, "00:01:00", "customer", 2, "only", "v1"),
+            message(12, "00:02:00", "customer", 2, "answer", "w2"),
+            message(12, "00:03:00", "customer", 1, "another customer, later", "w3"),
+        ],
+    )
+    source.add(
+        "utterances",
+        LATER,
+        "utterances.jsonl",
+        [
+            message(10, "00:02:00", "customer", 1, "second", "u2"),
+            {
+                **message(10, "00:03:00", "customer", 1, "third, restated", "u3"),
+                "instance_ts": "2026-01-07T01:00:00+00:00",
+            },
+        ],
+    )
+
+    payloads, held = run_transform(area, source)
+
+    def thread(issue: int) -> list[tuple[int, str, str]]:
+        payload = payloads["conversation"][str(issue)]["payload"]
+        return [
+            (part["created_at"], part["author"], part["text"])
+            for part in [payload["opener"], *payload["parts"]]
+        ]
+
+    at = 1767744000  # 2026-01-07T00:00:00Z
+    assert thread(10) == [
+        (at + 60, "admin", "first"),
+        (at + 120, "contact", "second"),
+        (at + 180, "contact", "third, restated"),
+    ]
+    assert thread(11) == [(at + 60, "contact", "only")]
+    assert payloads["conversation"]["10"]["depends_on"] == "email:ada@example.com"
+    assert payloads["conversation"]["12"]["depends_on"] == "email:bo@example.com"  # after a rep, before Ada
+    assert not [key for key in held if key[0] == "conversation"]
+
+
+def test_an_upload_is_quarantined_with_why_its_conversation_cannot_be_found(area):
+    source = MemoryFeedSource()
+    source.add("customers", DAY, "customers.jsonl", [customer(1, "ada@example.com")])
+    source.add(
+        "convos_metadata",
+        DAY,
+        "convos_metadata.jsonl",
+        [{"issue_id": 10, "instance_ts": "2026-01-07T00:00:00+00:00", "customer_id": 1}],
+    )
+    source.add("utterances", DAY, "utterances.jsonl", [message(10, "00:01:00", "customer", 1, "hi", "u1")])
+    source.add(
+        "file_uploads",
+        DAY,
+        "file_uploads.jsonl",
+        [upload("f-known", 10), upload("f-unknown", 99), upload("f-none", None)],
+    )
+
+    payloads, held = run_transform(area, source)
+
+    assert list(payloads["attachment"]) == ["f-known"]
+    assert held[("attachment", "f-unknown")] == "its conversation (99) is in no feed"
+    assert held[("attachment", "f-none")] == "it names no conversation (its issue_id is empty)"
