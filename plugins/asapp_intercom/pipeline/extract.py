@@ -33,7 +33,7 @@ from asapp_intercom.domain.manifests import FeedManifest
 from asapp_intercom.domain.staged import BAD_VALUES, FILE, LINE, PARTITION, PROBLEM, RAW
 from asapp_intercom.ledger import Ledger, StagedFile
 from asapp_intercom.pipeline.progress import Progress
-from asapp_intercom.pipeline.sources import FeedSource, FeedUnavailable, RequiredFeedMissing
+from asapp_intercom.pipeline.sources import FeedSource, FeedUnavailable, ReadAhead, RequiredFeedMissing
 from asapp_intercom.pipeline.staging import Staging, sql_literal
 
 log = logging.getLogger(__name__)
@@ -251,13 +251,13 @@ class Batch:
     parquet: str
     readings: list[Reading] = field(default_factory=list)
 
-    def stream(self, source: FeedSource, files: Iterator[FeedFile]) -> Iterator[pa.RecordBatch]:
+    def stream(self, reader: ReadAhead, files: Iterator[FeedFile]) -> Iterator[pa.RecordBatch]:
         """The lines of files taken from `files` until the batch holds BATCH_BYTES (whole files)."""
         read = 0
         for file in files:
             reading = Reading(file)
             self.readings.append(reading)
-            with source.open(file) as stream:
+            with reader.open(file) as stream:
                 yield from line_batches(stream, file.gzipped, reading)
             read += reading.bytes_read
             if read >= BATCH_BYTES or len(self.readings) >= BATCH_FILES:
@@ -266,7 +266,7 @@ class Batch:
 
 def stage_batch(
     connection: duckdb.DuckDBPyConnection,
-    source: FeedSource,
+    reader: ReadAhead,
     files: list[FeedFile],
     feed: Feed,
     staging: Staging,
@@ -281,7 +281,7 @@ def stage_batch(
     kind = f"feed:{feed.name}"
     with staging.publish(staging.root / batch.parquet) as local:
         connection.register(
-            "lines", pa.RecordBatchReader.from_batches(LINE_SCHEMA, joined(batch.stream(source, pending)))
+            "lines", pa.RecordBatchReader.from_batches(LINE_SCHEMA, joined(batch.stream(reader, pending)))
         )
         options = f"FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
         connection.execute(f"COPY ({typed_rows_sql(feed)}) TO {sql_literal(str(local))} ({options})")
@@ -344,7 +344,7 @@ def stage_batch(
                 tag=file.tag,
                 rows=good,
                 quarantined=bad + len(reading.undecodable),
-                channel=source.channel,
+                channel=reader.channel,
                 columns=reading.columns(),
                 parquet=batch.parquet,
             )
@@ -412,13 +412,14 @@ def extract_feed(
     connection = staging.connect()  # one for the feed: its set-up is paid once
     connection.execute("SET preserve_insertion_order = false")  # a batch's rows need no order
     try:
-        while to_stage:
-            staged, broken = stage_batch(connection, source, to_stage, feed, staging, ledger, run_id)
-            manifest.files_staged += len(staged)
-            manifest.rows_staged += sum(file.rows for file in staged)
-            manifest.rows_quarantined += sum(file.quarantined for file in staged)
-            manifest.files_broken += broken
-            progress.advance(len(staged))
+        with ReadAhead(source, list(to_stage)) as reader:
+            while to_stage:
+                staged, broken = stage_batch(connection, reader, to_stage, feed, staging, ledger, run_id)
+                manifest.files_staged += len(staged)
+                manifest.rows_staged += sum(file.rows for file in staged)
+                manifest.rows_quarantined += sum(file.quarantined for file in staged)
+                manifest.files_broken += broken
+                progress.advance(len(staged))
     finally:
         connection.close()
     progress.finish()
