@@ -455,10 +455,15 @@ def spoken_messages(row: dict) -> list[dict]:
 
 
 def conversation_payload(
-    row: dict, context: ConversationContext, issues: list[FieldIssue] | None = None
+    row: dict,
+    context: ConversationContext,
+    issues: list[FieldIssue] | None = None,
+    messages: list[dict] | None = None,
 ) -> dict:
-    """The conversation's opening message, its parts, attributes, assignee, state and tags."""
-    messages = spoken_messages(row)
+    """The conversation's opening message, its parts, attributes, assignee, state and tags; `messages`: its
+    spoken_messages, when the caller has them already."""
+    if messages is None:
+        messages = spoken_messages(row)
     if not messages:
         raise Unloadable("conversation has no messages in the feeds or the event stream")
     authors: dict[tuple, tuple[str, str | None, str | None]] = {}

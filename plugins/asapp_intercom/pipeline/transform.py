@@ -629,8 +629,9 @@ def transform(
         def conversation(row: dict, issues: list[FieldIssue]) -> tuple[str | None, dict]:
             if row.get("contact_key") is None:
                 raise Unloadable(f"its customer ({row.get('customer_id')}) is not in the customers feed")
-            payload = conversation_payload(row, context, issues)
-            length = str(len(spoken_messages(row)))
+            spoken = spoken_messages(row)
+            payload = conversation_payload(row, context, issues, spoken)
+            length = str(len(spoken))
             result.conversation_lengths[length] = result.conversation_lengths.get(length, 0) + 1
             unmatched.update((agent["rep_id"], agent) for agent in agents_without_admin(row, context))
             if payload["tags"]:
