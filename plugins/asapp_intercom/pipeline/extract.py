@@ -2,7 +2,8 @@
 
 Files are staged in batches: the lines of many files stream through one DuckDB statement into one
 Parquet file (memory stays flat whatever the sizes; a statement's fixed cost is paid per batch, not
-per file). Each line is numbered, split and decoded a block at a time, and DuckDB parses its JSON
+per file), and the next files are opened and read ahead in background threads while one is staged
+(`ReadAhead`). Each line is numbered, split and decoded a block at a time, and DuckDB parses its JSON
 once to type the known columns. A line that is not UTF-8, not JSON, not an object, or lacks part of
 its unique key (or has it of the wrong type) is quarantined with its reason and raw text; any other
 typed value of the wrong type is set aside and reported; the rest of the file is staged. A file that
