@@ -311,7 +311,9 @@ SELECT issue_id, key, created_ts, sender_type, sender_id::VARCHAR AS sender_id, 
 FROM chunk_messages ORDER BY issue_id, _at, _uuid
 """
 """A chunk's messages flat, each conversation's in order: grouped in Python as they are read (DuckDB's
-ordered list aggregate cost a third of the chunk's whole query)."""
+ordered list aggregate cost a third of the chunk's whole query), their flat columns converted by Arrow. A
+message's `created_ts` comes as epoch seconds (millions of them: DuckDB converts them faster than Python
+parses them)."""
 
 
 def conversations_sql(first: int, last: int) -> str:
@@ -491,8 +493,8 @@ def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
 def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict]:
     """The query's rows, in its order, as dicts. DuckDB writes each row as JSON and orjson reads it: a few
     times faster than Arrow's conversion of nested lists to Python (a conversation is one row holding its
-    messages). Timestamps come as ISO-8601 text, which `epoch()` reads; a message's `created_ts` comes as
-    epoch seconds already (millions of them: DuckDB converts them faster than Python parses them)."""
+    survey answers, parameters and structured data). Timestamps come as ISO-8601 text, which `epoch()`
+    reads."""
     reader = connection.sql(f"SELECT to_json(_row)::VARCHAR FROM ({sql}) _row").to_arrow_reader(BATCH_ROWS)
     for batch in reader:
         for text in batch.column(0).to_pylist():
