@@ -11,7 +11,7 @@ SQLite by default; any SQLAlchemy URL (e.g. PostgreSQL) by config.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -760,11 +760,13 @@ class Ledger:
 
     # Staged files --------------------------------------------------------------------------
     def note_staged(self, feed: str, files: Iterable[StagedFile]) -> None:
-        """Files staged, with the Parquet file holding their rows: the commit point of a batch."""
+        """Files staged, with the Parquet file holding their rows: the commit point of a batch. Each file's
+        fields are taken as they are (`asdict` would deep-copy its columns: a tenth of a millisecond a file,
+        tens of thousands of files)."""
         at = now()
         self._upsert_many(
             staged_files,
-            [{"feed": feed, **asdict(file), "staged_at": at} for file in files],
+            [{"feed": feed, **vars(file), "staged_at": at} for file in files],
         )
 
     def staged(self, feed: str, *, with_columns: bool = False) -> list[Row]:
