@@ -11,12 +11,13 @@ peak RSS. The phases, in one run on the same files:
 - extract: the pipeline stages every feed from disk through a FeedSource laid out like ASAPP's S3
   bucket, with the default `staging.memory_limit` (1GB, of which DuckDB holds half);
 - DuckDB: for each feed, one plain `read_json` of the same data files (the files the pipeline's
-  listing stages, less any truncated gzip the generator's manifest names, on which DuckDB stops)
+  listing stages, listed on the baseline's clock as extract lists on its own, less any truncated gzip
+  the generator's manifest names, on which DuckDB stops)
   typing the columns the pipeline types (malformed lines skipped; unlike the pipeline it keeps no
   raw JSON per row), the rows de-duplicated on the feed's unique key (latest first, then the latest
   partition) and written to Parquet, with DuckDB's threads at 2 as the pipeline has them and its
   memory limit at 1GB, the pipeline task's whole budget (twice what the pipeline lets DuckDB hold);
-- orjson: one process parsing every line of the same files with orjson (gunzip included): what
+- orjson: one process listing and parsing every line of the same files with orjson (gunzip included): what
   reading the data costs Python at the least;
 - transform: the proposed field map approved as-is, a full run transformed into Intercom payloads,
   with one Intercom admin (the token's owner, who also authors bot messages). The real-time event
@@ -92,23 +93,23 @@ class DirectoryFeedSource:
             yield stream
 
 
-def baseline_files(dataset: Path) -> dict[str, list[Path]]:
-    """Each feed's files the pipeline stages, less the truncated gzip files the generator made (DuckDB
-    stops at them; the pipeline stages their readable lines and quarantines the rest). Listed before
-    a baseline's clock starts: reading the generator's manifest is no part of the work."""
-    from asapp_intercom.domain.feeds import FEEDS
-
+def truncated_files(dataset: Path) -> set[str]:
+    """The truncated gzip files the generator made (DuckDB stops at them; the pipeline stages their readable
+    lines and quarantines the rest). Read before a baseline's clock starts: the generator's manifest is no
+    part of the work."""
     manifest = json.loads((dataset / "_manifest.json").read_text())
-    truncated = {entry["path"] for entry in manifest["mess"].get("truncated_gzip", [])}
+    return {entry["path"] for entry in manifest["mess"].get("truncated_gzip", [])}
+
+
+def baseline_files(dataset: Path, feed: str, truncated: set[str]) -> list[Path]:
+    """The feed's files the pipeline stages, less the `truncated` ones, listed as the pipeline lists them:
+    on the baseline's clock, as the pipeline's extract lists on its own."""
     source = DirectoryFeedSource(dataset)
-    return {
-        feed: [
-            source.path(file)
-            for file in source.list(feed).files
-            if not file.encrypted and source.path(file).relative_to(dataset).as_posix() not in truncated
-        ]
-        for feed in FEEDS
-    }
+    return [
+        source.path(file)
+        for file in source.list(feed).files
+        if not file.encrypted and source.path(file).relative_to(dataset).as_posix() not in truncated
+    ]
 
 
 def asapp_configuration(dataset: Path) -> dict:
@@ -183,9 +184,10 @@ def duckdb_baseline(dataset: Path, work: Path) -> dict:
     connection.execute(f"SET threads = {THREADS}")
     connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     connection.execute(f"SET temp_directory = '{work / 'duckdb-spill'}'")
-    listed, feeds, total = baseline_files(dataset), {}, Meter()
+    truncated, feeds, total = truncated_files(dataset), {}, Meter()
     for feed in FEEDS.values():
-        meter, files = Meter(), listed[feed.name]
+        meter = Meter()
+        files = baseline_files(dataset, feed.name, truncated)
         if not files:
             feeds[feed.name] = {**meter.read(), "files": 0, "rows": 0}
             continue
@@ -208,9 +210,10 @@ def orjson_baseline(dataset: Path, work: Path) -> dict:
     import orjson
     from asapp_intercom.domain.feeds import FEEDS
 
-    listed, feeds, total = baseline_files(dataset), {}, Meter()
+    truncated, feeds, total = truncated_files(dataset), {}, Meter()
     for feed in FEEDS.values():
-        meter, files, rows = Meter(), listed[feed.name], 0
+        meter, rows = Meter(), 0
+        files = baseline_files(dataset, feed.name, truncated)
         for path in files:
             data = path.read_bytes()
             if path.name.endswith(".gz"):
