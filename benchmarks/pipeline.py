@@ -98,7 +98,10 @@ class DirectoryFeedSource:
 def truncated_files(dataset: Path) -> set[str]:
     """The truncated gzip files the generator made (DuckDB stops at them; the pipeline stages their readable
     lines and quarantines the rest). Read before a baseline's clock starts: the generator's manifest is no
-    part of the work."""
+    part of the work, nor is importing the listing's module (Airflow's S3 hook with it: a second and more),
+    which extract has imported before its clock starts too."""
+    import asapp_intercom.pipeline.sources  # noqa: F401
+
     manifest = json.loads((dataset / "_manifest.json").read_text())
     return {entry["path"] for entry in manifest["mess"].get("truncated_gzip", [])}
 
