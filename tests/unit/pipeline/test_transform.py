@@ -7,6 +7,7 @@ from asapp_intercom.domain.run_form import Scope
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline import transform as transform_module
 from asapp_intercom.pipeline.extract import extract_feed
+from asapp_intercom.pipeline.staging import Staging
 from asapp_intercom.pipeline.transform import transform
 
 from tests.support.feed_files import MemoryFeedSource
@@ -18,8 +19,6 @@ LATER = "dt=2026-01-07/hr=01/mi=00"
 
 @pytest.fixture
 def area(tmp_path):
-    from asapp_intercom.pipeline.staging import Staging
-
     ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "unit")
     yield Staging(f"file://{tmp_path}/staging"), ledger
     ledger.close()
