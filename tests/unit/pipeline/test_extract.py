@@ -2,7 +2,6 @@ import json
 
 import pytest
 from asapp_intercom.domain.feeds import FEEDS, Partition
-from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline.extract import STREAM_ROWS, extract_feed
 from asapp_intercom.pipeline.sources import RequiredFeedMissing
 from asapp_intercom.pipeline.staging import Staging
@@ -11,13 +10,6 @@ from tests.support.feed_files import MemoryFeedSource
 
 HOUR_10 = "dt=2026-01-05/hr=10/mi=00"
 HOUR_11 = "dt=2026-01-05/hr=11/mi=00"
-
-
-@pytest.fixture
-def area(tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "test")
-    yield Staging(f"file://{tmp_path}/staging"), ledger
-    ledger.close()
 
 
 def convo(issue_id, instance_ts, **extra):

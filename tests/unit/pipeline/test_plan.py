@@ -11,13 +11,6 @@ RUN = "manual__2026-01-07T10:00:00+00:00"
 EARLIER_RUN = "manual__2026-01-06T10:00:00+00:00"
 
 
-@pytest.fixture
-def area(tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "unit")
-    yield Staging(f"file://{tmp_path}/staging"), ledger
-    ledger.close()
-
-
 def staged(
     staging: Staging,
     object_type: str,

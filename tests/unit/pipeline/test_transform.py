@@ -1,13 +1,10 @@
 """The transform of staged feeds into payloads, on a ledger and staging area on local disk."""
 
-import pytest
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.payloads import ConversationContext
 from asapp_intercom.domain.run_form import Scope
-from asapp_intercom.ledger import Ledger
 from asapp_intercom.pipeline import transform as transform_module
 from asapp_intercom.pipeline.extract import extract_feed
-from asapp_intercom.pipeline.staging import Staging
 from asapp_intercom.pipeline.transform import transform
 
 from tests.support.feed_files import MemoryFeedSource
@@ -15,13 +12,6 @@ from tests.support.feed_files import MemoryFeedSource
 RUN = "manual__2026-01-08T10:00:00+00:00"
 DAY = "dt=2026-01-07/hr=00/mi=00"
 LATER = "dt=2026-01-07/hr=01/mi=00"
-
-
-@pytest.fixture
-def area(tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db", "unit")
-    yield Staging(f"file://{tmp_path}/staging"), ledger
-    ledger.close()
 
 
 def customer(customer_id: int, email: str) -> dict:
