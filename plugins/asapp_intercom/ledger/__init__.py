@@ -618,6 +618,19 @@ class Ledger:
                             .values(resolved_at=now())
                         )
 
+    def has_open_field_issues(self, object_type: str) -> bool:
+        with self.engine.connect() as connection:
+            return (
+                connection.execute(
+                    select(field_issues.c.source_id)
+                    .where(
+                        self._key(field_issues, object_type=object_type), field_issues.c.resolved_at.is_(None)
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
     def open_field_issues(self, object_type: str | None = None) -> list[Row]:
         query = select(field_issues).where(self._key(field_issues), field_issues.c.resolved_at.is_(None))
         if object_type:

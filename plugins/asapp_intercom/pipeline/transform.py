@@ -506,10 +506,14 @@ def _stream(connection: duckdb.DuckDBPyConnection, sql: str) -> Iterator[dict]:
 
 class IssueBook:
     """The fields each record of a batch is loaded without, written to the ledger a batch at a time; a
-    record's issues that its latest version no longer has are lifted."""
+    record's issues that its latest version no longer has are lifted. Records that cannot be loaded are
+    quarantined likewise, a batch at a time (a transaction each cost over half a millisecond)."""
 
     def __init__(self, ledger: Ledger, object_type: str, run_id: str):
         self.ledger, self.object_type, self.run_id = ledger, object_type, run_id
+        # none open (a first transform): nothing to lift, and no need to ask, 500 records at a time
+        self.lifting = ledger.has_open_field_issues(object_type)
+        self.quarantined: list[tuple[str, str, None]] = []
         self.seen: list[str] = []
         self.issues: list[tuple[str, str, object, str]] = []
         self.total = 0
@@ -521,12 +525,19 @@ class IssueBook:
         if len(self.seen) >= BATCH_ROWS:
             self.flush()
 
+    def quarantine(self, source_id: str, reason: str) -> None:
+        self.quarantined.append((source_id, reason, None))
+        if len(self.quarantined) >= BATCH_ROWS:
+            self.flush()
+
     def flush(self) -> None:
-        self.ledger.resolve_field_issues(
-            self.object_type, self.seen, {(item[0], item[1]) for item in self.issues}
-        )
+        if self.lifting:
+            self.ledger.resolve_field_issues(
+                self.object_type, self.seen, {(item[0], item[1]) for item in self.issues}
+            )
         self.ledger.note_field_issues(self.object_type, self.issues, self.run_id)
-        self.seen, self.issues = [], []
+        self.ledger.quarantine_many(self.object_type, self.quarantined, self.run_id)
+        self.seen, self.issues, self.quarantined = [], [], []
 
 
 def _build(
@@ -552,7 +563,7 @@ def _build(
             depends_on, payload = build(row, issues)
         except Unloadable as error:
             manifest.quarantined += 1
-            ledger.quarantine(object_type, identity, str(error), run_id)
+            book.quarantine(identity, str(error))
             continue
         writer.add(identity, depends_on, payload)
         book.add(identity, issues)

@@ -1,6 +1,7 @@
 """The transform of staged feeds into payloads, on a ledger and staging area on local disk."""
 
 from asapp_intercom.domain.feeds import FEEDS
+from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.domain.payloads import ConversationContext
 from asapp_intercom.domain.run_form import Scope
 from asapp_intercom.pipeline import transform as transform_module
@@ -50,12 +51,12 @@ def upload(upload_id: str, issue_id: int | None) -> dict:
     }
 
 
-def run_transform(area, source: MemoryFeedSource):
+def run_transform(area, source: MemoryFeedSource, entries: list[FieldMapping] = (), run: str = RUN):
     staging, ledger = area
     for feed in ("customers", "convos_metadata", "utterances", "file_uploads"):
-        extract_feed(source, FEEDS[feed], staging, ledger, RUN)
-    context = ConversationContext(entries=[], agents={}, default_admin_id="1", bot_admin_id="2")
-    result = transform(staging, ledger, RUN, Scope(), context, admins=[])
+        extract_feed(source, FEEDS[feed], staging, ledger, run)
+    context = ConversationContext(entries=list(entries), agents={}, default_admin_id="1", bot_admin_id="2")
+    result = transform(staging, ledger, run, Scope(), context, admins=[])
     payloads = {
         object_type: {row["source_id"]: row for row in staging.read_payloads(manifest.path)}
         for object_type, manifest in result.objects.items()
@@ -151,3 +152,65 @@ def test_an_upload_is_quarantined_with_why_its_conversation_cannot_be_found(area
     assert list(payloads["attachment"]) == ["f-known"]
     assert held[("attachment", "f-unknown")] == "its conversation (99) is in no feed"
     assert held[("attachment", "f-none")] == "it names no conversation (its issue_id is empty)"
+
+
+def test_a_field_left_out_is_noted_and_lifted_once_a_later_delivery_corrects_it(area):
+    """Two conversations' sentiment score is not a number: each is loaded without it, and says so. A later
+    delivery corrects one: the next transform carries its score and lifts its issue, the other's stays."""
+    staging, ledger = area
+    score = FieldMapping(
+        source="convos_metadata.sentiment_score",
+        source_type="string",
+        target_object="conversation",
+        target="custom_attributes.asapp_sentiment_score",
+        data_type="integer",
+        confidence=1.0,
+    )
+    source = MemoryFeedSource()
+    source.add("customers", DAY, "customers.jsonl", [customer(1, "ada@example.com")])
+    source.add(
+        "convos_metadata",
+        DAY,
+        "convos_metadata.jsonl",
+        [
+            {
+                "issue_id": issue,
+                "instance_ts": "2026-01-07T00:00:00+00:00",
+                "customer_id": 1,
+                "sentiment_score": "high",
+            }
+            for issue in (20, 21)
+        ],
+    )
+    source.add(
+        "utterances",
+        DAY,
+        "utterances.jsonl",
+        [message(issue, "00:01:00", "customer", 1, "hi", f"u{issue}") for issue in (20, 21)],
+    )
+
+    payloads, _ = run_transform(area, source, [score])
+
+    assert "asapp_sentiment_score" not in payloads["conversation"]["20"]["payload"]["custom_attributes"]
+    assert [(row.source_id, row.value) for row in ledger.open_field_issues("conversation")] == [
+        ("20", "high"),
+        ("21", "high"),
+    ]
+
+    source.add(
+        "convos_metadata",
+        LATER,
+        "convos_metadata.jsonl",
+        [
+            {
+                "issue_id": 20,
+                "instance_ts": "2026-01-07T01:00:00+00:00",
+                "customer_id": 1,
+                "sentiment_score": 4,
+            }
+        ],
+    )
+    payloads, _ = run_transform(area, source, [score], run="manual__2026-01-09T10:00:00+00:00")
+
+    assert payloads["conversation"]["20"]["payload"]["custom_attributes"]["asapp_sentiment_score"] == 4
+    assert [row.source_id for row in ledger.open_field_issues("conversation")] == ["21"]
