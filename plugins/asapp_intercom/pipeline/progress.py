@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -70,6 +71,45 @@ class Progress:
 
     def finish(self) -> None:
         self.log.info("%s (done in %s)", self.line(), _duration(self.clock() - self.started))
+
+
+class Heartbeat:
+    """Lines in the log while a step with no records to count runs, such as DuckDB sorting tens of millions
+    of messages (at two million conversations, transform's sorts ran over two minutes without a line):
+    `what: step, for 1 min (45 % of its current statement)` every `every` seconds, from a thread of its own.
+    `estimate`: how far the current statement is, in percent (negative when it cannot tell)."""
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        *,
+        every: float = 30.0,
+        estimate: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.log, self.what, self.every, self.estimate, self.clock = log, what, every, estimate, clock
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started, stop = self.clock(), threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.every):
+                self.log.info("%s", self.line(name, self.clock() - started))
+
+        thread = threading.Thread(target=beat, name=f"heartbeat of {self.what}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def line(self, name: str, elapsed: float) -> str:
+        done = self.estimate() if self.estimate else -1.0
+        known = f" ({done:.0f} % of its current statement)" if done >= 0 else ""
+        return f"{self.what}: {name}, for {_duration(elapsed)}{known}"
 
 
 def _duration(seconds: float) -> str:

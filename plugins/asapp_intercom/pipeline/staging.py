@@ -144,6 +144,9 @@ class Staging:
     def connect(self) -> duckdb.DuckDBPyConnection:
         connection = duckdb.connect()
         connection.execute("SET TimeZone = 'UTC'")
+        # how far a statement is, for the log lines of long ones (progress.Heartbeat); never printed
+        connection.execute("SET enable_progress_bar = true")
+        connection.execute("SET enable_progress_bar_print = false")
         spill = f"{tempfile.gettempdir()}/asapp_intercom_duckdb_{os.getpid()}"  # one per process: no clashes
         connection.execute(f"SET temp_directory = {sql_literal(spill)}")
         # beyond it, DuckDB spills

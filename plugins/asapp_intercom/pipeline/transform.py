@@ -44,7 +44,7 @@ from asapp_intercom.domain.staged import FILE, LINE, PARTITION, RAW, REALTIME_FI
 from asapp_intercom.domain.times import instant
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.ledger.state import DeltaMark, PayloadHashing
-from asapp_intercom.pipeline.progress import Progress
+from asapp_intercom.pipeline.progress import Heartbeat, Progress
 from asapp_intercom.pipeline.staging import BATCH_ROWS, PayloadWriter, Staging, sql_literal
 
 log = logging.getLogger(__name__)
@@ -593,11 +593,14 @@ def transform(
     # the scope's contacts and conversations, sorted, for a chunk at a time to be gathered from them
     scratch = tempfile.TemporaryDirectory(prefix="asapp_intercom_transform_")
     try:
-        staging.create_feed_views(connection, ledger)
-        connection.execute(ENTITY_TABLES)
-        result.delta_mark = _register_fresh_files(connection, ledger, scope)
-        connection.execute(_scope_sql(scope))
-        context.agents = agents_directory(connection, admins)
+        # the sorts below run for minutes at two million conversations, with no record to count
+        beat = Heartbeat(log, "transform", estimate=connection.query_progress)
+        with beat.step("reading the staged feeds and the run's scope"):
+            staging.create_feed_views(connection, ledger)
+            connection.execute(ENTITY_TABLES)
+            result.delta_mark = _register_fresh_files(connection, ledger, scope)
+            connection.execute(_scope_sql(scope))
+            context.agents = agents_directory(connection, admins)
         scheme = (ledger.load(PayloadHashing) or PayloadHashing()).scheme
 
         def writer(object_type: str) -> PayloadWriter:
@@ -625,16 +628,13 @@ def transform(
             lambda row, issues: (None, company_payload(row, company_entries, issues)),
             "scope_companies",
         )
+        with beat.step("sorting the customers by contact"):
+            contact_chunks = _sort_by_contact(
+                connection, Path(scratch.name), raw_keys(contact_entries, FEEDS["customers"].typed_columns)
+            )
         write(
             ObjectType.CONTACT,
-            chunked(
-                _sort_by_contact(
-                    connection,
-                    Path(scratch.name),
-                    raw_keys(contact_entries, FEEDS["customers"].typed_columns),
-                ),
-                contacts_sql,
-            ),
+            chunked(contact_chunks, contacts_sql),
             lambda row: row["contact_key"],
             lambda row, issues: (
                 primary_member(row["members"]).get("company_external_id"),
@@ -660,17 +660,16 @@ def transform(
                 tag_names.update(payload["tags"])
             return row["contact_key"], payload
 
+        with beat.step("sorting the conversations' feeds by conversation"):
+            issue_chunks = _sort_by_issue(
+                connection,
+                Path(scratch.name),
+                raw_keys(context.conversation_entries, FEEDS["convos_metadata"].typed_columns),
+                every_issue=scope.mode is not RunMode.sample and not scope.windowed,
+            )
         with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
             _build(
-                _conversations(
-                    connection,
-                    _sort_by_issue(
-                        connection,
-                        Path(scratch.name),
-                        raw_keys(context.conversation_entries, FEEDS["convos_metadata"].typed_columns),
-                        every_issue=scope.mode is not RunMode.sample and not scope.windowed,
-                    ),
-                ),
+                _conversations(connection, issue_chunks),
                 conversations,
                 ledger,
                 run_id,
