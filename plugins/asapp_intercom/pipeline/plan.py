@@ -7,6 +7,7 @@ record, per reply, per state change), hence the ETA under the configured rate bu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
@@ -15,7 +16,10 @@ from asapp_intercom.domain.batches import Batch, batch_count, batch_key, batch_o
 from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
 from asapp_intercom.domain.objects import STEPS, ObjectType
 from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline.progress import Progress
 from asapp_intercom.pipeline.staging import Staging
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,9 @@ def _count(
     held = [0] * batch_count(object_type, manifest.payloads, batch_size)
     files_sent: dict[str, tuple[str, bool]] = {}
     rows = staging.read_payloads(manifest.path)
+    progress = Progress(log, f"plan {object_type}", manifest.payloads)  # minutes at 2M conversations
     while batch := list(islice(rows, 500)):
+        progress.advance(len(batch))
         known = ledger.records_for(object_type, [row["source_id"] for row in batch])
         loaded_before = (
             ledger.records_for(
@@ -107,6 +113,7 @@ def _count(
                 by_contact = by_contact or row["payload"]["author"] == "contact"
                 files_sent[row["depends_on"]] = (row["payload"]["conversation_state"], by_contact)
     counts["requests"] += _state_changes_after_files(ledger, files_sent)
+    progress.finish()
     counts["batches"] = [Batch(index, len(held), records).as_dict() for index, records in enumerate(held)]
     return counts
 

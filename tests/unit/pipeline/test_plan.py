@@ -1,5 +1,7 @@
 """The dry-run plan, from staged payloads and a ledger on local disk."""
 
+import logging
+
 import pytest
 from asapp_intercom.domain.manifests import ObjectManifest, TransformManifest
 from asapp_intercom.domain.payloads import HashScheme, payload_hash
@@ -178,3 +180,15 @@ def test_the_plan_splits_each_step_into_batches_that_hold_every_record(area):
 
     assert [batch["label"] for batch in batches] == [f"{n} of 5" for n in range(1, 6)]
     assert sum(batch["records"] for batch in batches) == 45
+
+
+def test_the_plan_says_how_far_it_has_read_each_object(area, caplog):
+    """At two million conversations the plan reads for minutes: its lines say done of total, as the load's."""
+    staging, ledger = area
+    manifest = staged(staging, "conversation", {"21": thread(2), "22": thread(0)})
+    caplog.set_level(logging.INFO, logger="asapp_intercom.pipeline.plan")
+
+    plan(staging, ledger, TransformManifest({"conversation": manifest}), 60, 5_000)
+
+    said = [record.getMessage() for record in caplog.records if record.name == "asapp_intercom.pipeline.plan"]
+    assert [line.split(", ")[0] for line in said] == ["plan conversation: 2 of 2 records (100.0 %)"]
