@@ -77,7 +77,8 @@ class Heartbeat:
     """Lines in the log while a step with no records to count runs, such as DuckDB sorting tens of millions
     of messages (at two million conversations, transform's sorts ran over two minutes without a line):
     `what: step, for 1 min (45 % of its current statement)` every `every` seconds, from a thread of its own.
-    `estimate`: how far the current statement is, in percent (negative when it cannot tell)."""
+    `estimate`: how far the current statement is, in percent (DuckDB's: negative or 0 when it cannot tell;
+    its sorts of the feeds at 2M conversations said 0 throughout)."""
 
     def __init__(
         self,
@@ -108,7 +109,7 @@ class Heartbeat:
 
     def line(self, name: str, elapsed: float) -> str:
         done = self.estimate() if self.estimate else -1.0
-        known = f" ({done:.0f} % of its current statement)" if done >= 0 else ""
+        known = f" ({done:.0f} % of its current statement)" if done > 0 else ""
         return f"{self.what}: {name}, for {_duration(elapsed)}{known}"
 
 

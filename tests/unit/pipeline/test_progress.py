@@ -66,7 +66,7 @@ def test_a_step_with_no_records_to_count_still_says_it_is_working(caplog):
     run and, where DuckDB can tell, how far its statement is; nothing more once the step is over."""
     caplog.set_level(logging.INFO)
     clock = chain([0.0, 40.0, 150.0], repeat(200.0))
-    estimates = chain([-1.0, 45.4], repeat(99.0))
+    estimates = chain([0.0, 45.4], repeat(99.0))
     beat = Heartbeat(
         logging.getLogger("test"),
         "transform",
