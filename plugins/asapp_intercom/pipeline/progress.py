@@ -76,7 +76,8 @@ class Progress:
 class Heartbeat:
     """Lines in the log while a step with no records to count runs, such as DuckDB sorting tens of millions
     of messages (at two million conversations, transform's sorts ran over two minutes without a line):
-    `what: step, for 1 min (45 % of its current statement)` every `every` seconds, from a thread of its own.
+    `what: step, for 1 min (45 % of its current statement)` every `every` seconds, from a thread of its own,
+    and `what: step, done in 2 min` at its end.
     `estimate`: how far the current statement is, in percent (DuckDB's: negative or 0 when it cannot tell;
     its sorts of the feeds at 2M conversations said 0 throughout)."""
 
@@ -106,6 +107,8 @@ class Heartbeat:
         finally:
             stop.set()
             thread.join()
+        # the line the next one follows: a Progress starting now says where it stands within `every`
+        self.log.info("%s: %s, done in %s", self.what, name, _duration(self.clock() - started))
 
     def line(self, name: str, elapsed: float) -> str:
         done = self.estimate() if self.estimate else -1.0

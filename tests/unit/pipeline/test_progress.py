@@ -63,7 +63,7 @@ def wait_for(condition, seconds: float = 10.0) -> None:
 
 def test_a_step_with_no_records_to_count_still_says_it_is_working(caplog):
     """A sort of millions of rows counts no records: its step says every `every` seconds how long it has
-    run and, where DuckDB can tell, how far its statement is; nothing more once the step is over."""
+    run and, where DuckDB can tell, how far its statement is; then that it is done, and nothing more."""
     caplog.set_level(logging.INFO)
     clock = chain([0.0, 40.0, 150.0], repeat(200.0))
     estimates = chain([0.0, 45.4], repeat(99.0))
@@ -84,6 +84,7 @@ def test_a_step_with_no_records_to_count_still_says_it_is_working(caplog):
         "transform: sorting the feeds by conversation, for 40 s",
         "transform: sorting the feeds by conversation, for 2 min (45 % of its current statement)",
     ]
+    assert caplog.messages[-1] == "transform: sorting the feeds by conversation, done in 3 min"
     assert len(caplog.messages) == said
 
 

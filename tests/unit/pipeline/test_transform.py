@@ -1,5 +1,7 @@
 """The transform of staged feeds into payloads, on a ledger and staging area on local disk."""
 
+import logging
+
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.domain.payloads import ConversationContext
@@ -214,3 +216,29 @@ def test_a_field_left_out_is_noted_and_lifted_once_a_later_delivery_corrects_it(
 
     assert payloads["conversation"]["20"]["payload"]["custom_attributes"]["asapp_sentiment_score"] == 4
     assert [row.source_id for row in ledger.open_field_issues("conversation")] == ["21"]
+
+
+def test_a_transform_says_when_each_step_without_records_to_count_is_done(area, caplog):
+    """Its sorts run for minutes at 2M conversations: each says when it is done (and, while it runs, every 30
+    seconds that it still is), so that the log never goes quiet for long."""
+    source = MemoryFeedSource()
+    source.add("customers", DAY, "customers.jsonl", [customer(1, "ada@example.com")])
+    source.add(
+        "convos_metadata",
+        DAY,
+        "convos_metadata.jsonl",
+        [{"issue_id": 10, "instance_ts": "2026-01-07T00:00:00+00:00", "customer_id": 1}],
+    )
+    source.add("utterances", DAY, "utterances.jsonl", [message(10, "00:01:00", "customer", 1, "hi", "u1")])
+    caplog.set_level(logging.INFO, logger="asapp_intercom.pipeline.transform")
+
+    run_transform(area, source)
+
+    said = [
+        record.getMessage() for record in caplog.records if record.name == "asapp_intercom.pipeline.transform"
+    ]
+    assert [line.split(", done in")[0] for line in said if ", done in" in line] == [
+        "transform: reading the staged feeds and the run's scope",
+        "transform: sorting the customers by contact",
+        "transform: sorting the conversations' feeds by conversation",
+    ]
