@@ -1,6 +1,7 @@
 """The transform of staged feeds into payloads, on a ledger and staging area on local disk."""
 
 import logging
+from collections.abc import Iterable
 
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.mapping import FieldMapping
@@ -53,7 +54,7 @@ def upload(upload_id: str, issue_id: int | None) -> dict:
     }
 
 
-def run_transform(area, source: MemoryFeedSource, entries: list[FieldMapping] = (), run: str = RUN):
+def run_transform(area, source: MemoryFeedSource, entries: Iterable[FieldMapping] = (), run: str = RUN):
     staging, ledger = area
     for feed in ("customers", "convos_metadata", "utterances", "file_uploads"):
         extract_feed(source, FEEDS[feed], staging, ledger, run)
