@@ -54,6 +54,20 @@ def upload(upload_id: str, issue_id: int | None) -> dict:
     }
 
 
+def one_conversation() -> MemoryFeedSource:
+    """Ada's conversation 10, with one message of hers."""
+    source = MemoryFeedSource()
+    source.add("customers", DAY, "customers.jsonl", [customer(1, "ada@example.com")])
+    source.add(
+        "convos_metadata",
+        DAY,
+        "convos_metadata.jsonl",
+        [{"issue_id": 10, "instance_ts": "2026-01-07T00:00:00+00:00", "customer_id": 1}],
+    )
+    source.add("utterances", DAY, "utterances.jsonl", [message(10, "00:01:00", "customer", 1, "hi", "u1")])
+    return source
+
+
 def run_transform(area, source: MemoryFeedSource, entries: Iterable[FieldMapping] = (), run: str = RUN):
     staging, ledger = area
     for feed in ("customers", "convos_metadata", "utterances", "file_uploads"):
@@ -134,15 +148,7 @@ def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(
 
 
 def test_an_upload_is_quarantined_with_why_its_conversation_cannot_be_found(area):
-    source = MemoryFeedSource()
-    source.add("customers", DAY, "customers.jsonl", [customer(1, "ada@example.com")])
-    source.add(
-        "convos_metadata",
-        DAY,
-        "convos_metadata.jsonl",
-        [{"issue_id": 10, "instance_ts": "2026-01-07T00:00:00+00:00", "customer_id": 1}],
-    )
-    source.add("utterances", DAY, "utterances.jsonl", [message(10, "00:01:00", "customer", 1, "hi", "u1")])
+    source = one_conversation()
     source.add(
         "file_uploads",
         DAY,
@@ -222,15 +228,7 @@ def test_a_field_left_out_is_noted_and_lifted_once_a_later_delivery_corrects_it(
 def test_a_transform_says_when_each_step_without_records_to_count_is_done(area, caplog):
     """Its sorts run for minutes at 2M conversations: each says when it is done (and, while it runs, every 30
     seconds that it still is), so that the log never goes quiet for long."""
-    source = MemoryFeedSource()
-    source.add("customers", DAY, "customers.jsonl", [customer(1, "ada@example.com")])
-    source.add(
-        "convos_metadata",
-        DAY,
-        "convos_metadata.jsonl",
-        [{"issue_id": 10, "instance_ts": "2026-01-07T00:00:00+00:00", "customer_id": 1}],
-    )
-    source.add("utterances", DAY, "utterances.jsonl", [message(10, "00:01:00", "customer", 1, "hi", "u1")])
+    source = one_conversation()
     caplog.set_level(logging.INFO, logger="asapp_intercom.pipeline.transform")
 
     run_transform(area, source)
