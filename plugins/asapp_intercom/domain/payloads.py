@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from asapp_intercom.domain.feeds import Feed
 from asapp_intercom.domain.mapping import FieldMapping, attribute_name
 from asapp_intercom.domain.run_form import ThreadMode
 from asapp_intercom.domain.times import instant
@@ -171,10 +172,17 @@ def _targets(entries: list[FieldMapping]) -> list[tuple[str, str, str | None, st
     return cached[1]
 
 
-def raw_keys(entries: list[FieldMapping], columns: tuple[str, ...]) -> list[str]:
-    """The keys of a row's raw JSON the map's `entries` read: those that are not among its typed `columns`.
-    A transform carries only these through its sorts, not the whole raw row."""
-    return sorted({column for _, column, _, _, _ in _targets(entries) if column not in columns})
+def raw_keys(entries: list[FieldMapping], feed: Feed) -> list[str]:
+    """The keys of the feed's raw JSON the map's `entries` read: its columns the map names that are not among
+    its typed columns. A transform carries only these through its sorts, not the whole raw row (nor the
+    columns of the other feeds a conversation is joined from: their values come with their own rows)."""
+    return sorted(
+        {
+            column
+            for _, column, _, _, source in _targets(entries)
+            if source.startswith(f"{feed.name}.") and column not in feed.typed_columns
+        }
+    )
 
 
 def _raw_values(row: dict) -> dict:

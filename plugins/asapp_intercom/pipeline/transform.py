@@ -630,7 +630,7 @@ def transform(
         )
         with beat.step("sorting the customers by contact"):
             contact_chunks = _sort_by_contact(
-                connection, Path(scratch.name), raw_keys(contact_entries, FEEDS["customers"].typed_columns)
+                connection, Path(scratch.name), raw_keys(contact_entries, FEEDS["customers"])
             )
         write(
             ObjectType.CONTACT,
@@ -664,7 +664,7 @@ def transform(
             issue_chunks = _sort_by_issue(
                 connection,
                 Path(scratch.name),
-                raw_keys(context.conversation_entries, FEEDS["convos_metadata"].typed_columns),
+                raw_keys(context.conversation_entries, FEEDS["convos_metadata"]),
                 every_issue=scope.mode is not RunMode.sample and not scope.windowed,
             )
         with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:

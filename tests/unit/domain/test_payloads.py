@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.domain.payloads import (
     Agent,
@@ -21,6 +22,7 @@ from asapp_intercom.domain.payloads import (
     convert,
     parse_segments,
     payload_hash,
+    raw_keys,
 )
 from asapp_intercom.domain.run_form import ThreadMode
 
@@ -596,6 +598,22 @@ def test_conversation_attributes_come_from_columns_parameters_answers_and_struct
         "asapp_feedback_satisfied": "yes",
         "asapp_sd_1": "refund",
     }
+
+
+def test_a_transform_carries_only_the_raw_keys_the_map_reads_from_that_feed():
+    entries = [
+        attribute("convos_metadata.platform", "conversation", "asapp_platform"),
+        attribute("convos_metadata.csat_rating", "conversation", "asapp_csat_rating", "integer"),
+        attribute("customer_params.param_value[Order ID]", "conversation", "asapp_param_order_id"),
+        attribute("customer_feedback.answer[Satisfied?]", "conversation", "asapp_feedback_satisfied"),
+        attribute("customers.attributes[tier]", "contact", "asapp_tier"),
+        attribute("customers.address_country", "contact", "asapp_address_country"),
+        attribute("customers.email_address", "contact", "asapp_email"),
+    ]
+
+    # csat_rating and email_address are typed columns; the parameter and the answer come with their own rows
+    assert raw_keys(entries, FEEDS["convos_metadata"]) == ["platform"]
+    assert raw_keys(entries, FEEDS["customers"]) == ["address_country", "attributes"]
 
 
 def test_a_fractional_rating_is_left_out_of_the_conversation_and_reported():
