@@ -66,6 +66,27 @@ def test_stages_complete_partitions_and_quarantines_bad_lines_with_reasons(area)
     assert ledger.open_quarantine()[0].detail["raw"] is not None
 
 
+def test_each_file_is_profiled_from_its_first_lines_fewer_when_they_are_wide(area):
+    """The schema discovery reads is a sample of every file: its first thirty lines, or as many of them as
+    fit PROFILE_CHARACTERS; a column a file has in every line is found however wide the lines."""
+    staging, ledger = area
+    source = MemoryFeedSource()
+    at = "2026-01-05T10:00:00Z"
+    wide = [convo(n, at, notes="x" * 6_000, **({"late": 1} if n == 3 else {})) for n in range(1, 6)]
+    narrow = [convo(n, at, **({"late": "a"} if n == 30 else {})) for n in range(1, 40)]
+    source.add("convos_metadata", HOUR_10, "convos_metadata.jsonl.00", wide)
+    source.add("convos_metadata", HOUR_10, "convos_metadata.jsonl.01", narrow)
+
+    extract_feed(source, FEEDS["convos_metadata"], staging, ledger, "run-1")
+
+    profiled = {row.file_name: row.columns for row in ledger.staged("convos_metadata", with_columns=True)}
+    wide_file, narrow_file = profiled["convos_metadata.jsonl.00"], profiled["convos_metadata.jsonl.01"]
+    assert wide_file["notes"] == "VARCHAR"
+    assert "late" not in wide_file  # its third line is beyond two of 6,000 characters
+    assert narrow_file["late"] == "VARCHAR"  # its thirtieth line is within the sample
+    assert narrow_file["issue_id"] == "UBIGINT"
+
+
 def test_gzipped_split_files_are_read_and_unchanged_files_are_not_read_again(area):
     staging, ledger = area
     source = MemoryFeedSource()
