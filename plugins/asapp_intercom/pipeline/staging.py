@@ -159,7 +159,9 @@ class Staging:
         """For every feed, `batch_<feed>`: the usable rows of the current version of each delivered file
         (the ledger says which batch holds it); `delivered_<feed>`: those and the rows of real-time events,
         every version of each row; and `<feed>`: one row per unique key, the latest version (an empty
-        relation when nothing is staged)."""
+        relation when nothing is staged). `delivered_files` lists the Parquet files behind each
+        `delivered_<feed>` (feed, path)."""
+        delivered_files: list[tuple[str, str]] = []
         for feed in FEEDS.values():
             staged = [row for row in ledger.staged(feed.name) if row.parquet]
             # a batch's Parquet file holds many delivered files: its path is joined once, not once a file
@@ -178,12 +180,24 @@ class Staging:
                     f"({PARTITION}, {FILE}, filename) IN (SELECT partition, file, path FROM {table}))"
                 )
             connection.execute(f'CREATE OR REPLACE VIEW "batch_{feed.name}" AS SELECT * FROM {batch}')
+            delivered_files += [(feed.name, path) for path in sorted(set(refs.values()))]
             events = self.realtime_rows(feed.name)
             delivered = f'SELECT * FROM "batch_{feed.name}"'
             if events.exists():
                 delivered += f" UNION ALL BY NAME SELECT * FROM read_parquet({sql_literal(self.ref(events))})"
+                delivered_files.append((feed.name, self.ref(events)))
             connection.execute(f'CREATE OR REPLACE VIEW "delivered_{feed.name}" AS {delivered}')
             connection.execute(feed_view(feed, f'"delivered_{feed.name}"'))
+        connection.register(
+            "delivered_files",
+            pa.table(
+                {
+                    "feed": [feed for feed, _ in delivered_files],
+                    "path": [path for _, path in delivered_files],
+                },
+                schema=pa.schema([("feed", pa.string()), ("path", pa.string())]),
+            ),
+        )
 
     @contextmanager
     def publish(self, destination: ObjectStoragePath) -> Iterator[Path]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -245,17 +246,60 @@ def _chunks(connection: duckdb.DuckDBPyConnection, table: str, key: str, size: i
     ).fetchall()
 
 
-def _sort_by_issue(
-    connection: duckdb.DuckDBPyConnection, scratch: Path, raw_keys: list[str], every_issue: bool
+MAX_READ_AMPLIFICATION = 2.0
+"""A conversation feed is read in place, a chunk at a time, when that reads at most this many rows per row it
+holds; else it is sorted first. ASAPP delivers a feed by time and numbers conversations as they begin, so a
+chunk's rows are in a few row groups (`utterances` at 200k conversations: 1.2 rows read per row), and
+sorting millions of messages only to read them back was a sixth of the transform's CPU."""
+
+
+def _read_amplification(
+    connection: duckdb.DuckDBPyConnection, feed: str, column: str, chunks: list[tuple[int, int]]
+) -> float:
+    """How many rows reading the feed's delivered files a chunk at a time would read per row they hold: a
+    chunk reads each row group whose range of `column` (its Parquet statistics) meets the chunk's."""
+    paths = [
+        path
+        for (path,) in connection.execute(
+            "SELECT path FROM delivered_files WHERE feed = ?", [feed]
+        ).fetchall()
+    ]
+    if not paths:
+        return 0.0
+    listed = ", ".join(sql_literal(path) for path in paths)
+    groups = connection.execute(
+        f"""SELECT row_group_num_rows, TRY_CAST(stats_min_value AS BIGINT),
+                TRY_CAST(stats_max_value AS BIGINT) FROM parquet_metadata([{listed}])
+            WHERE path_in_schema = {sql_literal(column)}"""
+    ).fetchall()
+    firsts, lasts = [first for first, _ in chunks], [last for _, last in chunks]
+    held = read = 0
+    for rows, low, high in groups:
+        held += rows
+        if low is None or high is None:  # no statistics: every chunk reads the group
+            read += rows * len(chunks)
+        else:
+            read += rows * max(0, bisect_right(firsts, high) - bisect_left(lasts, low))
+    return read / held if held else 0.0
+
+
+def _feeds_by_issue(
+    connection: duckdb.DuckDBPyConnection,
+    scratch: Path,
+    raw_keys: list[str],
+    every_issue: bool,
+    local: bool,
 ) -> list[tuple[int, int]]:
-    """Write the scope's rows of each conversation feed sorted by issue id into a local Parquet file (DuckDB
-    sorts out of core, within its memory limit), viewed as `scoped_<feed>`: every delivered version of
-    each row where they share a conversation (`_scoped` picks the latest, a chunk at a time), else the
-    latest only (the feed's view de-duplicates it whole). The metadata's raw JSON keeps `raw_keys`. When
-    the scope is `every_issue` the feeds are written whole: testing millions of rows against millions of
-    scope ids overran DuckDB's memory at 2M conversations (rows of no conversation are never joined).
-    Returns the scope's issue ids cut into chunks (first, last): a chunk's query reads only the row groups
-    that hold it."""
+    """View the scope's rows of each conversation feed as `scoped_<feed>`, for a chunk's query to read only
+    the row groups that hold its issues: every delivered version of each row where they share a
+    conversation (`_scoped` picks the latest, a chunk at a time), else the latest only (the feed's view
+    de-duplicates it whole). A feed whose staged rows are already together by conversation (on `local`
+    disk, MAX_READ_AMPLIFICATION) is read in place; the others are written sorted by issue id into a local
+    Parquet file first (DuckDB sorts out of core, within its memory limit). The metadata's raw JSON keeps
+    `raw_keys`. When the scope is `every_issue` the feeds are written whole: testing millions of rows
+    against millions of scope ids overran DuckDB's memory at 2M conversations (rows of no conversation are
+    never joined). Returns the scope's issue ids cut into chunks (first, last)."""
+    chunks = _chunks(connection, "scope_issues", "issue_id", CHUNK_ISSUES)
     # DuckDB underestimates a feed view (many Parquet files, filtered by the ledger's list) and would build
     # its hash table from the feed's whole rows, raw JSON included, rather than from the scope's issue
     # ids: at 200k conversations that alone overran the memory limit. Here the scope is the build side.
@@ -273,16 +317,29 @@ def _sort_by_issue(
             if whole_rows:
                 source = _narrowed(source, raw_keys)
             in_scope = "true" if every_issue else f"{issue} IN (SELECT issue_id FROM scope_issues)"
+            rows = f"SELECT {', '.join(columns)}, {issue} AS _issue FROM {source} WHERE {in_scope}"
+            if local and not whole_rows and _versions_share_issue(feed) and issue in FEEDS[feed].types:
+                read = _read_amplification(connection, feed, issue, chunks)
+                if read <= MAX_READ_AMPLIFICATION:
+                    log.info(
+                        "%s: read in place, %.2f rows read per row (its conversations are together)",
+                        feed,
+                        read,
+                    )
+                    connection.execute(f'CREATE OR REPLACE TEMP VIEW "scoped_{feed}" AS {rows}')
+                    continue
+                log.info(
+                    "%s: sorted by conversation first (read in place: %.1f rows read per row)", feed, read
+                )
             with _settings(connection, threads=1) if whole_rows else nullcontext():
                 connection.execute(
-                    f"COPY (SELECT {', '.join(columns)}, {issue} AS _issue FROM {source} "
-                    f"WHERE {in_scope} ORDER BY _issue) "
-                    f"TO {path} (FORMAT parquet, ROW_GROUP_SIZE {SORTED_ROW_GROUP})"
+                    f"COPY ({rows} ORDER BY _issue) TO {path} "
+                    f"(FORMAT parquet, ROW_GROUP_SIZE {SORTED_ROW_GROUP})"
                 )
             connection.execute(
                 f'CREATE OR REPLACE TEMP VIEW "scoped_{feed}" AS SELECT * FROM read_parquet({path})'
             )
-    return _chunks(connection, "scope_issues", "issue_id", CHUNK_ISSUES)
+    return chunks
 
 
 def _in_chunk(first: int, last: int) -> str:
@@ -446,8 +503,9 @@ LEFT JOIN customer_keys k ON k.customer_id = coalesce(m.customer_id, f.customer_
 ORDER BY f.issue_id, f.file_upload_ts, f.file_upload_event_id
 """
 """The scope's uploads with their message's sender, their conversation's state and their contact, from the
-scope's sorted files (`_sort_by_issue`): only the messages and metadata of conversations with an upload
-are read and de-duplicated (joining every conversation's overran DuckDB's memory at 2M conversations)."""
+scope's `scoped_<feed>` views (`_feeds_by_issue`): only the messages and metadata of conversations with an
+upload are read and de-duplicated (joining every conversation's overran DuckDB's memory at 2M
+conversations)."""
 
 
 AGENTS_SQL = """
@@ -660,12 +718,13 @@ def transform(
                 tag_names.update(payload["tags"])
             return row["contact_key"], payload
 
-        with beat.step("sorting the conversations' feeds by conversation"):
-            issue_chunks = _sort_by_issue(
+        with beat.step("gathering the conversations' feeds by conversation"):
+            issue_chunks = _feeds_by_issue(
                 connection,
                 Path(scratch.name),
                 raw_keys(context.conversation_entries, FEEDS["convos_metadata"]),
                 every_issue=scope.mode is not RunMode.sample and not scope.windowed,
+                local=staging.is_local,
             )
         with writer(ObjectType.CONVERSATION) as conversations, writer(ObjectType.CONVERSATION_TAGS) as tags:
             _build(

@@ -3,6 +3,10 @@
 import logging
 from collections.abc import Iterable
 
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.mapping import FieldMapping
 from asapp_intercom.domain.payloads import ConversationContext
@@ -82,11 +86,20 @@ def run_transform(area, source: MemoryFeedSource, entries: Iterable[FieldMapping
     return payloads, held
 
 
-def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(area, monkeypatch):
+@pytest.mark.parametrize(
+    ("read_amplification", "messages_are"),
+    [(float("inf"), "read in place"), (0.0, "sorted by conversation first")],
+)
+def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(
+    area, monkeypatch, caplog, read_amplification, messages_are
+):
     """Messages arrive out of order, across files, one restated later: each conversation's parts are
-    its own messages' latest versions in time order, in whichever chunk it falls; a conversation whose
-    metadata names no customer belongs to the customer who wrote in it first."""
+    its own messages' latest versions in time order, in whichever chunk it falls, whether the staged
+    messages are read in place or sorted first; a conversation whose metadata names no customer belongs to
+    the customer who wrote in it first."""
     monkeypatch.setattr(transform_module, "CHUNK_ISSUES", 2)
+    monkeypatch.setattr(transform_module, "MAX_READ_AMPLIFICATION", read_amplification)
+    caplog.set_level(logging.INFO, logger="asapp_intercom.pipeline.transform")
     source = MemoryFeedSource()
     source.add(
         "customers", DAY, "customers.jsonl", [customer(1, "ada@example.com"), customer(2, "bo@example.com")]
@@ -145,6 +158,32 @@ def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(
     assert payloads["conversation"]["10"]["depends_on"] == "email:ada@example.com"
     assert payloads["conversation"]["12"]["depends_on"] == "email:bo@example.com"  # after a rep, before Ada
     assert not [key for key in held if key[0] == "conversation"]
+    assert any(record.getMessage().startswith(f"utterances: {messages_are}") for record in caplog.records)
+
+
+def test_a_feed_is_read_in_place_when_a_chunk_reads_few_row_groups(tmp_path):
+    """Reading in place, each chunk of conversations reads the row groups whose issue ids meet its range: one
+    read per row when a feed's conversations are together, one per chunk when each row group holds them all
+    (then the feed is sorted first)."""
+    issues = list(range(1000))
+    together, scattered = tmp_path / "together.parquet", tmp_path / "scattered.parquet"
+    pq.write_table(pa.table({"issue_id": issues}), together, row_group_size=100)
+    mixed = [issue for start in range(100) for issue in issues[start::100]]  # 0, 100, …, 900, 1, 101, …
+    pq.write_table(pa.table({"issue_id": mixed}), scattered, row_group_size=100)
+    connection = duckdb.connect()
+    connection.register(
+        "delivered_files",
+        pa.table({"feed": ["utterances", "customer_feedback"], "path": [str(together), str(scattered)]}),
+    )
+    chunks = [(first, first + 99) for first in range(0, 1000, 100)]
+
+    def read(feed: str) -> float:
+        return transform_module._read_amplification(connection, feed, "issue_id", chunks)
+
+    assert read("utterances") == 1.0
+    assert read("customer_feedback") == 10.0
+    assert transform_module._read_amplification(connection, "utterances", "issue_id", chunks[:5]) == 0.5
+    assert read("customer_params") == 0.0  # nothing staged
 
 
 def test_an_upload_is_quarantined_with_why_its_conversation_cannot_be_found(area):
@@ -239,5 +278,5 @@ def test_a_transform_says_when_each_step_without_records_to_count_is_done(area, 
     assert [line.split(", done in")[0] for line in said if ", done in" in line] == [
         "transform: reading the staged feeds and the run's scope",
         "transform: sorting the customers by contact",
-        "transform: sorting the conversations' feeds by conversation",
+        "transform: gathering the conversations' feeds by conversation",
     ]
