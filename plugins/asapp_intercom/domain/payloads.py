@@ -388,26 +388,36 @@ def _author(message: dict, context: ConversationContext) -> tuple[str, str | Non
     return "admin", context.default_admin_id, label
 
 
+NOTE_SENDERS = {"rep_note", "rep_whisper"}
+
+
+def _part_author(message: dict, context: ConversationContext) -> tuple[str, str | None, str | None, str]:
+    """A sender's _author and the type of their parts: an agent's note or whisper is an internal note, and so
+    is what an admin writes as a sender ASAPP does not document (it may not be for the customer's eyes)."""
+    kind, admin_id, label = _author(message, context)
+    sender = message.get("sender_type")
+    note = sender in NOTE_SENDERS or (sender not in SPEAKER_LABELS and kind == "admin")
+    return kind, admin_id, label, "note" if note else "comment"
+
+
 def message_part(
-    message: dict, context: ConversationContext, authors: dict[tuple, tuple[str, str | None, str | None]]
+    message: dict, context: ConversationContext, authors: dict[tuple, tuple[str, str | None, str | None, str]]
 ) -> dict:
-    """One message as a part; `authors`: each sender's _author, found once per conversation (a conversation's
-    dozens of messages have two or three senders)."""
+    """One message as a part; `authors`: each sender's _part_author, found once per conversation (a
+    conversation's dozens of messages have two or three senders)."""
     sender = (message.get("sender_type"), message.get("sender_id"))
     author = authors.get(sender)
     if author is None:
-        author = authors[sender] = _author(message, context)
-    kind, admin_id, label = author
+        author = authors[sender] = _part_author(message, context)
+    kind, admin_id, label, message_type = author
     text = message["utterance"]
     part = {
         "key": message["key"],
         "created_at": epoch(message["created_ts"]),
         "author": kind,
-        "message_type": "note" if message.get("sender_type") in {"rep_note", "rep_whisper"} else "comment",
+        "message_type": message_type,
         "text": f"[{label}] {text}" if label else text,
     }
-    if message.get("sender_type") not in SPEAKER_LABELS and kind == "admin":
-        part["message_type"] = "note"
     if admin_id:
         part["admin_id"] = admin_id
     return part
@@ -474,7 +484,7 @@ def conversation_payload(
         messages = spoken_messages(row)
     if not messages:
         raise Unloadable("conversation has no messages in the feeds or the event stream")
-    authors: dict[tuple, tuple[str, str | None, str | None]] = {}
+    authors: dict[tuple, tuple[str, str | None, str | None, str]] = {}
     parts = [message_part(message, context, authors) for message in messages]
     visible = [part for part in parts if part["message_type"] == "comment"]
     if not visible:
