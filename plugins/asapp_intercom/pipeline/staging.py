@@ -249,7 +249,7 @@ class PayloadWriter:
         self.staging = staging
         self.manifest = manifest
         self.scheme = scheme
-        self.pending: list[tuple[str, str | None, str, str]] = []
+        self.pending: list[tuple[str, str | None, bytes, str]] = []
         self.digest = hashlib.sha256()
         self._open = ExitStack()
 
@@ -261,7 +261,7 @@ class PayloadWriter:
     def add(self, source_id: str, depends_on: str | None, payload: dict) -> None:
         encoded = canonical_json(payload)
         digest = payload_hash(payload, self.scheme, encoded)
-        self.pending.append((source_id, depends_on, encoded.decode(), digest))
+        self.pending.append((source_id, depends_on, encoded, digest))  # UTF-8: Arrow takes it as it is
         self.digest.update(f"{source_id}:{digest}\n".encode())
         self.manifest.payloads += 1
         if len(self.pending) >= BATCH_ROWS:
