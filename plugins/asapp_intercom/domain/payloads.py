@@ -290,6 +290,8 @@ def contact_key(customer: dict) -> str:
 
 def primary_member(members: list[dict]) -> dict:
     """Of customers sharing an email, the earliest seen speaks for the contact (name, company, ids)."""
+    if len(members) == 1:  # most contacts: no time to parse
+        return members[0]
     return min(members, key=lambda member: (epoch(member.get("first_seen_ts")) or 0, member["customer_id"]))
 
 
