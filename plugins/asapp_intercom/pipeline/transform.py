@@ -318,6 +318,8 @@ def _feeds_by_issue(
                 source = _narrowed(source, raw_keys)
             in_scope = "true" if every_issue else f"{issue} IN (SELECT issue_id FROM scope_issues)"
             rows = f"SELECT {', '.join(columns)}, {issue} AS _issue FROM {source} WHERE {in_scope}"
+            # whole rows are narrowed once, in their sort (in place, every chunk would parse its raw JSON);
+            # an issue key that is an expression has no statistics to skip row groups by
             if local and not whole_rows and _versions_share_issue(feed) and issue in FEEDS[feed].types:
                 read = _read_amplification(connection, feed, issue, chunks)
                 if read <= MAX_READ_AMPLIFICATION:
