@@ -180,7 +180,7 @@ class Staging:
                     f"({PARTITION}, {FILE}, filename) IN (SELECT partition, file, path FROM {table}))"
                 )
             connection.execute(f'CREATE OR REPLACE VIEW "batch_{feed.name}" AS SELECT * FROM {batch}')
-            delivered_files += [(feed.name, path) for path in sorted(set(refs.values()))]
+            delivered_files += [(feed.name, path) for path in sorted(refs.values())]
             events = self.realtime_rows(feed.name)
             delivered = f'SELECT * FROM "batch_{feed.name}"'
             if events.exists():
