@@ -10,6 +10,8 @@ SQLite by default; any SQLAlchemy URL (e.g. PostgreSQL) by config.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +61,10 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, StrEnum) else value
 
 
+LOCK_PATIENCE = 60
+"""Seconds an SQLite connection waits for another's lock."""
+
+
 def sql_engine(url: str) -> Engine:
     """An engine for a database every worker shares: on SQLite, WAL and a minute's patience for the lock."""
     parsed = make_url(url)
@@ -66,12 +72,24 @@ def sql_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, future=True)
     if parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, future=True)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": LOCK_PATIENCE}, future=True
+    )
 
     @event.listens_for(engine, "connect")
     def _wal(connection, _record):  # readers never block the writer, and commits stay cheap
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        patience = time.monotonic() + LOCK_PATIENCE
+        while True:
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                # processes opening a new file at once race to switch it, and the switch does not wait for the
+                # lock; once one has switched it (the file keeps its mode), switching again is a no-op
+                if time.monotonic() > patience:
+                    raise
+                time.sleep(0.01)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

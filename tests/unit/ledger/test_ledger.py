@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
-from asapp_intercom.ledger import Ledger
+from asapp_intercom.ledger import Ledger, sql_engine
 from asapp_intercom.ledger.state import ActiveRun, DeltaMark
 
 migration_ids = (f"ledger_{n}" for n in count())
@@ -172,3 +172,18 @@ def test_a_page_of_the_quarantine_is_searched_and_counted_in_the_database(ledger
     assert (total, [row.source_id for row in rows]) == (1, ["u.jsonl:7"])
     assert ledger.quarantine_page(search="100%_")[1] == 1  # LIKE's wildcards are searched as text
     assert ledger.quarantine_page(search="issue_0")[1] == 0
+
+
+def _journal_mode(path: str) -> str:
+    with sql_engine(f"sqlite:///{path}").connect() as connection:
+        return connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+
+
+def test_processes_opening_a_new_sqlite_ledger_at_once_all_get_it_in_wal_mode(tmp_path):
+    """Workers starting together open a new ledger file at once: each races to switch it to WAL, a switch
+    that does not wait for the lock; every one of them must connect (one in a few dozen failed with
+    "database is locked")."""
+    paths = [str(tmp_path / f"ledger_{n}.db") for n in range(40) for _ in range(8)]
+    with ProcessPoolExecutor(4) as pool:
+        modes = list(pool.map(_journal_mode, paths))
+    assert modes == ["wal"] * len(paths)
