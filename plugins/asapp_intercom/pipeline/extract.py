@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from asapp_intercom.domain.feeds import SQL_TYPES, VARCHAR, Feed, FeedFile, column_types
 from asapp_intercom.domain.manifests import FeedManifest
-from asapp_intercom.domain.staged import BAD_VALUES, FILE, LINE, PARTITION, PROBLEM, RAW
+from asapp_intercom.domain.staged import BAD_VALUES, FILE, LINE, PARTITION, PROBLEM, QUARANTINED_RAW, RAW
 from asapp_intercom.ledger import Ledger, StagedFile
 from asapp_intercom.pipeline.progress import Progress
 from asapp_intercom.pipeline.sources import FeedSource, FeedUnavailable, ReadAhead, RequiredFeedMissing
@@ -75,6 +75,9 @@ WHITESPACE = " \t\n\r\x0b\x0c"
 NOT_BLANK = sql_literal(f"[^{WHITESPACE}]")
 """A regular expression found in every line that is not blank: the search stops at the line's first
 character, where trim() would copy the whole line (a wide feed's lines are kilobytes)."""
+OPENS_OBJECT = sql_literal(f"^[{WHITESPACE}]*\\{{")
+"""A regular expression that matches a line whose JSON opens an object, likewise without a copy (ltrim()
+then starts_with() took 0.13 s over `convos_metadata` at 200k conversations, this 0.02 s)."""
 UNREADABLE = (EOFError, zlib.error)
 """What a file that cannot be read to its end raises (a lost connection is not one of them: that is
 retried)."""
@@ -206,7 +209,8 @@ def typed_rows_sql(feed: Feed) -> str:
     looked at again, to say why. A line is unusable (`_problem`) when it is not a JSON object or its
     unique key is missing or of the wrong type: it cannot be placed. Any other typed value of the
     wrong type is set aside (`_bad_values`: the row is staged without it, and the value is reported)
-    so that one bad rating does not cost a conversation its latest state.
+    so that one bad rating does not cost a conversation its latest state. An unusable line's raw JSON is
+    also kept apart (`_quarantined_raw`), for the quarantine.
     """
     keys = ", ".join(sql_literal(name) for name in feed.typed_columns)
     columns, problems, bad_values = [], [], []
@@ -231,15 +235,17 @@ def typed_rows_sql(feed: Feed) -> str:
     return f"""
         WITH vals AS (
             SELECT {PARTITION}, {FILE}, {LINE}, {RAW}, try(json_extract_string({RAW}, [{keys}])) AS _vals,
-                   starts_with(ltrim({RAW}, {sql_literal(WHITESPACE)}), '{{') AS _object
+                   regexp_matches({RAW}, {OPENS_OBJECT}) AS _object
             FROM lines WHERE {RAW} IS NOT NULL AND regexp_matches({RAW}, {NOT_BLANK})
+        ), explained AS (
+            SELECT {", ".join(columns)}, {RAW}, {LINE}, {PARTITION}, {FILE},
+                CASE WHEN _vals IS NULL OR NOT _object THEN
+                        CASE WHEN NOT json_valid({RAW}) THEN 'not valid JSON' ELSE 'not a JSON object' END
+                     ELSE NULLIF(concat_ws('; ', {", ".join(problems)}), '') END AS {PROBLEM},
+                CASE WHEN _vals IS NOT NULL AND _object THEN {set_aside} ELSE [] END AS {BAD_VALUES}
+            FROM vals
         )
-        SELECT {", ".join(columns)}, {RAW}, {LINE}, {PARTITION}, {FILE},
-            CASE WHEN _vals IS NULL OR NOT _object THEN
-                    CASE WHEN NOT json_valid({RAW}) THEN 'not valid JSON' ELSE 'not a JSON object' END
-                 ELSE NULLIF(concat_ws('; ', {", ".join(problems)}), '') END AS {PROBLEM},
-            CASE WHEN _vals IS NOT NULL AND _object THEN {set_aside} ELSE [] END AS {BAD_VALUES}
-        FROM vals
+        SELECT *, CASE WHEN {PROBLEM} IS NOT NULL THEN {RAW} END AS {QUARANTINED_RAW} FROM explained
     """
 
 
@@ -318,7 +324,8 @@ def stage_batch(
             ).fetchall()
         }
         problems = connection.execute(
-            f"SELECT {PARTITION}, {FILE}, {LINE}, {RAW}, {PROBLEM} FROM batch WHERE {PROBLEM} IS NOT NULL"
+            f"SELECT {PARTITION}, {FILE}, {LINE}, {QUARANTINED_RAW}, {PROBLEM} FROM batch "
+            f"WHERE {PROBLEM} IS NOT NULL"
         ).fetchall()
         set_aside = connection.execute(
             f"SELECT {PARTITION}, {FILE}, {LINE}, unnest({BAD_VALUES}) FROM batch "

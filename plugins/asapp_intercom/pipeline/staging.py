@@ -35,11 +35,11 @@ from asapp_intercom.domain.feeds import FEEDS
 from asapp_intercom.domain.manifests import ObjectManifest
 from asapp_intercom.domain.payloads import HashScheme, canonical_json, payload_hash
 from asapp_intercom.domain.staged import (
-    BAD_VALUES,
     FILE,
     PARTITION,
     PROBLEM,
     REALTIME_DIR,
+    STAGING_ONLY,
     feed_view,
     no_rows,
 )
@@ -174,8 +174,10 @@ class Staging:
                 partitions, files, paths = (list(column) for column in zip(*current, strict=True))
                 connection.register(table, pa.table({"partition": partitions, "file": files, "path": paths}))
                 listed = ", ".join(sql_literal(path) for path in sorted(set(paths)))
+                # a batch staged by an earlier version may lack some of them: a lambda, not EXCLUDE
+                left_out = ", ".join(sql_literal(column) for column in ("filename", *STAGING_ONLY))
                 batch = (
-                    f"(SELECT * EXCLUDE (filename, {PROBLEM}, {BAD_VALUES}) FROM read_parquet([{listed}], "
+                    f"(SELECT COLUMNS(lambda c: c NOT IN ({left_out})) FROM read_parquet([{listed}], "
                     f"union_by_name = true, filename = true) WHERE {PROBLEM} IS NULL AND "
                     f"({PARTITION}, {FILE}, filename) IN (SELECT partition, file, path FROM {table}))"
                 )

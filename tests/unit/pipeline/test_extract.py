@@ -1,5 +1,6 @@
 import json
 
+import pyarrow.parquet as pq
 import pytest
 from asapp_intercom.domain.feeds import FEEDS, Partition
 from asapp_intercom.pipeline.extract import STREAM_ROWS, extract_feed
@@ -63,7 +64,24 @@ def test_stages_complete_partitions_and_quarantines_bad_lines_with_reasons(area)
         "4": "not a JSON object",
         "5": "issue_id: missing (part of the unique key)",
     }
-    assert ledger.open_quarantine()[0].detail["raw"] is not None
+    raws = {row.source_id.rsplit(":", 1)[1]: row.detail["raw"] for row in ledger.open_quarantine()}
+    assert (raws["3"], raws["4"]) == ("{not json", "[1, 2]")
+    assert json.loads(raws["2"])["issue_id"] == "abc"
+    assert not {"_problem", "_bad_values", "_quarantined_raw"} & set(rows.columns)
+
+
+def test_a_batch_staged_before_quarantined_lines_were_kept_apart_is_still_read(area):
+    """A migration upgraded in mid-course reads the batches the earlier version staged, whose Parquet files
+    have no `_quarantined_raw` column."""
+    staging, ledger = area
+    source = MemoryFeedSource()
+    source.add("reps", HOUR_10, "reps.jsonl", [{"rep_id": "1", "name": "Li"}, "{not json"])
+    extract_feed(source, FEEDS["reps"], staging, ledger, "run-1")
+    (batch,) = {row.parquet for row in ledger.staged("reps")}
+    path = (staging.root / batch).path
+    pq.write_table(pq.read_table(path).drop_columns(["_quarantined_raw"]), path)
+
+    assert list(staged(area, "reps").rep_id) == ["1"]
 
 
 def test_each_file_is_profiled_from_its_first_lines_fewer_when_they_are_wide(area):
