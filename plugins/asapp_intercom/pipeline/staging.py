@@ -211,7 +211,9 @@ class Staging:
                 target = Path(destination.path)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 partial = target.with_name(f".{target.name}.partial")
-                shutil.copyfile(local, partial)
+                # a rename when the scratch is on the staging area's disk: 3.3 GB of batches at 2M
+                # conversations are not written twice; else a copy
+                shutil.move(local, partial)
                 os.replace(partial, target)
             else:
                 destination.parent.mkdir(parents=True, exist_ok=True)
