@@ -73,14 +73,18 @@ def column_types(rows: Iterable[dict]) -> dict[str, str]:
             if key in row:
                 kind = json_type(row[key])
                 kinds[kind] = kinds.get(kind, 0) + 1
-    return {
-        key: max(
-            ((kind, count) for kind, count in kinds.items() if kind != "NULL"),
-            key=lambda pair: pair[1],
-            default=("NULL", 0),
-        )[0]
-        for key, kinds in sorted(seen.items())
-    }
+    return {key: _most_common(kinds) for key, kinds in sorted(seen.items())}
+
+
+def _most_common(kinds: dict[str, int]) -> str:
+    """The most common type but NULL, the first seen of a tie; NULL if that is all there is."""
+    if len(kinds) == 1:  # most columns of a sample: a third of column_types' time went to max() over one
+        return next(iter(kinds))
+    return max(
+        ((kind, count) for kind, count in kinds.items() if kind != "NULL"),
+        key=lambda pair: pair[1],
+        default=("NULL", 0),
+    )[0]
 
 
 def arrow_type(sql_type: str):
