@@ -96,7 +96,7 @@ def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(
     """Messages arrive out of order, across files, one restated later: each conversation's parts are
     its own messages' latest versions in time order, in whichever chunk it falls, whether the staged
     messages are read in place or sorted first; a conversation whose metadata names no customer belongs to
-    the customer who wrote in it first."""
+    the customer who wrote in it first, and one whose restated metadata names one, to that customer."""
     monkeypatch.setattr(transform_module, "CHUNK_ISSUES", 2)
     monkeypatch.setattr(transform_module, "MAX_READ_AMPLIFICATION", read_amplification)
     caplog.set_level(logging.INFO, logger="asapp_intercom.pipeline.transform")
@@ -125,6 +125,12 @@ def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(
             message(12, "00:02:00", "customer", 2, "answer", "w2"),
             message(12, "00:03:00", "customer", 1, "another customer, later", "w3"),
         ],
+    )
+    source.add(  # ASAPP restates a conversation's metadata: the later delivery names its customer
+        "convos_metadata",
+        LATER,
+        "convos_metadata.jsonl",
+        [{"issue_id": 11, "instance_ts": "2026-01-07T00:00:00+00:00", "customer_id": 1}],
     )
     source.add(
         "utterances",
@@ -156,6 +162,7 @@ def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(
     ]
     assert thread(11) == [(at + 60, "contact", "only")]
     assert payloads["conversation"]["10"]["depends_on"] == "email:ada@example.com"
+    assert payloads["conversation"]["11"]["depends_on"] == "email:ada@example.com"  # Bo wrote, Ada's it is
     assert payloads["conversation"]["12"]["depends_on"] == "email:bo@example.com"  # after a rep, before Ada
     assert not [key for key in held if key[0] == "conversation"]
     assert any(record.getMessage().startswith(f"utterances: {messages_are}") for record in caplog.records)
