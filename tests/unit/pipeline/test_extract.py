@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -7,6 +9,7 @@ from asapp_intercom.pipeline.extract import STREAM_ROWS, extract_feed
 from asapp_intercom.pipeline.sources import RequiredFeedMissing
 from asapp_intercom.pipeline.staging import Staging
 
+from tests.conftest import ROOT
 from tests.support.feed_files import MemoryFeedSource
 
 HOUR_10 = "dt=2026-01-05/hr=10/mi=00"
@@ -239,6 +242,63 @@ def test_a_byte_order_mark_crlf_and_blank_lines_are_read_as_the_data_they_frame(
 
     assert (manifest.rows_staged, manifest.rows_quarantined) == (2, 0)
     assert list(staged(area, "utterances").event_uuid) == ["u-1-0", "u-1-1"]
+
+
+def test_a_line_that_is_not_utf8_is_quarantined_and_the_lines_around_it_keep_their_numbers(area):
+    staging, ledger = area
+    source = MemoryFeedSource()
+    partition = Partition.parse("utterances", HOUR_10)
+    lines = [json.dumps(utterance(1, n)).encode() for n in range(5)]
+    lines[2] = json.dumps(utterance(1, 2)).encode().replace(b"u-1-2", b"caf\xe9")  # Latin-1, not UTF-8
+    source.files[(partition, "utterances.jsonl")] = b"\n".join(lines) + b"\n"
+    source.complete.add(partition)
+
+    manifest = extract_feed(source, FEEDS["utterances"], staging, ledger, "run-1")
+
+    assert (manifest.rows_staged, manifest.rows_quarantined) == (4, 1)
+    rows = staged(area, "utterances")
+    assert list(zip(rows._line, rows.event_uuid, strict=True)) == [
+        (1, "u-1-0"),
+        (2, "u-1-1"),
+        (4, "u-1-3"),
+        (5, "u-1-4"),
+    ]
+    (bad,) = ledger.open_quarantine()
+    assert bad.source_id.endswith("utterances.jsonl:3")
+    assert bad.reason.startswith("not valid UTF-8 (invalid continuation byte")
+
+
+IMPORTS_NO_PANDAS = r"""
+import json, sys
+from asapp_intercom.domain.feeds import FEEDS, Partition
+from asapp_intercom.ledger import Ledger
+from asapp_intercom.pipeline.extract import extract_feed
+from asapp_intercom.pipeline.staging import Staging
+from tests.support.feed_files import MemoryFeedSource
+
+source = MemoryFeedSource()
+partition = Partition.parse("reps", "dt=2026-01-05/hr=10/mi=00")
+source.files[(partition, "reps.jsonl")] = b'{"rep_id": "1", "name": "Li"}\n{"rep_id": "2", "name": "\xe9"}\n'
+source.complete.add(partition)
+area = sys.argv[1]
+staging, ledger = Staging(f"file://{area}/staging"), Ledger(f"sqlite:///{area}/ledger.db", "unit")
+manifest = extract_feed(source, FEEDS["reps"], staging, ledger, "run-1")
+print(json.dumps([manifest.rows_staged, manifest.rows_quarantined, "pandas" in sys.modules]))
+"""
+
+
+def test_staging_a_feed_does_not_import_pandas(tmp_path):
+    """An extract task's process needs no pandas, and pyarrow's constructors from Python objects import it
+    (0.3-2 s of every extract task): staging a feed, a line that is not UTF-8 included, imports none."""
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTS_NO_PANDAS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+
+    assert json.loads(result.stdout.splitlines()[-1]) == [1, 1, False]
 
 
 def test_only_the_feeds_own_data_files_are_read(area):
