@@ -209,20 +209,17 @@ def _narrowed(source: str, keys: list[str]) -> str:
     )
 
 
-def _keeps_versions(feed: str) -> bool:
-    """Whether `scoped_<feed>` holds every delivered version of a row, the latest chosen among a chunk's
-    rows, not over the whole feed at once: where every version of a row belongs to one conversation (its
-    unique key holds the issue id) and a few columns are read. Whole rows (the metadata) are narrowed, which
-    parses their raw JSON: the latest version only (380k versions of 200k conversations at 200k)."""
-    issue, columns = BY_ISSUE[feed]
-    return issue in FEEDS[feed].unique_key and columns != ("*",)
+def _versions_share_issue(feed: str) -> bool:
+    """Whether every version of a row of this feed belongs to one conversation (its unique key holds the
+    issue id): then the latest version is chosen among a chunk's rows, not over the whole feed at once."""
+    return BY_ISSUE[feed][0] in FEEDS[feed].unique_key
 
 
 def _scoped(feed: str, where: str) -> str:
     """The rows of `scoped_<feed>` that satisfy `where`, the latest version of each."""
     rows = f'(SELECT * FROM "scoped_{feed}" WHERE {where})'
-    if not _keeps_versions(feed):
-        return rows  # de-duplicated before
+    if not _versions_share_issue(feed):
+        return rows  # de-duplicated when sorted
     spec = FEEDS[feed]
     keys = ", ".join(f'"{column}"' for column in spec.unique_key)
     return f"({latest_rows(rows, keys, spec.latest_by)})"
@@ -294,10 +291,10 @@ def _feeds_by_issue(
     local: bool,
 ) -> list[tuple[int, int]]:
     """View the scope's rows of each conversation feed as `scoped_<feed>`, for a chunk's query to read only
-    the row groups that hold its issues: every delivered version of each row where `_keeps_versions`
-    (`_scoped` picks the latest, a chunk at a time), else the latest only (the feed's view de-duplicates it
-    whole). A feed whose staged rows are already together by conversation (on `local` disk,
-    MAX_READ_AMPLIFICATION) is read in place; the others are written sorted by issue id into a local
+    the row groups that hold its issues: every delivered version of each row where they share a
+    conversation (`_scoped` picks the latest, a chunk at a time), else the latest only (the feed's view
+    de-duplicates it whole). A feed whose staged rows are already together by conversation (on `local`
+    disk, MAX_READ_AMPLIFICATION) is read in place; the others are written sorted by issue id into a local
     Parquet file first (DuckDB sorts out of core, within its memory limit). The metadata's raw JSON keeps
     `raw_keys`. When the scope is `every_issue` the feeds are written whole: testing millions of rows
     against millions of scope ids overran DuckDB's memory at 2M conversations (rows of no conversation are
@@ -308,21 +305,22 @@ def _feeds_by_issue(
     # ids: at 200k conversations that alone overran the memory limit. Here the scope is the build side.
     with _settings(connection, disabled_optimizers="build_side_probe_side"):
         for feed, (issue, columns) in BY_ISSUE.items():
-            spec, keeps_versions = FEEDS[feed], _keeps_versions(feed)
+            spec, versions_share_issue = FEEDS[feed], _versions_share_issue(feed)
             path = sql_literal(str(scratch / f"{feed}.parquet"))
-            source, whole_rows = f'"{feed}"', columns == ("*",)
-            if whole_rows:
-                source = _narrowed(source, raw_keys)
-            elif keeps_versions:
+            source = f'"{feed}"'
+            if versions_share_issue:
                 source = f'"delivered_{feed}"'
                 latest_by = (spec.latest_by,) if spec.latest_by else ()
                 versions = (*spec.unique_key, *latest_by, PARTITION, FILE, LINE)
-                columns = tuple(dict.fromkeys(columns + versions))
+                columns = columns if columns == ("*",) else tuple(dict.fromkeys(columns + versions))
+            whole_rows = columns == ("*",)
+            if whole_rows:
+                source = _narrowed(source, raw_keys)
             in_scope = "true" if every_issue else f"{issue} IN (SELECT issue_id FROM scope_issues)"
             rows = f"SELECT {', '.join(columns)}, {issue} AS _issue FROM {source} WHERE {in_scope}"
             # whole rows are narrowed once, in their sort (in place, every chunk would parse its raw JSON);
             # an issue key that is an expression has no statistics to skip row groups by
-            if local and keeps_versions and issue in spec.types:
+            if local and versions_share_issue and not whole_rows and issue in spec.types:
                 read = _read_amplification(connection, feed, issue, chunks)
                 if read <= MAX_READ_AMPLIFICATION:
                     log.info(
