@@ -28,7 +28,7 @@ bytecode: install
 browser: install
 	command -v chromium >/dev/null || $(BIN)/python -m playwright install chromium
 
-# Two workers (CI has two cores); the end-to-end tests are two groups, one Airflow stack per worker.
+# Two workers (CI has two cores); the end-to-end tests are three groups (E2E_GROUPS), one stack each at a time.
 test: install bytecode lint browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
