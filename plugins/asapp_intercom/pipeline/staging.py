@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -245,6 +246,19 @@ class Staging:
                     yield row
 
 
+def _utf8_strings(values: tuple[bytes, ...]) -> pa.StringArray:
+    """Arrow strings made of UTF-8 bytes as they are: `pa.array` decodes each value to check it, and a
+    payload is kilobytes of orjson's output, UTF-8 by construction."""
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([len(value) for value in values], out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:
+        raise ValueError(
+            f"{len(values)} payloads of {offsets[-1]:,} bytes: over the 2 GiB an Arrow batch takes"
+        )
+    buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(values))]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
 class PayloadWriter:
     """Streams payload rows into one Parquet file of the run, a batch at a time (memory stays flat however
     many records there are), with a checksum of what it holds. The file is published only when complete."""
@@ -273,7 +287,9 @@ class PayloadWriter:
 
     def _flush(self) -> None:
         if self.pending:
-            columns = [list(column) for column in zip(*self.pending, strict=True)]
+            source_ids, depends_on, payloads, hashes = zip(*self.pending, strict=True)
+            columns = [pa.array(source_ids, pa.string()), pa.array(depends_on, pa.string())]
+            columns += [_utf8_strings(payloads), pa.array(hashes, pa.string())]
             self._file.write_batch(pa.record_batch(columns, schema=PAYLOAD_SCHEMA))
             self.pending = []
 
