@@ -272,7 +272,7 @@ def _carry_batch_state(connection, events: pa.Table) -> pa.Table:
         f'coalesce(e."{name}", b."{name}") AS "{name}"' for name in FEEDS["convos_metadata"].types
     )
     merged = connection.sql(f"""
-        WITH latest AS ({latest_rows("batch_convos_metadata", "issue_id", "instance_ts")})
+        WITH latest AS ({latest_rows("batch_convos_metadata", ["issue_id"], "instance_ts")})
         SELECT {columns},
                CASE WHEN b.{RAW} IS NULL THEN e.{RAW}
                     ELSE json_merge_patch(b.{RAW}, e.{RAW})::VARCHAR END AS {RAW},

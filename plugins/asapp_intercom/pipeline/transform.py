@@ -56,8 +56,8 @@ FIRST_SEEN = "floor(coalesce(epoch(first_seen_ts), 0))::BIGINT"
 (then the lowest id) speaks for the contact (payloads.primary_member)."""
 
 ENTITY_TABLES = f"""
-CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("delivered_customers", "customer_id")};
-CREATE OR REPLACE TEMP VIEW company_entities AS {latest_rows("delivered_companies", "company_external_id")};
+CREATE OR REPLACE TEMP VIEW customer_entities AS {latest_rows("delivered_customers", ["customer_id"])};
+CREATE OR REPLACE TEMP VIEW company_entities AS {latest_rows("delivered_companies", ["company_external_id"])};
 CREATE OR REPLACE TEMP TABLE customer_keys AS
     SELECT customer_id, company_external_id, external_customer_id,
         {FIRST_SEEN} AS first_seen,
@@ -221,8 +221,7 @@ def _scoped(feed: str, where: str) -> str:
     if not _versions_share_issue(feed):
         return rows  # de-duplicated when sorted
     spec = FEEDS[feed]
-    keys = ", ".join(f'"{column}"' for column in spec.unique_key)
-    return f"({latest_rows(rows, keys, spec.latest_by)})"
+    return f"({latest_rows(rows, spec.unique_key, spec.latest_by)})"
 
 
 SORTED_ROW_GROUP = 100_000
