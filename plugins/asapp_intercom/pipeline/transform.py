@@ -456,7 +456,7 @@ def _sort_by_contact(
     connection: duckdb.DuckDBPyConnection, scratch: Path, raw_keys: list[str]
 ) -> list[tuple[str, str]]:
     """Write the scope's customers (whole rows, their raw JSON cut to `raw_keys`, as `_customer`) sorted by
-    contact key into a local Parquet file viewed as `scoped_customers`. Returns the
+    contact key, then customer id, into a local Parquet file viewed as `scoped_customers`. Returns the
     contact keys cut into chunks (first, last): a contact's members are gathered a chunk at a time, not all
     at once (at two million conversations, over a million customers and their raw JSON)."""
     path = sql_literal(str(scratch / "customers.parquet"))
@@ -465,23 +465,40 @@ def _sort_by_contact(
             f"""COPY (SELECT k.contact_key AS _contact, c AS _customer
                       FROM {_narrowed("customer_entities", raw_keys)} c
                       JOIN customer_keys k USING (customer_id)
-                      WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts) ORDER BY _contact)
+                      WHERE k.contact_key IN (SELECT contact_key FROM scope_contacts)
+                      ORDER BY _contact, c.customer_id)
                 TO {path} (FORMAT parquet, ROW_GROUP_SIZE {SORTED_ROW_GROUP})"""
         )
     connection.execute(f"CREATE OR REPLACE TEMP VIEW scoped_customers AS SELECT * FROM read_parquet({path})")
     return _chunks(connection, "scope_contacts", "contact_key", CHUNK_CONTACTS)
 
 
-def contacts_sql(first: str, last: str) -> str:
-    """The contacts first..last (by key), each with its members (the customers sharing its key) and the
-    contact that owns its external id, if another one does."""
+def contact_members_sql(first: str, last: str) -> str:
+    """The members of contacts first..last (the customers sharing each one's key), one row each, in order of
+    contact, then customer id, with the contact that owns the contact's external id when another one does
+    (`_owner`). Flat: aggregating each contact's members into an ordered list took DuckDB twice as long as
+    reading and grouping them (1.5 s of CPU against 0.3 s at 200k conversations)."""
     return f"""
-SELECT _contact AS contact_key, list(_customer ORDER BY _customer.customer_id) AS members,
-    any_value(o.owner) AS external_id_owner
+SELECT _contact, o.owner AS _owner, _customer.*
 FROM scoped_customers LEFT JOIN contact_owners o ON o.contact_key = _contact
 WHERE _contact BETWEEN {sql_literal(first)} AND {sql_literal(last)}
-GROUP BY _contact ORDER BY _contact
+ORDER BY _contact, _customer.customer_id
 """
+
+
+def _contacts(connection: duckdb.DuckDBPyConnection, chunks: list[tuple[str, str]]) -> Iterator[dict]:
+    """The scope's contacts in key order, each with its `members` and `external_id_owner`."""
+    for first, last in chunks:
+        contact = None
+        for member in _stream(connection, contact_members_sql(first, last)):
+            key, owner = member.pop("_contact"), member.pop("_owner")
+            if contact is None or contact["contact_key"] != key:
+                if contact is not None:
+                    yield contact
+                contact = {"contact_key": key, "members": [], "external_id_owner": owner}
+            contact["members"].append(member)
+        if contact is not None:
+            yield contact
 
 
 COMPANIES_SQL = """
@@ -674,10 +691,6 @@ def transform(
             with writer(object_type) as payloads:
                 _build(rows, payloads, ledger, run_id, object_type, source_id, build, in_scope)
 
-        def chunked(chunks: list[tuple], chunk_sql: Callable[..., str]) -> Iterator[dict]:
-            for first, last in chunks:
-                yield from _stream(connection, chunk_sql(first, last))
-
         company_entries = custom_attributes(context.entries, ObjectType.COMPANY)
         contact_entries = custom_attributes(context.entries, ObjectType.CONTACT)
         write(
@@ -693,7 +706,7 @@ def transform(
             )
         write(
             ObjectType.CONTACT,
-            chunked(contact_chunks, contacts_sql),
+            _contacts(connection, contact_chunks),
             lambda row: row["contact_key"],
             lambda row, issues: (
                 primary_member(row["members"]).get("company_external_id"),
