@@ -168,6 +168,46 @@ def test_each_conversation_gets_its_latest_messages_in_time_order_across_chunks(
     assert any(record.getMessage().startswith(f"utterances: {messages_are}") for record in caplog.records)
 
 
+def test_customers_sharing_an_email_are_one_contact_in_whichever_chunk_it_falls(area, monkeypatch):
+    """Customers whose emails differ in case are one contact, its members in customer id order and the
+    earliest seen speaking for it, whichever chunk of contacts it falls in; a contact whose primary
+    customer's external id an earlier-seen contact holds loads without it, and says so."""
+    monkeypatch.setattr(transform_module, "CHUNK_CONTACTS", 2)
+    early = "2026-01-04T01:00:00+00:00"
+    source = MemoryFeedSource()
+    source.add(
+        "customers",
+        DAY,
+        "customers.jsonl",
+        [
+            {**customer(7, "Ada@Example.com"), "external_customer_id": "ext-ada"},
+            {**customer(3, "ada@example.com"), "first_seen_ts": early, "external_customer_id": "ext-ada"},
+            customer(5, "bo@example.com"),
+            {**customer(9, "cy@example.com"), "first_seen_ts": early, "external_customer_id": "ext-cy"},
+            {**customer(4, "dee@example.com"), "external_customer_id": "ext-cy"},
+            customer(8, "not an email"),
+        ],
+    )
+
+    payloads, _ = run_transform(area, source)
+
+    contacts = {key: row["payload"] for key, row in payloads["contact"].items()}
+    assert set(contacts) == {
+        "email:ada@example.com",
+        "email:bo@example.com",
+        "email:cy@example.com",
+        "email:dee@example.com",
+        "customer:8",
+    }
+    ada = contacts["email:ada@example.com"]
+    assert ada["custom_attributes"]["asapp_customer_id"] == "3,7"
+    assert (ada["email"], ada["external_id"], ada["name"]) == ("ada@example.com", "ext-ada", "Customer 3")
+    assert contacts["email:cy@example.com"]["external_id"] == "ext-cy"
+    assert contacts["email:dee@example.com"]["external_id"] == "asapp-customer-4"  # Cy holds ext-cy
+    assert contacts["customer:8"]["custom_attributes"]["asapp_customer_id"] == "8"
+    assert "email" not in contacts["customer:8"]
+
+
 def test_a_feed_is_read_in_place_when_a_chunk_reads_few_row_groups(tmp_path):
     """Reading in place, each chunk of conversations reads the row groups whose issue ids meet its range: one
     read per row when a feed's conversations are together, one per chunk when each row group holds them all
