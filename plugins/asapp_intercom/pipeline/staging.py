@@ -13,6 +13,8 @@ then published into the area atomically.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import logging
 import os
@@ -72,6 +74,19 @@ def duckdb_memory_limit(memory_limit: str) -> str:
     """DuckDB's share of a task's memory limit ("1GB", "512 MiB": the config's form), in bytes."""
     amount, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", memory_limit.strip()).groups()
     return f"{int(float(amount) * _BYTES[unit] * DUCKDB_SHARE)}B"
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
+_MALLOC_TRIM = getattr(_LIBC, "malloc_trim", None)  # glibc's; other C libraries have none
+
+
+def release_freed_memory() -> None:
+    """Hand the memory a finished step freed back to the system: Arrow's pool and glibc's heap keep it for
+    reuse, and the next step (DuckDB, up to its share of the limit) adds to it. At 2M conversations the
+    transform held 80 MB freed by its conversations when its attachments' statement began."""
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def run_key(run_id: str) -> str:

@@ -46,7 +46,13 @@ from asapp_intercom.domain.times import instant
 from asapp_intercom.ledger import Ledger
 from asapp_intercom.ledger.state import DeltaMark, PayloadHashing
 from asapp_intercom.pipeline.progress import Heartbeat, Progress
-from asapp_intercom.pipeline.staging import BATCH_ROWS, PayloadWriter, Staging, sql_literal
+from asapp_intercom.pipeline.staging import (
+    BATCH_ROWS,
+    PayloadWriter,
+    Staging,
+    release_freed_memory,
+    sql_literal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -450,6 +456,7 @@ def _conversations(connection: duckdb.DuckDBPyConnection, chunks: list[tuple[int
             if pending is not None and pending[0] == row["issue_id"]:
                 row["messages"], pending = pending[1], next(grouped, None)
             yield row
+    connection.execute("DROP TABLE IF EXISTS chunk_messages")  # a chunk's messages: not the next step's
 
 
 def _sort_by_contact(
@@ -653,6 +660,7 @@ def _build(
     book.flush()
     manifest.fields_left_out = book.total
     progress.finish()
+    release_freed_memory()
 
 
 def transform(
