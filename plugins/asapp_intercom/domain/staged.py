@@ -35,21 +35,23 @@ def latest_rows(source: str, keys: Sequence[str], latest_by: str | None = None) 
     (partition, file, line; a delivery is one row's identity). Most keys are delivered once: only the
     versions of a key delivered more than once are ranked, on their narrow columns (ranking every row took
     two thirds of reading a chunk's messages to find a few restated ones), and the losers' deliveries are
-    left out. The source is read where it is, never materialized: it may be a whole feed's raw JSON."""
+    left out. The source is named wherever it is read, never held: it may be a whole feed's raw JSON, and
+    DuckDB holds a common table expression over a scan of a registered Arrow table (the staging views list
+    their current files in one) in memory whatever NOT MATERIALIZED asks (the latest metadata at 200k
+    conversations: 4.1 s and 770 MB held that way, 0.3 s and 450 MB read where it is)."""
     by = ", ".join(f'"{key}"' for key in keys)
     same_key = " AND ".join(f'v."{key}" IS NOT DISTINCT FROM r."{key}"' for key in keys)
     delivery = f"{PARTITION}, {FILE}, {LINE}"
     time = f'"{latest_by}" DESC NULLS LAST, ' if latest_by else ""
     ranked = ", ".join([*(f'v."{key}"' for key in keys), *([f'v."{latest_by}"'] if latest_by else [])])
-    return f"""WITH _versions AS NOT MATERIALIZED (SELECT * FROM {source}),
-    _restated AS (SELECT {by} FROM _versions GROUP BY ALL HAVING count(*) > 1),
+    return f"""WITH _restated AS (SELECT {by} FROM {source} GROUP BY ALL HAVING count(*) > 1),
     _superseded AS (
         SELECT {delivery} FROM (
             SELECT {ranked}, v.{PARTITION}, v.{FILE}, v.{LINE}
-            FROM _versions v SEMI JOIN _restated r ON {same_key})
+            FROM {source} v SEMI JOIN _restated r ON {same_key})
         QUALIFY row_number() OVER (
             PARTITION BY {by} ORDER BY {time}{delivery.replace(",", " DESC,")} DESC) > 1)
-    SELECT * FROM _versions ANTI JOIN _superseded USING ({delivery})"""
+    SELECT * FROM {source} ANTI JOIN _superseded USING ({delivery})"""
 
 
 def no_rows(feed: Feed) -> str:

@@ -1,6 +1,7 @@
 """The latest version of each staged row, as ASAPP restates rows in later deliveries."""
 
 import duckdb
+import pyarrow as pa
 import pytest
 from asapp_intercom.domain.staged import latest_rows
 
@@ -76,3 +77,28 @@ def test_without_a_logical_time_the_latest_delivery_wins(connection):
         (1, "a", "2026-01-05 10:00", "dt=2026-01-06", "f1", 1, "later delivery"),
     ]
     assert latest(connection, rows, keys=("issue_id",), latest_by=None) == ["later delivery"]
+
+
+def test_a_feed_larger_than_the_memory_limit_streams_through(tmp_path):
+    """A staged feed's view lists its current files in a table registered from Arrow, and DuckDB keeps a
+    common table expression over such a source in memory whatever NOT MATERIALIZED asks: the latest rows
+    of a feed whose raw JSON is larger than the memory limit (at two million conversations, gigabytes) are
+    read as they stream by, restated keys and all, not held."""
+    path = tmp_path / "delivered.parquet"
+    duckdb.execute(
+        f"""COPY (SELECT CASE WHEN i < 1000 THEN i // 2 ELSE i END AS issue_id,
+                NULL::TIMESTAMP AS instance_ts, 'dt=2026-01-0' || i % 2 AS _partition, 'f1' AS _file,
+                i AS _line, repeat(md5(i::VARCHAR), 32) AS _raw FROM range(200000) t(i))
+            TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 5000)"""
+    )
+    connection = duckdb.connect(config={"memory_limit": "100MB", "temp_directory": "", "threads": 1})
+    connection.register("current_files", pa.table({"file": ["f1"]}))
+    connection.execute(
+        f"""CREATE VIEW delivered AS SELECT * FROM read_parquet('{path}')
+            WHERE _file IN (SELECT file FROM current_files)"""
+    )
+    latest = latest_rows("delivered", ["issue_id"], "instance_ts")
+    assert connection.execute(f"SELECT count(*), sum(length(_raw)) FROM ({latest})").fetchone() == (
+        199_500,
+        199_500 * 1024,
+    )
