@@ -215,20 +215,16 @@ def _narrowed(source: str, keys: list[str]) -> str:
     )
 
 
-def _latest_in_chunk(feed: str) -> bool:
-    """Whether a chunk chooses the latest version of this feed's rows among its own: when every version of a
-    row belongs to one conversation (its unique key holds the issue id) and the conversation takes a few
-    narrow columns of it. The metadata's whole rows are de-duplicated over the feed before their raw JSON
-    is narrowed and sorted: narrowing every version parsed the JSON of 1.9 rows a conversation (at 200k
-    conversations its sort took 2.1 s of CPU, 1.6 s now)."""
-    issue, columns = BY_ISSUE[feed]
-    return issue in FEEDS[feed].unique_key and columns != ("*",)
+def _versions_share_issue(feed: str) -> bool:
+    """Whether every version of a row of this feed belongs to one conversation (its unique key holds the
+    issue id): then the latest version is chosen among a chunk's rows, not over the whole feed at once."""
+    return BY_ISSUE[feed][0] in FEEDS[feed].unique_key
 
 
 def _scoped(feed: str, where: str) -> str:
     """The rows of `scoped_<feed>` that satisfy `where`, the latest version of each."""
     rows = f'(SELECT * FROM "scoped_{feed}" WHERE {where})'
-    if not _latest_in_chunk(feed):
+    if not _versions_share_issue(feed):
         return rows  # de-duplicated when sorted
     spec = FEEDS[feed]
     return f"({latest_rows(rows, spec.unique_key, spec.latest_by)})"
@@ -300,24 +296,24 @@ def _feeds_by_issue(
     local: bool,
 ) -> list[tuple[int, int]]:
     """View the scope's rows of each conversation feed as `scoped_<feed>`, for a chunk's query to read only
-    the row groups that hold its issues: every delivered version of each row where a chunk picks the latest
-    (`_latest_in_chunk`), else the latest only (the feed's view de-duplicates it whole). A feed whose staged
-    rows are already together by conversation (on `local` disk, MAX_READ_AMPLIFICATION) is read in place;
-    the others are written sorted by issue id into a local Parquet file first (DuckDB sorts out of core,
-    within its memory limit). The metadata's raw JSON keeps `raw_keys`. When the scope is `every_issue` the
-    feeds are written whole: testing millions of rows against millions of scope ids overran DuckDB's memory
-    at 2M conversations (rows of no conversation are never joined). Returns the scope's issue ids cut into
-    chunks (first, last)."""
+    the row groups that hold its issues: every delivered version of each row where they share a
+    conversation (`_scoped` picks the latest, a chunk at a time), else the latest only (the feed's view
+    de-duplicates it whole). A feed whose staged rows are already together by conversation (on `local`
+    disk, MAX_READ_AMPLIFICATION) is read in place; the others are written sorted by issue id into a local
+    Parquet file first (DuckDB sorts out of core, within its memory limit). The metadata's raw JSON keeps
+    `raw_keys`. When the scope is `every_issue` the feeds are written whole: testing millions of rows
+    against millions of scope ids overran DuckDB's memory at 2M conversations (rows of no conversation are
+    never joined). Returns the scope's issue ids cut into chunks (first, last)."""
     chunks = _chunks(connection, "scope_issues", "issue_id", CHUNK_ISSUES)
     # DuckDB underestimates a feed view (many Parquet files, filtered by the ledger's list) and would build
     # its hash table from the feed's whole rows, raw JSON included, rather than from the scope's issue
     # ids: at 200k conversations that alone overran the memory limit. Here the scope is the build side.
     with _settings(connection, disabled_optimizers="build_side_probe_side"):
         for feed, (issue, columns) in BY_ISSUE.items():
-            spec, latest_in_chunk = FEEDS[feed], _latest_in_chunk(feed)
+            spec, versions_share_issue = FEEDS[feed], _versions_share_issue(feed)
             path = sql_literal(str(scratch / f"{feed}.parquet"))
             source = f'"{feed}"'
-            if latest_in_chunk:
+            if versions_share_issue:
                 source = f'"delivered_{feed}"'
                 latest_by = (spec.latest_by,) if spec.latest_by else ()
                 versions = (*spec.unique_key, *latest_by, PARTITION, FILE, LINE)
@@ -329,7 +325,7 @@ def _feeds_by_issue(
             rows = f"SELECT {', '.join(columns)}, {issue} AS _issue FROM {source} WHERE {in_scope}"
             # whole rows are narrowed once, in their sort (in place, every chunk would parse its raw JSON);
             # an issue key that is an expression has no statistics to skip row groups by
-            if local and latest_in_chunk and issue in spec.types:
+            if local and versions_share_issue and not whole_rows and issue in spec.types:
                 read = _read_amplification(connection, feed, issue, chunks)
                 if read <= MAX_READ_AMPLIFICATION:
                     log.info(
